@@ -1,0 +1,100 @@
+package conformance_test
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/ood-agent/ood-agent/model"
+	"github.com/ood-agent/ood-agent/model/conformance"
+	"github.com/ood-agent/ood-agent/model/interp"
+)
+
+// loadCases returns the conformance cases; a missing directory fails under
+// CI=true and skips elsewhere.
+func loadCases(t testing.TB) []*conformance.Case {
+	t.Helper()
+	dir := conformance.Dir(".")
+	cases, err := conformance.Load(dir)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("conformance cases: %v", err)
+		}
+		t.Skipf("conformance cases not available (%v); set %s", err, conformance.EnvDir)
+	}
+	return cases
+}
+
+func TestConformance(t *testing.T) {
+	for _, c := range loadCases(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			m, err := model.Load(c.ModelPath())
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			it, err := interp.New(m, interp.Options{})
+			if err != nil {
+				t.Fatalf("interp.New: %v", err)
+			}
+			defer it.Close()
+			for _, s := range c.Samples {
+				t.Run(s.Name, func(t *testing.T) {
+					it.Reset()
+					for i, name := range s.Inputs {
+						data, err := c.ReadFile(name)
+						if err != nil {
+							t.Fatal(err)
+						}
+						in := it.Input(i)
+						if len(data) != len(in.Data) {
+							t.Fatalf("input %d: file has %d bytes, tensor %v needs %d", i, len(data), in, len(in.Data))
+						}
+						copy(in.Data, data)
+					}
+					if err := it.Invoke(); err != nil {
+						t.Fatalf("Invoke: %v", err)
+					}
+					for i, name := range s.Expected {
+						want, err := c.ReadFile(name)
+						if err != nil {
+							t.Fatal(err)
+						}
+						out := it.Output(i)
+						if err := conformance.Compare(out.Type, out.Data, want, c.Tolerance); err != nil {
+							t.Errorf("output %d (%s, expected from %s): %v", i, out.Name, s.ExpectedFrom, err)
+						}
+					}
+					if err := s.Check.Verify(conformance.Values(it.Output(0))); err != nil {
+						t.Errorf("check: %v", err)
+					}
+				})
+			}
+		})
+	}
+}
+
+func TestCompareDetectsMismatch(t *testing.T) {
+	tol := conformance.Tolerance{QuantizedSteps: 1, FloatAbsolute: 1e-5, FloatRelative: 1e-4}
+	tests := []struct {
+		name      string
+		typ       model.TensorType
+		got, want []byte
+		ok        bool
+	}{
+		{"int8 within one step", model.Int8, []byte{1, 0xff}, []byte{2, 0xfe}, true},
+		{"int8 two steps", model.Int8, []byte{1}, []byte{3}, false},
+		{"int8 wraps", model.Int8, []byte{0x7f}, []byte{0x80}, false},
+		{"size mismatch", model.Int8, []byte{1}, []byte{1, 2}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := conformance.Compare(tt.typ, tt.got, tt.want, tol)
+			if (err == nil) != tt.ok {
+				t.Errorf("Compare = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+	if errors.Is(nil, conformance.ErrMissing) {
+		t.Fatal("unreachable")
+	}
+}

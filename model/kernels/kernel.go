@@ -1,0 +1,144 @@
+package kernels
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ood-agent/ood-agent/model"
+)
+
+// ErrUnsupported is wrapped when an operator, type or option combination has
+// no kernel.
+var ErrUnsupported = errors.New("unsupported")
+
+// Node is one operator instance with its tensors resolved.
+type Node struct {
+	Op      model.BuiltinOp
+	Version int32
+	// Options holds the typed builtin options (for example
+	// *model.Conv2DOptions), or nil.
+	Options any
+	// Inputs holds nil for omitted optional inputs.
+	Inputs        []*Tensor
+	Outputs       []*Tensor
+	Intermediates []*Tensor
+}
+
+// Input returns input i, or nil when it is omitted or absent.
+func (n *Node) Input(i int) *Tensor {
+	if i < len(n.Inputs) {
+		return n.Inputs[i]
+	}
+	return nil
+}
+
+// Kernel computes one operator. Prepare runs once when the interpreter is
+// built, in execution order: it validates input types and shapes, sets each
+// output's Type is already set from the model, its Shape, and precomputes
+// everything Eval needs (multipliers, scratch buffers). Output Data is not yet
+// allocated during Prepare. Eval runs at every invocation and must not
+// allocate.
+type Kernel interface {
+	Prepare(ctx *Context, n *Node) error
+	Eval(ctx *Context, n *Node) error
+}
+
+// Resetter is implemented by kernels that keep state across invocations
+// beyond variable tensors.
+type Resetter interface {
+	Reset()
+}
+
+// Context carries what kernels share within one interpreter.
+type Context struct {
+	// Threads is the number of goroutines a kernel may use (at least 1).
+	Threads int
+	pool    *pool
+}
+
+// NewContext returns a context for threads goroutines.
+func NewContext(threads int) *Context {
+	if threads < 1 {
+		threads = 1
+	}
+	c := &Context{Threads: threads}
+	if threads > 1 {
+		c.pool = newPool(threads - 1)
+	}
+	return c
+}
+
+// Close stops the context's worker goroutines.
+func (c *Context) Close() {
+	if c.pool != nil {
+		c.pool.close()
+	}
+}
+
+// ParallelFor splits [0,n) into at most Threads contiguous chunks and calls fn
+// for each, waiting for all. With one thread it calls fn(0, n) directly.
+func (c *Context) ParallelFor(n int, fn func(lo, hi int)) {
+	if c == nil || c.pool == nil || n < 2 {
+		fn(0, n)
+		return
+	}
+	parts := min(c.Threads, n)
+	chunk := (n + parts - 1) / parts
+	wg := &c.pool.wg
+	for lo := chunk; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		c.pool.work <- task{fn: fn, lo: lo, hi: hi, wg: wg}
+	}
+	fn(0, min(chunk, n))
+	wg.Wait()
+}
+
+type task struct {
+	fn     func(lo, hi int)
+	lo, hi int
+	wg     *sync.WaitGroup
+}
+
+type pool struct {
+	work chan task
+	wg   sync.WaitGroup // one ParallelFor runs at a time per context
+}
+
+func newPool(workers int) *pool {
+	p := &pool{work: make(chan task, workers)}
+	for i := 0; i < workers; i++ {
+		go func() {
+			for t := range p.work {
+				t.fn(t.lo, t.hi)
+				t.wg.Done()
+			}
+		}()
+	}
+	return p
+}
+
+func (p *pool) close() { close(p.work) }
+
+// Factory makes a fresh kernel for one node.
+type Factory func() Kernel
+
+// Registry maps each supported builtin operator to its kernel factory.
+func Registry() map[model.BuiltinOp]Factory {
+	r := map[model.BuiltinOp]Factory{}
+	registerConv(r)
+	registerElementwise(r)
+	registerShape(r)
+	registerReduce(r)
+	registerSequence(r)
+	return r
+}
+
+// errorf formats a kernel error.
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// unsupportedf reports an unsupported type or option.
+func unsupportedf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrUnsupported, fmt.Sprintf(format, args...))
+}
