@@ -137,3 +137,78 @@ func Aligned(b []byte, size int) bool {
 	}
 	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))%uintptr(size) == 0
 }
+
+// Dequantize writes the tensor's values as real numbers into dst (reused
+// when its capacity suffices) and returns it: quantized values become
+// scale·(q − zero point), per channel when there are several scales; float
+// values are copied. With a large enough dst it does not allocate.
+func (t *Tensor) Dequantize(dst []float32) ([]float32, error) {
+	n := t.NumElements()
+	if cap(dst) < n {
+		dst = make([]float32, n)
+	}
+	dst = dst[:n]
+	if t.Type == model.Float32 {
+		copy(dst, t.F32())
+		return dst, nil
+	}
+	qa := newQuantAt(t)
+	switch t.Type {
+	case model.Int8:
+		for i, q := range t.I8()[:n] {
+			dst[i] = qa.real(i, int64(q))
+		}
+	case model.Uint8:
+		for i, q := range t.U8()[:n] {
+			dst[i] = qa.real(i, int64(q))
+		}
+	case model.Int16:
+		for i, q := range t.I16()[:n] {
+			dst[i] = qa.real(i, int64(q))
+		}
+	case model.Int32:
+		for i, q := range t.I32()[:n] {
+			dst[i] = qa.real(i, int64(q))
+		}
+	case model.Bool:
+		for i, q := range t.U8()[:n] {
+			dst[i] = float32(q)
+		}
+	default:
+		return nil, fmt.Errorf("tensor %q: cannot dequantize %s", t.Name, t.Type)
+	}
+	return dst, nil
+}
+
+// quantAt finds the scale and zero point of element i; an unquantized
+// integer tensor has scale 1 and zero point 0.
+type quantAt struct {
+	q               *model.Quantization
+	inner, channels int
+}
+
+func newQuantAt(t *Tensor) quantAt {
+	qa := quantAt{q: t.Quant, inner: 1, channels: 1}
+	if q := t.Quant; q != nil && len(q.Scale) > 1 && q.QuantizedDimension < len(t.Shape) {
+		qa.inner = NumElements(t.Shape[q.QuantizedDimension+1:])
+		qa.channels = t.Shape[q.QuantizedDimension]
+	}
+	return qa
+}
+
+func (qa quantAt) real(i int, v int64) float32 {
+	q := qa.q
+	if q == nil || len(q.Scale) == 0 {
+		return float32(v)
+	}
+	ch := 0
+	if qa.channels > 1 {
+		ch = (i / qa.inner) % qa.channels
+	}
+	scale := q.Scale[min(ch, len(q.Scale)-1)]
+	var zero int64
+	if len(q.ZeroPoint) > 0 {
+		zero = q.ZeroPoint[min(ch, len(q.ZeroPoint)-1)]
+	}
+	return scale * float32(v-zero)
+}

@@ -1,0 +1,343 @@
+package mosquittotest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// DefaultBinary is where Debian's mosquitto package installs the broker.
+const DefaultBinary = "/usr/sbin/mosquitto"
+
+// Timeouts for process management. They are generous because CI machines
+// are small and tests may run in parallel with other packages.
+const (
+	readyTimeout = 10 * time.Second
+	stopTimeout  = 5 * time.Second
+)
+
+// An Option changes how Start configures the broker.
+type Option func(*config)
+
+type config struct {
+	tls   bool
+	users []credential
+	extra []string
+}
+
+type credential struct {
+	name, password string
+}
+
+// WithTLS makes the broker listen with TLS and require a client
+// certificate signed by a freshly generated CA (mutual TLS). The
+// certificate files are available from Broker.TLS.
+func WithTLS() Option {
+	return func(c *config) { c.tls = true }
+}
+
+// WithUser adds a user to the broker's password file and disables
+// anonymous access. It may be given more than once.
+func WithUser(name, password string) Option {
+	return func(c *config) { c.users = append(c.users, credential{name, password}) }
+}
+
+// WithConfig appends raw lines to the generated mosquitto.conf, after the
+// listener section, so they apply to the test listener.
+func WithConfig(lines ...string) Option {
+	return func(c *config) { c.extra = append(c.extra, lines...) }
+}
+
+// Broker is a running (or stopped) Mosquitto process owned by a test.
+// Its methods must be called from the test's goroutines, not
+// concurrently.
+type Broker struct {
+	t       testing.TB
+	bin     string
+	dir     string
+	conf    string
+	logPath string
+	port    int
+	tls     *TLSFiles
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// Start writes a configuration into a new t.TempDir, starts Mosquitto on a
+// free 127.0.0.1 port and waits until the port accepts connections. The
+// process is stopped in t.Cleanup.
+func Start(t testing.TB, opts ...Option) *Broker {
+	t.Helper()
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	b := &Broker{t: t, bin: requireTool(t, DefaultBinary, "mosquitto"), dir: t.TempDir()}
+	b.conf = filepath.Join(b.dir, "mosquitto.conf")
+	b.logPath = filepath.Join(b.dir, "mosquitto.log")
+	if err := os.Mkdir(filepath.Join(b.dir, "data"), 0o700); err != nil {
+		t.Fatalf("mosquittotest: %v", err)
+	}
+	if cfg.tls {
+		files, err := WriteCerts(filepath.Join(b.dir, "certs"))
+		if err != nil {
+			t.Fatalf("mosquittotest: %v", err)
+		}
+		b.tls = &files
+	}
+	var passwordFile string
+	if len(cfg.users) > 0 {
+		passwordFile = filepath.Join(b.dir, "passwd")
+		writePasswordFile(t, passwordFile, cfg.users)
+	}
+	t.Cleanup(func() {
+		b.Stop()
+		if t.Failed() {
+			t.Logf("mosquitto log (%s):\n%s", b.logPath, b.Log())
+		}
+	})
+
+	// The free port is found by binding and releasing it, so another
+	// process may grab it in between; a few attempts make that harmless.
+	var err error
+	for range 3 {
+		b.port, err = freePort()
+		if err != nil {
+			t.Fatalf("mosquittotest: %v", err)
+		}
+		if err = os.WriteFile(b.conf, []byte(b.render(cfg, passwordFile)), 0o600); err != nil {
+			t.Fatalf("mosquittotest: write config: %v", err)
+		}
+		if err = b.start(); err == nil {
+			return b
+		}
+	}
+	t.Fatalf("mosquittotest: %v\nlog:\n%s", err, b.Log())
+	return nil
+}
+
+// requireTool returns the path of a tool, preferring path and falling
+// back to a search of PATH for name. It fails the test when CI=true and
+// skips it otherwise.
+func requireTool(t testing.TB, path, name string) string {
+	t.Helper()
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		return path
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	msg := fmt.Sprintf("mosquittotest: %s not found (install the Debian package mosquitto)", name)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+func writePasswordFile(t testing.TB, path string, users []credential) {
+	t.Helper()
+	bin := requireTool(t, "/usr/bin/mosquitto_passwd", "mosquitto_passwd")
+	for i, u := range users {
+		args := []string{"-b", path, u.name, u.password}
+		if i == 0 {
+			args = append([]string{"-c"}, args...)
+		}
+		// The password is on the command line; acceptable for a
+		// throw-away test broker, and it is never echoed on failure.
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("mosquittotest: mosquitto_passwd for user %q: %v: %s", u.name, err, strings.ReplaceAll(string(out), u.password, "***"))
+		}
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (b *Broker) render(cfg config, passwordFile string) string {
+	var s strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&s, format+"\n", args...) }
+	line("# generated by mosquittotest")
+	// Mosquitto drops root privileges to the "mosquitto" user unless told
+	// otherwise, and that user cannot read the test's temporary files.
+	if u, err := user.Current(); err == nil {
+		line("user %s", u.Username)
+	}
+	line("per_listener_settings false")
+	line("persistence true")
+	line("persistence_location %s%c", filepath.Join(b.dir, "data"), filepath.Separator)
+	line("log_dest stderr")
+	line("log_type error")
+	line("log_type warning")
+	line("log_type notice")
+	line("log_type information")
+	line("listener %d 127.0.0.1", b.port)
+	if passwordFile != "" {
+		line("allow_anonymous false")
+		line("password_file %s", passwordFile)
+	} else {
+		line("allow_anonymous true")
+	}
+	if b.tls != nil {
+		line("cafile %s", b.tls.CAFile)
+		line("certfile %s", b.tls.ServerCertFile)
+		line("keyfile %s", b.tls.ServerKeyFile)
+		line("require_certificate true")
+	}
+	for _, l := range cfg.extra {
+		line("%s", l)
+	}
+	return s.String()
+}
+
+// start launches the process and waits until its port accepts
+// connections or the process exits.
+func (b *Broker) start() error {
+	logf, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open broker log: %w", err)
+	}
+	cmd := exec.Command(b.bin, "-c", b.conf)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	// A process group of its own keeps terminal signals aimed at go test
+	// from reaching the broker before the cleanup does.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", b.bin, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		close(exited)
+	}()
+	b.mu.Lock()
+	b.cmd, b.exited = cmd, exited
+	b.mu.Unlock()
+
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		select {
+		case <-exited:
+			return fmt.Errorf("mosquitto exited during startup: %v", cmd.ProcessState)
+		default:
+		}
+		conn, err := net.DialTimeout("tcp", b.Addr(), 200*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			b.Stop()
+			return fmt.Errorf("mosquitto did not accept connections on %s within %v: %w", b.Addr(), readyTimeout, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Addr returns the broker's host:port.
+func (b *Broker) Addr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port))
+}
+
+// URL returns the broker URL for clients: tcp://127.0.0.1:PORT, or
+// ssl://127.0.0.1:PORT for a broker started WithTLS.
+func (b *Broker) URL() string {
+	scheme := "tcp"
+	if b.tls != nil {
+		scheme = "ssl"
+	}
+	return scheme + "://" + b.Addr()
+}
+
+// TLS returns the certificate files of a broker started WithTLS, or nil.
+func (b *Broker) TLS() *TLSFiles {
+	return b.tls
+}
+
+// Dir returns the broker's temporary directory, which holds its
+// configuration, log and persistence database.
+func (b *Broker) Dir() string {
+	return b.dir
+}
+
+// Log returns what the broker has logged so far.
+func (b *Broker) Log() string {
+	data, err := os.ReadFile(b.logPath)
+	if err != nil {
+		return fmt.Sprintf("(cannot read log: %v)", err)
+	}
+	return string(data)
+}
+
+// Stop terminates the broker gracefully (so that it saves its persistence
+// database) and waits for it to exit, killing it if it takes too long.
+// Stopping a stopped broker does nothing.
+func (b *Broker) Stop() {
+	b.mu.Lock()
+	cmd, exited := b.cmd, b.exited
+	b.cmd = nil
+	b.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	// Mosquitto's handler only sets a flag that its event loop checks; a
+	// signal landing just before the loop blocks in epoll_wait goes
+	// unnoticed until that wait times out, so the signal is repeated.
+	deadline := time.After(stopTimeout)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			b.t.Errorf("mosquittotest: signal mosquitto: %v", err)
+		}
+		select {
+		case <-exited:
+			return
+		case <-tick.C:
+			continue
+		case <-deadline:
+		}
+		break
+	}
+	b.t.Errorf("mosquittotest: mosquitto did not stop within %v; killing it", stopTimeout)
+	cmd.Process.Kill()
+	<-exited
+}
+
+// Restart stops the broker and starts it again on the same port with the
+// same configuration and persistence database, and waits until the port
+// accepts connections.
+func (b *Broker) Restart() {
+	b.t.Helper()
+	b.Stop()
+	var err error
+	// The old listening socket can linger very briefly after exit.
+	for range 3 {
+		if err = b.start(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.t.Fatalf("mosquittotest: restart: %v\nlog:\n%s", err, b.Log())
+}

@@ -1,0 +1,23 @@
+// Package mqtt connects the agent to an MQTT broker and publishes with
+// acknowledged delivery.
+//
+// It is the only package of the project that imports the Paho client, and
+// it exists to hide Paho's delivery pitfalls from the rest of the agent:
+//
+//   - Publish returns nil only once the broker has acknowledged the
+//     message (PUBACK for QoS 1, PUBCOMP for QoS 2). If the connection is
+//     lost while waiting, Publish returns an error even when Paho later
+//     completes the token during a session resume, because Paho cannot
+//     tell whether the message arrived. The durable outbox relies on this:
+//     it deletes a message only after a nil Publish, so a message is sent
+//     at least once and receivers drop duplicates by message id.
+//   - Connection attempts, at boot and after a lost connection, are made
+//     by the Client's own loop with capped exponential backoff and full
+//     jitter (see Backoff), not by Paho's ConnectRetry or AutoReconnect.
+//   - After every connection the Client re-subscribes, publishes the
+//     retained "online" status and runs the OnConnect hook; a will
+//     carries the retained "offline" status when the link dies, and Close
+//     publishes it before a clean disconnect, which fires no will.
+//
+// Passwords are never logged or included in errors.
+package mqtt

@@ -1,0 +1,329 @@
+package preprocess
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // register decoders
+	_ "image/png"
+	"math"
+
+	"github.com/ood-agent/ood-agent/model"
+	"github.com/ood-agent/ood-agent/model/kernels"
+)
+
+// Errors callers branch on: a frame that fails with one of these is skipped
+// and counted, the agent carries on.
+var (
+	ErrTooLarge = errors.New("image too large")
+	ErrDecode   = errors.New("cannot decode image")
+)
+
+// Crop says how an image whose aspect ratio differs from the input's is fit.
+type Crop string
+
+// Crop policies.
+const (
+	CropCenter  Crop = "center"  // scale the short side, cut the long side
+	CropStretch Crop = "stretch" // scale each side independently
+	CropPad     Crop = "pad"     // scale the long side, pad with black
+)
+
+// Spec is everything needed to fill one image input tensor.
+type Spec struct {
+	Width, Height int
+	Channels      int // 1 (grayscale) or 3 (RGB)
+	Type          model.TensorType
+	Scale         float32 // input quantization, when Type is integer
+	ZeroPoint     int32
+	// Mean and Std normalize 0–255 pixel values: (x − mean)/std, one value
+	// or one per channel.
+	Mean, Std []float32
+	Crop      Crop
+}
+
+// Options override what the model's metadata says.
+type Options struct {
+	Crop      Crop
+	Color     string // "auto", "gray", "rgb"
+	Mean, Std []float32
+}
+
+// SpecFor derives the spec of input tensor in of a model: shape from the
+// tensor (NHWC, batch 1), colour and normalization from the metadata, with
+// opts overriding. Without metadata or overrides, float inputs are scaled to
+// [0, 1] and quantized inputs take raw 0–255 values through their
+// quantization.
+func SpecFor(f *model.File, in *kernels.Tensor, opts Options) (Spec, error) {
+	if len(in.Shape) != 4 || in.Shape[0] != 1 {
+		return Spec{}, fmt.Errorf("input %q: want an NHWC image tensor with batch 1, got shape %v", in.Name, in.Shape)
+	}
+	s := Spec{Height: in.Shape[1], Width: in.Shape[2], Channels: in.Shape[3], Type: in.Type, Crop: opts.Crop}
+	if s.Crop == "" {
+		s.Crop = CropCenter
+	}
+	switch s.Crop {
+	case CropCenter, CropStretch, CropPad:
+	default:
+		return Spec{}, fmt.Errorf("crop %q: want center, stretch or pad", s.Crop)
+	}
+	if s.Channels != 1 && s.Channels != 3 {
+		return Spec{}, fmt.Errorf("input %q: %d channels, want 1 or 3", in.Name, s.Channels)
+	}
+	switch opts.Color {
+	case "", "auto":
+	case "gray":
+		if s.Channels != 1 {
+			return Spec{}, fmt.Errorf("color gray: model input has %d channels", s.Channels)
+		}
+	case "rgb":
+		if s.Channels != 3 {
+			return Spec{}, fmt.Errorf("color rgb: model input has %d channels", s.Channels)
+		}
+	default:
+		return Spec{}, fmt.Errorf("color %q: want auto, gray or rgb", opts.Color)
+	}
+	switch in.Type {
+	case model.Float32:
+	case model.Uint8, model.Int8, model.Int16:
+		if !in.Quantized() {
+			return Spec{}, fmt.Errorf("input %q: %s without quantization parameters", in.Name, in.Type)
+		}
+		s.Scale, s.ZeroPoint = float32(in.Scale()), in.ZeroPoint()
+	default:
+		return Spec{}, fmt.Errorf("input %q: unsupported input type %s", in.Name, in.Type)
+	}
+	if f != nil && f.Metadata != nil && len(f.Metadata.Inputs) > 0 {
+		md := f.Metadata.Inputs[0]
+		s.Mean, s.Std = md.Mean, md.Std
+	}
+	if len(opts.Mean) > 0 {
+		s.Mean = opts.Mean
+	}
+	if len(opts.Std) > 0 {
+		s.Std = opts.Std
+	}
+	if len(s.Mean) == 0 && len(s.Std) == 0 {
+		if in.Type == model.Float32 {
+			s.Mean, s.Std = []float32{0}, []float32{255}
+		} else {
+			// A quantized input without normalization takes pixel values;
+			// the quantization maps them (uint8 with scale 1 is identity).
+			s.Mean, s.Std = []float32{0}, []float32{1}
+		}
+	}
+	for _, v := range [][]float32{s.Mean, s.Std} {
+		if len(v) != 1 && len(v) != s.Channels {
+			return Spec{}, fmt.Errorf("normalization has %d values for %d channels", len(v), s.Channels)
+		}
+	}
+	for _, sd := range s.Std {
+		if sd == 0 || math.IsNaN(float64(sd)) {
+			return Spec{}, errors.New("normalization std must be non-zero")
+		}
+	}
+	return s, nil
+}
+
+// Limits bound what Decode accepts.
+type Limits struct {
+	MaxBytes  int // encoded size
+	MaxPixels int // width × height
+}
+
+// Decode decodes a PNG or JPEG, checking the declared dimensions against the
+// limits before decoding pixels, so a hostile header cannot make it allocate.
+func Decode(data []byte, lim Limits) (image.Image, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrDecode)
+	}
+	if lim.MaxBytes > 0 && len(data) > lim.MaxBytes {
+		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrTooLarge, len(data), lim.MaxBytes)
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDecode, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("%w: %s of %d×%d pixels", ErrDecode, format, cfg.Width, cfg.Height)
+	}
+	if lim.MaxPixels > 0 && cfg.Width*cfg.Height > lim.MaxPixels {
+		return nil, fmt.Errorf("%w: %s of %d×%d pixels exceeds %d", ErrTooLarge, format, cfg.Width, cfg.Height, lim.MaxPixels)
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrDecode, format, err)
+	}
+	return img, nil
+}
+
+// Preprocessor fills an input tensor from images. It keeps its scratch
+// buffer, so steady-state use does not allocate. Not safe for concurrent use.
+type Preprocessor struct {
+	spec    Spec
+	scratch []float32 // Height*Width*Channels resized pixel values, 0–255
+}
+
+// New returns a preprocessor for spec.
+func New(spec Spec) *Preprocessor {
+	return &Preprocessor{spec: spec, scratch: make([]float32, spec.Width*spec.Height*spec.Channels)}
+}
+
+// Spec returns the preprocessor's spec.
+func (p *Preprocessor) Spec() Spec { return p.spec }
+
+// Image resizes img into the input tensor t.
+func (p *Preprocessor) Image(img image.Image, t *kernels.Tensor) error {
+	b := img.Bounds()
+	if b.Dx() <= 0 || b.Dy() <= 0 {
+		return fmt.Errorf("%w: empty image", ErrDecode)
+	}
+	p.resize(imageSampler{img: img, gray: p.spec.Channels == 1}, b.Dx(), b.Dy())
+	return p.write(t)
+}
+
+// Gray fills t from a width×height 8-bit grayscale image (idx datasets).
+func (p *Preprocessor) Gray(pixels []uint8, width, height int, t *kernels.Tensor) error {
+	if width*height != len(pixels) || width <= 0 {
+		return fmt.Errorf("gray image: %d pixels for %d×%d", len(pixels), width, height)
+	}
+	p.resize(graySampler{pix: pixels, w: width, rgb: p.spec.Channels == 3}, width, height)
+	return p.write(t)
+}
+
+type sampler interface {
+	// at writes the channels of pixel (x, y) as 0–255 values.
+	at(x, y int, out []float32)
+}
+
+type graySampler struct {
+	pix []uint8
+	w   int
+	rgb bool
+}
+
+func (g graySampler) at(x, y int, out []float32) {
+	v := float32(g.pix[y*g.w+x])
+	for c := range out {
+		out[c] = v
+	}
+}
+
+type imageSampler struct {
+	img  image.Image
+	gray bool
+}
+
+func (s imageSampler) at(x, y int, out []float32) {
+	b := s.img.Bounds()
+	switch im := s.img.(type) {
+	case *image.Gray:
+		v := float32(im.Pix[(y)*im.Stride+x])
+		for c := range out {
+			out[c] = v
+		}
+		return
+	case *image.RGBA:
+		o := y*im.Stride + 4*x
+		s.store(float32(im.Pix[o]), float32(im.Pix[o+1]), float32(im.Pix[o+2]), out)
+		return
+	case *image.NRGBA:
+		o := y*im.Stride + 4*x
+		s.store(float32(im.Pix[o]), float32(im.Pix[o+1]), float32(im.Pix[o+2]), out)
+		return
+	}
+	r, g, bl, _ := s.img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+	s.store(float32(r>>8), float32(g>>8), float32(bl>>8), out)
+}
+
+// store writes RGB, or its luma (ITU-R 601 weights, as image/color's GrayModel) for
+// grayscale inputs.
+func (s imageSampler) store(r, g, b float32, out []float32) {
+	if s.gray {
+		out[0] = (19595*r + 38470*g + 7471*b) / 65536
+		return
+	}
+	out[0], out[1], out[2] = r, g, b
+}
+
+// resize samples the source into scratch with bilinear interpolation
+// (half-pixel centres) after applying the crop policy.
+func (p *Preprocessor) resize(src sampler, sw, sh int) {
+	dw, dh, ch := p.spec.Width, p.spec.Height, p.spec.Channels
+	// Source window and destination window.
+	x0, y0, cw, chh := 0.0, 0.0, float64(sw), float64(sh)
+	ox, oy, ow, oh := 0, 0, dw, dh
+	switch p.spec.Crop {
+	case CropCenter:
+		scale := math.Max(float64(dw)/float64(sw), float64(dh)/float64(sh))
+		cw, chh = float64(dw)/scale, float64(dh)/scale
+		x0, y0 = (float64(sw)-cw)/2, (float64(sh)-chh)/2
+	case CropPad:
+		scale := math.Min(float64(dw)/float64(sw), float64(dh)/float64(sh))
+		ow = max(1, int(math.Round(float64(sw)*scale)))
+		oh = max(1, int(math.Round(float64(sh)*scale)))
+		ox, oy = (dw-ow)/2, (dh-oh)/2
+		clear(p.scratch)
+	}
+	var a, b, c, d [3]float32
+	for y := 0; y < oh; y++ {
+		fy := y0 + (float64(y)+0.5)*chh/float64(oh) - 0.5
+		fy = math.Max(0, math.Min(float64(sh-1), fy))
+		iy := int(fy)
+		iy1 := min(iy+1, sh-1)
+		wy := float32(fy - float64(iy))
+		for x := 0; x < ow; x++ {
+			fx := x0 + (float64(x)+0.5)*cw/float64(ow) - 0.5
+			fx = math.Max(0, math.Min(float64(sw-1), fx))
+			ix := int(fx)
+			ix1 := min(ix+1, sw-1)
+			wx := float32(fx - float64(ix))
+			src.at(ix, iy, a[:ch])
+			src.at(ix1, iy, b[:ch])
+			src.at(ix, iy1, c[:ch])
+			src.at(ix1, iy1, d[:ch])
+			o := ((oy+y)*dw + ox + x) * ch
+			for k := 0; k < ch; k++ {
+				top := a[k] + (b[k]-a[k])*wx
+				bot := c[k] + (d[k]-c[k])*wx
+				p.scratch[o+k] = top + (bot-top)*wy
+			}
+		}
+	}
+}
+
+// write normalizes scratch and stores it into t in t's type.
+func (p *Preprocessor) write(t *kernels.Tensor) error {
+	s := p.spec
+	if t.NumElements() != len(p.scratch) || t.Type != s.Type {
+		return fmt.Errorf("input tensor %s does not match the preprocessing spec %dx%dx%d %s", t, s.Height, s.Width, s.Channels, s.Type)
+	}
+	ch := s.Channels
+	norm := func(i int, v float32) float32 {
+		c := i % ch
+		return (v - s.Mean[min(c, len(s.Mean)-1)]) / s.Std[min(c, len(s.Std)-1)]
+	}
+	switch s.Type {
+	case model.Float32:
+		out := t.F32()
+		for i, v := range p.scratch {
+			out[i] = norm(i, v)
+		}
+	case model.Uint8, model.Int8, model.Int16:
+		lo, hi := kernels.QuantRange(s.Type)
+		for i, v := range p.scratch {
+			q := int32(math.Round(float64(norm(i, v)/s.Scale))) + s.ZeroPoint
+			q = kernels.Clamp32(q, lo, hi)
+			switch s.Type {
+			case model.Uint8:
+				t.U8()[i] = uint8(q)
+			case model.Int8:
+				t.I8()[i] = int8(q)
+			default:
+				t.I16()[i] = int16(q)
+			}
+		}
+	}
+	return nil
+}

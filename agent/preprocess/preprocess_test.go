@@ -1,0 +1,159 @@
+package preprocess
+
+import (
+	"bytes"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"testing"
+
+	"github.com/ood-agent/ood-agent/model"
+	"github.com/ood-agent/ood-agent/model/kernels"
+)
+
+func tensor(typ model.TensorType, shape []int, q *model.Quantization) *kernels.Tensor {
+	t := &kernels.Tensor{Name: "in", Type: typ, Shape: shape, Quant: q}
+	t.Data = kernels.AlignedBytes(t.Bytes())
+	return t
+}
+
+func TestGrayIdentityInt8(t *testing.T) {
+	in := tensor(model.Int8, []int{1, 4, 4, 1}, &model.Quantization{Scale: []float32{1.0 / 255}, ZeroPoint: []int64{-128}})
+	spec, err := SpecFor(&model.File{Metadata: &model.Metadata{Inputs: []model.TensorMetadata{{Mean: []float32{0}, Std: []float32{255}}}}}, in, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pix := []uint8{0, 1, 2, 3, 50, 100, 150, 200, 250, 255, 7, 8, 9, 10, 11, 12}
+	if err := New(spec).Gray(pix, 4, 4, in); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range pix {
+		if got, want := in.I8()[i], int8(int(p)-128); got != want {
+			t.Errorf("pixel %d (%d): got %d, want %d", i, p, got, want)
+		}
+	}
+}
+
+func TestResizeConstantAndCrop(t *testing.T) {
+	in := tensor(model.Float32, []int{1, 8, 8, 3}, nil)
+	spec, err := SpecFor(nil, in, Options{Crop: CropPad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A 16×4 red image padded into 8×8: rows 3..4 red, the rest black.
+	img := image.NewRGBA(image.Rect(0, 0, 16, 4))
+	for y := 0; y < 4; y++ {
+		for x := 0; x < 16; x++ {
+			img.Set(x, y, color.RGBA{255, 0, 0, 255})
+		}
+	}
+	if err := New(spec).Image(img, in); err != nil {
+		t.Fatal(err)
+	}
+	v := in.F32()
+	for y := 0; y < 8; y++ {
+		want := float32(0)
+		if y >= 3 && y <= 4 {
+			want = 1
+		}
+		if got := v[(y*8+3)*3]; got != want {
+			t.Errorf("row %d red = %v, want %v", y, got, want)
+		}
+		if got := v[(y*8+3)*3+1]; got != 0 {
+			t.Errorf("row %d green = %v, want 0", y, got)
+		}
+	}
+	spec.Crop = CropCenter
+	if err := New(spec).Image(img, in); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(v); i += 3 {
+		if v[i] != 1 {
+			t.Fatalf("center crop of a red image: element %d = %v, want 1", i, v[i])
+		}
+	}
+}
+
+func TestSpecErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		in   *kernels.Tensor
+		opts Options
+	}{
+		{"rank 2", tensor(model.Float32, []int{1, 10}, nil), Options{}},
+		{"4 channels", tensor(model.Float32, []int{1, 2, 2, 4}, nil), Options{}},
+		{"bad crop", tensor(model.Float32, []int{1, 2, 2, 1}, nil), Options{Crop: "zoom"}},
+		{"rgb on gray model", tensor(model.Float32, []int{1, 2, 2, 1}, nil), Options{Color: "rgb"}},
+		{"int8 without quantization", tensor(model.Int8, []int{1, 2, 2, 1}, nil), Options{}},
+		{"zero std", tensor(model.Float32, []int{1, 2, 2, 1}, nil), Options{Std: []float32{0}}},
+		{"mean per channel mismatch", tensor(model.Float32, []int{1, 2, 2, 3}, nil), Options{Mean: []float32{1, 2}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := SpecFor(nil, tt.in, tt.opts); err == nil {
+				t.Errorf("SpecFor(%s) = nil error, want one", tt.name)
+			}
+		})
+	}
+}
+
+func pngBytes(w, h int) []byte {
+	var b bytes.Buffer
+	png.Encode(&b, image.NewGray(image.Rect(0, 0, w, h)))
+	return b.Bytes()
+}
+
+func TestDecodeLimits(t *testing.T) {
+	good := pngBytes(10, 10)
+	tests := []struct {
+		name string
+		data []byte
+		lim  Limits
+		want error
+	}{
+		{"ok", good, Limits{MaxBytes: 1 << 20, MaxPixels: 100}, nil},
+		{"empty", nil, Limits{}, ErrDecode},
+		{"truncated", good[:len(good)/2], Limits{}, ErrDecode},
+		{"garbage", []byte("not an image at all"), Limits{}, ErrDecode},
+		{"too many bytes", good, Limits{MaxBytes: 10}, ErrTooLarge},
+		{"too many pixels", good, Limits{MaxPixels: 99}, ErrTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode(tt.data, tt.lim)
+			if !errors.Is(err, tt.want) && !(tt.want == nil && err == nil) {
+				t.Errorf("Decode = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(pngBytes(3, 2))
+	f.Add([]byte{0xff, 0xd8, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		img, err := Decode(data, Limits{MaxBytes: 1 << 20, MaxPixels: 1 << 16})
+		if err != nil {
+			return
+		}
+		in := tensor(model.Float32, []int{1, 4, 4, 3}, nil)
+		spec, _ := SpecFor(nil, in, Options{})
+		if err := New(spec).Image(img, in); err != nil {
+			t.Fatalf("Image after successful Decode: %v", err)
+		}
+	})
+}
+
+func BenchmarkImage640x480To224(b *testing.B) {
+	in := tensor(model.Uint8, []int{1, 224, 224, 3}, &model.Quantization{Scale: []float32{1}, ZeroPoint: []int64{0}})
+	spec, _ := SpecFor(nil, in, Options{})
+	p := New(spec)
+	img := image.NewRGBA(image.Rect(0, 0, 640, 480))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Image(img, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,427 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// DirOptions configures a Dir source.
+type DirOptions struct {
+	// Path is the directory to read.
+	Path string
+	// Pattern is a glob (path/filepath.Match syntax) matched against file
+	// names. Empty matches all. Only .png, .jpg and .jpeg files (in any
+	// case) are read in any case, and names starting with a dot never are.
+	Pattern string
+	// Watch keeps watching the directory for new files after the existing
+	// ones have been read.
+	Watch bool
+	// Recursive descends into subdirectories (and, with Watch, into ones
+	// created later).
+	Recursive bool
+	// MaxBytes is the largest file read; larger ones are skipped. Zero
+	// means 32 MiB.
+	MaxBytes int64
+	// Settle is how long a new file must stay unchanged before it is read.
+	// Zero means 100ms.
+	Settle time.Duration
+	// IncompleteTimeout is how long a watched file that is still not a
+	// complete image is waited for before it is skipped. Zero means 10s.
+	IncompleteTimeout time.Duration
+}
+
+// ErrDirRemoved is returned by Dir.Next when the watched directory itself
+// is removed or renamed.
+var ErrDirRemoved = errors.New("source: directory removed")
+
+// Dir is a source that reads PNG and JPEG files from a directory: the
+// existing ones in name order, then, when watching, new ones as they are
+// completely written.
+//
+// Linux reports no "closed after writing" event through fsnotify, so a
+// new or changed file is read once its size and modification time have not
+// changed and no event has arrived for it for Settle. Because a writer may
+// pause longer than that, the file must also parse as a complete image (a
+// PNG up to IEND, a JPEG up to EOI); if it does not, it is read again when
+// it next changes, and skipped if it stays incomplete for
+// IncompleteTimeout. Files moved into the directory arrive as creations and
+// are handled the same way; writing to a temporary name and renaming is
+// the most reliable way to hand files over.
+//
+// A path is returned at most once. A file changed in place after it has
+// been read is not read again; a path removed (or renamed away) and then
+// created anew is.
+type Dir struct {
+	log       *slog.Logger
+	root      string
+	pattern   string
+	watch     bool
+	recursive bool
+	maxBytes  int64
+	settle    time.Duration
+	patience  time.Duration
+	w         *fsnotify.Watcher // nil unless watching
+	timer     *time.Timer
+	ready     []string // paths to read next, in order
+	pending   map[string]*pendingFile
+	seen      map[string]bool
+	seq       uint64
+	counters
+
+	closeOnce sync.Once
+	done      chan struct{} // closed by Close
+}
+
+// pendingFile is a file waiting to be completely written.
+type pendingFile struct {
+	size       int64
+	mod        time.Time
+	changed    time.Time // last event or change in size or time
+	incomplete bool      // read, but not yet a complete image
+}
+
+// NewDir returns a Dir source. The directory must exist. A nil log
+// discards.
+func NewDir(opts DirOptions, log *slog.Logger) (*Dir, error) {
+	if opts.Path == "" {
+		return nil, errors.New("source: dir path is empty")
+	}
+	if _, err := filepath.Match(opts.Pattern, ""); err != nil {
+		return nil, fmt.Errorf("source: dir pattern %q: %w", opts.Pattern, err)
+	}
+	root := filepath.Clean(opts.Path)
+	info, err := os.Stat(root)
+	if err != nil {
+		return nil, fmt.Errorf("source: dir: %w", err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("source: dir: %s is not a directory", root)
+	}
+	d := &Dir{
+		log:       orDiscard(log).With("source", "dir", "path", root),
+		root:      root,
+		pattern:   opts.Pattern,
+		watch:     opts.Watch,
+		recursive: opts.Recursive,
+		maxBytes:  orDefault(opts.MaxBytes, 32<<20),
+		settle:    orDefault(opts.Settle, 100*time.Millisecond),
+		patience:  orDefault(opts.IncompleteTimeout, 10*time.Second),
+		pending:   make(map[string]*pendingFile),
+		seen:      make(map[string]bool),
+		done:      make(chan struct{}),
+	}
+	if d.watch {
+		// Watch before listing, so that no file created meanwhile is
+		// missed; one seen twice is read once.
+		if d.w, err = fsnotify.NewWatcher(); err != nil {
+			return nil, fmt.Errorf("source: dir watch: %w", err)
+		}
+		d.timer = time.NewTimer(time.Hour)
+		d.timer.Stop()
+	}
+	if err := d.scan(root, func(path string, _ fs.FileInfo) { d.ready = append(d.ready, path) }); err != nil {
+		if d.w != nil {
+			d.w.Close()
+		}
+		return nil, err
+	}
+	slices.Sort(d.ready)
+	return d, nil
+}
+
+// orDefault returns v, or def when v is not positive.
+func orDefault[T int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// scan lists the candidate files under dir, watching the directories
+// visited when watching.
+func (d *Dir) scan(dir string, found func(string, fs.FileInfo)) error {
+	return filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if path == dir {
+				return fmt.Errorf("source: dir: %w", err)
+			}
+			d.log.Warn("cannot list", "dir", path, "err", err)
+			return nil
+		}
+		if e.IsDir() {
+			if path != dir && (!d.recursive || strings.HasPrefix(e.Name(), ".")) {
+				return filepath.SkipDir
+			}
+			if d.w != nil {
+				if err := d.w.Add(path); err != nil {
+					if path == dir {
+						return fmt.Errorf("source: dir watch: %w", err)
+					}
+					d.log.Warn("cannot watch", "dir", path, "err", err)
+				}
+			}
+			return nil
+		}
+		if !d.match(path) {
+			return nil
+		}
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() && info.Mode()&fs.ModeSymlink == 0 {
+			return nil
+		}
+		found(path, info)
+		return nil
+	})
+}
+
+func (d *Dir) match(path string) bool {
+	name := filepath.Base(path)
+	if strings.HasPrefix(name, ".") {
+		return false
+	}
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".png", ".jpg", ".jpeg":
+	default:
+		return false
+	}
+	if d.pattern == "" {
+		return true
+	}
+	ok, _ := filepath.Match(d.pattern, name)
+	return ok
+}
+
+// Live reports false: every file is processed.
+func (d *Dir) Live() bool { return false }
+
+// Counts returns the files skipped and the watcher errors.
+func (d *Dir) Counts() Counts { return d.counters.Counts() }
+
+// Close stops watching.
+func (d *Dir) Close() error {
+	var err error
+	d.closeOnce.Do(func() {
+		close(d.done)
+		if d.w != nil {
+			err = d.w.Close()
+		}
+	})
+	return err
+}
+
+// Next returns the next file. Without Watch it returns io.EOF once the
+// existing files have been read; with Watch it waits for new ones.
+func (d *Dir) Next(ctx context.Context) (Frame, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return Frame{}, err
+		}
+		select {
+		case <-d.done:
+			return Frame{}, ErrClosed
+		default:
+		}
+		if len(d.ready) > 0 {
+			path := d.ready[0]
+			d.ready = d.ready[1:]
+			if f, ok := d.load(path); ok {
+				return f, nil
+			}
+			continue
+		}
+		if !d.watch {
+			return Frame{}, io.EOF
+		}
+		if err := d.wait(ctx); err != nil {
+			return Frame{}, err
+		}
+	}
+}
+
+// wait handles one watcher event or pending-file check.
+func (d *Dir) wait(ctx context.Context) error {
+	var tick <-chan time.Time
+	if len(d.pending) > 0 {
+		d.timer.Reset(max(d.settle/2, time.Millisecond))
+		tick = d.timer.C
+		defer d.timer.Stop()
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-d.done:
+		return ErrClosed
+	case ev, ok := <-d.w.Events:
+		if !ok {
+			return ErrClosed
+		}
+		return d.event(ev)
+	case err, ok := <-d.w.Errors:
+		if !ok {
+			return ErrClosed
+		}
+		d.errors.Add(1)
+		d.log.Warn("watch error", "err", err)
+		if errors.Is(err, fsnotify.ErrEventOverflow) {
+			// Events were lost: list everything again.
+			return d.scan(d.root, func(path string, info fs.FileInfo) { d.addPending(path, info) })
+		}
+	case <-tick:
+		d.checkPending()
+	}
+	return nil
+}
+
+func (d *Dir) event(ev fsnotify.Event) error {
+	path := filepath.Clean(ev.Name)
+	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		if path == d.root {
+			return fmt.Errorf("%w: %s", ErrDirRemoved, d.root)
+		}
+		delete(d.pending, path)
+		delete(d.seen, path)
+		return nil
+	}
+	if !ev.Has(fsnotify.Create) && !ev.Has(fsnotify.Write) {
+		return nil
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil // gone already
+	}
+	if info.IsDir() {
+		if ev.Has(fsnotify.Create) && d.recursive && path != d.root && !strings.HasPrefix(info.Name(), ".") {
+			// Files may have been created in it before it was watched.
+			if err := d.scan(path, func(path string, info fs.FileInfo) { d.addPending(path, info) }); err != nil {
+				d.log.Warn("cannot scan new directory", "dir", path, "err", err)
+			}
+		}
+		return nil
+	}
+	if d.match(path) {
+		if p := d.addPending(path, info); p != nil {
+			p.changed = time.Now()
+		}
+	}
+	return nil
+}
+
+// addPending starts or continues waiting for a file to be complete. It
+// returns the file's entry, or nil if the file has been read already.
+func (d *Dir) addPending(path string, info fs.FileInfo) *pendingFile {
+	if d.seen[path] {
+		return nil
+	}
+	p := d.pending[path]
+	if p == nil {
+		p = &pendingFile{size: info.Size(), mod: info.ModTime(), changed: time.Now()}
+		d.pending[path] = p
+	} else if p.size != info.Size() || !p.mod.Equal(info.ModTime()) {
+		p.size, p.mod, p.changed, p.incomplete = info.Size(), info.ModTime(), time.Now(), false
+	}
+	return p
+}
+
+// checkPending moves the files that have settled to the ready list, in
+// name order.
+func (d *Dir) checkPending() {
+	now := time.Now()
+	var settled []string
+	for path, p := range d.pending {
+		if now.Sub(p.changed) < d.settle {
+			continue
+		}
+		info, err := os.Stat(path)
+		if err != nil {
+			delete(d.pending, path)
+			continue
+		}
+		if info.Size() != p.size || !info.ModTime().Equal(p.mod) {
+			p.size, p.mod, p.changed, p.incomplete = info.Size(), info.ModTime(), now, false
+			continue
+		}
+		if p.incomplete {
+			if now.Sub(p.changed) >= d.patience {
+				delete(d.pending, path)
+				d.skip(path, fmt.Errorf("still not a complete image after %v", d.patience))
+			}
+			continue
+		}
+		delete(d.pending, path)
+		settled = append(settled, path)
+	}
+	slices.Sort(settled)
+	d.ready = append(d.ready, settled...)
+}
+
+// load reads a file and returns it as a frame if it is a complete image.
+func (d *Dir) load(path string) (Frame, bool) {
+	if d.seen[path] {
+		return Frame{}, false
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		d.log.Debug("file vanished", "file", path, "err", err)
+		return Frame{}, false
+	}
+	if info.Size() > d.maxBytes {
+		d.skip(path, fmt.Errorf("size %d exceeds limit %d", info.Size(), d.maxBytes))
+		return Frame{}, false
+	}
+	data, err := readFileLimit(path, info.Size(), d.maxBytes)
+	if err != nil {
+		d.skip(path, err)
+		return Frame{}, false
+	}
+	switch _, err := imageLen(data); {
+	case errors.Is(err, errTruncated) && d.watch:
+		// Still being written, or a writer that pauses: wait for more.
+		d.pending[path] = &pendingFile{size: info.Size(), mod: info.ModTime(), changed: time.Now(), incomplete: true}
+		return Frame{}, false
+	case err != nil:
+		d.skip(path, err)
+		return Frame{}, false
+	}
+	d.seen[path] = true
+	delete(d.pending, path)
+	d.seq++
+	return Frame{Seq: d.seq, Time: info.ModTime(), Origin: path, Data: data}, true
+}
+
+func (d *Dir) skip(path string, err error) {
+	d.seen[path] = true
+	d.skipped.Add(1)
+	d.log.Warn("skipping file", "file", path, "err", err)
+}
+
+var errTooLarge = errors.New("file exceeds size limit")
+
+func readFileLimit(path string, size, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var b bytes.Buffer
+	b.Grow(int(min(size, limit)) + bytes.MinRead)
+	if _, err := b.ReadFrom(io.LimitReader(f, limit+1)); err != nil {
+		return nil, err
+	}
+	if int64(b.Len()) > limit {
+		return nil, errTooLarge
+	}
+	return b.Bytes(), nil
+}

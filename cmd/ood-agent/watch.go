@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ood-agent/ood-agent/agent/mqtt"
+)
+
+func newWatchCommand() *cobra.Command {
+	var (
+		broker, filter, clientID string
+		username, passwordFile   string
+		tlsOpts                  mqtt.TLSOptions
+		qos                      int
+		all                      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "watch --broker URL [--topic FILTER]",
+		Short: "Subscribe to agents' alerts and print them as JSON lines (what a central server runs)",
+		Long: `Subscribe to the alert topics of every agent under a prefix and print each
+message as one JSON line on stdout, de-duplicated by id (the agents deliver at
+least once). With --client-id the broker keeps a persistent session, so alerts
+published while watch was away are delivered when it comes back.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			password := os.Getenv("OOD_AGENT_MQTT_PASSWORD")
+			if passwordFile != "" {
+				data, err := os.ReadFile(passwordFile)
+				if err != nil {
+					return fmt.Errorf("password file: %w", err)
+				}
+				password = string(bytes.TrimSpace(data))
+			}
+			clean := clientID == ""
+			if clean {
+				var b [4]byte
+				rand.Read(b[:])
+				clientID = "ood-agent-watch-" + hex.EncodeToString(b[:])
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+			c, err := mqtt.New(mqtt.Options{
+				Broker: broker, ClientID: clientID, Username: username, Password: password, TLS: tlsOpts,
+				KeepAlive: 30e9, CleanSession: clean, Logger: log,
+			})
+			if err != nil {
+				return err
+			}
+			p := &printer{w: cmd.OutOrStdout(), seen: newIDSet(100_000), raw: all}
+			if err := c.Subscribe(cmd.Context(), filter, byte(qos), p.handle); err != nil {
+				return err
+			}
+			err = c.Run(cmd.Context())
+			if err == context.Canceled {
+				return nil
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&broker, "broker", "tcp://127.0.0.1:1883", "broker URL (tcp://, ssl://, mqtts://, ws://, wss://)")
+	cmd.Flags().StringVar(&filter, "topic", "ood/+/alert", "topic filter")
+	cmd.Flags().StringVar(&clientID, "client-id", "", "client id for a persistent session (default: random, clean session)")
+	cmd.Flags().StringVar(&username, "username", "", "username")
+	cmd.Flags().StringVar(&passwordFile, "password-file", "", "file holding the password (default: $OOD_AGENT_MQTT_PASSWORD)")
+	cmd.Flags().StringVar(&tlsOpts.CAFile, "ca-file", "", "CA certificate (PEM) to verify the broker")
+	cmd.Flags().StringVar(&tlsOpts.CertFile, "cert-file", "", "client certificate (PEM) for mutual TLS")
+	cmd.Flags().StringVar(&tlsOpts.KeyFile, "key-file", "", "client key (PEM) for mutual TLS")
+	cmd.Flags().StringVar(&tlsOpts.ServerName, "server-name", "", "expected server name in the broker's certificate")
+	cmd.Flags().IntVar(&qos, "qos", 1, "subscription QoS")
+	cmd.Flags().BoolVar(&all, "all", false, "print every message (status, stats, binary evidence as a size) with its topic")
+	return cmd
+}
+
+// printer writes one JSON line per distinct message.
+type printer struct {
+	mu   sync.Mutex
+	w    io.Writer
+	seen *idSet
+	raw  bool
+}
+
+func (p *printer) handle(topic string, payload []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var msg struct {
+		ID string `json:"id"`
+	}
+	isJSON := json.Unmarshal(payload, &msg) == nil
+	if isJSON && msg.ID != "" && !p.seen.add(msg.ID) {
+		return // a redelivery
+	}
+	if p.raw {
+		var body any = json.RawMessage(payload)
+		if !isJSON {
+			body = fmt.Sprintf("<%d bytes>", len(payload))
+		}
+		line, _ := json.Marshal(map[string]any{"topic": topic, "payload": body})
+		fmt.Fprintf(p.w, "%s\n", line)
+		return
+	}
+	if !isJSON {
+		return
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, payload); err != nil {
+		return
+	}
+	fmt.Fprintf(p.w, "%s\n", compact.Bytes())
+}
+
+// idSet remembers the last n ids.
+type idSet struct {
+	ids   map[string]struct{}
+	order []string
+	next  int
+}
+
+func newIDSet(n int) *idSet { return &idSet{ids: map[string]struct{}{}, order: make([]string, n)} }
+
+// add records id and reports whether it was new.
+func (s *idSet) add(id string) bool {
+	if _, ok := s.ids[id]; ok {
+		return false
+	}
+	if old := s.order[s.next]; old != "" {
+		delete(s.ids, old)
+	}
+	s.order[s.next] = id
+	s.next = (s.next + 1) % len(s.order)
+	s.ids[id] = struct{}{}
+	return true
+}

@@ -1,0 +1,202 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FieldError is one problem with one key.
+type FieldError struct {
+	Key string // dotted key, e.g. "mqtt.qos"
+	Msg string
+}
+
+func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
+
+// brokerSchemes are the URL schemes accepted for mqtt.broker.
+var brokerSchemes = []string{"tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss"}
+
+// Validate reports every problem with c, joined with errors.Join. Each
+// problem is a *FieldError.
+func (c *Config) Validate() error {
+	var v validator
+
+	v.check(c.DeviceID != "", "device_id", "must not be empty")
+	v.topicLevel("device_id", c.DeviceID)
+
+	v.oneOf("log.level", c.Log.Level, LogDebug, LogInfo, LogWarn, LogError)
+	v.oneOf("log.format", c.Log.Format, FormatText, FormatJSON)
+
+	v.check(c.Model.Threads >= 1, "model.threads", "must be at least 1, got %d", c.Model.Threads)
+	v.oneOf("model.score", c.Model.Score, ScoreEnergy, ScoreMSP, ScoreMaxLogit)
+
+	s := c.Source
+	v.oneOf("source.type", s.Type, SourceDir, SourceHTTP, SourceFFmpeg, SourceStdin)
+	v.finite("source.fps", s.FPS)
+	v.check(s.FPS >= 0, "source.fps", "must not be negative, got %v", s.FPS)
+	v.check(s.Queue >= 1, "source.queue", "must be at least 1, got %d", s.Queue)
+	if s.Type == SourceDir {
+		v.check(s.Dir.Path != "", "source.dir.path", "must be set when source.type is dir")
+	}
+	if _, err := filepath.Match(s.Dir.Pattern, ""); err != nil || s.Dir.Pattern == "" {
+		v.add("source.dir.pattern", "must be a valid glob, got %q", s.Dir.Pattern)
+	}
+	if s.Type == SourceHTTP || s.HTTP.URL != "" {
+		v.url("source.http.url", s.HTTP.URL, "http", "https")
+	}
+	v.positive("source.http.interval", s.HTTP.Interval)
+	v.positive("source.http.timeout", s.HTTP.Timeout)
+	v.check(s.HTTP.MaxBytes > 0, "source.http.max_bytes", "must be positive, got %d", s.HTTP.MaxBytes)
+	if s.Type == SourceFFmpeg {
+		v.check(s.FFmpeg.Input != "", "source.ffmpeg.input", "must be set when source.type is ffmpeg")
+	}
+	v.finite("source.ffmpeg.fps", s.FFmpeg.FPS)
+	v.check(s.FFmpeg.FPS > 0, "source.ffmpeg.fps", "must be positive, got %v", s.FFmpeg.FPS)
+	v.check(s.FFmpeg.Binary != "", "source.ffmpeg.binary", "must not be empty")
+
+	p := c.Preprocess
+	v.oneOf("preprocess.crop", p.Crop, CropCenter, CropStretch, CropPad)
+	v.oneOf("preprocess.color", p.Color, ColorAuto, ColorGray, ColorRGB)
+	v.channels("preprocess.mean", p.Mean, false)
+	v.channels("preprocess.std", p.Std, true)
+	v.check(p.MaxBytes > 0, "preprocess.max_bytes", "must be positive, got %d", p.MaxBytes)
+	v.check(p.MaxPixels > 0, "preprocess.max_pixels", "must be positive, got %d", p.MaxPixels)
+
+	d := c.Decision
+	v.oneOf("decision.mode", d.Mode, ModeFrame, ModeStream)
+	if d.Threshold != nil {
+		v.finite("decision.threshold", *d.Threshold)
+	}
+	st := d.Stream
+	v.check(st.K >= 1, "decision.stream.k", "must be at least 1, got %d", st.K)
+	v.check(st.N >= 1, "decision.stream.n", "must be at least 1, got %d", st.N)
+	v.check(st.K <= st.N, "decision.stream.k", "must not exceed decision.stream.n (%d), got %d", st.N, st.K)
+	v.check(st.EndAfter >= 1, "decision.stream.end_after", "must be at least 1, got %d", st.EndAfter)
+	v.positive("decision.stream.timeout", st.Timeout)
+	v.positive("decision.stream.update_interval", st.UpdateInterval)
+	v.nonNegative("decision.stream.cooldown", st.Cooldown)
+
+	m := c.MQTT
+	v.url("mqtt.broker", m.Broker, brokerSchemes...)
+	v.check(m.ClientID != "", "mqtt.client_id", "must not be empty")
+	v.check(m.TopicPrefix != "", "mqtt.topic_prefix", "must not be empty")
+	if strings.ContainsAny(m.TopicPrefix, "+#\x00") {
+		v.add("mqtt.topic_prefix", "must not contain +, # or NUL, got %q", m.TopicPrefix)
+	}
+	v.check(m.QoS >= 0 && m.QoS <= 2, "mqtt.qos", "must be 0, 1 or 2, got %d", m.QoS)
+	v.positive("mqtt.keepalive", m.KeepAlive)
+	v.positive("mqtt.connect_timeout", m.ConnectTimeout)
+	v.positive("mqtt.backoff_initial", m.BackoffInitial)
+	v.positive("mqtt.backoff_max", m.BackoffMax)
+	v.check(m.BackoffMax >= m.BackoffInitial, "mqtt.backoff_max",
+		"must not be less than mqtt.backoff_initial (%v), got %v", m.BackoffInitial, m.BackoffMax)
+	v.check(m.Password == "" || m.PasswordFile == "", "mqtt.password",
+		"must not be set together with mqtt.password_file")
+	v.positive("mqtt.stats_interval", m.StatsInterval)
+	v.check((m.TLS.CertFile == "") == (m.TLS.KeyFile == ""), "mqtt.tls.cert_file",
+		"mqtt.tls.cert_file and mqtt.tls.key_file must be set together")
+	v.check(m.Evidence.MaxBytes > 0, "mqtt.evidence.max_bytes", "must be positive, got %d", m.Evidence.MaxBytes)
+	v.check(m.Evidence.Quality >= 1 && m.Evidence.Quality <= 100, "mqtt.evidence.quality",
+		"must be between 1 and 100, got %d", m.Evidence.Quality)
+
+	o := c.Outbox
+	v.check(o.Path != "", "outbox.path", "must not be empty")
+	v.check(o.MaxMessages >= 1, "outbox.max_messages", "must be at least 1, got %d", o.MaxMessages)
+	v.oneOf("outbox.drop_policy", o.DropPolicy, DropOldest, DropNewest)
+
+	if c.HTTP.Listen != "" {
+		_, port, err := net.SplitHostPort(c.HTTP.Listen)
+		if err == nil {
+			_, err = strconv.ParseUint(port, 10, 16)
+		}
+		if err != nil {
+			v.add("http.listen", "must be host:port with a numeric port, or empty, got %q", c.HTTP.Listen)
+		}
+	}
+	return errors.Join(v.errs...)
+}
+
+type validator struct{ errs []error }
+
+func (v *validator) add(key, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) check(ok bool, key, format string, args ...any) {
+	if !ok {
+		v.add(key, format, args...)
+	}
+}
+
+func (v *validator) oneOf(key, got string, allowed ...string) {
+	if !slices.Contains(allowed, got) {
+		v.add(key, "must be one of %s, got %q", strings.Join(allowed, ", "), got)
+	}
+}
+
+func (v *validator) positive(key string, d time.Duration) {
+	v.check(d > 0, key, "must be positive, got %v", d)
+}
+
+func (v *validator) nonNegative(key string, d time.Duration) {
+	v.check(d >= 0, key, "must not be negative, got %v", d)
+}
+
+func (v *validator) finite(key string, f float64) {
+	v.check(!math.IsNaN(f) && !math.IsInf(f, 0), key, "must be a finite number, got %v", f)
+}
+
+// topicLevel checks a value used as one level of an MQTT topic.
+func (v *validator) topicLevel(key, s string) {
+	if strings.ContainsAny(s, "/+#\x00") {
+		v.add(key, "must not contain /, +, # or NUL, got %q", s)
+	}
+}
+
+func (v *validator) url(key, s string, schemes ...string) {
+	if s == "" {
+		v.add(key, "must be set")
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		// url.Error repeats the input, which may hold a password.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		v.add(key, "invalid URL: %v", err)
+		return
+	}
+	if !slices.Contains(schemes, u.Scheme) {
+		v.add(key, "scheme must be one of %s, got %q", strings.Join(schemes, ", "), u.Scheme)
+		return
+	}
+	if u.Host == "" {
+		v.add(key, "must include a host, got %q", redactURL(s))
+	}
+}
+
+// channels checks a per-channel normalization override: empty, or one
+// value for every channel, or one per channel of an RGB image.
+func (v *validator) channels(key string, vals []float64, positive bool) {
+	if len(vals) != 0 && len(vals) != 1 && len(vals) != 3 {
+		v.add(key, "must have 1 or 3 values, got %d", len(vals))
+	}
+	for i, f := range vals {
+		switch {
+		case math.IsNaN(f) || math.IsInf(f, 0):
+			v.add(key, "value %d must be a finite number, got %v", i, f)
+		case positive && f <= 0:
+			v.add(key, "value %d must be positive, got %v", i, f)
+		}
+	}
+}

@@ -1,0 +1,399 @@
+package kernels
+
+import (
+	"github.com/ood-agent/ood-agent/model"
+)
+
+// conv2D implements CONV_2D: inputs (input NHWC, filter [out][kh][kw][in],
+// optional bias [out]), one NHWC output. Every type runs as a matrix
+// product: each output pixel's receptive field is gathered (im2col) four
+// pixels at a time into an interleaved panel, which the register-tiled
+// product consumes while it is still in L1 cache.
+type conv2D struct {
+	// rounding selects the 8-bit requantization; int16 always uses the
+	// reference arithmetic, which TFLite's runtime also runs for it.
+	rounding convRounding
+	geo      convGeometry
+	k        int // filter values per output channel
+	m        int // output pixels
+	eval     func(ctx *Context, n *Node) error
+}
+
+func newConv2D() Kernel { return &conv2D{} }
+
+func (c *conv2D) Prepare(ctx *Context, n *Node) error {
+	opts, ok := n.Options.(*model.Conv2DOptions)
+	if !ok || opts == nil {
+		return errorf("missing Conv2DOptions")
+	}
+	if len(n.Inputs) < 2 || len(n.Outputs) != 1 {
+		return errorf("want 2 or 3 inputs and 1 output, got %d and %d", len(n.Inputs), len(n.Outputs))
+	}
+	in, filter, bias, out := n.Inputs[0], n.Inputs[1], n.Input(2), n.Outputs[0]
+	if in == nil || filter == nil {
+		return errorf("input and filter are required")
+	}
+	if len(in.Shape) != 4 {
+		return errorf("input: want rank 4, got %v", in.Shape)
+	}
+	if len(filter.Shape) != 4 {
+		return errorf("filter: want rank 4, got %v", filter.Shape)
+	}
+	if !filter.Const {
+		return unsupportedf("non-constant filter")
+	}
+	if err := CheckFusedActivation(opts.Activation); err != nil {
+		return err
+	}
+	g := &c.geo
+	g.batches, g.inH, g.inW, g.inC = in.Shape[0], in.Shape[1], in.Shape[2], in.Shape[3]
+	g.outC, g.filterH, g.filterW = filter.Shape[0], filter.Shape[1], filter.Shape[2]
+	if filter.Shape[3] != g.inC {
+		return unsupportedf("filter depth %d differs from input depth %d (grouped convolution)", filter.Shape[3], g.inC)
+	}
+	if g.outC <= 0 || g.inC <= 0 || g.filterH <= 0 || g.filterW <= 0 {
+		return errorf("empty filter %v or input %v", filter.Shape, in.Shape)
+	}
+	if err := convSpatial(g, opts.Padding, opts.StrideH, opts.StrideW, opts.DilationH, opts.DilationW); err != nil {
+		return err
+	}
+	out.Shape = []int{g.batches, g.outH, g.outW, g.outC}
+	c.k = g.filterH * g.filterW * g.inC
+	c.m = g.batches * g.outH * g.outW
+	if out.Type != in.Type {
+		return unsupportedf("input %s with output %s", in.Type, out.Type)
+	}
+	switch {
+	case in.Type == model.Float32 && filter.Type == model.Float32:
+		return c.prepareF32(ctx, filter, bias, opts.Activation)
+	case in.Type == model.Int8 && filter.Type == model.Int8,
+		in.Type == model.Uint8 && filter.Type == model.Uint8:
+		return c.prepareQ8(ctx, in, filter, bias, out, opts.Activation)
+	case in.Type == model.Int16 && filter.Type == model.Int8:
+		return c.prepareI16(ctx, in, filter, bias, out, opts.Activation)
+	}
+	return unsupportedf("input %s with filter %s", in.Type, filter.Type)
+}
+
+func (c *conv2D) Eval(ctx *Context, n *Node) error { return c.eval(ctx, n) }
+
+// pointwise reports whether every output pixel reads exactly one input
+// pixel's channels, contiguous and never padded.
+func (g *convGeometry) pointwise() bool { return g.filterH == 1 && g.filterW == 1 }
+
+// convPacker gathers the receptive fields of output pixels, four at a time,
+// into a panel laid out [k][4] for the register-tiled products: each row
+// (one output pixel) is first gathered contiguously, whole filter rows at a
+// time where they lie inside the input, then the four rows are interleaved.
+// Pointwise convolutions with stride one read their rows straight from the
+// input.
+type convPacker[E byte | int16 | float32] struct {
+	g      *convGeometry
+	k      int
+	pad    []E  // one filter row of pad values
+	direct bool // rows are contiguous in the input
+}
+
+func newConvPacker[E byte | int16 | float32](g *convGeometry, pad E) *convPacker[E] {
+	p := &convPacker[E]{
+		g:      g,
+		k:      g.filterH * g.filterW * g.inC,
+		pad:    make([]E, g.filterW*g.inC),
+		direct: g.pointwise() && g.strideH == 1 && g.strideW == 1,
+	}
+	for i := range p.pad {
+		p.pad[i] = pad
+	}
+	return p
+}
+
+// scratchLen is the size of the row scratch pack needs.
+func (p *convPacker[E]) scratchLen() int { return q8MR * p.k }
+
+// pack fills panel with output pixels m0..m0+rows-1 (rows ≤ 4).
+func (p *convPacker[E]) pack(in, panel, scratch []E, m0, rows int) {
+	k := p.k
+	if p.direct {
+		gemmPackRows(panel, in[m0*k:], k, rows)
+		return
+	}
+	g := p.g
+	hw := g.outH * g.outW
+	b, rem := m0/hw, m0%hw
+	oy, ox := rem/g.outW, rem%g.outW
+	for r := 0; r < rows; r++ {
+		p.gather(in, scratch[r*k:r*k+k], b, oy, ox)
+		if ox++; ox == g.outW {
+			ox = 0
+			if oy++; oy == g.outH {
+				oy = 0
+				b++
+			}
+		}
+	}
+	gemmPackRows(panel, scratch, k, rows)
+}
+
+// gather writes the receptive field of output pixel (b, oy, ox) to dst.
+func (p *convPacker[E]) gather(in, dst []E, b, oy, ox int) {
+	g := p.g
+	c := g.inC
+	rowLen := g.filterW * c
+	iy0 := oy*g.strideH - g.padTop
+	ix0 := ox*g.strideW - g.padLeft
+	whole := g.dilationW == 1 && ix0 >= 0 && ix0+g.filterW <= g.inW
+	for ky := 0; ky < g.filterH; ky++ {
+		d := dst[ky*rowLen : ky*rowLen+rowLen]
+		iy := iy0 + ky*g.dilationH
+		if iy < 0 || iy >= g.inH {
+			convCopy(d, p.pad)
+			continue
+		}
+		base := (b*g.inH + iy) * g.inW
+		if whole {
+			convCopy(d, in[(base+ix0)*c:])
+			continue
+		}
+		for kx := 0; kx < g.filterW; kx++ {
+			seg := d[kx*c : kx*c+c]
+			if ix := ix0 + kx*g.dilationW; ix >= 0 && ix < g.inW {
+				convCopy(seg, in[(base+ix)*c:])
+			} else {
+				convCopy(seg, p.pad)
+			}
+		}
+	}
+}
+
+// convCopy copies len(dst) values from src; short runs, typical of the
+// first layer's three channels, skip the call to memmove.
+func convCopy[E byte | int16 | float32](dst, src []E) {
+	if len(dst) < 16 {
+		src = src[:len(dst)]
+		for i := range dst {
+			dst[i] = src[i]
+		}
+		return
+	}
+	copy(dst, src)
+}
+
+// convRun splits the output pixels into one part per worker, in whole
+// tiles, and runs fn on each part's range with the part's index.
+func convRun(parts, m int, fn func(part, lo, hi int)) func(lo, hi int) {
+	return func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			mlo, mhi := convSplit(m, parts, p, q8MR)
+			if mlo < mhi {
+				fn(p, mlo, mhi)
+			}
+		}
+	}
+}
+
+// 8-bit (int8 and uint8) convolution.
+
+type convQ8Part struct {
+	panel, scratch []byte
+}
+
+type convQ8State struct {
+	gemm   *q8Gemm
+	packer *convPacker[byte]
+	parts  []convQ8Part
+	run    func(lo, hi int)
+	bias   *Tensor // refreshed at Eval when not constant
+	signed bool
+	in     []byte
+	out    []byte
+}
+
+func (c *conv2D) prepareQ8(ctx *Context, in, filter, bias, out *Tensor, act model.Activation) error {
+	g := &c.geo
+	unsigned := in.Type == model.Uint8
+	mode, useFilterZP := convScalePerChannel, false
+	if unsigned {
+		if len(filter.Quant.Scale) > 1 {
+			return unsupportedf("per-channel uint8 filter")
+		}
+		mode, useFilterZP = convScaleLegacy, true
+	}
+	quant, err := newConvQuant(in, filter, out, g.outC, 0, mode, c.rounding, act)
+	if err != nil {
+		return err
+	}
+	biasVals, err := convBiasI32(bias, g.outC)
+	if err != nil {
+		return err
+	}
+	inOff := -in.ZeroPoint()
+	w := q8Weights{data: filter.Data, unsigned: unsigned, offset: convFilterOffset(filter, useFilterZP)}
+	s := &convQ8State{
+		gemm:   newQ8Gemm(w, g.outC, c.k, inOff, quant),
+		packer: newConvPacker(g, byte(in.ZeroPoint())),
+		signed: !unsigned,
+	}
+	if bias != nil && bias.Const {
+		s.gemm.setBias(biasVals)
+	} else {
+		s.bias = bias
+	}
+	s.parts = make([]convQ8Part, convWorkers(ctx))
+	for i := range s.parts {
+		s.parts[i].panel = AlignedBytes(s.gemm.panelBytes())
+		s.parts[i].scratch = make([]byte, s.packer.scratchLen())
+	}
+	if s.signed {
+		s.run = convRun(len(s.parts), c.m, func(p, lo, hi int) { convQ8Rows[int8](c, s, p, lo, hi) })
+	} else {
+		s.run = convRun(len(s.parts), c.m, func(p, lo, hi int) { convQ8Rows[uint8](c, s, p, lo, hi) })
+	}
+	c.eval = func(ctx *Context, n *Node) error {
+		if s.bias != nil {
+			s.gemm.setBias(s.bias.I32())
+		}
+		s.in, s.out = n.Inputs[0].Data, n.Outputs[0].Data
+		ctx.ParallelFor(len(s.parts), s.run)
+		return nil
+	}
+	return nil
+}
+
+// convQ8Rows computes output pixels [lo, hi) with part p's scratch.
+func convQ8Rows[T int8 | uint8](c *conv2D, s *convQ8State, p, lo, hi int) {
+	g := &c.geo
+	panel, scratch := s.parts[p].panel, s.parts[p].scratch
+	outC := g.outC
+	if hi-lo == 1 && g.pointwise() && g.strideH == 1 && g.strideW == 1 {
+		row := s.in[lo*c.k : (lo+1)*c.k]
+		var sum int32
+		if s.gemm.rowCoef != 0 {
+			sum = q8RowSum[T](row)
+		}
+		row1[T](s.gemm, row, sum, s.out[lo*outC:(lo+1)*outC])
+		return
+	}
+	var sums [q8MR]int32
+	for m0 := lo; m0 < hi; m0 += q8MR {
+		rows := min(q8MR, hi-m0)
+		s.packer.pack(s.in, panel, scratch, m0, rows)
+		if s.gemm.rowCoef != 0 {
+			q8PanelSums[T](panel[:c.k*q8MR], &sums)
+		}
+		tile4[T](s.gemm, panel, &sums, rows, s.out[m0*outC:], outC)
+	}
+}
+
+// q8PanelSums sums each of the four interleaved rows of a panel.
+func q8PanelSums[T int8 | uint8](panel []byte, sums *[q8MR]int32) {
+	var s0, s1, s2, s3 int32
+	for i := 0; i+q8MR <= len(panel); i += q8MR {
+		p := panel[i : i+q8MR : i+q8MR]
+		s0 += int32(T(p[0]))
+		s1 += int32(T(p[1]))
+		s2 += int32(T(p[2]))
+		s3 += int32(T(p[3]))
+	}
+	sums[0], sums[1], sums[2], sums[3] = s0, s1, s2, s3
+}
+
+// Float convolution.
+
+type convF32State struct {
+	gemm    *f32Gemm
+	packer  *convPacker[float32]
+	parts   [][]float32 // panel per part
+	scratch [][]float32 // gather rows per part
+	run     func(lo, hi int)
+	in      []float32
+	out     []float32
+	bias    []float32
+}
+
+func (c *conv2D) prepareF32(ctx *Context, filter, bias *Tensor, act model.Activation) error {
+	g := &c.geo
+	if _, err := convBiasF32(bias, g.outC); err != nil {
+		return err
+	}
+	s := &convF32State{
+		gemm:   newF32Gemm(filter.F32(), g.outC, c.k, act),
+		packer: newConvPacker(g, float32(0)),
+	}
+	s.parts = make([][]float32, convWorkers(ctx))
+	s.scratch = make([][]float32, len(s.parts))
+	for i := range s.parts {
+		s.parts[i] = s.gemm.newPanel()
+		s.scratch[i] = make([]float32, s.packer.scratchLen())
+	}
+	s.run = convRun(len(s.parts), c.m, func(p, lo, hi int) {
+		panel, scratch := s.parts[p], s.scratch[p]
+		outC := g.outC
+		for m0 := lo; m0 < hi; m0 += q8MR {
+			rows := min(q8MR, hi-m0)
+			s.packer.pack(s.in, panel, scratch, m0, rows)
+			s.gemm.tile4(panel, rows, s.out[m0*outC:], outC, s.bias)
+		}
+	})
+	c.eval = func(ctx *Context, n *Node) error {
+		s.in, s.out = n.Inputs[0].F32(), n.Outputs[0].F32()
+		s.bias = s.gemm.zeroBias
+		if b := n.Input(2); b != nil {
+			s.bias = b.F32()
+		}
+		ctx.ParallelFor(len(s.parts), s.run)
+		return nil
+	}
+	return nil
+}
+
+// int16 activations with int8 filters.
+
+type convI16State struct {
+	gemm    *i16Gemm
+	packer  *convPacker[int16]
+	parts   [][]int16
+	scratch [][]int16
+	run     func(lo, hi int)
+	in      []int16
+	out     []int16
+}
+
+func (c *conv2D) prepareI16(ctx *Context, in, filter, bias, out *Tensor, act model.Activation) error {
+	g := &c.geo
+	if in.ZeroPoint() != 0 || out.ZeroPoint() != 0 {
+		return unsupportedf("int16 zero points %d and %d (want 0)", in.ZeroPoint(), out.ZeroPoint())
+	}
+	quant, err := newConvQuant(in, filter, out, g.outC, 0, convScalePerChannel, convRoundReference, act)
+	if err != nil {
+		return err
+	}
+	biasVals, err := convBiasI64(bias, g.outC)
+	if err != nil {
+		return err
+	}
+	s := &convI16State{
+		gemm:   newI16Gemm(filter.I8(), g.outC, c.k, biasVals, quant),
+		packer: newConvPacker(g, int16(0)),
+	}
+	s.parts = make([][]int16, convWorkers(ctx))
+	s.scratch = make([][]int16, len(s.parts))
+	for i := range s.parts {
+		s.parts[i] = s.gemm.newPanel()
+		s.scratch[i] = make([]int16, s.packer.scratchLen())
+	}
+	s.run = convRun(len(s.parts), c.m, func(p, lo, hi int) {
+		panel, scratch := s.parts[p], s.scratch[p]
+		outC := g.outC
+		for m0 := lo; m0 < hi; m0 += q8MR {
+			rows := min(q8MR, hi-m0)
+			s.packer.pack(s.in, panel, scratch, m0, rows)
+			s.gemm.tile4(panel, rows, s.out[m0*outC:], outC)
+		}
+	})
+	c.eval = func(ctx *Context, n *Node) error {
+		s.in, s.out = n.Inputs[0].I16(), n.Outputs[0].I16()
+		ctx.ParallelFor(len(s.parts), s.run)
+		return nil
+	}
+	return nil
+}

@@ -1,0 +1,330 @@
+package kernels
+
+import (
+	"math"
+
+	"github.com/ood-agent/ood-agent/model"
+)
+
+// Shared geometry and quantization set-up of CONV_2D, DEPTHWISE_CONV_2D and
+// FULLY_CONNECTED.
+
+// convGeometry is the spatial arrangement of a 2-D convolution over NHWC
+// tensors.
+type convGeometry struct {
+	batches          int
+	inH, inW, inC    int
+	outH, outW, outC int
+	filterH, filterW int
+	strideH, strideW int
+	dilationH        int
+	dilationW        int
+	padTop, padLeft  int
+	padBottom        int
+	padRight         int
+}
+
+// convOutputSize returns the output length and the leading padding of one
+// spatial dimension, as TFLite computes them: SAME pads so that the output
+// is ceil(in/stride), putting the odd padding element at the end.
+func convOutputSize(p model.Padding, in, filter, stride, dilation int) (out, padBefore, padAfter int, err error) {
+	eff := (filter-1)*dilation + 1
+	switch p {
+	case model.PaddingSame:
+		out = (in + stride - 1) / stride
+	case model.PaddingValid:
+		out = (in + stride - eff) / stride
+	default:
+		return 0, 0, 0, unsupportedf("padding %d", p)
+	}
+	if out <= 0 {
+		return 0, 0, 0, errorf("filter extent %d does not fit input extent %d", eff, in)
+	}
+	total := max((out-1)*stride+eff-in, 0)
+	return out, total / 2, total - total/2, nil
+}
+
+// convSpatial fills the spatial part of g from the options and the
+// input and filter extents.
+func convSpatial(g *convGeometry, p model.Padding, strideH, strideW, dilationH, dilationW int32) error {
+	if strideH < 1 || strideW < 1 {
+		return errorf("stride %dx%d: want at least 1", strideH, strideW)
+	}
+	if dilationH < 1 || dilationW < 1 {
+		return errorf("dilation %dx%d: want at least 1", dilationH, dilationW)
+	}
+	g.strideH, g.strideW = int(strideH), int(strideW)
+	g.dilationH, g.dilationW = int(dilationH), int(dilationW)
+	var err error
+	g.outH, g.padTop, g.padBottom, err = convOutputSize(p, g.inH, g.filterH, g.strideH, g.dilationH)
+	if err != nil {
+		return errorf("height: %w", err)
+	}
+	g.outW, g.padLeft, g.padRight, err = convOutputSize(p, g.inW, g.filterW, g.strideW, g.dilationW)
+	if err != nil {
+		return errorf("width: %w", err)
+	}
+	return nil
+}
+
+// convRounding selects how 8-bit kernels rescale their int32 sums. The
+// integer sums are exact and identical either way; only the final rounding
+// differs, by at most one step per value, but the differences compound over
+// deep networks, so a model matches a given runtime only with its rounding.
+type convRounding int
+
+const (
+	// convRoundRuntime multiplies by the float32 scale
+	// s_in·s_filter/s_out and rounds half to even, as TFLite's default
+	// runtime does through XNNPACK. Outputs of the conformance models
+	// match the real runtime bit for bit this way.
+	convRoundRuntime convRounding = iota
+	// convRoundReference uses a Q31 multiplier with TFLite's
+	// MultiplyByQuantizedMultiplier (rounding half away from zero, twice),
+	// as TFLite's reference kernels and TFLite Micro do.
+	convRoundReference
+)
+
+// convRequant holds the fixed-point rescaling of one output channel: the
+// Q31 multiplier with its shift split into a left shift applied before the
+// doubling high multiply and a rounding right shift after it.
+type convRequant struct {
+	mult        int32
+	left, right uint32
+	shift       int32 // combined, for the 64-bit variant
+}
+
+func newConvRequant(real float64) convRequant {
+	q, shift := QuantizeMultiplier(real)
+	r := convRequant{mult: q, shift: int32(shift)}
+	if shift > 0 {
+		r.left = uint32(shift)
+	} else {
+		r.right = uint32(-shift)
+	}
+	return r
+}
+
+// apply computes MultiplyByQuantizedMultiplier(x, mult, shift) exactly:
+// a rounding doubling high multiply followed by a rounding right shift,
+// both rounding half away from zero. The multiplier is never negative, so
+// the saturating case of the high multiply cannot occur.
+func (r convRequant) apply(x int32) int32 {
+	ab := int64(x<<r.left) * int64(r.mult)
+	nudge := int64(1 << 30)
+	if ab < 0 {
+		nudge = 1 - 1<<30
+	}
+	hm := int32((ab + nudge) / (1 << 31))
+	mask := int32(1)<<r.right - 1
+	threshold := mask >> 1
+	if hm < 0 {
+		threshold++
+	}
+	out := hm >> r.right
+	if hm&mask > threshold {
+		out++
+	}
+	return out
+}
+
+// convMagic is 1.5·2^52: adding it to a float64 of magnitude below 2^51
+// rounds to an integer, half to even, left in the low mantissa bits. Every
+// float32 product of an int32 sum and a scale below 2^20 is that small.
+const (
+	convMagic     = 6755399441055744.0
+	convMagicBits = 0x4338000000000000
+)
+
+// convQuant is the output quantization of a convolution-like op.
+type convQuant struct {
+	rounding convRounding
+	fixed    []convRequant // per channel, for convRoundReference and int16
+	scale    []float32     // per channel, for convRoundRuntime
+	outZP    int32
+	lo, hi   int32
+}
+
+// round rescales the sum acc of channel c, adds the output zero point and
+// clamps to the activation range.
+func (q *convQuant) round(acc int32, c int) int32 {
+	if q.rounding == convRoundRuntime {
+		return q.roundRuntime(acc, q.scale[c])
+	}
+	return q.roundReference(acc, c)
+}
+
+// roundRuntime is round for convRoundRuntime with the channel's scale. It
+// has no branches: ReLU outputs clamp about half the time, unpredictably.
+func (q *convQuant) roundRuntime(acc int32, scale float32) int32 {
+	return convRequantRuntime(acc, scale, int64(q.outZP), int64(q.lo), int64(q.hi))
+}
+
+// convRequantRuntime is the runtime rounding with the output zero point and
+// clamp range in registers.
+func convRequantRuntime(acc int32, scale float32, zp, lo, hi int64) int32 {
+	return int32(min(max(convRoundBits(acc, scale)+zp-convMagicBits, lo), hi))
+}
+
+// convRoundBits returns acc·scale rounded to float32 and then to an
+// integer, half to even, plus convMagicBits.
+func convRoundBits(acc int32, scale float32) int64 {
+	// The explicit conversion keeps the product rounded to float32 where
+	// the compiler could otherwise fuse it with the addition.
+	f := float32(float32(acc) * scale)
+	return int64(math.Float64bits(float64(f) + convMagic))
+}
+
+// roundReference is round for convRoundReference.
+func (q *convQuant) roundReference(acc int32, c int) int32 {
+	v := q.fixed[c].apply(acc) + q.outZP
+	return min(max(v, q.lo), q.hi)
+}
+
+// convScaleMode selects how the real multiplier of the reference rounding
+// is formed, which decides bit-exactness: TFLite multiplies input and
+// filter scales in float32 for its per-tensor (legacy) paths and in
+// float64 for per-channel paths.
+type convScaleMode int
+
+const (
+	convScalePerChannel convScaleMode = iota // float64 product, one per channel
+	convScaleLegacy                          // float32 product, one for all channels
+)
+
+// newConvQuant computes the per-channel requantization for n output
+// channels. Filter scales may be per tensor or per channel along dim.
+func newConvQuant(in, filter, out *Tensor, n, dim int, mode convScaleMode, rounding convRounding, act model.Activation) (convQuant, error) {
+	if !in.Quantized() || !filter.Quantized() || !out.Quantized() {
+		return convQuant{}, errorf("quantized op needs scales on input, filter and output")
+	}
+	fs := filter.Quant.Scale
+	if len(fs) != 1 && len(fs) != n {
+		return convQuant{}, errorf("filter has %d scales, want 1 or %d", len(fs), n)
+	}
+	if len(fs) > 1 && filter.Quant.QuantizedDimension != dim {
+		return convQuant{}, errorf("filter quantized along dimension %d, want %d", filter.Quant.QuantizedDimension, dim)
+	}
+	inScale, outScale := float32(in.Scale()), float32(out.Scale())
+	if !(outScale > 0) || math.IsInf(float64(outScale), 0) {
+		return convQuant{}, errorf("output scale %v: want a positive finite value", outScale)
+	}
+	q := convQuant{
+		rounding: rounding,
+		fixed:    make([]convRequant, n),
+		scale:    make([]float32, n),
+		outZP:    out.ZeroPoint(),
+	}
+	for c := range q.fixed {
+		s := fs[0]
+		if len(fs) > 1 {
+			s = fs[c]
+		}
+		var real float64
+		if mode == convScaleLegacy && len(fs) == 1 {
+			// Rounded to float32 as TFLite's GetQuantizedConvolutionMultipler does.
+			real = float64(float32(inScale*s)) / float64(outScale)
+		} else {
+			real = float64(inScale) * float64(s) / float64(outScale)
+		}
+		if real < 0 || math.IsNaN(real) || math.IsInf(real, 0) {
+			return convQuant{}, errorf("channel %d: invalid effective scale %v", c, real)
+		}
+		q.fixed[c] = newConvRequant(real)
+		// XNNPACK's requantization scale, in float32 arithmetic.
+		q.scale[c] = float32(float32(inScale*s) / outScale)
+		if rounding == convRoundRuntime && !(q.scale[c] < 1<<20) {
+			return convQuant{}, unsupportedf("channel %d: scale ratio %v too large", c, q.scale[c])
+		}
+	}
+	q.lo, q.hi = ActivationRangeQuantized(act, out)
+	return q, nil
+}
+
+// convFilterOffset is the filter zero-point correction TFLite applies: the
+// legacy uint8 kernels and fully connected subtract the filter zero point,
+// the per-channel int8/int16 convolutions assume symmetric filters and
+// ignore it.
+func convFilterOffset(filter *Tensor, useZeroPoint bool) int32 {
+	if !useZeroPoint {
+		return 0
+	}
+	return -filter.ZeroPoint()
+}
+
+// convBiasI32 returns the int32 bias values, or nil when bias is omitted.
+func convBiasI32(bias *Tensor, n int) ([]int32, error) {
+	if bias == nil {
+		return nil, nil
+	}
+	if bias.Type != model.Int32 {
+		return nil, errorf("bias: want int32, got %s", bias.Type)
+	}
+	if bias.NumElements() != n {
+		return nil, errorf("bias has %d elements, want %d", bias.NumElements(), n)
+	}
+	return bias.I32(), nil
+}
+
+// convBiasI64 returns int16x8 bias values widened to int64 (TFLite accepts
+// int64 and int32 bias there), or nil when bias is omitted. The result is a
+// copy, so it requires a constant bias.
+func convBiasI64(bias *Tensor, n int) ([]int64, error) {
+	if bias == nil {
+		return nil, nil
+	}
+	if bias.NumElements() != n {
+		return nil, errorf("bias has %d elements, want %d", bias.NumElements(), n)
+	}
+	if !bias.Const {
+		return nil, unsupportedf("non-constant int16x8 bias")
+	}
+	out := make([]int64, n)
+	switch bias.Type {
+	case model.Int64:
+		copy(out, bias.I64())
+	case model.Int32:
+		for i, v := range bias.I32() {
+			out[i] = int64(v)
+		}
+	default:
+		return nil, errorf("bias: want int64 or int32, got %s", bias.Type)
+	}
+	return out, nil
+}
+
+// convBiasF32 returns the float bias values, or nil when bias is omitted.
+func convBiasF32(bias *Tensor, n int) ([]float32, error) {
+	if bias == nil {
+		return nil, nil
+	}
+	if bias.Type != model.Float32 {
+		return nil, errorf("bias: want float32, got %s", bias.Type)
+	}
+	if bias.NumElements() != n {
+		return nil, errorf("bias has %d elements, want %d", bias.NumElements(), n)
+	}
+	return bias.F32(), nil
+}
+
+// convWorkers is the number of independent work parts for ctx: each part
+// gets its own scratch, indexed by the part number ParallelFor passes.
+func convWorkers(ctx *Context) int {
+	if ctx == nil || ctx.Threads < 1 {
+		return 1
+	}
+	return ctx.Threads
+}
+
+// convSplit returns part p of [0,n) split into parts nearly equal ranges
+// aligned to multiples of align.
+func convSplit(n, parts, p, align int) (lo, hi int) {
+	units := (n + align - 1) / align
+	per, extra := units/parts, units%parts
+	loU := p*per + min(p, extra)
+	hiU := loU + per
+	if p < extra {
+		hiU++
+	}
+	return min(loU*align, n), min(hiU*align, n)
+}

@@ -1,0 +1,536 @@
+package kernels
+
+import (
+	"github.com/ood-agent/ood-agent/model"
+)
+
+// depthwiseConv implements DEPTHWISE_CONV_2D: inputs (input NHWC, filter
+// [1][kh][kw][in·multiplier], optional bias), one NHWC output whose channel
+// ic·multiplier+j sees only input channel ic.
+//
+// The kernel works directly on NHWC data, four channels at a time. For each
+// output pixel it first resolves every filter tap to an input pixel, or to a
+// row of pad values where the tap falls outside the input, so interior and
+// border pixels run the same inner loop. For quantized types the pad value
+// is the input zero point: with the sum rewritten as
+// Σ x·w' + inOff·Σw' (w' the offset filter), a zero-point pad contributes
+// exactly nothing, as TFLite's skipped taps do.
+type depthwiseConv struct {
+	// rounding selects the 8-bit requantization; int16 always uses the
+	// reference arithmetic, which TFLite's runtime also runs for it.
+	rounding convRounding
+	// intOnly keeps 8-bit data off the exact float path (tests cover both).
+	intOnly bool
+	geo     convGeometry
+	mult    int
+	taps    int
+	eval    func(ctx *Context, n *Node) error
+	// offs holds one tap table per worker part.
+	offs [][]int
+}
+
+func newDepthwiseConv() Kernel { return &depthwiseConv{} }
+
+func (d *depthwiseConv) Prepare(ctx *Context, n *Node) error {
+	opts, ok := n.Options.(*model.DepthwiseConv2DOptions)
+	if !ok || opts == nil {
+		return errorf("missing DepthwiseConv2DOptions")
+	}
+	if len(n.Inputs) < 2 || len(n.Outputs) != 1 {
+		return errorf("want 2 or 3 inputs and 1 output, got %d and %d", len(n.Inputs), len(n.Outputs))
+	}
+	in, filter, bias, out := n.Inputs[0], n.Inputs[1], n.Input(2), n.Outputs[0]
+	if in == nil || filter == nil {
+		return errorf("input and filter are required")
+	}
+	if len(in.Shape) != 4 {
+		return errorf("input: want rank 4, got %v", in.Shape)
+	}
+	if len(filter.Shape) != 4 || filter.Shape[0] != 1 {
+		return errorf("filter: want shape [1 h w c], got %v", filter.Shape)
+	}
+	if !filter.Const {
+		return unsupportedf("non-constant filter")
+	}
+	if err := CheckFusedActivation(opts.Activation); err != nil {
+		return err
+	}
+	g := &d.geo
+	g.batches, g.inH, g.inW, g.inC = in.Shape[0], in.Shape[1], in.Shape[2], in.Shape[3]
+	g.filterH, g.filterW, g.outC = filter.Shape[1], filter.Shape[2], filter.Shape[3]
+	if g.inC <= 0 || g.outC <= 0 || g.filterH <= 0 || g.filterW <= 0 {
+		return errorf("empty filter %v or input %v", filter.Shape, in.Shape)
+	}
+	// The multiplier follows from the shapes; converters have written
+	// inconsistent option values.
+	if g.outC%g.inC != 0 {
+		return errorf("filter channels %d are not a multiple of input channels %d", g.outC, g.inC)
+	}
+	d.mult = g.outC / g.inC
+	if err := convSpatial(g, opts.Padding, opts.StrideH, opts.StrideW, opts.DilationH, opts.DilationW); err != nil {
+		return err
+	}
+	out.Shape = []int{g.batches, g.outH, g.outW, g.outC}
+	if out.Type != in.Type {
+		return unsupportedf("input %s with output %s", in.Type, out.Type)
+	}
+	d.taps = g.filterH * g.filterW
+	d.offs = make([][]int, convWorkers(ctx))
+	for i := range d.offs {
+		d.offs[i] = make([]int, d.taps)
+	}
+	switch {
+	case in.Type == model.Float32 && filter.Type == model.Float32:
+		return d.prepareF32(filter, bias, opts.Activation)
+	case in.Type == model.Int8 && filter.Type == model.Int8,
+		in.Type == model.Uint8 && filter.Type == model.Uint8:
+		return d.prepareQ8(in, filter, bias, out, opts.Activation)
+	case in.Type == model.Int16 && filter.Type == model.Int8:
+		return d.prepareI16(in, filter, bias, out, opts.Activation)
+	}
+	return unsupportedf("input %s with filter %s", in.Type, filter.Type)
+}
+
+func (d *depthwiseConv) Eval(ctx *Context, n *Node) error { return d.eval(ctx, n) }
+
+// tapOffsets fills offs with the element offset of the input pixel under
+// each filter tap for output pixel (b, oy, ox), or -1 for padding.
+func (d *depthwiseConv) tapOffsets(offs []int, b, oy, ox int) {
+	g := &d.geo
+	iy0 := oy*g.strideH - g.padTop
+	ix0 := ox*g.strideW - g.padLeft
+	t := 0
+	for ky := 0; ky < g.filterH; ky++ {
+		iy := iy0 + ky*g.dilationH
+		rowOK := iy >= 0 && iy < g.inH
+		base := (b*g.inH + iy) * g.inW
+		for kx := 0; kx < g.filterW; kx++ {
+			ix := ix0 + kx*g.dilationW
+			if rowOK && ix >= 0 && ix < g.inW {
+				offs[t] = (base + ix) * g.inC
+			} else {
+				offs[t] = -1
+			}
+			t++
+		}
+	}
+}
+
+// rows runs fn over the output rows (batch·height) of part p of parts.
+func (d *depthwiseConv) rows(parts int, fn func(p, b, oy int)) func(lo, hi int) {
+	g := &d.geo
+	total := g.batches * g.outH
+	return func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			rlo, rhi := convSplit(total, parts, p, 1)
+			for r := rlo; r < rhi; r++ {
+				fn(p, r/g.outH, r%g.outH)
+			}
+		}
+	}
+}
+
+// 8-bit depthwise convolution.
+
+type dwQ8State struct {
+	w        []int32 // filter values plus filter offset, [tap][outC]
+	colBase  []int32 // inOff·Σw' per channel
+	colConst []int32 // colBase + bias
+	quant    convQuant
+	pad      []byte
+	acc      [][]int32 // per part, for multipliers above one
+	bias     *Tensor   // refreshed at Eval when not constant
+	in, out  []byte
+	run      func(lo, hi int)
+	fast     *dwPadded   // the exact float path, or nil
+	accF     [][]float32 // per part, for the float path
+	fill     func(in []byte)
+}
+
+func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activation) error {
+	g := &d.geo
+	unsigned := in.Type == model.Uint8
+	mode, useFilterZP := convScalePerChannel, false
+	if unsigned {
+		if len(filter.Quant.Scale) > 1 {
+			return unsupportedf("per-channel uint8 filter")
+		}
+		mode, useFilterZP = convScaleLegacy, true
+	}
+	quant, err := newConvQuant(in, filter, out, g.outC, 3, mode, d.rounding, act)
+	if err != nil {
+		return err
+	}
+	biasVals, err := convBiasI32(bias, g.outC)
+	if err != nil {
+		return err
+	}
+	fOff := convFilterOffset(filter, useFilterZP)
+	inOff := -in.ZeroPoint()
+	s := &dwQ8State{
+		w:        make([]int32, d.taps*g.outC),
+		colBase:  make([]int32, g.outC),
+		colConst: make([]int32, g.outC),
+		quant:    quant,
+		pad:      make([]byte, g.inC),
+	}
+	for i, x := range filter.Data[:d.taps*g.outC] {
+		if unsigned {
+			s.w[i] = int32(x) + fOff
+		} else {
+			s.w[i] = int32(int8(x)) + fOff
+		}
+		s.colBase[i%g.outC] += s.w[i]
+	}
+	for c := range s.colBase {
+		s.colBase[c] *= inOff
+		s.colConst[c] = s.colBase[c]
+		if biasVals != nil && bias.Const {
+			s.colConst[c] += biasVals[c]
+		}
+	}
+	if bias != nil && !bias.Const {
+		s.bias = bias
+	}
+	for i := range s.pad {
+		s.pad[i] = byte(in.ZeroPoint())
+	}
+	if d.mult > 1 {
+		s.acc = make([][]int32, len(d.offs))
+		for i := range s.acc {
+			s.acc[i] = make([]int32, g.outC)
+		}
+	}
+	// The float path is exact while taps·max|x|·max|w'| < 2^24.
+	maxX, maxW := int64(128), int64(0)
+	if unsigned {
+		maxX = 255
+	}
+	for _, w := range s.w {
+		maxW = max(maxW, int64(w), -int64(w))
+	}
+	if d.mult == 1 && !d.intOnly && int64(d.taps)*maxX*maxW < 1<<24 {
+		wf := make([]float32, len(s.w))
+		for i, w := range s.w {
+			wf[i] = float32(w)
+		}
+		s.fast = newDWPadded(g, wf, float32(in.ZeroPoint()))
+		s.accF = make([][]float32, len(d.offs))
+		for i := range s.accF {
+			s.accF[i] = make([]float32, g.outC)
+		}
+	}
+	switch {
+	case s.fast != nil && unsigned:
+		s.fill = func(in []byte) { dwFillQ8[uint8](s.fast, g, in) }
+		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwFastRowQ8(d, s, p, b, oy) })
+	case s.fast != nil:
+		s.fill = func(in []byte) { dwFillQ8[int8](s.fast, g, in) }
+		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwFastRowQ8(d, s, p, b, oy) })
+	case unsigned:
+		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwQ8Row[uint8](d, s, p, b, oy) })
+	default:
+		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwQ8Row[int8](d, s, p, b, oy) })
+	}
+	d.eval = func(ctx *Context, n *Node) error {
+		if s.bias != nil {
+			for c, b := range s.bias.I32()[:g.outC] {
+				s.colConst[c] = s.colBase[c] + b
+			}
+		}
+		s.in, s.out = n.Inputs[0].Data, n.Outputs[0].Data
+		if s.fill != nil {
+			s.fill(s.in)
+		}
+		ctx.ParallelFor(len(d.offs), s.run)
+		return nil
+	}
+	return nil
+}
+
+// dwFastRowQ8 computes output row oy of batch b on the float path.
+func dwFastRowQ8(d *depthwiseConv, s *dwQ8State, p, b, oy int) {
+	g := &d.geo
+	c := g.outC
+	acc := s.accF[p][:c]
+	cc := s.colConst[:c]
+	q := &s.quant
+	for ox := 0; ox < g.outW; ox++ {
+		s.fast.pixel(s.fast.base(g, b, oy, ox), acc)
+		o := s.out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
+		if q.rounding == convRoundRuntime {
+			sc := q.scale[:c]
+			off, lo, hi := int64(q.outZP)-convMagicBits, int64(q.lo), int64(q.hi)
+			for ch, a := range acc {
+				o[ch] = byte(min(max(convRoundBits(int32(a)+cc[ch], sc[ch])+off, lo), hi))
+			}
+			continue
+		}
+		for ch, a := range acc {
+			o[ch] = byte(q.roundReference(int32(a)+cc[ch], ch))
+		}
+	}
+}
+
+// dwQ8Row computes output row oy of batch b.
+func dwQ8Row[T int8 | uint8](d *depthwiseConv, s *dwQ8State, p, b, oy int) {
+	g := &d.geo
+	offs := d.offs[p]
+	c := g.outC
+	for ox := 0; ox < g.outW; ox++ {
+		d.tapOffsets(offs, b, oy, ox)
+		o := s.out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
+		if d.mult == 1 {
+			dwQ8Pixel[T](s, offs, o)
+		} else {
+			dwQ8PixelMult[T](s, offs, d.mult, s.acc[p], o)
+		}
+	}
+}
+
+// dwQ8Pixel computes one output pixel with multiplier one.
+func dwQ8Pixel[T int8 | uint8](s *dwQ8State, offs []int, out []byte) {
+	c := len(out)
+	in, pad, w := s.in, s.pad, s.w
+	cc := s.colConst[:c]
+	q := &s.quant
+	ch := 0
+	for ; ch+4 <= c; ch += 4 {
+		var a0, a1, a2, a3 int32
+		for t, off := range offs {
+			src := pad
+			if off >= 0 {
+				src = in[off:]
+			}
+			x := src[ch : ch+4 : ch+4]
+			wt := w[t*c+ch : t*c+ch+4 : t*c+ch+4]
+			a0 += int32(T(x[0])) * wt[0]
+			a1 += int32(T(x[1])) * wt[1]
+			a2 += int32(T(x[2])) * wt[2]
+			a3 += int32(T(x[3])) * wt[3]
+		}
+		o := out[ch : ch+4 : ch+4]
+		k := cc[ch : ch+4 : ch+4]
+		if q.rounding == convRoundRuntime {
+			sc := q.scale[ch : ch+4 : ch+4]
+			o[0] = byte(q.roundRuntime(a0+k[0], sc[0]))
+			o[1] = byte(q.roundRuntime(a1+k[1], sc[1]))
+			o[2] = byte(q.roundRuntime(a2+k[2], sc[2]))
+			o[3] = byte(q.roundRuntime(a3+k[3], sc[3]))
+			continue
+		}
+		o[0] = byte(q.roundReference(a0+k[0], ch))
+		o[1] = byte(q.roundReference(a1+k[1], ch+1))
+		o[2] = byte(q.roundReference(a2+k[2], ch+2))
+		o[3] = byte(q.roundReference(a3+k[3], ch+3))
+	}
+	for ; ch < c; ch++ {
+		var a int32
+		for t, off := range offs {
+			x := pad[ch]
+			if off >= 0 {
+				x = in[off+ch]
+			}
+			a += int32(T(x)) * w[t*c+ch]
+		}
+		out[ch] = byte(q.round(a+cc[ch], ch))
+	}
+}
+
+// dwQ8PixelMult computes one output pixel with multiplier mult.
+func dwQ8PixelMult[T int8 | uint8](s *dwQ8State, offs []int, mult int, acc []int32, out []byte) {
+	c := len(out)
+	inC := c / mult
+	clear(acc)
+	for t, off := range offs {
+		src := s.pad
+		if off >= 0 {
+			src = s.in[off:]
+		}
+		src = src[:inC]
+		wt := s.w[t*c : t*c+c]
+		for ic, x := range src {
+			xv := int32(T(x))
+			a := acc[ic*mult : ic*mult+mult]
+			for j, wv := range wt[ic*mult : ic*mult+mult] {
+				a[j] += xv * wv
+			}
+		}
+	}
+	for ch := range out {
+		out[ch] = byte(s.quant.round(acc[ch]+s.colConst[ch], ch))
+	}
+}
+
+// Float depthwise convolution.
+
+type dwF32State struct {
+	w        []float32 // [tap][outC]
+	zeroBias []float32
+	pad      []float32
+	lo, hi   float32
+	acc      [][]float32
+	in, out  []float32
+	bias     []float32
+	run      func(lo, hi int)
+	fast     *dwPadded // for multiplier one, or nil
+}
+
+func (d *depthwiseConv) prepareF32(filter, bias *Tensor, act model.Activation) error {
+	g := &d.geo
+	if _, err := convBiasF32(bias, g.outC); err != nil {
+		return err
+	}
+	s := &dwF32State{
+		w:        filter.F32()[:d.taps*g.outC],
+		zeroBias: make([]float32, g.outC),
+		pad:      make([]float32, g.inC),
+		acc:      make([][]float32, len(d.offs)),
+	}
+	s.lo, s.hi = ActivationRangeFloat(act)
+	for i := range s.acc {
+		s.acc[i] = make([]float32, g.outC)
+	}
+	if d.mult == 1 {
+		// Padding adds 0·w, which leaves every partial sum unchanged, so
+		// the sums equal the reference's, which skips padded taps.
+		s.fast = newDWPadded(g, s.w, 0)
+	}
+	s.run = d.rows(len(d.offs), func(p, b, oy int) {
+		offs, acc := d.offs[p], s.acc[p]
+		c := g.outC
+		for ox := 0; ox < g.outW; ox++ {
+			o := s.out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
+			if s.fast != nil {
+				s.fast.pixel(s.fast.base(g, b, oy, ox), acc)
+				bias := s.bias[:c]
+				for ch, a := range acc[:c] {
+					o[ch] = min(max(a+bias[ch], s.lo), s.hi)
+				}
+				continue
+			}
+			d.tapOffsets(offs, b, oy, ox)
+			dwF32Pixel(s, offs, d.mult, acc, o)
+		}
+	})
+	d.eval = func(ctx *Context, n *Node) error {
+		s.in, s.out = n.Inputs[0].F32(), n.Outputs[0].F32()
+		s.bias = s.zeroBias
+		if b := n.Input(2); b != nil {
+			s.bias = b.F32()
+		}
+		if s.fast != nil {
+			s.fast.fillF32(g, s.in)
+		}
+		ctx.ParallelFor(len(d.offs), s.run)
+		return nil
+	}
+	return nil
+}
+
+// dwF32Pixel computes one output pixel. Sums run tap by tap in filter
+// order, as TFLite's reference kernel adds them.
+func dwF32Pixel(s *dwF32State, offs []int, mult int, acc, out []float32) {
+	c := len(out)
+	inC := c / mult
+	clear(acc)
+	for t, off := range offs {
+		if off < 0 {
+			continue // padding contributes nothing
+		}
+		src := s.in[off : off+inC]
+		wt := s.w[t*c : t*c+c]
+		if mult == 1 {
+			a := acc[:len(src)]
+			wt = wt[:len(src)]
+			for i, x := range src {
+				a[i] += x * wt[i]
+			}
+			continue
+		}
+		for ic, x := range src {
+			a := acc[ic*mult : ic*mult+mult]
+			for j, wv := range wt[ic*mult : ic*mult+mult] {
+				a[j] += x * wv
+			}
+		}
+	}
+	b := s.bias[:c]
+	for i := range out {
+		out[i] = min(max(acc[i]+b[i], s.lo), s.hi)
+	}
+}
+
+// int16 activations with int8 filters.
+
+type dwI16State struct {
+	w       []int64 // [tap][outC]
+	bias    []int64
+	quant   convQuant
+	acc     [][]int64
+	in, out []int16
+	run     func(lo, hi int)
+}
+
+func (d *depthwiseConv) prepareI16(in, filter, bias, out *Tensor, act model.Activation) error {
+	g := &d.geo
+	if in.ZeroPoint() != 0 || out.ZeroPoint() != 0 {
+		return unsupportedf("int16 zero points %d and %d (want 0)", in.ZeroPoint(), out.ZeroPoint())
+	}
+	quant, err := newConvQuant(in, filter, out, g.outC, 3, convScalePerChannel, convRoundReference, act)
+	if err != nil {
+		return err
+	}
+	biasVals, err := convBiasI64(bias, g.outC)
+	if err != nil {
+		return err
+	}
+	s := &dwI16State{
+		w:     make([]int64, d.taps*g.outC),
+		bias:  make([]int64, g.outC),
+		quant: quant,
+		acc:   make([][]int64, len(d.offs)),
+	}
+	copy(s.bias, biasVals)
+	for i, x := range filter.I8()[:d.taps*g.outC] {
+		s.w[i] = int64(x)
+	}
+	for i := range s.acc {
+		s.acc[i] = make([]int64, g.outC)
+	}
+	s.run = d.rows(len(d.offs), func(p, b, oy int) {
+		offs, acc := d.offs[p], s.acc[p]
+		c := g.outC
+		inC := g.inC
+		for ox := 0; ox < g.outW; ox++ {
+			d.tapOffsets(offs, b, oy, ox)
+			clear(acc)
+			for t, off := range offs {
+				if off < 0 {
+					continue
+				}
+				src := s.in[off : off+inC]
+				wt := s.w[t*c : t*c+c]
+				for ic, x := range src {
+					xv := int64(x)
+					a := acc[ic*d.mult : ic*d.mult+d.mult]
+					for j, wv := range wt[ic*d.mult : ic*d.mult+d.mult] {
+						a[j] += xv * wv
+					}
+				}
+			}
+			o := s.out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
+			for ch := range o {
+				r := s.quant.fixed[ch]
+				v := MultiplyByQuantizedMultiplier64(acc[ch]+s.bias[ch], r.mult, int(r.shift)) + s.quant.outZP
+				o[ch] = int16(min(max(v, s.quant.lo), s.quant.hi))
+			}
+		}
+	})
+	d.eval = func(ctx *Context, n *Node) error {
+		s.in, s.out = n.Inputs[0].I16(), n.Outputs[0].I16()
+		ctx.ParallelFor(len(d.offs), s.run)
+		return nil
+	}
+	return nil
+}

@@ -1,0 +1,239 @@
+package kernels
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ood-agent/ood-agent/model"
+)
+
+// dwShape is one depthwise configuration: a convShape whose outC is the
+// input channel count, plus the depth multiplier.
+type dwShape struct {
+	convShape
+	mult int
+}
+
+func dwShapes(rng *rand.Rand, random int) []dwShape {
+	var shapes []dwShape
+	for i, s := range convShapes(rng, random) {
+		mult := 1
+		switch {
+		case i%3 == 1:
+			mult = 2
+		case i%7 == 5:
+			mult = 3
+		}
+		s.outC = s.inC * mult
+		shapes = append(shapes, dwShape{s, mult})
+	}
+	// Mobilenet-like shapes: channel counts that fill the four-wide blocks,
+	// and 3×3 stride 2 with its one-sided padding.
+	shapes = append(shapes,
+		dwShape{convShape{1, 16, 16, 32, 32, 3, 3, 1, 1, 1, 1, model.PaddingSame, model.ActRelu6, false, false}, 1},
+		dwShape{convShape{1, 9, 9, 12, 12, 3, 3, 2, 2, 1, 1, model.PaddingSame, model.ActRelu6, false, false}, 1},
+		dwShape{convShape{1, 13, 11, 1, 8, 10, 8, 2, 2, 1, 1, model.PaddingSame, model.ActRelu, false, false}, 8},
+	)
+	return shapes
+}
+
+func (s dwShape) String() string { return fmt.Sprintf("%v_m%d", s.convShape, s.mult) }
+
+func dwBuild(rng *rand.Rand, s dwShape, typ model.TensorType) *Node {
+	n := &Node{Op: model.OpDepthwiseConv2D, Options: &model.DepthwiseConv2DOptions{
+		Padding: s.padding, StrideH: int32(s.strideH), StrideW: int32(s.strideW),
+		DilationH: int32(s.dilH), DilationW: int32(s.dilW), Activation: s.act, DepthMultiplier: int32(s.mult),
+	}}
+	taps := s.kh * s.kw
+	inShape := []int{s.batches, s.h, s.w, s.inC}
+	fShape := []int{1, s.kh, s.kw, s.outC}
+	var in, filter, bias, out *Tensor
+	if typ == model.Float32 {
+		in = convTestTensor("in", typ, inShape, nil, false)
+		filter = convTestTensor("filter", typ, fShape, nil, true)
+		bias = convTestTensor("bias", typ, []int{s.outC}, nil, true)
+		out = convTestTensor("out", typ, nil, nil, false)
+	} else {
+		q := newConvQuantSetup(rng, typ, !s.perTensor, s.outC, 3, taps)
+		in = convTestTensor("in", typ, inShape, q.in, false)
+		filter = convTestTensor("filter", q.filterType, fShape, q.filter, true)
+		bias = convTestTensor("bias", q.biasType, []int{s.outC}, q.bias, true)
+		out = convTestTensor("out", typ, nil, q.out, false)
+	}
+	convFillRandom(rng, filter)
+	convRandomBias(rng, bias, taps)
+	if s.noBias {
+		bias = nil
+	}
+	n.Inputs = []*Tensor{in, filter, bias}
+	n.Outputs = []*Tensor{out}
+	return n
+}
+
+func TestDepthwiseConvMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, tr := range convTestTypes {
+		for i, s := range dwShapes(rng, 25) {
+			for _, threads := range []int{1, 2} {
+				typ := tr.typ
+				// Alternate 8-bit cases between the float and the integer path.
+				intOnly := (i+threads)%2 == 0
+				t.Run(fmt.Sprintf("%v/%v/t%d/int%v", tr, s, threads, intOnly), func(t *testing.T) {
+					n := dwBuild(rng, s, typ)
+					k := &depthwiseConv{rounding: tr.rounding, intOnly: intOnly}
+					if err := convRunKernel(k, n, threads, func() { convFillRandom(rng, n.Inputs[0]) }); err != nil {
+						t.Fatalf("depthwiseConv: %v", err)
+					}
+					if k.mult != s.mult {
+						t.Fatalf("multiplier = %d, want %d", k.mult, s.mult)
+					}
+					in, filter, bias, out := n.Inputs[0], n.Inputs[1], n.Input(2), n.Outputs[0]
+					if typ == model.Float32 {
+						var b []float32
+						if bias != nil {
+							b = bias.F32()
+						}
+						want := refDepthwiseF32(&k.geo, s.mult, in.F32(), filter.F32(), b, s.act)
+						if err := convCompareFloats(out.F32(), want, 1e-5); err != nil {
+							t.Errorf("depthwiseConv vs reference: %v", err)
+						}
+						return
+					}
+					mode, filterOff := convScalePerChannel, int64(0)
+					if typ == model.Uint8 {
+						mode, filterOff = convScaleLegacy, -int64(filter.ZeroPoint())
+					}
+					quant, err := newConvQuant(in, filter, out, s.outC, 3, mode, convTestRounding(in, k.rounding), s.act)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := refDepthwiseQuant(&k.geo, s.mult, convRefQuant(in, filter, bias, out, quant, filterOff))
+					if err := convCompareInts(out, want); err != nil {
+						t.Errorf("depthwiseConv vs reference: %v", err)
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestDepthwiseConvQuantizedNearFloat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, tr := range convTestTypes[1:] {
+		for _, s := range dwShapes(rng, 5) {
+			typ := tr.typ
+			t.Run(fmt.Sprintf("%v/%v", tr, s), func(t *testing.T) {
+				n := dwBuild(rng, s, typ)
+				k := &depthwiseConv{rounding: tr.rounding}
+				if err := convRunKernel(k, n, 1, func() { convFillRandom(rng, n.Inputs[0]) }); err != nil {
+					t.Fatal(err)
+				}
+				in, filter, bias, out := n.Inputs[0], n.Inputs[1], n.Input(2), n.Outputs[0]
+				var fbias []float32
+				if bias != nil {
+					fbias = convDequantizeBias(bias, in, filter)
+				}
+				want := refDepthwiseF32(&k.geo, s.mult, convDequantize(in, -1), convDequantize(filter, 3), fbias, model.ActNone)
+				if err := convWithinOneStep(out, want, s.act); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+}
+
+// TestDepthwiseConvHandWorked checks a uint8 depthwise convolution worked
+// out by hand, with a padded border: input zero point 2, filter zero point
+// 1, all scales 1 except the output's 0.5.
+func TestDepthwiseConvHandWorked(t *testing.T) {
+	in := convTestTensor("in", model.Uint8, []int{1, 2, 2, 1}, convTestQuant([]float32{1}, []int64{2}, 0), false)
+	copy(in.U8(), []uint8{3, 4, 5, 6}) // real 1 2 3 4
+	filter := convTestTensor("filter", model.Uint8, []int{1, 2, 2, 2}, convTestQuant([]float32{1}, []int64{1}, 0), true)
+	copy(filter.U8(), []uint8{2, 1, 1, 3, 1, 1, 3, 0}) // real [1 0][0 2] / [0 0][2 -1] per channel pair
+	bias := convTestTensor("bias", model.Int32, []int{2}, convTestQuant([]float32{1}, []int64{0}, 0), true)
+	copy(bias.I32(), []int32{1, -1})
+	out := convTestTensor("out", model.Uint8, nil, convTestQuant([]float32{0.5}, []int64{10}, 0), false)
+	n := &Node{
+		Op: model.OpDepthwiseConv2D,
+		Options: &model.DepthwiseConv2DOptions{Padding: model.PaddingSame, StrideH: 1, StrideW: 1,
+			DilationH: 1, DilationW: 1, DepthMultiplier: 2},
+		Inputs:  []*Tensor{in, filter, bias},
+		Outputs: []*Tensor{out},
+	}
+	if err := convRunKernel(newDepthwiseConv(), n, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Real filter taps (ky,kx) for channel 0: (0,0)=1 (0,1)=0 (1,0)=0 (1,1)=2;
+	// channel 1: 0, 2, 0, -1. SAME with a 2×2 filter pads one column and
+	// row at the end. Output (y,x) sums in(y+ky, x+kx)·tap:
+	//   ch0: (0,0)=1+2·4=9 (0,1)=2 (1,0)=3 (1,1)=4, plus bias 1;
+	//   ch1: (0,0)=2·2-4=0 (0,1)=0 (1,0)=2·4=8 (1,1)=0, minus 1.
+	// Output = real/0.5 + 10.
+	want := []uint8{30, 8, 16, 8, 18, 24, 20, 8}
+	if got := out.U8(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("depthwiseConv uint8 = %v, want %v", got, want)
+	}
+}
+
+func TestDepthwiseConvPrepareErrors(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	base := dwShape{convShape{1, 4, 4, 3, 6, 3, 3, 1, 1, 1, 1, model.PaddingSame, model.ActNone, false, false}, 2}
+	tests := []struct {
+		name        string
+		edit        func(n *Node)
+		unsupported bool
+	}{
+		{"no options", func(n *Node) { n.Options = nil }, false},
+		{"filter batch", func(n *Node) { n.Inputs[1].Shape = []int{2, 3, 3, 3} }, false},
+		{"channels", func(n *Node) { n.Inputs[1].Shape = []int{1, 3, 3, 7} }, false},
+		{"non-constant filter", func(n *Node) { n.Inputs[1].Const = false }, true},
+		{"sign bit", func(n *Node) { n.Options.(*model.DepthwiseConv2DOptions).Activation = model.ActSignBit }, true},
+		{"zero dilation", func(n *Node) { n.Options.(*model.DepthwiseConv2DOptions).DilationH = 0 }, false},
+		{"filter dimension", func(n *Node) { n.Inputs[1].Quant.QuantizedDimension = 0 }, false},
+		{"bias type", func(n *Node) { n.Inputs[2].Type = model.Float32 }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := dwBuild(rng, base, model.Int8)
+			tt.edit(n)
+			err := newDepthwiseConv().Prepare(NewContext(1), n)
+			if err == nil {
+				t.Fatalf("Prepare(%s) = nil, want error", tt.name)
+			}
+			if errors.Is(err, ErrUnsupported) != tt.unsupported {
+				t.Errorf("Prepare(%s) = %v, want unsupported %v", tt.name, err, tt.unsupported)
+			}
+		})
+	}
+}
+
+func TestDepthwiseConvEvalDoesNotAllocate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, mult := range []int{1, 2} {
+		s := dwShape{convShape{1, 9, 9, 8, 8 * mult, 3, 3, 2, 2, 1, 1, model.PaddingSame, model.ActRelu6, false, false}, mult}
+		for _, tr := range convTestTypes {
+			for _, threads := range []int{1, 2} {
+				t.Run(fmt.Sprintf("%v/m%d/t%d", tr, mult, threads), func(t *testing.T) {
+					n := dwBuild(rng, s, tr.typ)
+					ctx := NewContext(threads)
+					defer ctx.Close()
+					k := &depthwiseConv{rounding: tr.rounding}
+					if err := k.Prepare(ctx, n); err != nil {
+						t.Fatal(err)
+					}
+					n.Outputs[0].Data = AlignedBytes(n.Outputs[0].Bytes())
+					allocs := testing.AllocsPerRun(20, func() {
+						if err := k.Eval(ctx, n); err != nil {
+							t.Fatal(err)
+						}
+					})
+					if allocs != 0 {
+						t.Errorf("Eval allocates %v times per run, want 0", allocs)
+					}
+				})
+			}
+		}
+	}
+}

@@ -1,0 +1,245 @@
+package kernels
+
+import "github.com/ood-agent/ood-agent/model"
+
+// AVERAGE_POOL_2D and MAX_POOL_2D over NHWC. The window excludes padding:
+// an average divides by the number of input pixels it covers, and quantized
+// averages round half away from zero as reference/integer_ops/pooling.h.
+
+// poolChannelBlock is the number of channels whose integer sums live on the
+// stack at once.
+const poolChannelBlock = 64
+
+type poolKernel struct {
+	max                                bool
+	typ                                model.TensorType
+	batch, inH, inW, depth, outH, outW int
+	fh, fw, sh, sw, padH, padW         int
+	flo, fhi                           float32
+	qlo, qhi                           int32
+
+	in, out []byte
+	run     func(lo, hi int)
+}
+
+// poolOutSize is TFLite's ComputeOutSize without dilation.
+func poolOutSize(p model.Padding, in, filter, stride int) int {
+	if p == model.PaddingSame {
+		return (in + stride - 1) / stride
+	}
+	return (in + stride - filter) / stride
+}
+
+// poolPadding is TFLite's ComputePaddingWithOffset without the offset.
+func poolPadding(stride, in, filter, out int) int {
+	return max((out-1)*stride+filter-in, 0) / 2
+}
+
+func (k *poolKernel) Prepare(ctx *Context, n *Node) error {
+	if err := shapeInputs(n, 1, 1); err != nil {
+		return err
+	}
+	in, out := n.Inputs[0], n.Outputs[0]
+	if len(in.Shape) != 4 {
+		return errorf("input %v: want rank 4 (NHWC)", in)
+	}
+	if err := shapeSameType(in, out); err != nil {
+		return err
+	}
+	o, _ := n.Options.(*model.Pool2DOptions)
+	if o == nil {
+		return errorf("missing Pool2DOptions")
+	}
+	if o.StrideH <= 0 || o.StrideW <= 0 || o.FilterHeight <= 0 || o.FilterWidth <= 0 {
+		return errorf("bad pool geometry: filter %dx%d, stride %dx%d", o.FilterHeight, o.FilterWidth, o.StrideH, o.StrideW)
+	}
+	if o.Padding != model.PaddingSame && o.Padding != model.PaddingValid {
+		return unsupportedf("padding %d", o.Padding)
+	}
+	if err := CheckFusedActivation(o.Activation); err != nil {
+		return err
+	}
+	k.typ = in.Type
+	switch in.Type {
+	case model.Float32:
+		k.flo, k.fhi = ActivationRangeFloat(o.Activation)
+	case model.Int8, model.Uint8, model.Int16:
+		if !shapeSameQuant(in, out) {
+			return unsupportedf("%s pooling with different input and output quantization", in.Type)
+		}
+		if in.Type == model.Int16 && (in.ZeroPoint() != 0 || out.ZeroPoint() != 0) {
+			return errorf("int16 pooling needs zero points of 0")
+		}
+		k.qlo, k.qhi = ActivationRangeQuantized(o.Activation, out)
+	default:
+		return unsupportedf("pooling of %s", in.Type)
+	}
+	k.batch, k.inH, k.inW, k.depth = in.Shape[0], in.Shape[1], in.Shape[2], in.Shape[3]
+	k.fh, k.fw, k.sh, k.sw = int(o.FilterHeight), int(o.FilterWidth), int(o.StrideH), int(o.StrideW)
+	k.outH = poolOutSize(o.Padding, k.inH, k.fh, k.sh)
+	k.outW = poolOutSize(o.Padding, k.inW, k.fw, k.sw)
+	if k.outH <= 0 || k.outW <= 0 {
+		return errorf("filter %dx%d does not fit input %v", k.fh, k.fw, in.Shape)
+	}
+	k.padH = poolPadding(k.sh, k.inH, k.fh, k.outH)
+	k.padW = poolPadding(k.sw, k.inW, k.fw, k.outW)
+	out.Shape = []int{k.batch, k.outH, k.outW, k.depth}
+	k.run = k.rows
+	return nil
+}
+
+func (k *poolKernel) Eval(ctx *Context, n *Node) error {
+	k.in, k.out = n.Inputs[0].Data, n.Outputs[0].Data
+	rows := k.batch * k.outH
+	if rows*k.outW*k.depth*k.fh*k.fw >= 1<<16 {
+		ctx.ParallelFor(rows, k.run)
+	} else {
+		k.run(0, rows)
+	}
+	k.in, k.out = nil, nil
+	return nil
+}
+
+// window returns the clamped filter window of output pixel (oy, ox).
+func (k *poolKernel) window(oy, ox int) (y0, y1, x0, x1 int) {
+	iy, ix := oy*k.sh-k.padH, ox*k.sw-k.padW
+	y0, y1 = max(0, iy), min(k.inH, iy+k.fh)
+	x0, x1 = max(0, ix), min(k.inW, ix+k.fw)
+	return
+}
+
+// rows computes output rows [lo, hi), a row being one (batch, y) pair.
+func (k *poolKernel) rows(lo, hi int) {
+	switch k.typ {
+	case model.Float32:
+		dst, src := shapeView[float32](k.out), shapeView[float32](k.in)
+		if k.max {
+			poolMax(k, dst, src, lo, hi, k.flo, k.fhi)
+		} else {
+			poolAvgFloat(k, dst, src, lo, hi)
+		}
+	case model.Int8:
+		dst, src := shapeView[int8](k.out), shapeView[int8](k.in)
+		if k.max {
+			poolMax(k, dst, src, lo, hi, int8(k.qlo), int8(k.qhi))
+		} else {
+			poolAvgInt(k, dst, src, lo, hi)
+		}
+	case model.Uint8:
+		if k.max {
+			poolMax(k, k.out, k.in, lo, hi, uint8(k.qlo), uint8(k.qhi))
+		} else {
+			poolAvgInt(k, k.out, k.in, lo, hi)
+		}
+	case model.Int16:
+		dst, src := shapeView[int16](k.out), shapeView[int16](k.in)
+		if k.max {
+			poolMax(k, dst, src, lo, hi, int16(k.qlo), int16(k.qhi))
+		} else {
+			poolAvgInt(k, dst, src, lo, hi)
+		}
+	}
+}
+
+type poolElem interface {
+	~int8 | ~uint8 | ~int16 | ~float32
+}
+
+func poolMax[T poolElem](k *poolKernel, dst, src []T, lo, hi int, clampLo, clampHi T) {
+	d := k.depth
+	for row := lo; row < hi; row++ {
+		b, oy := row/k.outH, row%k.outH
+		for ox := 0; ox < k.outW; ox++ {
+			y0, y1, x0, x1 := k.window(oy, ox)
+			o := dst[((row*k.outW)+ox)*d : ((row*k.outW)+ox+1)*d]
+			first := true
+			for y := y0; y < y1; y++ {
+				for x := x0; x < x1; x++ {
+					s := src[((b*k.inH+y)*k.inW+x)*d:][:d]
+					if first {
+						copy(o, s)
+						first = false
+						continue
+					}
+					for c, v := range s {
+						if v > o[c] {
+							o[c] = v
+						}
+					}
+				}
+			}
+			if first {
+				// An empty window cannot happen with TFLite's padding,
+				// but keep the output defined.
+				for c := range o {
+					o[c] = clampLo
+				}
+			}
+			for c, v := range o {
+				o[c] = min(max(v, clampLo), clampHi)
+			}
+		}
+	}
+}
+
+func poolAvgFloat(k *poolKernel, dst, src []float32, lo, hi int) {
+	d := k.depth
+	for row := lo; row < hi; row++ {
+		b, oy := row/k.outH, row%k.outH
+		for ox := 0; ox < k.outW; ox++ {
+			y0, y1, x0, x1 := k.window(oy, ox)
+			o := dst[((row*k.outW)+ox)*d : ((row*k.outW)+ox+1)*d]
+			clear(o)
+			for y := y0; y < y1; y++ {
+				for x := x0; x < x1; x++ {
+					s := src[((b*k.inH+y)*k.inW+x)*d:][:d]
+					for c, v := range s {
+						o[c] += v
+					}
+				}
+			}
+			count := float32((y1 - y0) * (x1 - x0))
+			for c, v := range o {
+				o[c] = ClampF32(v/count, k.flo, k.fhi)
+			}
+		}
+	}
+}
+
+func poolAvgInt[T ~int8 | ~uint8 | ~int16](k *poolKernel, dst, src []T, lo, hi int) {
+	d := k.depth
+	var acc [poolChannelBlock]int32
+	for row := lo; row < hi; row++ {
+		b, oy := row/k.outH, row%k.outH
+		for ox := 0; ox < k.outW; ox++ {
+			y0, y1, x0, x1 := k.window(oy, ox)
+			count := int32((y1 - y0) * (x1 - x0))
+			if count == 0 {
+				count = 1
+			}
+			o := dst[((row*k.outW)+ox)*d : ((row*k.outW)+ox+1)*d]
+			for c0 := 0; c0 < d; c0 += poolChannelBlock {
+				c1 := min(c0+poolChannelBlock, d)
+				a := acc[:c1-c0]
+				clear(a)
+				for y := y0; y < y1; y++ {
+					for x := x0; x < x1; x++ {
+						s := src[((b*k.inH+y)*k.inW+x)*d+c0:][:len(a)]
+						for c, v := range s {
+							a[c] += int32(v)
+						}
+					}
+				}
+				for c, v := range a {
+					// Round half away from zero.
+					if v > 0 {
+						v = (v + count/2) / count
+					} else {
+						v = (v - count/2) / count
+					}
+					o[c0+c] = T(Clamp32(v, k.qlo, k.qhi))
+				}
+			}
+		}
+	}
+}

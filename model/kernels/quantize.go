@@ -1,0 +1,317 @@
+package kernels
+
+import (
+	"math"
+
+	"github.com/ood-agent/ood-agent/model"
+)
+
+// quantizeKernel implements QUANTIZE: float32 to int8, uint8 or int16
+// (per tensor or per channel), and requantization between int8, uint8 and
+// int16 with a fixed-point multiplier as TFLite's quantize.cc does.
+type quantizeKernel struct {
+	inType, outType model.TensorType
+	size            int
+	qmin, qmax      int32
+
+	// float32 input.
+	scales       []float32
+	zps          []int32
+	chans, inner int // per-channel layout; chans == 1 for per-tensor
+
+	// Requantization.
+	lut         [256]uint8
+	mult        int32
+	shift       int
+	zpIn, zpOut int32
+	in, out     []byte
+	body        func(lo, hi int)
+}
+
+func newQuantize() Kernel { return &quantizeKernel{} }
+
+func (k *quantizeKernel) Prepare(ctx *Context, n *Node) error {
+	if err := ewCheckIO(n, 1, 1); err != nil {
+		return err
+	}
+	in, out := n.Inputs[0], n.Outputs[0]
+	k.inType, k.outType = in.Type, out.Type
+	switch k.outType {
+	case model.Int8, model.Uint8, model.Int16:
+	default:
+		return unsupportedf("QUANTIZE to %s", k.outType)
+	}
+	if err := ewCheckQuantized("output", out); err != nil {
+		return err
+	}
+	ewSetShape(out, in.Shape)
+	k.size = in.NumElements()
+	k.qmin, k.qmax = QuantRange(k.outType)
+	k.body = k.chunk
+	switch k.inType {
+	case model.Float32:
+		return k.prepareFloat(out)
+	case model.Int8, model.Uint8, model.Int16:
+	default:
+		return unsupportedf("QUANTIZE from %s", k.inType)
+	}
+	if err := ewCheckQuantized("input", in); err != nil {
+		return err
+	}
+	if len(out.Quant.Scale) > 1 || len(in.Quant.Scale) > 1 {
+		return unsupportedf("per-channel requantization")
+	}
+	k.zpIn, k.zpOut = in.ZeroPoint(), out.ZeroPoint()
+	k.mult, k.shift = QuantizeMultiplier(in.Scale() / out.Scale())
+	if k.inType != model.Int16 {
+		lo, hi := QuantRange(k.inType)
+		for q := lo; q <= hi; q++ {
+			k.lut[uint8(q)] = uint8(k.requant(q))
+		}
+	}
+	return nil
+}
+
+func (k *quantizeKernel) prepareFloat(out *Tensor) error {
+	q := out.Quant
+	k.chans, k.inner = 1, k.size
+	if len(q.Scale) > 1 {
+		dim := q.QuantizedDimension
+		if dim < 0 || dim >= len(out.Shape) || out.Shape[dim] != len(q.Scale) {
+			return errorf("output has %d scales for dimension %d of shape %v", len(q.Scale), dim, out.Shape)
+		}
+		k.chans = len(q.Scale)
+		k.inner = NumElements(out.Shape[dim+1:])
+	}
+	k.scales = make([]float32, k.chans)
+	k.zps = make([]int32, k.chans)
+	for c := range k.scales {
+		k.scales[c] = q.Scale[c]
+		if c < len(q.ZeroPoint) {
+			k.zps[c] = int32(q.ZeroPoint[c])
+		}
+		if k.scales[c] <= 0 {
+			return errorf("output scale %d is %g, want > 0", c, k.scales[c])
+		}
+	}
+	return nil
+}
+
+// requant is TFLite's Requantize for one value.
+func (k *quantizeKernel) requant(q int32) int32 {
+	v := MultiplyByQuantizedMultiplier(q-k.zpIn, k.mult, k.shift) + k.zpOut
+	return Clamp32(v, k.qmin, k.qmax)
+}
+
+func (k *quantizeKernel) Eval(ctx *Context, n *Node) error {
+	k.in, k.out = n.Inputs[0].Data, n.Outputs[0].Data
+	units := (k.size + ewBlock - 1) / ewBlock
+	if ctx != nil && ctx.Threads > 1 && k.size >= ewParallelMin && k.inType == model.Float32 {
+		ctx.ParallelFor(units, k.body)
+	} else {
+		k.body(0, units)
+	}
+	return nil
+}
+
+func (k *quantizeKernel) chunk(lo, hi int) {
+	s, e := lo*ewBlock, min(hi*ewBlock, k.size)
+	if s >= e {
+		return
+	}
+	switch k.inType {
+	case model.Float32:
+		src := view[float32](k.in)[s:e]
+		switch k.outType {
+		case model.Int8:
+			ewQuantizeFloats(k, view[int8](k.out)[s:e], src, s)
+		case model.Uint8:
+			ewQuantizeFloats(k, k.out[s:e], src, s)
+		case model.Int16:
+			ewQuantizeFloats(k, view[int16](k.out)[s:e], src, s)
+		}
+	case model.Int8, model.Uint8:
+		if k.outType != model.Int16 {
+			dst, src := k.out[s:e], k.in[s:e]
+			for i, v := range src {
+				dst[i] = k.lut[v]
+			}
+			return
+		}
+		dst := view[int16](k.out)[s:e]
+		if k.inType == model.Int8 {
+			for i, v := range view[int8](k.in)[s:e] {
+				dst[i] = int16(k.requant(int32(v)))
+			}
+		} else {
+			for i, v := range k.in[s:e] {
+				dst[i] = int16(k.requant(int32(v)))
+			}
+		}
+	case model.Int16:
+		src := view[int16](k.in)[s:e]
+		switch k.outType {
+		case model.Int8:
+			dst := view[int8](k.out)[s:e]
+			for i, v := range src {
+				dst[i] = int8(k.requant(int32(v)))
+			}
+		case model.Uint8:
+			dst := k.out[s:e]
+			for i, v := range src {
+				dst[i] = uint8(k.requant(int32(v)))
+			}
+		case model.Int16:
+			dst := view[int16](k.out)[s:e]
+			for i, v := range src {
+				dst[i] = int16(k.requant(int32(v)))
+			}
+		}
+	}
+}
+
+// ewQuantizeFloats quantizes src, whose first element is flat element base
+// of the tensor, rounding half away from zero like TFLite.
+func ewQuantizeFloats[T ewQuantInt](k *quantizeKernel, dst []T, src []float32, base int) {
+	if k.chans == 1 {
+		s, zp := k.scales[0], k.zps[0]
+		for i, x := range src {
+			dst[i] = T(ewQuantizeValue(x, s, zp, k.qmin, k.qmax))
+		}
+		return
+	}
+	for i, x := range src {
+		c := (base + i) / k.inner % k.chans
+		dst[i] = T(ewQuantizeValue(x, k.scales[c], k.zps[c], k.qmin, k.qmax))
+	}
+}
+
+// ewQuantizeValue is round(x/scale)+zp clamped to [qmin, qmax]; NaN maps to
+// the zero point.
+func ewQuantizeValue(x, scale float32, zp, qmin, qmax int32) int32 {
+	v := math.Round(float64(x/scale)) + float64(zp)
+	switch {
+	case v != v:
+		return Clamp32(zp, qmin, qmax)
+	case v <= float64(qmin):
+		return qmin
+	case v >= float64(qmax):
+		return qmax
+	}
+	return int32(v)
+}
+
+// dequantizeKernel implements DEQUANTIZE: int8, uint8, int16 (per tensor or
+// per channel) and float16 to float32.
+type dequantizeKernel struct {
+	inType       model.TensorType
+	size         int
+	lut          [256]float32
+	scales       []float64
+	zps          []int32
+	chans, inner int
+	in, out      []byte
+}
+
+func newDequantize() Kernel { return &dequantizeKernel{} }
+
+func (k *dequantizeKernel) Prepare(ctx *Context, n *Node) error {
+	if err := ewCheckIO(n, 1, 1); err != nil {
+		return err
+	}
+	in, out := n.Inputs[0], n.Outputs[0]
+	if out.Type != model.Float32 {
+		return unsupportedf("DEQUANTIZE to %s", out.Type)
+	}
+	k.inType = in.Type
+	ewSetShape(out, in.Shape)
+	k.size = in.NumElements()
+	switch k.inType {
+	case model.Float16:
+		return nil
+	case model.Int8, model.Uint8, model.Int16:
+	default:
+		return unsupportedf("DEQUANTIZE from %s", k.inType)
+	}
+	if !in.Quantized() {
+		return errorf("input %s: %s tensor without quantization", in.Name, in.Type)
+	}
+	q := in.Quant
+	k.chans, k.inner = 1, k.size
+	if len(q.Scale) > 1 {
+		dim := q.QuantizedDimension
+		if dim < 0 || dim >= len(in.Shape) || in.Shape[dim] != len(q.Scale) {
+			return errorf("input has %d scales for dimension %d of shape %v", len(q.Scale), dim, in.Shape)
+		}
+		k.chans = len(q.Scale)
+		k.inner = NumElements(in.Shape[dim+1:])
+	}
+	k.scales = make([]float64, k.chans)
+	k.zps = make([]int32, k.chans)
+	for c := range k.scales {
+		k.scales[c] = float64(q.Scale[c])
+		if c < len(q.ZeroPoint) {
+			k.zps[c] = int32(q.ZeroPoint[c])
+		}
+	}
+	if k.chans == 1 && k.inType != model.Int16 {
+		lo, hi := QuantRange(k.inType)
+		for v := lo; v <= hi; v++ {
+			k.lut[uint8(v)] = float32(k.scales[0] * float64(v-k.zps[0]))
+		}
+	}
+	return nil
+}
+
+func (k *dequantizeKernel) Eval(ctx *Context, n *Node) error {
+	src, dst := n.Inputs[0].Data, view[float32](n.Outputs[0].Data)[:k.size]
+	switch k.inType {
+	case model.Float16:
+		for i, h := range view[uint16](src)[:k.size] {
+			dst[i] = ewHalfToFloat(h)
+		}
+	case model.Int8, model.Uint8:
+		if k.chans == 1 {
+			for i, v := range src[:k.size] {
+				dst[i] = k.lut[v]
+			}
+			return nil
+		}
+		if k.inType == model.Int8 {
+			ewDequantizeChannels(k, dst, view[int8](src)[:k.size])
+		} else {
+			ewDequantizeChannels(k, dst, src[:k.size])
+		}
+	case model.Int16:
+		ewDequantizeChannels(k, dst, view[int16](src)[:k.size])
+	}
+	return nil
+}
+
+func ewDequantizeChannels[T ewQuantInt](k *dequantizeKernel, dst []float32, src []T) {
+	for i, v := range src {
+		c := i / k.inner % k.chans
+		dst[i] = float32(k.scales[c] * float64(int32(v)-k.zps[c]))
+	}
+}
+
+// ewHalfToFloat decodes an IEEE 754 binary16 value.
+func ewHalfToFloat(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	frac := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f: // Inf or NaN
+		return math.Float32frombits(sign | 0xff<<23 | frac<<13)
+	case exp != 0:
+		return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
+	case frac == 0:
+		return math.Float32frombits(sign)
+	}
+	// Subnormal: frac·2^-24, exact in float32.
+	v := float32(frac) * (1.0 / (1 << 24))
+	if sign != 0 {
+		v = -v
+	}
+	return v
+}
