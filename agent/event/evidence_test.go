@@ -43,7 +43,8 @@ func ycbcr(w, h int) image.Image {
 	return img
 }
 
-// paletted returns an image of a type halve has no fast path for.
+// paletted returns an image with a palette, a type JPEG cannot encode
+// directly.
 func paletted(w, h int) image.Image {
 	img := image.NewPaletted(image.Rect(0, 0, w, h), color.Palette{color.Black, color.White, color.RGBA{200, 30, 30, 255}})
 	for i := range img.Pix {
@@ -66,6 +67,8 @@ func TestEncodeEvidence(t *testing.T) {
 		{"downscaled gray", noisy(320, 240, true), 4000, 80, true},
 		{"downscaled YCbCr", ycbcr(640, 480), 3000, 80, true},
 		{"downscaled paletted", paletted(256, 256), 2000, 80, true},
+		// Only the image.Image methods: halve's generic path.
+		{"downscaled plain image", struct{ image.Image }{paletted(256, 256)}, 2000, 80, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

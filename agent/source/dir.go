@@ -298,6 +298,11 @@ func (d *Dir) event(ev fsnotify.Event) error {
 	if !ev.Has(fsnotify.Create) && !ev.Has(fsnotify.Write) {
 		return nil
 	}
+	if p := d.pending[path]; p != nil && !ev.Has(fsnotify.Create) {
+		// A file being written sends a burst of these: skip the stat.
+		p.changed, p.incomplete = time.Now(), false
+		return nil
+	}
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil // gone already

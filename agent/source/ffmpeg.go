@@ -3,6 +3,7 @@ package source
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -163,10 +164,6 @@ func ffmpegArgs(opts FFmpegOptions) []string {
 	return append(args, "-i", opts.Input, "-an", "-vf", strings.Join(vf, ","),
 		"-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1")
 }
-
-// Args returns the arguments ffmpeg is run with, for logging and tests.
-// They may contain credentials from the input URL.
-func (f *FFmpeg) Args() []string { return append([]string(nil), f.args...) }
 
 func isLiveInput(input string, inputArgs []string) bool {
 	if strings.HasPrefix(input, "/dev/") {
@@ -458,6 +455,17 @@ func (f *FFmpeg) getBuf() *frameBuf {
 
 // rgbToRGBA expands packed RGB pixels to opaque RGBA.
 func rgbToRGBA(dst, src []byte) {
+	// Four pixels at a time: three little-endian words in, four out.
+	for len(src) >= 12 && len(dst) >= 16 {
+		a := binary.LittleEndian.Uint32(src[0:4])  // R0 G0 B0 R1
+		b := binary.LittleEndian.Uint32(src[4:8])  // G1 B1 R2 G2
+		c := binary.LittleEndian.Uint32(src[8:12]) // B2 R3 G3 B3
+		binary.LittleEndian.PutUint32(dst[0:4], a|0xFF000000)
+		binary.LittleEndian.PutUint32(dst[4:8], a>>24|b<<8|0xFF000000)
+		binary.LittleEndian.PutUint32(dst[8:12], b>>16|c<<16|0xFF000000)
+		binary.LittleEndian.PutUint32(dst[12:16], c>>8|0xFF000000)
+		src, dst = src[12:], dst[16:]
+	}
 	for len(src) >= 3 && len(dst) >= 4 {
 		d := dst[:4:4]
 		d[0], d[1], d[2], d[3] = src[0], src[1], src[2], 0xFF

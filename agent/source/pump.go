@@ -73,12 +73,12 @@ func StartPump(ctx context.Context, src Source, opts PumpOptions) *Pump {
 func (p *Pump) Frames() <-chan Frame { return p.frames }
 
 // Done returns a channel closed once the pump has stopped reading the
-// source, after Frames is closed.
+// source, just before Frames is closed.
 func (p *Pump) Done() <-chan struct{} { return p.done }
 
-// Err returns why the source failed, once Done is closed. It is nil when
-// the source ended with io.EOF, was closed, or the context was done, and
-// while the pump is running.
+// Err returns why the source failed, once Frames (or Done) is closed. It
+// is nil when the source ended with io.EOF, was closed, or the context was
+// done, and while the pump is running.
 func (p *Pump) Err() error {
 	select {
 	case <-p.done:
@@ -100,8 +100,11 @@ func (p *Pump) Stats() Stats {
 }
 
 func (p *Pump) run(ctx context.Context) {
-	defer close(p.done)
-	defer close(p.frames)
+	defer func() {
+		// Done first: once a consumer sees Frames closed, Err is final.
+		close(p.done)
+		close(p.frames)
+	}()
 	var (
 		next  time.Time // earliest time for the next frame
 		timer *time.Timer

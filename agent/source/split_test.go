@@ -354,3 +354,27 @@ func checkSplit(t *testing.T, data []byte, limit uint16) {
 		t.Fatalf("resplitting the images: skipped %d, diff:\n%s", againStats.Skipped(), diff)
 	}
 }
+
+func BenchmarkSplitter(b *testing.B) {
+	var stream []byte
+	for i := range 8 {
+		stream = append(stream, encodeJPEG(b, 224, 224, i)...)
+		stream = append(stream, encodePNG(b, 64, 64, i)...)
+	}
+	b.SetBytes(int64(len(stream)))
+	b.ReportAllocs()
+	r := bytes.NewReader(stream)
+	s := NewSplitter(r, 0)
+	for b.Loop() {
+		r.Reset(stream)
+		s.rerr = nil
+		for {
+			if _, err := s.Next(); err != nil {
+				if err != io.EOF {
+					b.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+}

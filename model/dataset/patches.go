@@ -11,13 +11,8 @@ import (
 	"slices"
 )
 
-// Patches cuts n random square patches from the PNG and JPEG images below
-// dir and scales each down to side×side grayscale by area averaging. Patch
-// sizes range from side to the image's shorter edge, so the set mixes close-up
-// texture with whole scenes. The result is a deterministic function of the
-// images and seed; it serves as auxiliary outlier data for energy-bounded
-// fine-tuning.
-func Patches(dir string, n, side int, seed uint64) (*Images, error) {
+// ImageFiles lists the PNG and JPEG files below dir, sorted.
+func ImageFiles(dir string) ([]string, error) {
 	var paths []string
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -28,10 +23,30 @@ func Patches(dir string, n, side int, seed uint64) (*Images, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
 	slices.Sort(paths)
+	return paths, err
+}
+
+// Split returns every other element of paths: the even-indexed ones when
+// second is false, the odd-indexed ones otherwise. Training and evaluation
+// take different halves so that no image serves both.
+func Split(paths []string, second bool) []string {
+	var out []string
+	for i, p := range paths {
+		if (i%2 == 1) == second {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Patches cuts n random square patches from the images (PNG, JPEG) and
+// scales each down to side×side grayscale by area averaging. Patch sizes
+// range from side to the image's shorter edge, so the set mixes close-up
+// texture with whole scenes. The result is a deterministic function of the
+// images and seed; it serves as auxiliary outlier data for energy-bounded
+// fine-tuning, and a held-out half as an evaluation set.
+func Patches(paths []string, n, side int, seed uint64) (*Images, error) {
 	var grays []*image.Gray
 	for _, p := range paths {
 		f, err := os.Open(p)
@@ -57,7 +72,7 @@ func Patches(dir string, n, side int, seed uint64) (*Images, error) {
 		grays = append(grays, g)
 	}
 	if len(grays) == 0 {
-		return nil, fmt.Errorf("%s: no PNG or JPEG images of at least %d×%d pixels", dir, 2*side, 2*side)
+		return nil, fmt.Errorf("no PNG or JPEG images of at least %d×%d pixels among %d files", 2*side, 2*side, len(paths))
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	out := &Images{N: n, Height: side, Width: side, Pixels: make([]uint8, n*side*side)}

@@ -30,11 +30,18 @@ func TestPatches(t *testing.T) {
 	f.Close()
 	os.WriteFile(filepath.Join(dir, "broken.jpg"), []byte("not a jpeg"), 0o644)
 
-	a, err := Patches(dir, 50, 28, 1)
+	paths, err := ImageFiles(dir)
+	if err != nil || len(paths) != 2 {
+		t.Fatalf("ImageFiles = %v, %v; want 2 files", paths, err)
+	}
+	if got := Split(paths, false); len(got) != 1 || got[0] != paths[0] {
+		t.Errorf("Split(even) = %v", got)
+	}
+	a, err := Patches(paths, 50, 28, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := Patches(dir, 50, 28, 1)
+	b, _ := Patches(paths, 50, 28, 1)
 	if a.N != 50 || len(a.Pixels) != 50*28*28 {
 		t.Fatalf("Patches: N=%d, %d pixels", a.N, len(a.Pixels))
 	}
@@ -49,7 +56,7 @@ func TestPatches(t *testing.T) {
 	if !sawBlack || !sawWhite {
 		t.Errorf("patches miss one half of the image: black %v white %v", sawBlack, sawWhite)
 	}
-	if _, err := Patches(t.TempDir(), 1, 28, 1); err == nil {
+	if _, err := Patches(nil, 1, 28, 1); err == nil {
 		t.Error("Patches on an empty directory: want an error")
 	}
 }

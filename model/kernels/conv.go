@@ -42,6 +42,12 @@ func (c *conv2D) Prepare(ctx *Context, n *Node) error {
 	if !filter.Const {
 		return unsupportedf("non-constant filter")
 	}
+	if err := convCheckConst("filter", filter); err != nil {
+		return err
+	}
+	if err := convCheckConst("bias", bias); err != nil {
+		return err
+	}
 	if err := CheckFusedActivation(opts.Activation); err != nil {
 		return err
 	}
@@ -112,10 +118,16 @@ func (p *convPacker[E]) scratchLen() int { return q8MR * p.k }
 
 // pack fills panel with output pixels m0..m0+rows-1 (rows ≤ 4).
 func (p *convPacker[E]) pack(in, panel, scratch []E, m0, rows int) {
+	gemmPackRows(panel, p.rows(in, scratch, m0, rows), p.k, rows)
+}
+
+// rows returns the receptive fields of output pixels m0..m0+rows-1 as
+// contiguous rows of k values: the input itself when direct, else
+// gathered into scratch.
+func (p *convPacker[E]) rows(in, scratch []E, m0, rows int) []E {
 	k := p.k
 	if p.direct {
-		gemmPackRows(panel, in[m0*k:], k, rows)
-		return
+		return in[m0*k:]
 	}
 	g := p.g
 	hw := g.outH * g.outW
@@ -131,7 +143,7 @@ func (p *convPacker[E]) pack(in, panel, scratch []E, m0, rows int) {
 			}
 		}
 	}
-	gemmPackRows(panel, scratch, k, rows)
+	return scratch
 }
 
 // gather writes the receptive field of output pixel (b, oy, ox) to dst.
@@ -264,7 +276,7 @@ func convQ8Rows[T int8 | uint8](c *conv2D, s *convQ8State, p, lo, hi int) {
 	g := &c.geo
 	panel, scratch := s.parts[p].panel, s.parts[p].scratch
 	outC := g.outC
-	if hi-lo == 1 && g.pointwise() && g.strideH == 1 && g.strideW == 1 {
+	if hi-lo == 1 && s.packer.direct {
 		row := s.in[lo*c.k : (lo+1)*c.k]
 		var sum int32
 		if s.gemm.rowCoef != 0 {
@@ -276,25 +288,9 @@ func convQ8Rows[T int8 | uint8](c *conv2D, s *convQ8State, p, lo, hi int) {
 	var sums [q8MR]int32
 	for m0 := lo; m0 < hi; m0 += q8MR {
 		rows := min(q8MR, hi-m0)
-		s.packer.pack(s.in, panel, scratch, m0, rows)
-		if s.gemm.rowCoef != 0 {
-			q8PanelSums[T](panel[:c.k*q8MR], &sums)
-		}
+		q8PackRows[T](panel, s.packer.rows(s.in, scratch, m0, rows), c.k, rows, &sums, s.gemm.rowCoef != 0)
 		tile4[T](s.gemm, panel, &sums, rows, s.out[m0*outC:], outC)
 	}
-}
-
-// q8PanelSums sums each of the four interleaved rows of a panel.
-func q8PanelSums[T int8 | uint8](panel []byte, sums *[q8MR]int32) {
-	var s0, s1, s2, s3 int32
-	for i := 0; i+q8MR <= len(panel); i += q8MR {
-		p := panel[i : i+q8MR : i+q8MR]
-		s0 += int32(T(p[0]))
-		s1 += int32(T(p[1]))
-		s2 += int32(T(p[2]))
-		s3 += int32(T(p[3]))
-	}
-	sums[0], sums[1], sums[2], sums[3] = s0, s1, s2, s3
 }
 
 // Float convolution.
@@ -327,7 +323,11 @@ func (c *conv2D) prepareF32(ctx *Context, filter, bias *Tensor, act model.Activa
 	}
 	s.run = convRun(len(s.parts), c.m, func(p, lo, hi int) {
 		panel, scratch := s.parts[p], s.scratch[p]
-		outC := g.outC
+		outC, k := g.outC, c.k
+		if hi-lo == 1 && s.packer.direct {
+			s.gemm.row1(s.in[lo*k:lo*k+k], s.out[lo*outC:lo*outC+outC], s.bias)
+			return
+		}
 		for m0 := lo; m0 < hi; m0 += q8MR {
 			rows := min(q8MR, hi-m0)
 			s.packer.pack(s.in, panel, scratch, m0, rows)
@@ -350,6 +350,7 @@ func (c *conv2D) prepareF32(ctx *Context, filter, bias *Tensor, act model.Activa
 
 type convI16State struct {
 	gemm    *i16Gemm
+	bias    *Tensor // reloaded at Eval when not constant
 	packer  *convPacker[int16]
 	parts   [][]int16
 	scratch [][]int16
@@ -367,13 +368,17 @@ func (c *conv2D) prepareI16(ctx *Context, in, filter, bias, out *Tensor, act mod
 	if err != nil {
 		return err
 	}
-	biasVals, err := convBiasI64(bias, g.outC)
-	if err != nil {
+	if err := convCheckBiasI64(bias, g.outC); err != nil {
 		return err
 	}
 	s := &convI16State{
-		gemm:   newI16Gemm(filter.I8(), g.outC, c.k, biasVals, quant),
+		gemm:   newI16Gemm(filter.I8(), g.outC, c.k, quant),
 		packer: newConvPacker(g, int16(0)),
+	}
+	if bias != nil && bias.Const {
+		convLoadBiasI64(s.gemm.bias, bias)
+	} else {
+		s.bias = bias
 	}
 	s.parts = make([][]int16, convWorkers(ctx))
 	s.scratch = make([][]int16, len(s.parts))
@@ -383,7 +388,11 @@ func (c *conv2D) prepareI16(ctx *Context, in, filter, bias, out *Tensor, act mod
 	}
 	s.run = convRun(len(s.parts), c.m, func(p, lo, hi int) {
 		panel, scratch := s.parts[p], s.scratch[p]
-		outC := g.outC
+		outC, k := g.outC, c.k
+		if hi-lo == 1 && s.packer.direct {
+			s.gemm.row1(s.in[lo*k:lo*k+k], s.out[lo*outC:lo*outC+outC])
+			return
+		}
 		for m0 := lo; m0 < hi; m0 += q8MR {
 			rows := min(q8MR, hi-m0)
 			s.packer.pack(s.in, panel, scratch, m0, rows)
@@ -391,6 +400,9 @@ func (c *conv2D) prepareI16(ctx *Context, in, filter, bias, out *Tensor, act mod
 		}
 	})
 	c.eval = func(ctx *Context, n *Node) error {
+		if s.bias != nil {
+			convLoadBiasI64(s.gemm.bias, s.bias)
+		}
 		s.in, s.out = n.Inputs[0].I16(), n.Outputs[0].I16()
 		ctx.ParallelFor(len(s.parts), s.run)
 		return nil

@@ -270,3 +270,13 @@ func convWithinOneStep(out *Tensor, want []float32, act model.Activation) error 
 	}
 	return nil
 }
+
+// convFillInputs fills a prepared node's input with random values, and its
+// bias too when the bias is not constant, so that a kernel reading it at
+// Prepare instead of Eval fails the comparison.
+func convFillInputs(rng *rand.Rand, n *Node) {
+	convFillRandom(rng, n.Inputs[0])
+	if b := n.Input(2); b != nil && !b.Const {
+		convRandomBias(rng, b, 64)
+	}
+}

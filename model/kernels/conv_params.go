@@ -80,8 +80,9 @@ const (
 	// match the real runtime bit for bit this way.
 	convRoundRuntime convRounding = iota
 	// convRoundReference uses a Q31 multiplier with TFLite's
-	// MultiplyByQuantizedMultiplier (rounding half away from zero, twice),
-	// as TFLite's reference kernels and TFLite Micro do.
+	// MultiplyByQuantizedMultiplier (a rounding doubling high multiply,
+	// then a rounding right shift), as TFLite's reference kernels and
+	// TFLite Micro do.
 	convRoundReference
 )
 
@@ -106,9 +107,10 @@ func newConvRequant(real float64) convRequant {
 }
 
 // apply computes MultiplyByQuantizedMultiplier(x, mult, shift) exactly:
-// a rounding doubling high multiply followed by a rounding right shift,
-// both rounding half away from zero. The multiplier is never negative, so
-// the saturating case of the high multiply cannot occur.
+// gemmlowp's rounding doubling high multiply (its nudge rounds ties up)
+// followed by a right shift rounding half away from zero. The multiplier
+// is never negative, so the saturating case of the high multiply cannot
+// occur.
 func (r convRequant) apply(x int32) int32 {
 	ab := int64(x<<r.left) * int64(r.mult)
 	nudge := int64(1 << 30)
@@ -252,6 +254,18 @@ func convFilterOffset(filter *Tensor, useZeroPoint bool) int32 {
 	return -filter.ZeroPoint()
 }
 
+// convCheckConst checks that a constant operand holds the bytes its shape
+// needs.
+func convCheckConst(name string, t *Tensor) error {
+	if t == nil || !t.Const {
+		return nil
+	}
+	if len(t.Data) < t.Bytes() {
+		return errorf("%s %v: %d bytes of data, want %d", name, t.Shape, len(t.Data), t.Bytes())
+	}
+	return nil
+}
+
 // convBiasI32 returns the int32 bias values, or nil when bias is omitted.
 func convBiasI32(bias *Tensor, n int) ([]int32, error) {
 	if bias == nil {
@@ -266,31 +280,33 @@ func convBiasI32(bias *Tensor, n int) ([]int32, error) {
 	return bias.I32(), nil
 }
 
-// convBiasI64 returns int16x8 bias values widened to int64 (TFLite accepts
-// int64 and int32 bias there), or nil when bias is omitted. The result is a
-// copy, so it requires a constant bias.
-func convBiasI64(bias *Tensor, n int) ([]int64, error) {
+// convCheckBiasI64 checks an int16x8 bias: TFLite accepts int64 and int32
+// there.
+func convCheckBiasI64(bias *Tensor, n int) error {
 	if bias == nil {
-		return nil, nil
+		return nil
+	}
+	if bias.Type != model.Int64 && bias.Type != model.Int32 {
+		return errorf("bias: want int64 or int32, got %s", bias.Type)
 	}
 	if bias.NumElements() != n {
-		return nil, errorf("bias has %d elements, want %d", bias.NumElements(), n)
+		return errorf("bias has %d elements, want %d", bias.NumElements(), n)
 	}
-	if !bias.Const {
-		return nil, unsupportedf("non-constant int16x8 bias")
-	}
-	out := make([]int64, n)
-	switch bias.Type {
-	case model.Int64:
-		copy(out, bias.I64())
-	case model.Int32:
-		for i, v := range bias.I32() {
-			out[i] = int64(v)
-		}
+	return nil
+}
+
+// convLoadBiasI64 writes a checked int16x8 bias, widened to int64, to dst;
+// an omitted bias leaves dst zero.
+func convLoadBiasI64(dst []int64, bias *Tensor) {
+	switch {
+	case bias == nil:
+	case bias.Type == model.Int64:
+		copy(dst, bias.I64())
 	default:
-		return nil, errorf("bias: want int64 or int32, got %s", bias.Type)
+		for i, v := range bias.I32()[:len(dst)] {
+			dst[i] = int64(v)
+		}
 	}
-	return out, nil
 }
 
 // convBiasF32 returns the float bias values, or nil when bias is omitted.

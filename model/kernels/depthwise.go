@@ -8,13 +8,15 @@ import (
 // [1][kh][kw][in·multiplier], optional bias), one NHWC output whose channel
 // ic·multiplier+j sees only input channel ic.
 //
-// The kernel works directly on NHWC data, four channels at a time. For each
-// output pixel it first resolves every filter tap to an input pixel, or to a
-// row of pad values where the tap falls outside the input, so interior and
-// border pixels run the same inner loop. For quantized types the pad value
-// is the input zero point: with the sum rewritten as
-// Σ x·w' + inOff·Σw' (w' the offset filter), a zero-point pad contributes
-// exactly nothing, as TFLite's skipped taps do.
+// Interior and border pixels run the same inner loop: padding is a pad
+// value rather than a skipped tap. For quantized types the pad value is the
+// input zero point: with the sum rewritten as Σ x·w' + inOff·Σw' (w' the
+// offset filter), a zero-point pad contributes exactly nothing, as TFLite's
+// skipped taps do. With multiplier one, float32 and 8-bit data run on the
+// padded float copy of depthwise_fast.go; otherwise (multipliers above one,
+// int16, or 8-bit filters too large for exact float sums) each output pixel
+// first resolves its taps to input pixels or a pad row, then accumulates
+// four channels at a time in integers.
 type depthwiseConv struct {
 	// rounding selects the 8-bit requantization; int16 always uses the
 	// reference arithmetic, which TFLite's runtime also runs for it.
@@ -51,6 +53,12 @@ func (d *depthwiseConv) Prepare(ctx *Context, n *Node) error {
 	}
 	if !filter.Const {
 		return unsupportedf("non-constant filter")
+	}
+	if err := convCheckConst("filter", filter); err != nil {
+		return err
+	}
+	if err := convCheckConst("bias", bias); err != nil {
+		return err
 	}
 	if err := CheckFusedActivation(opts.Activation); err != nil {
 		return err
@@ -252,24 +260,46 @@ func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activ
 func dwFastRowQ8(d *depthwiseConv, s *dwQ8State, p, b, oy int) {
 	g := &d.geo
 	c := g.outC
+	f := s.fast
 	acc := s.accF[p][:c]
 	cc := s.colConst[:c]
 	q := &s.quant
+	runtime := q.rounding == convRoundRuntime
+	off, lo, hi := int64(q.outZP)-convMagicBits, int64(q.lo), int64(q.hi)
+	last := f.tapOff[len(f.tapOff)-1] + c
 	for ox := 0; ox < g.outW; ox++ {
-		s.fast.pixel(s.fast.base(g, b, oy, ox), acc)
+		base := f.base(g, b, oy, ox)
+		x := f.buf[base : base+last]
 		o := s.out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
-		if q.rounding == convRoundRuntime {
-			sc := q.scale[:c]
-			off, lo, hi := int64(q.outZP)-convMagicBits, int64(q.lo), int64(q.hi)
-			for ch, a := range acc {
-				o[ch] = byte(min(max(convRoundBits(int32(a)+cc[ch], sc[ch])+off, lo), hi))
+		ch := 0
+		if runtime {
+			// Eight channels at a time, requantized straight from registers.
+			for ; ch+8 <= c; ch += 8 {
+				a0, a1, a2, a3, a4, a5, a6, a7 := dwSum8(&x[ch], &f.w[ch], f.tapOff, c)
+				dwRequant8((*[8]byte)(o[ch:]), (*[8]int32)(cc[ch:]), (*[8]float32)(q.scale[ch:]),
+					off, lo, hi, a0, a1, a2, a3, a4, a5, a6, a7)
 			}
+		}
+		if ch == c {
 			continue
 		}
-		for ch, a := range acc {
-			o[ch] = byte(q.roundReference(int32(a)+cc[ch], ch))
+		f.pixel(base, acc)
+		for ; ch < c; ch++ {
+			o[ch] = byte(q.round(int32(acc[ch])+cc[ch], ch))
 		}
 	}
+}
+
+// dwRequant8 requantizes eight exact float sums with the runtime rounding.
+func dwRequant8(o *[8]byte, cc *[8]int32, sc *[8]float32, off, lo, hi int64, a0, a1, a2, a3, a4, a5, a6, a7 float32) {
+	o[0] = byte(min(max(convRoundBits(int32(a0)+cc[0], sc[0])+off, lo), hi))
+	o[1] = byte(min(max(convRoundBits(int32(a1)+cc[1], sc[1])+off, lo), hi))
+	o[2] = byte(min(max(convRoundBits(int32(a2)+cc[2], sc[2])+off, lo), hi))
+	o[3] = byte(min(max(convRoundBits(int32(a3)+cc[3], sc[3])+off, lo), hi))
+	o[4] = byte(min(max(convRoundBits(int32(a4)+cc[4], sc[4])+off, lo), hi))
+	o[5] = byte(min(max(convRoundBits(int32(a5)+cc[5], sc[5])+off, lo), hi))
+	o[6] = byte(min(max(convRoundBits(int32(a6)+cc[6], sc[6])+off, lo), hi))
+	o[7] = byte(min(max(convRoundBits(int32(a7)+cc[7], sc[7])+off, lo), hi))
 }
 
 // dwQ8Row computes output row oy of batch b.
@@ -466,6 +496,7 @@ func dwF32Pixel(s *dwF32State, offs []int, mult int, acc, out []float32) {
 type dwI16State struct {
 	w       []int64 // [tap][outC]
 	bias    []int64
+	biasT   *Tensor // reloaded at Eval when not constant
 	quant   convQuant
 	acc     [][]int64
 	in, out []int16
@@ -481,8 +512,7 @@ func (d *depthwiseConv) prepareI16(in, filter, bias, out *Tensor, act model.Acti
 	if err != nil {
 		return err
 	}
-	biasVals, err := convBiasI64(bias, g.outC)
-	if err != nil {
+	if err := convCheckBiasI64(bias, g.outC); err != nil {
 		return err
 	}
 	s := &dwI16State{
@@ -491,7 +521,11 @@ func (d *depthwiseConv) prepareI16(in, filter, bias, out *Tensor, act model.Acti
 		quant: quant,
 		acc:   make([][]int64, len(d.offs)),
 	}
-	copy(s.bias, biasVals)
+	if bias != nil && bias.Const {
+		convLoadBiasI64(s.bias, bias)
+	} else {
+		s.biasT = bias
+	}
 	for i, x := range filter.I8()[:d.taps*g.outC] {
 		s.w[i] = int64(x)
 	}
@@ -528,6 +562,9 @@ func (d *depthwiseConv) prepareI16(in, filter, bias, out *Tensor, act model.Acti
 		}
 	})
 	d.eval = func(ctx *Context, n *Node) error {
+		if s.biasT != nil {
+			convLoadBiasI64(s.bias, s.biasT)
+		}
 		s.in, s.out = n.Inputs[0].I16(), n.Outputs[0].I16()
 		ctx.ParallelFor(len(d.offs), s.run)
 		return nil

@@ -40,6 +40,12 @@ func (f *fullyConnected) Prepare(ctx *Context, n *Node) error {
 	if !weights.Const {
 		return unsupportedf("non-constant weights")
 	}
+	if err := convCheckConst("weights", weights); err != nil {
+		return err
+	}
+	if err := convCheckConst("bias", bias); err != nil {
+		return err
+	}
 	if err := CheckFusedActivation(opts.Activation); err != nil {
 		return err
 	}
@@ -145,10 +151,7 @@ func fcQ8Rows[T int8 | uint8](f *fullyConnected, s *fcQ8State, p, lo, hi int) {
 	var sums [q8MR]int32
 	for m0 := lo; m0 < hi; m0 += q8MR {
 		rows := min(q8MR, hi-m0)
-		gemmPackRows(panel, s.in[m0*k:], k, rows)
-		if s.gemm.rowCoef != 0 {
-			q8PanelSums[T](panel[:k*q8MR], &sums)
-		}
+		q8PackRows[T](panel, s.in[m0*k:], k, rows, &sums, s.gemm.rowCoef != 0)
 		tile4[T](s.gemm, panel, &sums, rows, s.out[m0*n:], n)
 	}
 }
@@ -197,6 +200,7 @@ func (f *fullyConnected) prepareF32(parts int, weights, bias *Tensor, act model.
 
 type fcI16State struct {
 	gemm    *i16Gemm
+	bias    *Tensor // reloaded at Eval when not constant
 	panels  [][]int16
 	in, out []int16
 	run     func(lo, hi int)
@@ -214,11 +218,15 @@ func (f *fullyConnected) prepareI16(parts int, in, weights, bias, out *Tensor, a
 	if err != nil {
 		return err
 	}
-	biasVals, err := convBiasI64(bias, f.n)
-	if err != nil {
+	if err := convCheckBiasI64(bias, f.n); err != nil {
 		return err
 	}
-	s := &fcI16State{gemm: newI16Gemm(weights.I8(), f.n, f.k, biasVals, quant)}
+	s := &fcI16State{gemm: newI16Gemm(weights.I8(), f.n, f.k, quant)}
+	if bias != nil && bias.Const {
+		convLoadBiasI64(s.gemm.bias, bias)
+	} else {
+		s.bias = bias
+	}
 	s.panels = make([][]int16, parts)
 	for i := range s.panels {
 		s.panels[i] = s.gemm.newPanel()
@@ -237,6 +245,9 @@ func (f *fullyConnected) prepareI16(parts int, in, weights, bias, out *Tensor, a
 		}
 	})
 	f.eval = func(ctx *Context, n *Node) error {
+		if s.bias != nil {
+			convLoadBiasI64(s.gemm.bias, s.bias)
+		}
 		s.in, s.out = n.Inputs[0].I16(), n.Outputs[0].I16()
 		ctx.ParallelFor(len(s.panels), s.run)
 		return nil

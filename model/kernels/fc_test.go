@@ -74,6 +74,8 @@ func fcBuild(rng *rand.Rand, s fcShape, typ model.TensorType) *Node {
 	convRandomBias(rng, bias, k)
 	if s.noBias {
 		bias = nil
+	} else if rng.IntN(5) == 0 {
+		bias.Const = false // read at every Eval
 	}
 	n.Inputs = []*Tensor{in, w, bias}
 	n.Outputs = []*Tensor{out}
@@ -89,7 +91,7 @@ func TestFullyConnectedMatchesReference(t *testing.T) {
 				t.Run(fmt.Sprintf("%v/%v/t%d", tr, s, threads), func(t *testing.T) {
 					n := fcBuild(rng, s, typ)
 					f := &fullyConnected{rounding: tr.rounding}
-					if err := convRunKernel(f, n, threads, func() { convFillRandom(rng, n.Inputs[0]) }); err != nil {
+					if err := convRunKernel(f, n, threads, func() { convFillInputs(rng, n) }); err != nil {
 						t.Fatalf("fullyConnected: %v", err)
 					}
 					in, w, bias, out := n.Inputs[0], n.Inputs[1], n.Input(2), n.Outputs[0]
@@ -140,7 +142,7 @@ func TestFullyConnectedQuantizedNearFloat(t *testing.T) {
 			t.Run(fmt.Sprintf("%v/%v", tr, s), func(t *testing.T) {
 				n := fcBuild(rng, s, typ)
 				f := &fullyConnected{rounding: tr.rounding}
-				if err := convRunKernel(f, n, 1, func() { convFillRandom(rng, n.Inputs[0]) }); err != nil {
+				if err := convRunKernel(f, n, 1, func() { convFillInputs(rng, n) }); err != nil {
 					t.Fatal(err)
 				}
 				in, w, bias, out := n.Inputs[0], n.Inputs[1], n.Input(2), n.Outputs[0]

@@ -16,9 +16,10 @@ type i16Gemm struct {
 	quant  convQuant
 }
 
-func newI16Gemm(w []int8, n, k int, bias []int64, quant convQuant) *i16Gemm {
+// newI16Gemm packs weights for n channels of k values. The bias starts at
+// zero; callers load it into g.bias.
+func newI16Gemm(w []int8, n, k int, quant convQuant) *i16Gemm {
 	g := &i16Gemm{k: k, n: n, panels: (n + i16NR - 1) / i16NR, quant: quant, bias: make([]int64, n)}
-	copy(g.bias, bias)
 	g.w = make([]int16, g.panels*k*i16NR)
 	for p := 0; p < g.panels; p++ {
 		for kk := 0; kk < k; kk++ {

@@ -27,23 +27,33 @@ import "unsafe"
 const (
 	q8LaneBits = 21
 	q8MR       = 4  // rows per register tile
-	q8NR       = 2  // packed weight words (three channels each) per panel
 	q8Chunk    = 32 // steps before lanes are split: 32·255·128 < 2^20
+	q8GemvNR   = 4  // packed words per step in the one-row layout
 )
 
 // q8Gemm holds packed weights and the per-channel epilogue of one 8-bit
 // matrix product with k-long rows and n output channels.
+//
+// The register tiles are small on purpose: Go keeps about fourteen general
+// registers, and a tile whose accumulators spill to the stack runs at half
+// the speed of one that fits. Four rows by one packed word (four
+// accumulators) fits; four by two does not.
 type q8Gemm struct {
 	k, n    int
 	triples int // packed words per step: ceil(n/3)
-	full    int // panels of q8NR words; a last single-word panel follows when triples is odd
-	// w holds the panels one after another, each laid out [k][words],
-	// followed by one spare panel row so that kernels never address past it.
-	w        []int64
+	// w holds one panel per word (three channels), k values each, then a
+	// spare panel: kernels advance their pointers one step past the data.
+	w []int64
+	// gemv, when built, holds the words again in groups of four laid out
+	// [group][k][4], for products of one row.
+	gemv     []int64
 	rowCoef  int32   // d, the multiplier of each row's sum
 	colBase  []int32 // inOff·Σv + K·inOff·d per channel
 	colConst []int32 // colBase + bias per channel
-	quant    convQuant
+	// scale is quant.scale; it and colConst are zero-padded to whole
+	// groups, so that every epilogue runs unrolled.
+	scale []float32
+	quant convQuant
 }
 
 // q8Weights describes raw 8-bit weights laid out [n][k].
@@ -54,10 +64,10 @@ type q8Weights struct {
 }
 
 // newQ8Gemm packs weights for n channels of k values and folds the input
-// offset (minus the input zero point) into per-channel constants.
-func newQ8Gemm(w q8Weights, n, k int, inOff int32, quant convQuant) *q8Gemm {
+// offset (minus the input zero point) into per-channel constants. With
+// gemv set it also builds the one-row layout.
+func newQ8Gemm(w q8Weights, n, k int, inOff int32, quant convQuant, gemv bool) *q8Gemm {
 	g := &q8Gemm{k: k, n: n, triples: (n + 2) / 3, quant: quant}
-	g.full = g.triples / q8NR
 	d := w.offset
 	if w.unsigned {
 		d += 128
@@ -76,24 +86,27 @@ func newQ8Gemm(w q8Weights, n, k int, inOff int32, quant convQuant) *q8Gemm {
 	packed := func(t, kk int) int64 {
 		return value(3*t, kk) + value(3*t+1, kk)<<q8LaneBits + value(3*t+2, kk)<<(2*q8LaneBits)
 	}
-	g.w = make([]int64, g.triples*k+q8NR)
-	off := 0
-	for p := 0; p < g.full; p++ {
+	groups := (g.triples + q8GemvNR - 1) / q8GemvNR
+	g.w = make([]int64, (g.triples+1)*k)
+	for t := 0; t < g.triples; t++ {
 		for kk := 0; kk < k; kk++ {
-			for j := 0; j < q8NR; j++ {
-				g.w[off] = packed(p*q8NR+j, kk)
-				off++
+			g.w[t*k+kk] = packed(t, kk)
+		}
+	}
+	if gemv {
+		g.gemv = make([]int64, (groups+1)*k*q8GemvNR)
+		for t := 0; t < g.triples; t++ {
+			grp, j := t/q8GemvNR, t%q8GemvNR
+			for kk := 0; kk < k; kk++ {
+				g.gemv[(grp*k+kk)*q8GemvNR+j] = packed(t, kk)
 			}
 		}
 	}
-	if g.triples%q8NR != 0 {
-		for kk := 0; kk < k; kk++ {
-			g.w[off] = packed(g.triples-1, kk)
-			off++
-		}
-	}
+	padded := groups * q8GemvNR * 3
 	g.colBase = make([]int32, n)
-	g.colConst = make([]int32, n)
+	g.colConst = make([]int32, padded)
+	g.scale = make([]float32, padded)
+	copy(g.scale, quant.scale)
 	for c := 0; c < n; c++ {
 		var sum int32
 		for kk := 0; kk < k; kk++ {
@@ -116,15 +129,16 @@ func (g *q8Gemm) setBias(bias []int32) {
 	}
 }
 
-// panelBytes is the scratch size of one packed four-row panel.
+// panelBytes is the scratch size of one packed four-row panel, with room
+// for the kernels' final pointer step.
 func (g *q8Gemm) panelBytes() int { return g.k*q8MR + 64 }
 
-// q8Sums holds a tile's int32 accumulators: four rows of six channels.
-type q8Sums [q8MR][3 * q8NR]int32
+// q8Sums holds the int32 sums of one packed word (three channels) for the
+// four rows of a tile.
+type q8Sums [q8MR][3]int32
 
-// q8Split adds the three signed 21-bit lanes of acc to s[0..2].
-func q8Split(acc int64, s []int32) {
-	s = s[:3]
+// q8Split adds the three signed 21-bit lanes of acc to s.
+func q8Split(acc int64, s *[3]int32) {
 	l0 := acc << (64 - q8LaneBits) >> (64 - q8LaneBits)
 	acc = (acc - l0) >> q8LaneBits
 	l1 := acc << (64 - q8LaneBits) >> (64 - q8LaneBits)
@@ -138,86 +152,112 @@ func q8Split(acc int64, s []int32) {
 // each row's sum of activations.
 func tile4[T int8 | uint8](g *q8Gemm, panel []byte, rowSum *[q8MR]int32, rows int, out []byte, outStride int) {
 	k := g.k
-	_ = panel[k*q8MR-1]
+	_ = panel[k*q8MR+q8MR-1]
 	var rowTerm [q8MR]int32
 	for r := range rowTerm {
 		rowTerm[r] = g.rowCoef * rowSum[r]
 	}
-	pa := (*T)(unsafe.Pointer(unsafe.SliceData(panel)))
-	for p := 0; p < g.full; p++ {
+	pa := unsafe.Pointer(unsafe.SliceData(panel))
+	w := g.w[:(g.triples+1)*k]
+	for t := 0; t < g.triples; t++ {
 		var s q8Sums
-		w := g.w[p*q8NR*k:]
-		for k0 := 0; k0 < k; k0 += q8Chunk {
-			kc := min(q8Chunk, k-k0)
-			c00, c01, c10, c11, c20, c21, c30, c31 := q8Kernel4x2((*T)(unsafe.Add(unsafe.Pointer(pa), k0*q8MR)), &w[k0*q8NR], kc)
-			q8Split(c00, s[0][0:])
-			q8Split(c01, s[0][3:])
-			q8Split(c10, s[1][0:])
-			q8Split(c11, s[1][3:])
-			q8Split(c20, s[2][0:])
-			q8Split(c21, s[2][3:])
-			q8Split(c30, s[3][0:])
-			q8Split(c31, s[3][3:])
-		}
-		g.store(&s, &rowTerm, rows, p*3*q8NR, out, outStride)
-	}
-	if g.triples%q8NR != 0 {
-		var s q8Sums
-		w := g.w[g.full*q8NR*k:]
-		for k0 := 0; k0 < k; k0 += q8Chunk {
-			kc := min(q8Chunk, k-k0)
-			c0, c1, c2, c3 := q8Kernel4x1((*T)(unsafe.Add(unsafe.Pointer(pa), k0*q8MR)), &w[k0], kc)
-			q8Split(c0, s[0][0:])
-			q8Split(c1, s[1][0:])
-			q8Split(c2, s[2][0:])
-			q8Split(c3, s[3][0:])
-		}
-		g.store(&s, &rowTerm, rows, g.full*3*q8NR, out, outStride)
+		q8Dot4x1[T](pa, unsafe.Pointer(&w[t*k]), k, &s)
+		g.store(&s, &rowTerm, rows, 3*t, out, outStride)
 	}
 }
 
-// row1 computes one row a (k activations) into out.
+// row1 computes one row of k activations into out. a must have room for
+// the kernel's final pointer step: callers copy the row into a panel
+// buffer.
 func row1[T int8 | uint8](g *q8Gemm, a []byte, rowSum int32, out []byte) {
 	k := g.k
-	_ = a[k-1]
+	_ = a[k]
 	rowTerm := [q8MR]int32{g.rowCoef * rowSum}
-	pa := (*T)(unsafe.Pointer(unsafe.SliceData(a)))
-	for p := 0; p < g.full; p++ {
-		var s q8Sums
-		w := g.w[p*q8NR*k:]
-		for k0 := 0; k0 < k; k0 += q8Chunk {
-			kc := min(q8Chunk, k-k0)
-			c0, c1 := q8Kernel1x2((*T)(unsafe.Add(unsafe.Pointer(pa), k0)), &w[k0*q8NR], kc)
-			q8Split(c0, s[0][0:])
-			q8Split(c1, s[0][3:])
+	pa := unsafe.Pointer(unsafe.SliceData(a))
+	groups := (g.triples + q8GemvNR - 1) / q8GemvNR
+	w := g.gemv[:(groups+1)*k*q8GemvNR]
+	for grp := 0; grp < groups; grp++ {
+		var s q8Sums // one row: s[j] is word j of the group
+		q8Dot1x4[T](pa, unsafe.Pointer(&w[grp*k*q8GemvNR]), k, &s)
+		for j := range s {
+			if t := grp*q8GemvNR + j; t < g.triples {
+				one := q8Sums{s[j]}
+				g.store(&one, &rowTerm, 1, 3*t, out, 0)
+			}
 		}
-		g.store(&s, &rowTerm, 1, p*3*q8NR, out, 0)
-	}
-	if g.triples%q8NR != 0 {
-		var s q8Sums
-		w := g.w[g.full*q8NR*k:]
-		for k0 := 0; k0 < k; k0 += q8Chunk {
-			kc := min(q8Chunk, k-k0)
-			q8Split(q8Kernel1x1((*T)(unsafe.Add(unsafe.Pointer(pa), k0)), &w[k0], kc), s[0][0:])
-		}
-		g.store(&s, &rowTerm, 1, g.full*3*q8NR, out, 0)
 	}
 }
 
-// store requantizes a tile's sums for channels ch0.. and writes them.
-func (g *q8Gemm) store(s *q8Sums, rowTerm *[q8MR]int32, rows, ch0 int, out []byte, outStride int) {
-	cnt := min(3*q8NR, g.n-ch0)
-	if cnt <= 0 {
-		return
+// The kernels below multiply-accumulate packed activations (rows
+// interleaved, one byte each) with packed weight words, splitting the
+// lanes into s after every chunk. They walk memory with unsafe pointer
+// steps: bounds checks, or even index arithmetic, in these loops cost a
+// large part of their speed. Callers guarantee k steps of data plus one
+// step of slack behind both pointers.
+
+func q8Dot4x1[T int8 | uint8](pa, pw unsafe.Pointer, k int, s *q8Sums) {
+	for k > 0 {
+		kc := min(q8Chunk, k)
+		k -= kc
+		var c0, c1, c2, c3 int64
+		for ; kc > 0; kc-- {
+			b := *(*int64)(pw)
+			c0 += int64(*(*T)(pa)) * b
+			c1 += int64(*(*T)(unsafe.Add(pa, 1))) * b
+			c2 += int64(*(*T)(unsafe.Add(pa, 2))) * b
+			c3 += int64(*(*T)(unsafe.Add(pa, 3))) * b
+			pa = unsafe.Add(pa, q8MR)
+			pw = unsafe.Add(pw, 8)
+		}
+		q8Split(c0, &s[0])
+		q8Split(c1, &s[1])
+		q8Split(c2, &s[2])
+		q8Split(c3, &s[3])
 	}
+}
+
+func q8Dot1x4[T int8 | uint8](pa, pw unsafe.Pointer, k int, s *q8Sums) {
+	for k > 0 {
+		kc := min(q8Chunk, k)
+		k -= kc
+		var c0, c1, c2, c3 int64
+		for ; kc > 0; kc-- {
+			x := int64(*(*T)(pa))
+			c0 += x * *(*int64)(pw)
+			c1 += x * *(*int64)(unsafe.Add(pw, 8))
+			c2 += x * *(*int64)(unsafe.Add(pw, 16))
+			c3 += x * *(*int64)(unsafe.Add(pw, 24))
+			pa = unsafe.Add(pa, 1)
+			pw = unsafe.Add(pw, 8*q8GemvNR)
+		}
+		q8Split(c0, &s[0])
+		q8Split(c1, &s[1])
+		q8Split(c2, &s[2])
+		q8Split(c3, &s[3])
+	}
+}
+
+// store requantizes one word's sums (channels ch0..ch0+2) for rows rows
+// and writes them.
+func (g *q8Gemm) store(s *q8Sums, rowTerm *[q8MR]int32, rows, ch0 int, out []byte, outStride int) {
+	cnt := min(3, g.n-ch0)
 	q := &g.quant
-	if cnt == 3*q8NR && q.rounding == convRoundRuntime {
-		// The common case, with fixed-size views that need no bounds checks.
-		cc := (*[3 * q8NR]int32)(g.colConst[ch0:])
-		sc := (*[3 * q8NR]float32)(q.scale[ch0:])
+	if q.rounding == convRoundRuntime {
+		// Fixed-size views need no bounds checks; a partial word is
+		// computed whole into tmp and copied.
+		cc := (*[3]int32)(g.colConst[ch0:])
+		sc := (*[3]float32)(g.scale[ch0:])
 		off, lo, hi := int64(q.outZP)-convMagicBits, int64(q.lo), int64(q.hi)
+		if cnt == 3 {
+			for r := 0; r < rows; r++ {
+				q8Requant3((*[3]byte)(out[r*outStride+ch0:]), &s[r], rowTerm[r], cc, sc, off, lo, hi)
+			}
+			return
+		}
+		var tmp [3]byte
 		for r := 0; r < rows; r++ {
-			q8Requant6((*[3 * q8NR]byte)(out[r*outStride+ch0:]), &s[r], rowTerm[r], cc, sc, off, lo, hi)
+			q8Requant3(&tmp, &s[r], rowTerm[r], cc, sc, off, lo, hi)
+			copy(out[r*outStride+ch0:r*outStride+ch0+cnt], tmp[:cnt])
 		}
 		return
 	}
@@ -227,78 +267,18 @@ func (g *q8Gemm) store(s *q8Sums, rowTerm *[q8MR]int32, rows, ch0 int, out []byt
 		sr := s[r][:cnt]
 		rt := rowTerm[r]
 		for j := range o {
-			o[j] = byte(q.round(sr[j]+rt+cc[j], ch0+j))
+			o[j] = byte(q.roundReference(sr[j]+rt+cc[j], ch0+j))
 		}
 	}
 }
 
-// q8Requant6 requantizes one row of a full tile with the runtime rounding:
-// unrolled, it keeps every operand in registers. off is the output zero
-// point less the rounding constant's bits.
-func q8Requant6(o *[3 * q8NR]byte, s *[3 * q8NR]int32, rt int32, cc *[3 * q8NR]int32, sc *[3 * q8NR]float32, off, lo, hi int64) {
+// q8Requant3 requantizes one row of a word's sums with the runtime
+// rounding, unrolled so that every operand stays in registers. off is the
+// output zero point less the rounding constant's bits.
+func q8Requant3(o *[3]byte, s *[3]int32, rt int32, cc *[3]int32, sc *[3]float32, off, lo, hi int64) {
 	o[0] = byte(min(max(convRoundBits(s[0]+rt+cc[0], sc[0])+off, lo), hi))
 	o[1] = byte(min(max(convRoundBits(s[1]+rt+cc[1], sc[1])+off, lo), hi))
 	o[2] = byte(min(max(convRoundBits(s[2]+rt+cc[2], sc[2])+off, lo), hi))
-	o[3] = byte(min(max(convRoundBits(s[3]+rt+cc[3], sc[3])+off, lo), hi))
-	o[4] = byte(min(max(convRoundBits(s[4]+rt+cc[4], sc[4])+off, lo), hi))
-	o[5] = byte(min(max(convRoundBits(s[5]+rt+cc[5], sc[5])+off, lo), hi))
-}
-
-// The kernels below multiply-accumulate kc steps of packed activations
-// (rows interleaved, one byte each) with packed weight words. They address
-// memory through unsafe offsets from the start pointers: bounds checks in
-// this loop cost about a fifth of its speed. Callers guarantee that
-// a[0 : kc·rows] and w[0 : kc·words] are in range.
-
-func q8Kernel4x2[T int8 | uint8](a *T, w *int64, kc int) (c00, c01, c10, c11, c20, c21, c30, c31 int64) {
-	pa, pw := unsafe.Pointer(a), unsafe.Pointer(w)
-	for i := 0; i < kc; i++ {
-		b0 := *(*int64)(unsafe.Add(pw, 16*i))
-		b1 := *(*int64)(unsafe.Add(pw, 16*i+8))
-		a0 := int64(*(*T)(unsafe.Add(pa, 4*i)))
-		c00 += a0 * b0
-		c01 += a0 * b1
-		a1 := int64(*(*T)(unsafe.Add(pa, 4*i+1)))
-		c10 += a1 * b0
-		c11 += a1 * b1
-		a2 := int64(*(*T)(unsafe.Add(pa, 4*i+2)))
-		c20 += a2 * b0
-		c21 += a2 * b1
-		a3 := int64(*(*T)(unsafe.Add(pa, 4*i+3)))
-		c30 += a3 * b0
-		c31 += a3 * b1
-	}
-	return
-}
-
-func q8Kernel4x1[T int8 | uint8](a *T, w *int64, kc int) (c0, c1, c2, c3 int64) {
-	pa, pw := unsafe.Pointer(a), unsafe.Pointer(w)
-	for i := 0; i < kc; i++ {
-		b := *(*int64)(unsafe.Add(pw, 8*i))
-		c0 += int64(*(*T)(unsafe.Add(pa, 4*i))) * b
-		c1 += int64(*(*T)(unsafe.Add(pa, 4*i+1))) * b
-		c2 += int64(*(*T)(unsafe.Add(pa, 4*i+2))) * b
-		c3 += int64(*(*T)(unsafe.Add(pa, 4*i+3))) * b
-	}
-	return
-}
-
-func q8Kernel1x2[T int8 | uint8](a *T, w *int64, kc int) (c0, c1 int64) {
-	pa, pw := unsafe.Pointer(a), unsafe.Pointer(w)
-	for i := 0; i < kc; i++ {
-		x := int64(*(*T)(unsafe.Add(pa, i)))
-		c0 += x * *(*int64)(unsafe.Add(pw, 16*i))
-		c1 += x * *(*int64)(unsafe.Add(pw, 16*i+8))
-	}
-	return
-}
-
-func q8Kernel1x1[T int8 | uint8](a *T, w *int64, kc int) (c int64) {
-	pa, pw := unsafe.Pointer(a), unsafe.Pointer(w)
-	for i := 0; i < kc; i++ {
-		c += int64(*(*T)(unsafe.Add(pa, i))) * *(*int64)(unsafe.Add(pw, 8*i))
-	}
-	return
 }
 
 // gemmPackRows transposes up to four rows (rows) of k values, contiguous
@@ -319,6 +299,34 @@ func gemmPackRows[E byte | int16 | float32](panel, src []E, k, rows int) {
 			panel[i*q8MR+r] = x
 		}
 	}
+}
+
+// q8PackRows is gemmPackRows for 8-bit rows, also returning each row's
+// sum of values (as T) when withSums is set.
+func q8PackRows[T int8 | uint8](panel, src []byte, k, rows int, sums *[q8MR]int32, withSums bool) {
+	if rows < q8MR || !withSums {
+		gemmPackRows(panel, src, k, rows)
+		*sums = [q8MR]int32{}
+		if withSums {
+			for r := 0; r < rows; r++ {
+				sums[r] = q8RowSum[T](src[r*k : r*k+k])
+			}
+		}
+		return
+	}
+	panel = panel[:k*q8MR]
+	s0, s1, s2, s3 := src[:k], src[k:2*k], src[2*k:3*k], src[3*k:4*k]
+	var a0, a1, a2, a3 int32
+	for i := range s0 {
+		d := panel[i*q8MR : i*q8MR+q8MR : i*q8MR+q8MR]
+		x0, x1, x2, x3 := s0[i], s1[i], s2[i], s3[i]
+		d[0], d[1], d[2], d[3] = x0, x1, x2, x3
+		a0 += int32(T(x0))
+		a1 += int32(T(x1))
+		a2 += int32(T(x2))
+		a3 += int32(T(x3))
+	}
+	*sums = [q8MR]int32{a0, a1, a2, a3}
 }
 
 // q8RowSum is the sum of a row's values.

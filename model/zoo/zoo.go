@@ -12,7 +12,7 @@ import (
 )
 
 // Default names the model the agent runs when none is configured.
-const Default = "fashion_mnist_cnn_int8"
+const Default = "fashion_mnist_cnn_energy_int8"
 
 //go:embed *.tflite *.calibration.json
 var files embed.FS

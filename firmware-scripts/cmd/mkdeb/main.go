@@ -39,6 +39,7 @@ type options struct {
 	arch, version, binary, out   string
 	config, unit, scripts        string
 	maintainer, homepage, vendor string
+	compression                  string
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -62,6 +63,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.maintainer, "maintainer", "ood-agent maintainers <ood-agent@localhost>", "Maintainer field")
 	fs.StringVar(&o.homepage, "homepage", "https://github.com/ood-agent/ood-agent", "Homepage field")
 	fs.StringVar(&o.vendor, "vendor", "ood-agent", "Vendor field")
+	fs.StringVar(&o.compression, "compression", "xz", "data.tar compression: xz, gzip, zstd or none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -170,7 +172,7 @@ func build(o options, log io.Writer) (string, error) {
 				PreRemove:   filepath.Join(o.scripts, "prerm"),
 				PostRemove:  filepath.Join(o.scripts, "postrm"),
 			},
-			Deb: nfpm.Deb{Arch: o.arch, Compression: "xz"},
+			Deb: nfpm.Deb{Arch: o.arch, Compression: o.compression},
 		},
 	})
 

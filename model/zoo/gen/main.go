@@ -145,7 +145,13 @@ func run(ctx context.Context, log *slog.Logger, data, out, params, fromParams, f
 // the loss pushes them up.
 func fineTune(ctx context.Context, log *slog.Logger, p *train.Params, trainSet []train.Sample, images *dataset.Images,
 	auxDir, out string, info train.ExportInfo, calib [][]uint8, valSet, testSet []train.Sample, epochs, workers int, seed uint64) error {
-	aux, err := dataset.Patches(auxDir, 20000, train.Side, seed)
+	paths, err := dataset.ImageFiles(auxDir)
+	if err != nil {
+		return err
+	}
+	// The even half trains; the odd half is the evaluation's held-out
+	// natural-image set.
+	aux, err := dataset.Patches(dataset.Split(paths, false), 20000, train.Side, seed)
 	if err != nil {
 		return err
 	}

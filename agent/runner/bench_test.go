@@ -1,0 +1,180 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ood-agent/ood-agent/agent/internal/mosquittotest"
+	"github.com/ood-agent/ood-agent/agent/mqtt"
+	"github.com/ood-agent/ood-agent/agent/outbox"
+	"github.com/ood-agent/ood-agent/agent/source"
+	"github.com/ood-agent/ood-agent/config"
+	"github.com/ood-agent/ood-agent/model/dataset"
+	"github.com/ood-agent/ood-agent/model/interp"
+	"github.com/ood-agent/ood-agent/model/zoo"
+)
+
+// memSource serves encoded frames from memory, like a directory of files.
+type memSource struct {
+	frames [][]byte
+	i      int
+}
+
+func (m *memSource) Next(ctx context.Context) (source.Frame, error) {
+	if err := ctx.Err(); err != nil {
+		return source.Frame{}, err
+	}
+	if m.i >= len(m.frames) {
+		return source.Frame{}, io.EOF
+	}
+	m.i++
+	return source.Frame{Seq: uint64(m.i), Time: time.Now(), Origin: "mem", Data: m.frames[m.i-1]}, nil
+}
+func (m *memSource) Close() error { return nil }
+func (m *memSource) Live() bool   { return false }
+
+// demoFrames returns the bundled demo frames as PNG bytes, repeated to n.
+func demoFrames(b *testing.B, n int) [][]byte {
+	paths, err := dataset.ImageFiles(filepath.Join("..", "demo", "frames"))
+	if err != nil || len(paths) == 0 {
+		b.Fatalf("demo frames: %v", err)
+	}
+	var out [][]byte
+	for len(out) < n {
+		for _, p := range paths {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out = append(out, data)
+		}
+	}
+	return out[:n]
+}
+
+func peakRSSMB() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.Atoi(strings.Fields(line)[1])
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
+// BenchmarkPipeline measures end-to-end frames per second of the whole agent
+// (PNG decode, preprocessing, inference, scoring, decisions, outbox) on the
+// demo model, next to the raw interpreter rate measured in the same run; the
+// metric x-interpreter is their ratio (1 = the pipeline adds nothing).
+func BenchmarkPipeline(b *testing.B) {
+	file, calib, err := zoo.Open(zoo.Default)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The raw interpreter rate: Invoke alone, in a tight loop.
+	it, err := interp.New(file.Model, interp.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const raw = 3000
+	start := time.Now()
+	for i := 0; i < raw; i++ {
+		if err := it.Invoke(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	interpFPS := raw / time.Since(start).Seconds()
+	it.Close()
+
+	frames := demoFrames(b, 3000)
+	b.ResetTimer()
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		cfg := testConfigB(b)
+		a, err := New(Options{Config: cfg, Model: file, Calibration: calib, Version: "bench",
+			Source: &memSource{frames: frames}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		b.StartTimer()
+		t0 := time.Now()
+		go func() { done <- a.Run(ctx) }()
+		for a.frames.Value()+a.skipped.Value() < uint64(len(frames)) {
+			time.Sleep(time.Millisecond)
+		}
+		total += time.Since(t0)
+		b.StopTimer()
+		cancel()
+		<-done
+	}
+	fps := float64(len(frames)*b.N) / total.Seconds()
+	b.ReportMetric(fps, "frames/s")
+	b.ReportMetric(interpFPS, "interp-frames/s")
+	b.ReportMetric(fps/interpFPS, "x-interpreter")
+	b.ReportMetric(peakRSSMB(), "peak-rss-MB")
+}
+
+func testConfigB(b *testing.B) *config.Config {
+	cfg := config.Default()
+	cfg.DeviceID = "bench"
+	cfg.MQTT.Broker = "tcp://127.0.0.1:1"
+	cfg.MQTT.StatsInterval = time.Hour
+	cfg.Outbox.Path = filepath.Join(b.TempDir(), "outbox.db")
+	cfg.HTTP.Listen = ""
+	return cfg
+}
+
+// BenchmarkOutboxToMosquitto measures alerts per second from the durable
+// outbox to a real Mosquitto (QoS 1, each removed only after its PUBACK).
+func BenchmarkOutboxToMosquitto(b *testing.B) {
+	broker := mosquittotest.Start(b)
+	ob, err := outbox.Open(filepath.Join(b.TempDir(), "outbox.db"), outbox.Options{MaxMessages: 100000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ob.Close()
+	client, err := mqtt.New(mqtt.Options{Broker: broker.URL(), ClientID: "bench", KeepAlive: 30 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go client.Run(ctx)
+	if err := client.WaitConnected(ctx); err != nil {
+		b.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte("x"), 600) // about an alert's size
+	const batch = 200
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		for k := 0; k < batch; k++ {
+			if _, err := ob.Put(outbox.Message{ID: fmt.Sprint(i, "-", k), Topic: "ood/bench/alert", Payload: payload, QoS: 1}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		s := &sender{ob: ob, pub: client, log: slog.New(slog.DiscardHandler), retry: time.Millisecond, maxWait: time.Second}
+		b.StartTimer()
+		if left := s.flush(ctx); left != 0 {
+			b.Fatalf("%d messages left", left)
+		}
+	}
+	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "alerts/s")
+}
+

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ood-agent/ood-agent/model"
+	"github.com/ood-agent/ood-agent/model/conformance"
+)
+
+// run executes the CLI with args and returns stdout and the error.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCommand()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func conformanceModel(t *testing.T, name string) string {
+	t.Helper()
+	path := filepath.Join(conformance.Dir("."), name, "model.tflite")
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("conformance model missing: %v", err)
+		}
+		t.Skipf("conformance model missing: %v", err)
+	}
+	return path
+}
+
+func TestModelInspectJSON(t *testing.T) {
+	out, err := run(t, "model", "inspect", conformanceModel(t, "mobilenet_v1_025_128_uint8"), "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r inspectReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("inspect --json is not JSON: %v", err)
+	}
+	if !r.Supported || r.Ops["CONV_2D"] != 15 || r.Logits == nil || !r.Logits.ViaSoftmax || r.Labels < 1000 {
+		t.Errorf("inspect = supported %v, CONV_2D %d, logits %+v, labels %d", r.Supported, r.Ops["CONV_2D"], r.Logits, r.Labels)
+	}
+}
+
+func TestModelRunMatchesConformance(t *testing.T) {
+	dir := filepath.Join(conformance.Dir("."), "hello_world_float")
+	modelPath := conformanceModel(t, "hello_world_float")
+	outDir := t.TempDir()
+	if _, err := run(t, "model", "run", modelPath, "--input", filepath.Join(dir, "x1_f32.bin"), "--output-dir", outDir); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(outDir, "output_0.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(filepath.Join(dir, "x1_expected_output_0.bin"))
+	if err := conformance.Compare(model.Float32, got, want, conformance.Tolerance{FloatAbsolute: 1e-5, FloatRelative: 1e-4}); err != nil {
+		t.Errorf("output_0.bin: %v", err)
+	}
+}
+
+func TestModelRunWrongInputSize(t *testing.T) {
+	modelPath := conformanceModel(t, "hello_world_float")
+	in := filepath.Join(t.TempDir(), "in.bin")
+	os.WriteFile(in, []byte{1, 2, 3}, 0o644)
+	_, err := run(t, "model", "run", modelPath, "--input", in, "--output-dir", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "needs 4") {
+		t.Fatalf("model run with a 3-byte input = %v, want an error naming the 4 bytes needed", err)
+	}
+}
+
+func TestModelBenchJSON(t *testing.T) {
+	out, err := run(t, "model", "bench", conformanceModel(t, "hello_world_int8"), "--iterations", "5", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Median  *float64 `json:"median_ms"`
+		P90     *float64 `json:"p90_ms"`
+		Threads int      `json:"threads"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Median == nil || r.P90 == nil || r.Threads != 1 {
+		t.Fatalf("bench --json = %s (%v)", out, err)
+	}
+}
+
+func TestModelInspectCorrupt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.tflite")
+	os.WriteFile(path, []byte("12345678 not a model"), 0o644)
+	if _, err := run(t, "model", "inspect", path); err == nil || !strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("inspect of a corrupt file = %v, want a malformed-model error", err)
+	}
+	if _, err := run(t, "model", "inspect", filepath.Join(t.TempDir(), "missing.tflite")); err == nil {
+		t.Fatal("inspect of a missing file succeeded")
+	}
+}
+
+// TestScoreCalibrateEval runs the ood commands on the demo frames with the
+// embedded model.
+func TestScoreCalibrateEval(t *testing.T) {
+	frames := filepath.Join("..", "..", "agent", "demo", "frames")
+	out, err := run(t, "score", frames, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 15 {
+		t.Fatalf("score printed %d lines for 15 frames", len(lines))
+	}
+	var first scoreLine
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first.OOD == nil || first.LabelName == "" {
+		t.Fatalf("score line = %s (%v)", lines[0], err)
+	}
+	calib := filepath.Join(t.TempDir(), "c.json")
+	if _, err := run(t, "calibrate", "--id", "noise:uniform:200", "--out", calib); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(calib); err != nil {
+		t.Fatal(err)
+	}
+	plot := filepath.Join(t.TempDir(), "p.png")
+	out, err = run(t, "eval", "--id", frames, "--ood", "noise:uniform:100", "--ood", "noise:gaussian:100", "--json", "--plot", plot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Results []EvalRow `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Results) != 6 {
+		t.Fatalf("eval --json = %s (%v), want 6 rows", out, err)
+	}
+	for _, r := range res.Results {
+		if r.AUROC < 0 || r.AUROC > 1 || r.FPR95 < 0 || r.FPR95 > 1 {
+			t.Errorf("row %+v: metrics outside [0,1]", r)
+		}
+	}
+	if st, err := os.Stat(plot); err != nil || st.Size() < 1000 {
+		t.Errorf("plot not written: %v", err)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := runDemo(context.Background(), &out, &errOut, "frame", false); err != nil {
+		t.Fatalf("demo: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "the central server received") || strings.Contains(out.String(), "received 0 messages") {
+		t.Errorf("demo output:\n%s", out.String())
+	}
+}

@@ -1,0 +1,97 @@
+# Deployment targets of ood-agent: cross builds, tests under qemu, Debian
+# packages, rootfs overlays. Included by the top-level Makefile, or run
+# alone from the repository root:
+#
+#   make -f firmware-scripts/firmware.mk cross
+#
+# See firmware-scripts/README.md.
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS ?= -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+DIST    ?= dist
+
+FW := firmware-scripts
+
+# Binaries: dist/ood-agent-linux-<target>.
+FW_TARGETS      := arm64 armv7 armv6 amd64
+FW_GOENV_arm64  := GOARCH=arm64
+FW_GOENV_armv7  := GOARCH=arm GOARM=7
+FW_GOENV_armv6  := GOARCH=arm GOARM=6
+FW_GOENV_amd64  := GOARCH=amd64
+FW_BINARIES     := $(FW_TARGETS:%=$(DIST)/ood-agent-linux-%)
+
+# Debian packages. armhf carries the armv6 build so that one package runs
+# on Raspberry Pi OS on a Pi Zero/1 (ARMv6) and on every ARMv7 armhf
+# system; set FW_DEB_ARMHF=armv7 for fleets without ARMv6 boards.
+FW_DEB_ARCHES ?= arm64 armhf amd64
+FW_DEB_ARMHF  ?= armv6
+
+# File times in packages and overlays: the last commit's, so that a
+# rebuild of the same commit gives the same bytes.
+FW_EPOCH = $(or $(SOURCE_DATE_EPOCH),$(shell git log -1 --format=%ct 2>/dev/null),0)
+
+# test-arm: flags and packages of the emulated test runs, and the
+# emulators (Debian qemu-user-static).
+TEST_ARM_FLAGS ?= -short -count=1 -timeout 60m
+TEST_ARM_PKGS  ?= ./...
+QEMU_AARCH64   ?= qemu-aarch64-static
+QEMU_ARM       ?= qemu-arm-static
+
+.PHONY: cross test-arm packages rootfs-overlay test-firmware fw-force
+
+fw-force:
+
+cross: $(FW_BINARIES)
+	$(fw_sums)
+
+$(DIST)/ood-agent-linux-%: fw-force
+	@mkdir -p $(DIST)
+	CGO_ENABLED=0 GOOS=linux $(FW_GOENV_$*) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/ood-agent
+
+# SHA256SUMS covers every artifact in dist.
+define fw_sums
+cd $(DIST) && find . -maxdepth 1 -type f \( -name 'ood-agent-linux-*' -o -name '*.deb' -o -name 'ood-agent-rootfs-overlay-*.tar.gz' \) \
+	| sed 's,^\./,,' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS
+endef
+
+packages: $(DIST)/ood-agent-linux-arm64 $(DIST)/ood-agent-linux-$(FW_DEB_ARMHF) $(DIST)/ood-agent-linux-amd64
+	@set -e; for arch in $(FW_DEB_ARCHES); do \
+		case $$arch in armhf) bin=$(FW_DEB_ARMHF) ;; *) bin=$$arch ;; esac; \
+		SOURCE_DATE_EPOCH=$(FW_EPOCH) $(GO) run ./$(FW)/cmd/mkdeb --arch $$arch --version '$(VERSION)' \
+			--binary $(DIST)/ood-agent-linux-$$bin --out $(DIST); \
+	done
+	$(fw_sums)
+
+rootfs-overlay: $(FW_BINARIES)
+	@set -e; for t in $(FW_TARGETS); do \
+		SOURCE_DATE_EPOCH=$(FW_EPOCH) $(GO) run ./$(FW)/cmd/mkoverlay --arch $$t \
+			--binary $(DIST)/ood-agent-linux-$$t --out $(DIST); \
+	done
+	$(fw_sums)
+
+# The Go test suite cross-compiled for arm64 and armv7 and run under qemu
+# user emulation; -short leaves out what the README lists. Missing qemu
+# skips the target, or fails it under CI=true.
+test-arm:
+	@set -e; for q in $(QEMU_AARCH64) $(QEMU_ARM); do \
+		if ! command -v $$q >/dev/null 2>&1; then \
+			if [ "$$CI" = true ]; then echo "test-arm: $$q not found (apt-get install qemu-user-static)" >&2; exit 1; fi; \
+			echo "test-arm: $$q not found, skipping (apt-get install qemu-user-static)"; exit 0; \
+		fi; \
+	done; \
+	echo "== arm64 (qemu-aarch64)"; \
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 QEMU_AARCH64=$(QEMU_AARCH64) \
+		$(GO) test -exec $(CURDIR)/$(FW)/qemu-exec.sh $(TEST_ARM_FLAGS) $(TEST_ARM_PKGS); \
+	echo "== armv7 (qemu-arm)"; \
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 QEMU_ARM=$(QEMU_ARM) \
+		$(GO) test -exec $(CURDIR)/$(FW)/qemu-exec.sh $(TEST_ARM_FLAGS) $(TEST_ARM_PKGS)
+
+# Deployment checks: sd_notify, the packaging programs, and the end-to-end
+# tests of firmware-scripts/firmwaretest (shellcheck, systemd-analyze,
+# dpkg, install.sh, overlay, qemu).
+test-firmware:
+	$(GO) vet ./agent/sdnotify/ ./$(FW)/...
+	$(GO) test -count=1 -timeout 10m ./agent/sdnotify/ ./$(FW)/...
