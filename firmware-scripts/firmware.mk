@@ -6,12 +6,24 @@
 #
 # See firmware-scripts/README.md.
 
-GO      ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
-LDFLAGS ?= -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
-DIST    ?= dist
+# Fallbacks for running this file alone, each evaluated once so that all
+# binaries of a build carry the same date.
+ifndef GO
+GO := go
+endif
+ifndef VERSION
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
+ifndef COMMIT
+COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+endif
+ifndef DATE
+DATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+endif
+ifndef LDFLAGS
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+endif
+DIST ?= dist
 
 FW := firmware-scripts
 

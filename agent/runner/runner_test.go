@@ -318,7 +318,9 @@ func TestBadFramesAreSkipped(t *testing.T) {
 	}
 	writeFrame(t, frames, 1)
 	waitFor(t, "alerts for the good frames", 20*time.Second, func() bool { return col.distinct() == 2 })
-	waitFor(t, "bad frames counted", 10*time.Second, func() bool {
+	// The directory source waits IncompleteTimeout (10 s) for a file that
+	// does not parse as a complete image before it skips it.
+	waitFor(t, "bad frames counted", 30*time.Second, func() bool {
 		return a.skipped.Value()+a.pump.Stats().Skipped >= uint64(len(bad))
 	})
 	cancel()

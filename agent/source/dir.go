@@ -23,8 +23,9 @@ type DirOptions struct {
 	// Path is the directory to read.
 	Path string
 	// Pattern is a glob (path/filepath.Match syntax) matched against file
-	// names. Empty matches all. Only .png, .jpg and .jpeg files (in any
-	// case) are read in any case, and names starting with a dot never are.
+	// names; empty matches all. Whatever the pattern, only names ending in
+	// .png, .jpg or .jpeg (ignoring case) are read, and names starting with
+	// a dot, often temporary files, never are.
 	Pattern string
 	// Watch keeps watching the directory for new files after the existing
 	// ones have been read.
@@ -75,7 +76,8 @@ type Dir struct {
 	patience  time.Duration
 	w         *fsnotify.Watcher // nil unless watching
 	timer     *time.Timer
-	ready     []string // paths to read next, in order
+	nextCheck time.Time // of the pending files; zero when not scheduled
+	ready     []string  // paths to read next, in order
 	pending   map[string]*pendingFile
 	seen      map[string]bool
 	seq       uint64
@@ -255,7 +257,13 @@ func (d *Dir) Next(ctx context.Context) (Frame, error) {
 func (d *Dir) wait(ctx context.Context) error {
 	var tick <-chan time.Time
 	if len(d.pending) > 0 {
-		d.timer.Reset(max(d.settle/2, time.Millisecond))
+		// The check is scheduled once, not each time through here, so that
+		// a steady stream of events (a large file being written) cannot
+		// postpone it forever.
+		if d.nextCheck.IsZero() {
+			d.nextCheck = time.Now().Add(max(d.settle/2, time.Millisecond))
+		}
+		d.timer.Reset(time.Until(d.nextCheck))
 		tick = d.timer.C
 		defer d.timer.Stop()
 	}
@@ -280,6 +288,7 @@ func (d *Dir) wait(ctx context.Context) error {
 			return d.scan(d.root, func(path string, info fs.FileInfo) { d.addPending(path, info) })
 		}
 	case <-tick:
+		d.nextCheck = time.Time{}
 		d.checkPending()
 	}
 	return nil

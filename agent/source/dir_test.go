@@ -337,3 +337,39 @@ func TestDirClose(t *testing.T) {
 		t.Errorf("second Close() error %v", err)
 	}
 }
+
+func TestDirWatchBusyDirectory(t *testing.T) {
+	// A file written continuously in the directory must not hold back
+	// one that is complete.
+	root := t.TempDir()
+	src, err := NewDir(DirOptions{Path: root, Watch: true, Settle: 100 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	busy, err := os.Create(filepath.Join(root, "recording.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				busy.Write([]byte{0xFF, 0xD8, 0xFF})
+			}
+		}
+	}()
+	jpg := encodeJPEG(t, 8, 8, 1)
+	writeFile(t, filepath.Join(root, "done.jpg"), jpg)
+	f, err := nextWithin(t, src, 3*time.Second)
+	if err != nil || filepath.Base(f.Origin) != "done.jpg" {
+		t.Fatalf("Next() = %q, %v; want done.jpg", f.Origin, err)
+	}
+}

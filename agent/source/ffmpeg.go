@@ -87,6 +87,7 @@ type FFmpeg struct {
 	restart   backoff
 	notBefore time.Time // no restart before this
 	finished  bool      // a file input reached its end
+	endErr    error     // io.EOF or why ffmpeg failed, once finished
 	seq       uint64
 	counters
 
@@ -223,7 +224,7 @@ func (f *FFmpeg) Next(ctx context.Context) (Frame, error) {
 			return Frame{}, ErrClosed
 		}
 		if f.finished {
-			return Frame{}, io.EOF
+			return Frame{}, f.endErr
 		}
 		if p == nil {
 			if err := f.waitRestart(ctx); err != nil {
@@ -261,11 +262,11 @@ func (f *FFmpeg) Next(ctx context.Context) (Frame, error) {
 			}
 			f.mu.Unlock()
 			if !f.live {
+				f.finished, f.endErr = true, io.EOF
 				if it.err != nil {
-					return Frame{}, it.err
+					f.endErr = it.err
 				}
-				f.finished = true
-				return Frame{}, io.EOF
+				return Frame{}, f.endErr
 			}
 			if it.err == nil {
 				it.err = errors.New("ffmpeg: input ended")

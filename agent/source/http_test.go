@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -262,5 +263,30 @@ func TestNewHTTPErrors(t *testing.T) {
 				t.Errorf("NewHTTP(%+v) error = nil, want an error", tt.opts)
 			}
 		})
+	}
+}
+
+func TestHTTPURLCredentials(t *testing.T) {
+	jpg := encodeJPEG(t, 8, 8, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "cam" || p != "hunter2" {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		w.Write(jpg)
+	}))
+	defer srv.Close()
+	url := strings.Replace(srv.URL, "http://", "http://cam:hunter2@", 1) + "/snap"
+	src, err := NewHTTP(HTTPOptions{URL: url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	f, err := nextWithin(t, src, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(f.Origin, "hunter2") || !strings.Contains(f.Origin, "cam:xxxxx@") {
+		t.Errorf("Origin = %q, want the password masked", f.Origin)
 	}
 }

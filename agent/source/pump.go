@@ -41,6 +41,9 @@ type Stats struct {
 // recent frames; a non-live source waits. The channel is closed when the
 // source ends (io.EOF), fails, is closed, or the context given to
 // StartPump is done. The Pump does not close the source.
+//
+// Frames the pump drops are released (see Frame.Release); consumers should
+// release the frames they receive once done with them.
 type Pump struct {
 	src    Source
 	live   bool

@@ -21,17 +21,13 @@ func TestNew(t *testing.T) {
 		{"dir", Options{Type: TypeDir, Dir: DirOptions{Path: dir}}, "*source.Dir", false},
 		{"http", Options{Type: TypeHTTP, HTTP: HTTPOptions{URL: "http://127.0.0.1:1/snap.jpg"}}, "*source.HTTP", true},
 		{"stdin", Options{Type: TypeStdin, Stdin: StdinOptions{Reader: bytes.NewReader(nil)}}, "*source.Stdin", false},
-	}
-	if _, err := os.Stat("/usr/bin/ffmpeg"); err == nil {
-		tests = append(tests, struct {
-			name     string
-			opts     Options
-			wantType string
-			wantLive bool
-		}{"ffmpeg", Options{Type: TypeFFmpeg, FFmpeg: FFmpegOptions{Input: "/dev/video0", Binary: "/usr/bin/ffmpeg", Width: 8, Height: 8}}, "*source.FFmpeg", true})
+		{"ffmpeg", Options{Type: TypeFFmpeg, FFmpeg: FFmpegOptions{Input: "/dev/video0", Width: 8, Height: 8}}, "*source.FFmpeg", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.opts.Type == TypeFFmpeg {
+				tt.opts.FFmpeg.Binary = needFFmpeg(t)
+			}
 			src, err := New(tt.opts, nil)
 			if err != nil {
 				t.Fatalf("New() error %v", err)

@@ -89,10 +89,9 @@ func (g *convGeometry) pointwise() bool { return g.filterH == 1 && g.filterW == 
 
 // convPacker gathers the receptive fields of output pixels, four at a time,
 // into a panel laid out [k][4] for the register-tiled products: each row
-// (one output pixel) is first gathered contiguously, whole filter rows at a
-// time where they lie inside the input, then the four rows are interleaved.
-// Pointwise convolutions with stride one read their rows straight from the
-// input.
+// (one output pixel) goes straight into its column of the panel, whole
+// filter rows at a time where they lie inside the input. Pointwise
+// convolutions with stride one read their rows straight from the input.
 type convPacker[E byte | int16 | float32] struct {
 	g      *convGeometry
 	k      int
@@ -113,28 +112,20 @@ func newConvPacker[E byte | int16 | float32](g *convGeometry, pad E) *convPacker
 	return p
 }
 
-// scratchLen is the size of the row scratch pack needs.
-func (p *convPacker[E]) scratchLen() int { return q8MR * p.k }
-
-// pack fills panel with output pixels m0..m0+rows-1 (rows ≤ 4).
-func (p *convPacker[E]) pack(in, panel, scratch []E, m0, rows int) {
-	gemmPackRows(panel, p.rows(in, scratch, m0, rows), p.k, rows)
-}
-
-// rows returns the receptive fields of output pixels m0..m0+rows-1 as
-// contiguous rows of k values: the input itself when direct, else
-// gathered into scratch.
-func (p *convPacker[E]) rows(in, scratch []E, m0, rows int) []E {
+// pack fills panel with output pixels m0..m0+rows-1 (rows ≤ 4). Columns of
+// missing rows keep stale values: their results are never stored.
+func (p *convPacker[E]) pack(in, panel []E, m0, rows int) {
 	k := p.k
 	if p.direct {
-		return in[m0*k:]
+		gemmPackRows(panel, in[m0*k:], k, rows)
+		return
 	}
 	g := p.g
 	hw := g.outH * g.outW
 	b, rem := m0/hw, m0%hw
 	oy, ox := rem/g.outW, rem%g.outW
 	for r := 0; r < rows; r++ {
-		p.gather(in, scratch[r*k:r*k+k], b, oy, ox)
+		p.gather(in, panel[r:k*q8MR], b, oy, ox)
 		if ox++; ox == g.outW {
 			ox = 0
 			if oy++; oy == g.outH {
@@ -143,10 +134,10 @@ func (p *convPacker[E]) rows(in, scratch []E, m0, rows int) []E {
 			}
 		}
 	}
-	return scratch
 }
 
-// gather writes the receptive field of output pixel (b, oy, ox) to dst.
+// gather writes the receptive field of output pixel (b, oy, ox) to every
+// fourth element of dst.
 func (p *convPacker[E]) gather(in, dst []E, b, oy, ox int) {
 	g := p.g
 	c := g.inC
@@ -155,39 +146,37 @@ func (p *convPacker[E]) gather(in, dst []E, b, oy, ox int) {
 	ix0 := ox*g.strideW - g.padLeft
 	whole := g.dilationW == 1 && ix0 >= 0 && ix0+g.filterW <= g.inW
 	for ky := 0; ky < g.filterH; ky++ {
-		d := dst[ky*rowLen : ky*rowLen+rowLen]
+		d := dst[ky*rowLen*q8MR:]
 		iy := iy0 + ky*g.dilationH
 		if iy < 0 || iy >= g.inH {
-			convCopy(d, p.pad)
+			convScatter(d, p.pad)
 			continue
 		}
 		base := (b*g.inH + iy) * g.inW
 		if whole {
-			convCopy(d, in[(base+ix0)*c:])
+			convScatter(d, in[(base+ix0)*c:(base+ix0)*c+rowLen])
 			continue
 		}
 		for kx := 0; kx < g.filterW; kx++ {
-			seg := d[kx*c : kx*c+c]
+			seg := d[kx*c*q8MR:]
 			if ix := ix0 + kx*g.dilationW; ix >= 0 && ix < g.inW {
-				convCopy(seg, in[(base+ix)*c:])
+				convScatter(seg, in[(base+ix)*c:(base+ix)*c+c])
 			} else {
-				convCopy(seg, p.pad)
+				convScatter(seg, p.pad[:c])
 			}
 		}
 	}
 }
 
-// convCopy copies len(dst) values from src; short runs, typical of the
-// first layer's three channels, skip the call to memmove.
-func convCopy[E byte | int16 | float32](dst, src []E) {
-	if len(dst) < 16 {
-		src = src[:len(dst)]
-		for i := range dst {
-			dst[i] = src[i]
-		}
+// convScatter copies src to every fourth element of dst.
+func convScatter[E byte | int16 | float32](dst, src []E) {
+	if len(src) == 0 {
 		return
 	}
-	copy(dst, src)
+	dst = dst[:(len(src)-1)*q8MR+1]
+	for i, v := range src {
+		dst[i*q8MR] = v
+	}
 }
 
 // convRun splits the output pixels into one part per worker, in whole
@@ -206,7 +195,7 @@ func convRun(parts, m int, fn func(part, lo, hi int)) func(lo, hi int) {
 // 8-bit (int8 and uint8) convolution.
 
 type convQ8Part struct {
-	panel, scratch []byte
+	panel []byte
 }
 
 type convQ8State struct {
@@ -240,9 +229,12 @@ func (c *conv2D) prepareQ8(ctx *Context, in, filter, bias, out *Tensor, act mode
 	}
 	inOff := -in.ZeroPoint()
 	w := q8Weights{data: filter.Data, unsigned: unsigned, offset: convFilterOffset(filter, useFilterZP)}
+	packer := newConvPacker(g, byte(in.ZeroPoint()))
 	s := &convQ8State{
-		gemm:   newQ8Gemm(w, g.outC, c.k, inOff, quant),
-		packer: newConvPacker(g, byte(in.ZeroPoint())),
+		// A single output pixel of a pointwise convolution is a
+		// matrix-vector product.
+		gemm:   newQ8Gemm(w, g.outC, c.k, inOff, quant, c.m == 1 && packer.direct),
+		packer: packer,
 		signed: !unsigned,
 	}
 	if bias != nil && bias.Const {
@@ -253,7 +245,6 @@ func (c *conv2D) prepareQ8(ctx *Context, in, filter, bias, out *Tensor, act mode
 	s.parts = make([]convQ8Part, convWorkers(ctx))
 	for i := range s.parts {
 		s.parts[i].panel = AlignedBytes(s.gemm.panelBytes())
-		s.parts[i].scratch = make([]byte, s.packer.scratchLen())
 	}
 	if s.signed {
 		s.run = convRun(len(s.parts), c.m, func(p, lo, hi int) { convQ8Rows[int8](c, s, p, lo, hi) })
@@ -274,21 +265,23 @@ func (c *conv2D) prepareQ8(ctx *Context, in, filter, bias, out *Tensor, act mode
 // convQ8Rows computes output pixels [lo, hi) with part p's scratch.
 func convQ8Rows[T int8 | uint8](c *conv2D, s *convQ8State, p, lo, hi int) {
 	g := &c.geo
-	panel, scratch := s.parts[p].panel, s.parts[p].scratch
+	panel := s.parts[p].panel
 	outC := g.outC
-	if hi-lo == 1 && s.packer.direct {
-		row := s.in[lo*c.k : (lo+1)*c.k]
-		var sum int32
-		if s.gemm.rowCoef != 0 {
-			sum = q8RowSum[T](row)
-		}
-		row1[T](s.gemm, row, sum, s.out[lo*outC:(lo+1)*outC])
+	if hi-lo == 1 && s.packer.direct && s.gemm.gemv != nil {
+		q8OneRow[T](s.gemm, s.in[lo*c.k:(lo+1)*c.k], panel, s.out[lo*outC:(lo+1)*outC])
 		return
 	}
 	var sums [q8MR]int32
 	for m0 := lo; m0 < hi; m0 += q8MR {
 		rows := min(q8MR, hi-m0)
-		q8PackRows[T](panel, s.packer.rows(s.in, scratch, m0, rows), c.k, rows, &sums, s.gemm.rowCoef != 0)
+		if s.packer.direct {
+			q8PackRows[T](panel, s.in[m0*c.k:], c.k, rows, &sums, s.gemm.rowCoef != 0)
+		} else {
+			s.packer.pack(s.in, panel, m0, rows)
+			if s.gemm.rowCoef != 0 {
+				q8PanelSums[T](panel[:c.k*q8MR], &sums)
+			}
+		}
 		tile4[T](s.gemm, panel, &sums, rows, s.out[m0*outC:], outC)
 	}
 }
@@ -296,14 +289,13 @@ func convQ8Rows[T int8 | uint8](c *conv2D, s *convQ8State, p, lo, hi int) {
 // Float convolution.
 
 type convF32State struct {
-	gemm    *f32Gemm
-	packer  *convPacker[float32]
-	parts   [][]float32 // panel per part
-	scratch [][]float32 // gather rows per part
-	run     func(lo, hi int)
-	in      []float32
-	out     []float32
-	bias    []float32
+	gemm   *f32Gemm
+	packer *convPacker[float32]
+	parts  [][]float32 // panel per part
+	run    func(lo, hi int)
+	in     []float32
+	out    []float32
+	bias   []float32
 }
 
 func (c *conv2D) prepareF32(ctx *Context, filter, bias *Tensor, act model.Activation) error {
@@ -316,13 +308,11 @@ func (c *conv2D) prepareF32(ctx *Context, filter, bias *Tensor, act model.Activa
 		packer: newConvPacker(g, float32(0)),
 	}
 	s.parts = make([][]float32, convWorkers(ctx))
-	s.scratch = make([][]float32, len(s.parts))
 	for i := range s.parts {
 		s.parts[i] = s.gemm.newPanel()
-		s.scratch[i] = make([]float32, s.packer.scratchLen())
 	}
 	s.run = convRun(len(s.parts), c.m, func(p, lo, hi int) {
-		panel, scratch := s.parts[p], s.scratch[p]
+		panel := s.parts[p]
 		outC, k := g.outC, c.k
 		if hi-lo == 1 && s.packer.direct {
 			s.gemm.row1(s.in[lo*k:lo*k+k], s.out[lo*outC:lo*outC+outC], s.bias)
@@ -330,7 +320,7 @@ func (c *conv2D) prepareF32(ctx *Context, filter, bias *Tensor, act model.Activa
 		}
 		for m0 := lo; m0 < hi; m0 += q8MR {
 			rows := min(q8MR, hi-m0)
-			s.packer.pack(s.in, panel, scratch, m0, rows)
+			s.packer.pack(s.in, panel, m0, rows)
 			s.gemm.tile4(panel, rows, s.out[m0*outC:], outC, s.bias)
 		}
 	})
@@ -349,14 +339,13 @@ func (c *conv2D) prepareF32(ctx *Context, filter, bias *Tensor, act model.Activa
 // int16 activations with int8 filters.
 
 type convI16State struct {
-	gemm    *i16Gemm
-	bias    *Tensor // reloaded at Eval when not constant
-	packer  *convPacker[int16]
-	parts   [][]int16
-	scratch [][]int16
-	run     func(lo, hi int)
-	in      []int16
-	out     []int16
+	gemm   *i16Gemm
+	bias   *Tensor // reloaded at Eval when not constant
+	packer *convPacker[int16]
+	parts  [][]int16
+	run    func(lo, hi int)
+	in     []int16
+	out    []int16
 }
 
 func (c *conv2D) prepareI16(ctx *Context, in, filter, bias, out *Tensor, act model.Activation) error {
@@ -372,7 +361,7 @@ func (c *conv2D) prepareI16(ctx *Context, in, filter, bias, out *Tensor, act mod
 		return err
 	}
 	s := &convI16State{
-		gemm:   newI16Gemm(filter.I8(), g.outC, c.k, quant),
+		gemm:   newI16Gemm(filter.I8(), g.outC, c.k, quant, bias != nil && bias.Type == model.Int64),
 		packer: newConvPacker(g, int16(0)),
 	}
 	if bias != nil && bias.Const {
@@ -381,13 +370,11 @@ func (c *conv2D) prepareI16(ctx *Context, in, filter, bias, out *Tensor, act mod
 		s.bias = bias
 	}
 	s.parts = make([][]int16, convWorkers(ctx))
-	s.scratch = make([][]int16, len(s.parts))
 	for i := range s.parts {
 		s.parts[i] = s.gemm.newPanel()
-		s.scratch[i] = make([]int16, s.packer.scratchLen())
 	}
 	s.run = convRun(len(s.parts), c.m, func(p, lo, hi int) {
-		panel, scratch := s.parts[p], s.scratch[p]
+		panel := s.parts[p]
 		outC, k := g.outC, c.k
 		if hi-lo == 1 && s.packer.direct {
 			s.gemm.row1(s.in[lo*k:lo*k+k], s.out[lo*outC:lo*outC+outC])
@@ -395,7 +382,7 @@ func (c *conv2D) prepareI16(ctx *Context, in, filter, bias, out *Tensor, act mod
 		}
 		for m0 := lo; m0 < hi; m0 += q8MR {
 			rows := min(q8MR, hi-m0)
-			s.packer.pack(s.in, panel, scratch, m0, rows)
+			s.packer.pack(s.in, panel, m0, rows)
 			s.gemm.tile4(panel, rows, s.out[m0*outC:], outC)
 		}
 	})

@@ -104,6 +104,9 @@ func newConvQuantSetup(rng *rand.Rand, typ model.TensorType, perChannel bool, n,
 	case model.Int16:
 		inScale /= 256
 		s.filterType, s.biasType = model.Int8, model.Int64
+		if rng.IntN(2) == 0 {
+			s.biasType = model.Int32 // TFLite then sums in int32
+		}
 	}
 	s.in = convTestQuant([]float32{inScale}, []int64{inZP}, 0)
 	channels := 1
@@ -171,7 +174,7 @@ func convRefQuant(in, filter, bias, out *Tensor, quant convQuant, filterOff int6
 		inOff:     -int64(in.ZeroPoint()),
 		filterOff: filterOff,
 		quant:     quant,
-		wide:      in.Type == model.Int16,
+		wide:      in.Type == model.Int16 && bias != nil && bias.Type == model.Int64,
 	}
 	if bias != nil {
 		q.bias = convValues(bias)

@@ -159,13 +159,8 @@ func (q *convQuant) round(acc int32, c int) int32 {
 // roundRuntime is round for convRoundRuntime with the channel's scale. It
 // has no branches: ReLU outputs clamp about half the time, unpredictably.
 func (q *convQuant) roundRuntime(acc int32, scale float32) int32 {
-	return convRequantRuntime(acc, scale, int64(q.outZP), int64(q.lo), int64(q.hi))
-}
-
-// convRequantRuntime is the runtime rounding with the output zero point and
-// clamp range in registers.
-func convRequantRuntime(acc int32, scale float32, zp, lo, hi int64) int32 {
-	return int32(min(max(convRoundBits(acc, scale)+zp-convMagicBits, lo), hi))
+	v := convRoundBits(acc, scale) + int64(q.outZP) - convMagicBits
+	return int32(min(max(v, int64(q.lo)), int64(q.hi)))
 }
 
 // convRoundBits returns acc·scale rounded to float32 and then to an
@@ -281,7 +276,7 @@ func convBiasI32(bias *Tensor, n int) ([]int32, error) {
 }
 
 // convCheckBiasI64 checks an int16x8 bias: TFLite accepts int64 and int32
-// there.
+// there, and the type selects the arithmetic (see convRound16).
 func convCheckBiasI64(bias *Tensor, n int) error {
 	if bias == nil {
 		return nil
@@ -307,6 +302,22 @@ func convLoadBiasI64(dst []int64, bias *Tensor) {
 			dst[i] = int64(v)
 		}
 	}
+}
+
+// convRound16 rescales an int16x8 sum (bias included) of channel c the way
+// TFLite does for the bias type: with an int64 bias it keeps the int64 sum
+// and uses the 64-bit MultiplyByQuantizedMultiplier; with an int32 bias, or
+// none, its kernels are instantiated with an int32 accumulator, so the sum
+// wraps to 32 bits and takes the 32-bit rescale.
+func convRound16(q *convQuant, acc int64, c int, wide bool) int16 {
+	r := q.fixed[c]
+	var v int32
+	if wide {
+		v = MultiplyByQuantizedMultiplier64(acc, r.mult, int(r.shift))
+	} else {
+		v = r.apply(int32(acc))
+	}
+	return int16(min(max(v+q.outZP, q.lo), q.hi))
 }
 
 // convBiasF32 returns the float bias values, or nil when bias is omitted.

@@ -273,11 +273,11 @@ func dwFastRowQ8(d *depthwiseConv, s *dwQ8State, p, b, oy int) {
 		o := s.out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
 		ch := 0
 		if runtime {
-			// Eight channels at a time, requantized straight from registers.
-			for ; ch+8 <= c; ch += 8 {
-				a0, a1, a2, a3, a4, a5, a6, a7 := dwSum8(&x[ch], &f.w[ch], f.tapOff, c)
-				dwRequant8((*[8]byte)(o[ch:]), (*[8]int32)(cc[ch:]), (*[8]float32)(q.scale[ch:]),
-					off, lo, hi, a0, a1, a2, a3, a4, a5, a6, a7)
+			// Four channels at a time, requantized straight from registers.
+			for ; ch+4 <= c; ch += 4 {
+				a0, a1, a2, a3 := dwSum4(&x[ch], &f.w[ch], f.tapOff, c)
+				dwRequant4((*[4]byte)(o[ch:]), (*[4]int32)(cc[ch:]), (*[4]float32)(q.scale[ch:]),
+					off, lo, hi, a0, a1, a2, a3)
 			}
 		}
 		if ch == c {
@@ -290,16 +290,12 @@ func dwFastRowQ8(d *depthwiseConv, s *dwQ8State, p, b, oy int) {
 	}
 }
 
-// dwRequant8 requantizes eight exact float sums with the runtime rounding.
-func dwRequant8(o *[8]byte, cc *[8]int32, sc *[8]float32, off, lo, hi int64, a0, a1, a2, a3, a4, a5, a6, a7 float32) {
+// dwRequant4 requantizes four exact float sums with the runtime rounding.
+func dwRequant4(o *[4]byte, cc *[4]int32, sc *[4]float32, off, lo, hi int64, a0, a1, a2, a3 float32) {
 	o[0] = byte(min(max(convRoundBits(int32(a0)+cc[0], sc[0])+off, lo), hi))
 	o[1] = byte(min(max(convRoundBits(int32(a1)+cc[1], sc[1])+off, lo), hi))
 	o[2] = byte(min(max(convRoundBits(int32(a2)+cc[2], sc[2])+off, lo), hi))
 	o[3] = byte(min(max(convRoundBits(int32(a3)+cc[3], sc[3])+off, lo), hi))
-	o[4] = byte(min(max(convRoundBits(int32(a4)+cc[4], sc[4])+off, lo), hi))
-	o[5] = byte(min(max(convRoundBits(int32(a5)+cc[5], sc[5])+off, lo), hi))
-	o[6] = byte(min(max(convRoundBits(int32(a6)+cc[6], sc[6])+off, lo), hi))
-	o[7] = byte(min(max(convRoundBits(int32(a7)+cc[7], sc[7])+off, lo), hi))
 }
 
 // dwQ8Row computes output row oy of batch b.
@@ -515,6 +511,7 @@ func (d *depthwiseConv) prepareI16(in, filter, bias, out *Tensor, act model.Acti
 	if err := convCheckBiasI64(bias, g.outC); err != nil {
 		return err
 	}
+	wide := bias != nil && bias.Type == model.Int64
 	s := &dwI16State{
 		w:     make([]int64, d.taps*g.outC),
 		bias:  make([]int64, g.outC),
@@ -555,9 +552,7 @@ func (d *depthwiseConv) prepareI16(in, filter, bias, out *Tensor, act model.Acti
 			}
 			o := s.out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
 			for ch := range o {
-				r := s.quant.fixed[ch]
-				v := MultiplyByQuantizedMultiplier64(acc[ch]+s.bias[ch], r.mult, int(r.shift)) + s.quant.outZP
-				o[ch] = int16(min(max(v, s.quant.lo), s.quant.hi))
+				o[ch] = convRound16(&s.quant, acc[ch]+s.bias[ch], ch, wide)
 			}
 		}
 	})

@@ -77,12 +77,15 @@ func (p *dwPadded) fillF32(g *convGeometry, in []float32) {
 	}
 }
 
-// dwSum8 sums the taps of eight channels starting at x (the pixel's first
+// dwSum4 sums the taps of four channels starting at x (the pixel's first
 // tap at the first channel) with filter w (the first tap's first channel),
-// taps wStride values apart. Callers guarantee that every tap of all eight
-// channels lies within the buffers; unsafe offsets keep bounds checks out
-// of the loop.
-func dwSum8(x, w *float32, tapOff []int, wStride int) (a0, a1, a2, a3, a4, a5, a6, a7 float32) {
+// taps wStride values apart. Four channels at a time keep the products and
+// sums in registers; eight spill one sum and run at half the speed.
+// Callers guarantee that every tap of all four channels lies within the
+// buffers; unsafe offsets keep bounds checks out of the loop.
+//
+//go:noinline
+func dwSum4(x, w *float32, tapOff []int, wStride int) (a0, a1, a2, a3 float32) {
 	px, pw := unsafe.Pointer(x), unsafe.Pointer(w)
 	for t, off := range tapOff {
 		p := unsafe.Add(px, 4*off)
@@ -91,10 +94,6 @@ func dwSum8(x, w *float32, tapOff []int, wStride int) (a0, a1, a2, a3, a4, a5, a
 		a1 += *(*float32)(unsafe.Add(p, 4)) * *(*float32)(unsafe.Add(q, 4))
 		a2 += *(*float32)(unsafe.Add(p, 8)) * *(*float32)(unsafe.Add(q, 8))
 		a3 += *(*float32)(unsafe.Add(p, 12)) * *(*float32)(unsafe.Add(q, 12))
-		a4 += *(*float32)(unsafe.Add(p, 16)) * *(*float32)(unsafe.Add(q, 16))
-		a5 += *(*float32)(unsafe.Add(p, 20)) * *(*float32)(unsafe.Add(q, 20))
-		a6 += *(*float32)(unsafe.Add(p, 24)) * *(*float32)(unsafe.Add(q, 24))
-		a7 += *(*float32)(unsafe.Add(p, 28)) * *(*float32)(unsafe.Add(q, 28))
 	}
 	return
 }
@@ -115,9 +114,9 @@ func (p *dwPadded) pixel(base int, acc []float32) {
 	buf := p.buf[base:]
 	_ = buf[p.tapOff[len(p.tapOff)-1]+c-1]
 	ch := 0
-	for ; ch+8 <= c; ch += 8 {
-		a := acc[ch : ch+8 : ch+8]
-		a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7] = dwSum8(&buf[ch], &p.w[ch], p.tapOff, c)
+	for ; ch+4 <= c; ch += 4 {
+		a := acc[ch : ch+4 : ch+4]
+		a[0], a[1], a[2], a[3] = dwSum4(&buf[ch], &p.w[ch], p.tapOff, c)
 	}
 	for ; ch < c; ch++ {
 		acc[ch] = p.dwSum1(base, ch)

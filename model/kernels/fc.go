@@ -110,7 +110,7 @@ func (f *fullyConnected) prepareQ8(parts int, in, weights, bias, out *Tensor, ac
 		return err
 	}
 	w := q8Weights{data: weights.Data, unsigned: unsigned, offset: convFilterOffset(weights, mode == convScaleLegacy)}
-	s := &fcQ8State{gemm: newQ8Gemm(w, f.n, f.k, -in.ZeroPoint(), quant)}
+	s := &fcQ8State{gemm: newQ8Gemm(w, f.n, f.k, -in.ZeroPoint(), quant, f.m == 1)}
 	if bias != nil && bias.Const {
 		s.gemm.setBias(biasVals)
 	} else {
@@ -138,16 +138,11 @@ func (f *fullyConnected) prepareQ8(parts int, in, weights, bias, out *Tensor, ac
 
 func fcQ8Rows[T int8 | uint8](f *fullyConnected, s *fcQ8State, p, lo, hi int) {
 	k, n := f.k, f.n
-	if hi-lo == 1 {
-		row := s.in[lo*k : lo*k+k]
-		var sum int32
-		if s.gemm.rowCoef != 0 {
-			sum = q8RowSum[T](row)
-		}
-		row1[T](s.gemm, row, sum, s.out[lo*n:lo*n+n])
+	panel := s.panels[p]
+	if hi-lo == 1 && s.gemm.gemv != nil {
+		q8OneRow[T](s.gemm, s.in[lo*k:lo*k+k], panel, s.out[lo*n:lo*n+n])
 		return
 	}
-	panel := s.panels[p]
 	var sums [q8MR]int32
 	for m0 := lo; m0 < hi; m0 += q8MR {
 		rows := min(q8MR, hi-m0)
@@ -221,7 +216,7 @@ func (f *fullyConnected) prepareI16(parts int, in, weights, bias, out *Tensor, a
 	if err := convCheckBiasI64(bias, f.n); err != nil {
 		return err
 	}
-	s := &fcI16State{gemm: newI16Gemm(weights.I8(), f.n, f.k, quant)}
+	s := &fcI16State{gemm: newI16Gemm(weights.I8(), f.n, f.k, quant, bias != nil && bias.Type == model.Int64)}
 	if bias != nil && bias.Const {
 		convLoadBiasI64(s.gemm.bias, bias)
 	} else {

@@ -51,8 +51,13 @@ func (g *f32Gemm) tile4(panel []float32, rows int, out []float32, outStride int,
 	for p := 0; p < g.panels; p++ {
 		w := g.w[p*k*f32NR : (p+1)*k*f32NR]
 		pw := unsafe.Pointer(unsafe.SliceData(w))
-		acc[0][0], acc[0][1], acc[1][0], acc[1][1], acc[2][0], acc[2][1], acc[3][0], acc[3][1] = f32Kernel4x2(pa, pw, k)
-		acc[0][2], acc[0][3], acc[1][2], acc[1][3], acc[2][2], acc[2][3], acc[3][2], acc[3][3] = f32Kernel4x2(pa, unsafe.Add(pw, 8), k)
+		acc[0][0], acc[0][1], acc[1][0], acc[1][1] = f32Kernel2x2(pa, pw, k)
+		acc[0][2], acc[0][3], acc[1][2], acc[1][3] = f32Kernel2x2(pa, unsafe.Add(pw, 8), k)
+		if rows > 2 {
+			pb := unsafe.Add(pa, 8)
+			acc[2][0], acc[2][1], acc[3][0], acc[3][1] = f32Kernel2x2(pb, pw, k)
+			acc[2][2], acc[2][3], acc[3][2], acc[3][3] = f32Kernel2x2(pb, unsafe.Add(pw, 8), k)
+		}
 		ch0 := p * f32NR
 		cnt := min(f32NR, g.n-ch0)
 		b := bias[ch0 : ch0+cnt]
@@ -84,31 +89,29 @@ func (g *f32Gemm) row1(a []float32, out []float32, bias []float32) {
 	}
 }
 
-// f32Kernel4x2 accumulates k steps of a [k][4] activation panel times two
-// channels of a [k][4] weight panel (pw points at the first of them) into
-// acc's columns 0 and 1. Two such halves make a 4×4 tile: Go keeps 15
-// float registers, too few for sixteen accumulators. Like the 8-bit kernels
-// it addresses memory by unsafe offsets; callers guarantee k steps of both.
-func f32Kernel4x2(pa, pw unsafe.Pointer, k int) (c00, c01, c10, c11, c20, c21, c30, c31 float32) {
+// f32Kernel2x2 accumulates k steps of two rows of a [k][4] activation
+// panel (pa points at the first) times two channels of a [k][4] weight
+// panel (pw points at the first). Four such quarters make a 4×4 tile: Go
+// keeps 15 float registers, and larger tiles spill a sum to the stack,
+// which halves their speed. Like the 8-bit kernels it addresses memory by
+// unsafe offsets; callers guarantee k steps of both.
+//
+//go:noinline
+func f32Kernel2x2(pa, pw unsafe.Pointer, k int) (c00, c01, c10, c11 float32) {
 	for i := 0; i < k; i++ {
 		b0 := *(*float32)(unsafe.Add(pw, 16*i))
 		b1 := *(*float32)(unsafe.Add(pw, 16*i+4))
-		a := *(*float32)(unsafe.Add(pa, 16*i))
-		c00 += a * b0
-		c01 += a * b1
-		a = *(*float32)(unsafe.Add(pa, 16*i+4))
-		c10 += a * b0
-		c11 += a * b1
-		a = *(*float32)(unsafe.Add(pa, 16*i+8))
-		c20 += a * b0
-		c21 += a * b1
-		a = *(*float32)(unsafe.Add(pa, 16*i+12))
-		c30 += a * b0
-		c31 += a * b1
+		a0 := *(*float32)(unsafe.Add(pa, 16*i))
+		a1 := *(*float32)(unsafe.Add(pa, 16*i+4))
+		c00 += a0 * b0
+		c01 += a0 * b1
+		c10 += a1 * b0
+		c11 += a1 * b1
 	}
 	return
 }
 
+//go:noinline
 func f32Kernel1x4(pa, pw unsafe.Pointer, k int) (acc [f32NR]float32) {
 	var c0, c1, c2, c3 float32
 	for i := 0; i < k; i++ {

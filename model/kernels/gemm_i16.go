@@ -1,10 +1,10 @@
 package kernels
 
 // The int16×int8 ("16x8") matrix product behind int16 CONV_2D and
-// FULLY_CONNECTED. TFLite accumulates these in int64 and rescales with the
-// 64-bit MultiplyByQuantizedMultiplier; the product of an int16 and an int8
-// fits 23 bits, so int64 sums of any realistic depth are exact. Zero points
-// are zero for int16, so no offsets enter the sum.
+// FULLY_CONNECTED. Sums run in int64 (the product of an int16 and an int8
+// fits 23 bits) and are rescaled as TFLite does for the bias type
+// (convRound16). Zero points are zero for int16, so no offsets enter the
+// sum.
 
 const i16NR = 2 // channels per weight panel
 
@@ -13,13 +13,14 @@ type i16Gemm struct {
 	panels int
 	w      []int16 // panels [k][2], int8 values widened
 	bias   []int64 // per channel, zero when omitted
+	wide   bool    // int64 bias: int64 sums (see convRound16)
 	quant  convQuant
 }
 
 // newI16Gemm packs weights for n channels of k values. The bias starts at
-// zero; callers load it into g.bias.
-func newI16Gemm(w []int8, n, k int, quant convQuant) *i16Gemm {
-	g := &i16Gemm{k: k, n: n, panels: (n + i16NR - 1) / i16NR, quant: quant, bias: make([]int64, n)}
+// zero; callers load it into g.bias. wide selects int64 sums.
+func newI16Gemm(w []int8, n, k int, quant convQuant, wide bool) *i16Gemm {
+	g := &i16Gemm{k: k, n: n, panels: (n + i16NR - 1) / i16NR, quant: quant, bias: make([]int64, n), wide: wide}
 	g.w = make([]int16, g.panels*k*i16NR)
 	for p := 0; p < g.panels; p++ {
 		for kk := 0; kk < k; kk++ {
@@ -62,7 +63,7 @@ func (g *i16Gemm) tile4(panel []int16, rows int, out []int16, outStride int) {
 		for r := 0; r < rows; r++ {
 			o := out[r*outStride+ch0 : r*outStride+ch0+cnt]
 			for j := range o {
-				o[j] = int16(g.requant(acc[r][j], ch0+j))
+				o[j] = g.requant(acc[r][j], ch0+j)
 			}
 		}
 	}
@@ -81,16 +82,14 @@ func (g *i16Gemm) row1(a []int16, out []int16) {
 			c1 += int64(x) * int64(b[1])
 		}
 		ch0 := p * i16NR
-		out[ch0] = int16(g.requant(c0, ch0))
+		out[ch0] = g.requant(c0, ch0)
 		if ch0+1 < g.n {
-			out[ch0+1] = int16(g.requant(c1, ch0+1))
+			out[ch0+1] = g.requant(c1, ch0+1)
 		}
 	}
 }
 
 // requant adds the bias of channel c to acc, rescales, offsets and clamps.
-func (g *i16Gemm) requant(acc int64, c int) int32 {
-	r := g.quant.fixed[c]
-	v := MultiplyByQuantizedMultiplier64(acc+g.bias[c], r.mult, int(r.shift)) + g.quant.outZP
-	return min(max(v, g.quant.lo), g.quant.hi)
+func (g *i16Gemm) requant(acc int64, c int) int16 {
+	return convRound16(&g.quant, acc+g.bias[c], c, g.wide)
 }

@@ -193,8 +193,12 @@ func row1[T int8 | uint8](g *q8Gemm, a []byte, rowSum int32, out []byte) {
 // lanes into s after every chunk. They walk memory with unsafe pointer
 // steps: bounds checks, or even index arithmetic, in these loops cost a
 // large part of their speed. Callers guarantee k steps of data plus one
-// step of slack behind both pointers.
+// step of slack behind both pointers. The kernels here and in
+// depthwise_fast.go and gemm_f32.go are kept out of line: inlined into
+// their callers, the register allocator spills their loop state to the
+// stack.
 
+//go:noinline
 func q8Dot4x1[T int8 | uint8](pa, pw unsafe.Pointer, k int, s *q8Sums) {
 	for k > 0 {
 		kc := min(q8Chunk, k)
@@ -216,6 +220,7 @@ func q8Dot4x1[T int8 | uint8](pa, pw unsafe.Pointer, k int, s *q8Sums) {
 	}
 }
 
+//go:noinline
 func q8Dot1x4[T int8 | uint8](pa, pw unsafe.Pointer, k int, s *q8Sums) {
 	for k > 0 {
 		kc := min(q8Chunk, k)
@@ -248,6 +253,17 @@ func (g *q8Gemm) store(s *q8Sums, rowTerm *[q8MR]int32, rows, ch0 int, out []byt
 		cc := (*[3]int32)(g.colConst[ch0:])
 		sc := (*[3]float32)(g.scale[ch0:])
 		off, lo, hi := int64(q.outZP)-convMagicBits, int64(q.lo), int64(q.hi)
+		if cnt == 3 && rows == q8MR {
+			o0 := (*[3]byte)(out[ch0:])
+			o1 := (*[3]byte)(out[outStride+ch0:])
+			o2 := (*[3]byte)(out[2*outStride+ch0:])
+			o3 := (*[3]byte)(out[3*outStride+ch0:])
+			q8Requant3(o0, &s[0], rowTerm[0], cc, sc, off, lo, hi)
+			q8Requant3(o1, &s[1], rowTerm[1], cc, sc, off, lo, hi)
+			q8Requant3(o2, &s[2], rowTerm[2], cc, sc, off, lo, hi)
+			q8Requant3(o3, &s[3], rowTerm[3], cc, sc, off, lo, hi)
+			return
+		}
 		if cnt == 3 {
 			for r := 0; r < rows; r++ {
 				q8Requant3((*[3]byte)(out[r*outStride+ch0:]), &s[r], rowTerm[r], cc, sc, off, lo, hi)
@@ -327,6 +343,32 @@ func q8PackRows[T int8 | uint8](panel, src []byte, k, rows int, sums *[q8MR]int3
 		a3 += int32(T(x3))
 	}
 	*sums = [q8MR]int32{a0, a1, a2, a3}
+}
+
+// q8PanelSums sums each of the four interleaved rows of a panel. Columns
+// of missing rows hold stale values; their sums go unused.
+func q8PanelSums[T int8 | uint8](panel []byte, sums *[q8MR]int32) {
+	var s0, s1, s2, s3 int32
+	for i := 0; i+q8MR <= len(panel); i += q8MR {
+		p := panel[i : i+q8MR : i+q8MR]
+		s0 += int32(T(p[0]))
+		s1 += int32(T(p[1]))
+		s2 += int32(T(p[2]))
+		s3 += int32(T(p[3]))
+	}
+	*sums = [q8MR]int32{s0, s1, s2, s3}
+}
+
+// q8OneRow computes the product of one row, copied into scratch (at least
+// k+1 bytes) for the kernel's slack.
+func q8OneRow[T int8 | uint8](g *q8Gemm, row, scratch, out []byte) {
+	k := g.k
+	copy(scratch[:k], row)
+	var sum int32
+	if g.rowCoef != 0 {
+		sum = q8RowSum[T](row)
+	}
+	row1[T](g, scratch[:k+1], sum, out)
 }
 
 // q8RowSum is the sum of a row's values.

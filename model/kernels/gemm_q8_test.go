@@ -91,10 +91,10 @@ func TestQ8SplitLanes(t *testing.T) {
 		for _, b := range vals {
 			for _, c := range vals {
 				acc := a + b<<q8LaneBits + c<<(2*q8LaneBits)
-				s := []int32{10, 20, 30}
-				q8Split(acc, s)
-				want := []int32{10 + int32(a), 20 + int32(b), 30 + int32(c)}
-				if fmt.Sprint(s) != fmt.Sprint(want) {
+				s := [3]int32{10, 20, 30}
+				q8Split(acc, &s)
+				want := [3]int32{10 + int32(a), 20 + int32(b), 30 + int32(c)}
+				if s != want {
 					t.Errorf("q8Split(%d, %d, %d) = %v, want %v", a, b, c, s, want)
 				}
 			}
