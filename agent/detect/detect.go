@@ -153,4 +153,3 @@ func (d *Detector) run() (Result, error) {
 
 // Logits returns the logits of the last run (valid until the next).
 func (d *Detector) Logits() []float32 { return d.buf }
-

@@ -177,4 +177,3 @@ func BenchmarkOutboxToMosquitto(b *testing.B) {
 	}
 	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "alerts/s")
 }
-

@@ -194,14 +194,10 @@ func convRun(parts, m int, fn func(part, lo, hi int)) func(lo, hi int) {
 
 // 8-bit (int8 and uint8) convolution.
 
-type convQ8Part struct {
-	panel []byte
-}
-
 type convQ8State struct {
 	gemm   *q8Gemm
 	packer *convPacker[byte]
-	parts  []convQ8Part
+	blocks []*q8Block // per part
 	run    func(lo, hi int)
 	bias   *Tensor // refreshed at Eval when not constant
 	signed bool
@@ -242,21 +238,21 @@ func (c *conv2D) prepareQ8(ctx *Context, in, filter, bias, out *Tensor, act mode
 	} else {
 		s.bias = bias
 	}
-	s.parts = make([]convQ8Part, convWorkers(ctx))
-	for i := range s.parts {
-		s.parts[i].panel = AlignedBytes(s.gemm.panelBytes())
+	s.blocks = make([]*q8Block, convWorkers(ctx))
+	for i := range s.blocks {
+		s.blocks[i] = s.gemm.newBlock()
 	}
 	if s.signed {
-		s.run = convRun(len(s.parts), c.m, func(p, lo, hi int) { convQ8Rows[int8](c, s, p, lo, hi) })
+		s.run = convRun(len(s.blocks), c.m, func(p, lo, hi int) { convQ8Rows[int8](c, s, p, lo, hi) })
 	} else {
-		s.run = convRun(len(s.parts), c.m, func(p, lo, hi int) { convQ8Rows[uint8](c, s, p, lo, hi) })
+		s.run = convRun(len(s.blocks), c.m, func(p, lo, hi int) { convQ8Rows[uint8](c, s, p, lo, hi) })
 	}
 	c.eval = func(ctx *Context, n *Node) error {
 		if s.bias != nil {
 			s.gemm.setBias(s.bias.I32())
 		}
 		s.in, s.out = n.Inputs[0].Data, n.Outputs[0].Data
-		ctx.ParallelFor(len(s.parts), s.run)
+		ctx.ParallelFor(len(s.blocks), s.run)
 		return nil
 	}
 	return nil
@@ -264,25 +260,33 @@ func (c *conv2D) prepareQ8(ctx *Context, in, filter, bias, out *Tensor, act mode
 
 // convQ8Rows computes output pixels [lo, hi) with part p's scratch.
 func convQ8Rows[T int8 | uint8](c *conv2D, s *convQ8State, p, lo, hi int) {
-	g := &c.geo
-	panel := s.parts[p].panel
-	outC := g.outC
+	outC := c.geo.outC
+	blk := s.blocks[p]
 	if hi-lo == 1 && s.packer.direct && s.gemm.gemv != nil {
-		q8OneRow[T](s.gemm, s.in[lo*c.k:(lo+1)*c.k], panel, s.out[lo*outC:(lo+1)*outC])
+		q8OneRow[T](s.gemm, s.in[lo*c.k:(lo+1)*c.k], blk.panels, s.out[lo*outC:(lo+1)*outC])
 		return
 	}
-	var sums [q8MR]int32
-	for m0 := lo; m0 < hi; m0 += q8MR {
-		rows := min(q8MR, hi-m0)
-		if s.packer.direct {
-			q8PackRows[T](panel, s.in[m0*c.k:], c.k, rows, &sums, s.gemm.rowCoef != 0)
-		} else {
-			s.packer.pack(s.in, panel, m0, rows)
-			if s.gemm.rowCoef != 0 {
-				q8PanelSums[T](panel[:c.k*q8MR], &sums)
-			}
+	q8Rows[T](s.gemm, blk, s, lo, hi, s.out, outC)
+}
+
+// pack implements q8RowSource: it gathers output pixels' receptive fields.
+func (s *convQ8State) pack(panel []byte, m0, rows int, sums *[q8MR]int32) {
+	k := s.packer.k
+	withSums := s.gemm.rowCoef != 0
+	switch {
+	case s.packer.direct && s.signed:
+		q8PackRows[int8](panel, s.in[m0*k:], k, rows, sums, withSums)
+	case s.packer.direct:
+		q8PackRows[uint8](panel, s.in[m0*k:], k, rows, sums, withSums)
+	default:
+		s.packer.pack(s.in, panel, m0, rows)
+		switch {
+		case !withSums:
+		case s.signed:
+			q8PanelSums[int8](panel[:k*q8MR], sums)
+		default:
+			q8PanelSums[uint8](panel[:k*q8MR], sums)
 		}
-		tile4[T](s.gemm, panel, &sums, rows, s.out[m0*outC:], outC)
 	}
 }
 

@@ -86,7 +86,8 @@ func (f *fullyConnected) Eval(ctx *Context, n *Node) error { return f.eval(ctx, 
 
 type fcQ8State struct {
 	gemm    *q8Gemm
-	panels  [][]byte
+	blocks  []*q8Block // per part
+	signed  bool
 	bias    *Tensor
 	in, out []byte
 	run     func(lo, hi int)
@@ -116,9 +117,10 @@ func (f *fullyConnected) prepareQ8(parts int, in, weights, bias, out *Tensor, ac
 	} else {
 		s.bias = bias
 	}
-	s.panels = make([][]byte, parts)
-	for i := range s.panels {
-		s.panels[i] = AlignedBytes(s.gemm.panelBytes())
+	s.signed = !unsigned
+	s.blocks = make([]*q8Block, parts)
+	for i := range s.blocks {
+		s.blocks[i] = s.gemm.newBlock()
 	}
 	if unsigned {
 		s.run = convRun(parts, f.m, func(p, lo, hi int) { fcQ8Rows[uint8](f, s, p, lo, hi) })
@@ -130,7 +132,7 @@ func (f *fullyConnected) prepareQ8(parts int, in, weights, bias, out *Tensor, ac
 			s.gemm.setBias(s.bias.I32())
 		}
 		s.in, s.out = n.Inputs[0].Data, n.Outputs[0].Data
-		ctx.ParallelFor(len(s.panels), s.run)
+		ctx.ParallelFor(len(s.blocks), s.run)
 		return nil
 	}
 	return nil
@@ -138,16 +140,21 @@ func (f *fullyConnected) prepareQ8(parts int, in, weights, bias, out *Tensor, ac
 
 func fcQ8Rows[T int8 | uint8](f *fullyConnected, s *fcQ8State, p, lo, hi int) {
 	k, n := f.k, f.n
-	panel := s.panels[p]
+	blk := s.blocks[p]
 	if hi-lo == 1 && s.gemm.gemv != nil {
-		q8OneRow[T](s.gemm, s.in[lo*k:lo*k+k], panel, s.out[lo*n:lo*n+n])
+		q8OneRow[T](s.gemm, s.in[lo*k:lo*k+k], blk.panels, s.out[lo*n:lo*n+n])
 		return
 	}
-	var sums [q8MR]int32
-	for m0 := lo; m0 < hi; m0 += q8MR {
-		rows := min(q8MR, hi-m0)
-		q8PackRows[T](panel, s.in[m0*k:], k, rows, &sums, s.gemm.rowCoef != 0)
-		tile4[T](s.gemm, panel, &sums, rows, s.out[m0*n:], n)
+	q8Rows[T](s.gemm, blk, s, lo, hi, s.out, n)
+}
+
+// pack implements q8RowSource: rows come straight from the input.
+func (s *fcQ8State) pack(panel []byte, m0, rows int, sums *[q8MR]int32) {
+	k := s.gemm.k
+	if s.signed {
+		q8PackRows[int8](panel, s.in[m0*k:], k, rows, sums, s.gemm.rowCoef != 0)
+	} else {
+		q8PackRows[uint8](panel, s.in[m0*k:], k, rows, sums, s.gemm.rowCoef != 0)
 	}
 }
 

@@ -129,10 +129,6 @@ func (g *q8Gemm) setBias(bias []int32) {
 	}
 }
 
-// panelBytes is the scratch size of one packed four-row panel, with room
-// for the kernels' final pointer step.
-func (g *q8Gemm) panelBytes() int { return g.k*q8MR + 64 }
-
 // q8Sums holds the int32 sums of one packed word (three channels) for the
 // four rows of a tile.
 type q8Sums [q8MR][3]int32
@@ -147,22 +143,66 @@ func q8Split(acc int64, s *[3]int32) {
 	s[2] += int32((acc - l1) >> q8LaneBits)
 }
 
-// tile4 computes up to four rows (rows) from a panel packed [k][4] and
-// writes their n outputs at out, rows outStride bytes apart. rowSum holds
-// each row's sum of activations.
-func tile4[T int8 | uint8](g *q8Gemm, panel []byte, rowSum *[q8MR]int32, rows int, out []byte, outStride int) {
-	k := g.k
-	_ = panel[k*q8MR+q8MR-1]
-	var rowTerm [q8MR]int32
-	for r := range rowTerm {
-		rowTerm[r] = g.rowCoef * rowSum[r]
+// q8RowSource packs the rows of the left-hand matrix four at a time.
+type q8RowSource interface {
+	// pack fills panel ([k][4]) with rows m0..m0+rows-1 and, when the
+	// product needs them (rowCoef ≠ 0), sets their sums of values.
+	pack(panel []byte, m0, rows int, sums *[q8MR]int32)
+}
+
+// q8Block is one worker's scratch: the packed panels of a block of tiles.
+// Products run block by block, packed word by packed word, so that each
+// word's weights are read into L1 cache once per block rather than once
+// per tile.
+type q8Block struct {
+	panels  []byte
+	stride  int // bytes between panels
+	tiles   int
+	rowTerm [][q8MR]int32
+}
+
+// newBlock sizes a block to about 32 KiB of panels.
+func (g *q8Gemm) newBlock() *q8Block {
+	stride := (g.k*q8MR + 64 + 63) &^ 63
+	tiles := min(max(32<<10/stride, 1), 32)
+	return &q8Block{
+		panels:  AlignedBytes(tiles * stride),
+		stride:  stride,
+		tiles:   tiles,
+		rowTerm: make([][q8MR]int32, tiles),
 	}
-	pa := unsafe.Pointer(unsafe.SliceData(panel))
+}
+
+// panel returns block panel i, with its slack.
+func (b *q8Block) panel(i int) []byte { return b.panels[i*b.stride : (i+1)*b.stride] }
+
+// q8Rows computes rows [lo, hi) of the product into out, whose row m
+// starts at m·outStride.
+func q8Rows[T int8 | uint8](g *q8Gemm, blk *q8Block, src q8RowSource, lo, hi int, out []byte, outStride int) {
+	k := g.k
 	w := g.w[:(g.triples+1)*k]
-	for t := 0; t < g.triples; t++ {
-		var s q8Sums
-		q8Dot4x1[T](pa, unsafe.Pointer(&w[t*k]), k, &s)
-		g.store(&s, &rowTerm, rows, 3*t, out, outStride)
+	span := blk.tiles * q8MR
+	for b0 := lo; b0 < hi; b0 += span {
+		b1 := min(hi, b0+span)
+		n := (b1 - b0 + q8MR - 1) / q8MR
+		for i := 0; i < n; i++ {
+			m0 := b0 + i*q8MR
+			var sums [q8MR]int32
+			src.pack(blk.panel(i), m0, min(q8MR, b1-m0), &sums)
+			for r, v := range sums {
+				blk.rowTerm[i][r] = g.rowCoef * v
+			}
+		}
+		for t := 0; t < g.triples; t++ {
+			pw := unsafe.Pointer(&w[t*k])
+			for i := 0; i < n; i++ {
+				m0 := b0 + i*q8MR
+				panel := blk.panel(i)
+				var s q8Sums
+				q8Dot4x1[T](unsafe.Pointer(&panel[0]), pw, k, &s)
+				g.store(&s, &blk.rowTerm[i], min(q8MR, b1-m0), 3*t, out[m0*outStride:], outStride)
+			}
+		}
 	}
 }
 
