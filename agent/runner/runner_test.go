@@ -344,3 +344,76 @@ func TestNewRejectsCalibrationOfAnotherModel(t *testing.T) {
 		t.Fatalf("New with another model's calibration = %v, want an error naming the calibration", err)
 	}
 }
+
+// TestStatusAndStats checks the retained online status, the periodic stats
+// and the offline status published at shutdown.
+func TestStatusAndStats(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	frames, state := t.TempDir(), t.TempDir()
+	cfg := testConfig(t, frames, state, broker.URL())
+	cfg.MQTT.StatsInterval = 300 * time.Millisecond
+	var mu sync.Mutex
+	var statuses []event.Status
+	var stats []event.Stats
+	sub, err := mqtt.New(mqtt.Options{Broker: broker.URL(), ClientID: "observer", KeepAlive: 5 * time.Second, CleanSession: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	defer scancel()
+	sub.Subscribe(sctx, "ood/test-device/#", 1, func(topic string, payload []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case strings.HasSuffix(topic, "/status"):
+			var s event.Status
+			if err := json.Unmarshal(payload, &s); err != nil {
+				t.Errorf("status: %v", err)
+			}
+			statuses = append(statuses, s)
+		case strings.HasSuffix(topic, "/stats"):
+			var s event.Stats
+			if err := json.Unmarshal(payload, &s); err != nil {
+				t.Errorf("stats: %v", err)
+			}
+			stats = append(stats, s)
+		}
+	})
+	go sub.Run(sctx)
+
+	a := newAgent(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	for i := 0; i < 5; i++ {
+		writeFrame(t, frames, i)
+	}
+	waitFor(t, "stats with frames", 20*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		var n uint64
+		for _, s := range stats {
+			n += s.Frames
+		}
+		return n == 5
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "offline status", 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(statuses) > 0 && statuses[len(statuses)-1].State == event.StateOffline
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if statuses[0].State != event.StateOnline {
+		t.Errorf("first status = %s, want online", statuses[0].State)
+	}
+	for _, s := range stats {
+		if s.Frames > 0 && (s.Inference == nil || s.Energy == nil || s.Calibration.EnergyP50 == nil) {
+			t.Errorf("stats with frames lack quantiles: %+v", s)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ood-agent/ood-agent/agent/runner"
+	"github.com/ood-agent/ood-agent/agent/sdnotify"
 	"github.com/ood-agent/ood-agent/agent/source"
 	"github.com/ood-agent/ood-agent/config"
 	"github.com/ood-agent/ood-agent/model"
@@ -75,7 +76,20 @@ func runAgent(ctx context.Context, path string, flags *pflag.FlagSet, src source
 	if path != "" {
 		go watchConfig(ctx, path, flags, agent, log)
 	}
-	return agent.Run(ctx)
+	// Under systemd (Type=notify): ready once built, watchdog pings while
+	// the pipeline runs, stopping on the way out. Without NOTIFY_SOCKET
+	// these do nothing.
+	go func() {
+		if err := sdnotify.RunWatchdog(ctx, agent.Healthy); err != nil && ctx.Err() == nil {
+			log.Warn("systemd watchdog", "err", err)
+		}
+	}()
+	if err := sdnotify.Ready(); err != nil {
+		log.Warn("systemd notify", "err", err)
+	}
+	err = agent.Run(ctx)
+	sdnotify.Stopping()
+	return err
 }
 
 func newLogger(w io.Writer, format string, level *slog.LevelVar) *slog.Logger {
@@ -151,7 +165,9 @@ func reload(path string, flags *pflag.FlagSet, agent *runner.Agent, log *slog.Lo
 		log.Error("reload rejected; keeping the running configuration", "err", err)
 		return
 	}
+	sdnotify.Reloading()
 	if err := agent.Reload(cfg); err != nil {
 		log.Warn("reload", "err", err)
 	}
+	sdnotify.Ready()
 }

@@ -6,10 +6,10 @@ import "unsafe"
 //
 //	out[m][n] = requant(Σ_k (a[m][k] + inOff)·(w[n][k] + wOff) + bias[n])
 //
-// Scalar Go can issue about one 64-bit multiply per cycle, so each
-// multiply does three multiply-accumulates: weights are pre-packed three
-// output channels per int64, in 21-bit lanes at bits 0, 21 and 42, and one
-// multiply by an activation scales all three lanes at once. Products of an
+// Go has no SIMD, so each scalar multiply is made to do three
+// multiply-accumulates: weights are pre-packed three output channels per
+// int64, in 21-bit lanes at bits 0, 21 and 42, and one multiply by an
+// activation scales all three lanes at once. Products of an
 // activation (-128..255) and a packed weight (-128..127) stay within ±32640,
 // so 32 of them fit a signed 21-bit lane; after each chunk of 32 steps the
 // lanes are split off into int32 sums. The arithmetic is exact, so the
@@ -187,10 +187,12 @@ func q8Rows[T int8 | uint8](g *q8Gemm, blk *q8Block, src q8RowSource, lo, hi int
 		n := (b1 - b0 + q8MR - 1) / q8MR
 		for i := 0; i < n; i++ {
 			m0 := b0 + i*q8MR
-			var sums [q8MR]int32
-			src.pack(blk.panel(i), m0, min(q8MR, b1-m0), &sums)
-			for r, v := range sums {
-				blk.rowTerm[i][r] = g.rowCoef * v
+			// The sums go straight to the block: a local passed through
+			// the interface would escape to the heap.
+			rt := &blk.rowTerm[i]
+			src.pack(blk.panel(i), m0, min(q8MR, b1-m0), rt)
+			for r, v := range rt {
+				rt[r] = g.rowCoef * v
 			}
 		}
 		for t := 0; t < g.triples; t++ {
