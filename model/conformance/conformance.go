@@ -3,7 +3,6 @@ package conformance
 import (
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -217,6 +216,3 @@ func (ch *Check) Verify(values []float64) error {
 	}
 	return nil
 }
-
-// ErrMissing is returned when the conformance directory does not exist.
-var ErrMissing = errors.New("conformance cases not found")

@@ -23,6 +23,10 @@ type Options struct {
 	// PreserveAll keeps every tensor readable after Invoke, at the cost of
 	// an arena the size of all tensors together.
 	PreserveAll bool
+	// ReferenceRounding selects TFLite's reference (TFLite Micro)
+	// requantization in 8-bit convolutions instead of the default runtime's;
+	// see kernels.Context.
+	ReferenceRounding bool
 }
 
 // Interpreter runs the main subgraph of a model.
@@ -72,7 +76,9 @@ func New(m *model.Model, opts Options) (*Interpreter, error) {
 		return nil, fmt.Errorf("%w: %s", ErrUnsupportedOps, strings.Join(parts, ", "))
 	}
 
-	it := &Interpreter{model: m, ctx: kernels.NewContext(opts.Threads), byName: map[string]int{}}
+	ctx := kernels.NewContext(opts.Threads)
+	ctx.ReferenceRounding = opts.ReferenceRounding
+	it := &Interpreter{model: m, ctx: ctx, byName: map[string]int{}}
 	it.tensors = make([]*kernels.Tensor, len(sg.Tensors))
 	for i := range sg.Tensors {
 		mt := &sg.Tensors[i]

@@ -22,6 +22,7 @@ type conv2D struct {
 func newConv2D() Kernel { return &conv2D{} }
 
 func (c *conv2D) Prepare(ctx *Context, n *Node) error {
+	c.rounding = ctx.rounding()
 	opts, ok := n.Options.(*model.Conv2DOptions)
 	if !ok || opts == nil {
 		return errorf("missing Conv2DOptions")

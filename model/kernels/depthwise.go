@@ -34,6 +34,7 @@ type depthwiseConv struct {
 func newDepthwiseConv() Kernel { return &depthwiseConv{} }
 
 func (d *depthwiseConv) Prepare(ctx *Context, n *Node) error {
+	d.rounding = ctx.rounding()
 	opts, ok := n.Options.(*model.DepthwiseConv2DOptions)
 	if !ok || opts == nil {
 		return errorf("missing DepthwiseConv2DOptions")

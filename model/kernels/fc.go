@@ -20,6 +20,7 @@ type fullyConnected struct {
 func newFullyConnected() Kernel { return &fullyConnected{} }
 
 func (f *fullyConnected) Prepare(ctx *Context, n *Node) error {
+	f.rounding = ctx.rounding()
 	opts, _ := n.Options.(*model.FullyConnectedOptions)
 	if opts == nil {
 		opts = &model.FullyConnectedOptions{}

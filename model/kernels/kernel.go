@@ -54,7 +54,20 @@ type Resetter interface {
 type Context struct {
 	// Threads is the number of goroutines a kernel may use (at least 1).
 	Threads int
-	pool    *pool
+	// ReferenceRounding makes 8-bit convolutions and fully connected layers
+	// rescale with TFLite's reference fixed-point arithmetic (as TFLite
+	// Micro does) instead of the single float rounding of TFLite's default
+	// runtime (XNNPACK). Each matches its runtime bit for bit; they differ
+	// by at most one step per value, which compounds over deep networks.
+	ReferenceRounding bool
+	pool              *pool
+}
+
+func (c *Context) rounding() convRounding {
+	if c != nil && c.ReferenceRounding {
+		return convRoundReference
+	}
+	return convRoundRuntime
 }
 
 // NewContext returns a context for threads goroutines.
