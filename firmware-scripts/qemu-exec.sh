@@ -43,4 +43,10 @@ command -v "$emulator" >/dev/null 2>&1 || {
 	echo "qemu-exec.sh: $emulator not found (Debian: apt-get install qemu-user-static)" >&2
 	exit 127
 }
+# qemu-user does not follow execve: a test that re-executes its own binary
+# (a crash or kill -9 helper) gets "exec format error" unless the kernel
+# has qemu registered in binfmt_misc. Such a test can run the child as
+# "$OOD_AGENT_TEST_EMULATOR" BINARY ARGS... when the variable is set.
+OOD_AGENT_TEST_EMULATOR=$(command -v "$emulator")
+export OOD_AGENT_TEST_EMULATOR
 exec "$emulator" "$@"
