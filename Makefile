@@ -68,3 +68,7 @@ evaluate: $(FASHION) $(NATURAL)
 
 clean:
 	rm -rf bin dist .cache
+
+# Cross builds, packages, rootfs overlay, tests under qemu: see
+# firmware-scripts/README.md.
+include firmware-scripts/firmware.mk

@@ -15,6 +15,10 @@ const fileIdentifier = "TFL3"
 // maxRank bounds tensor ranks; TFLite kernels support far fewer.
 const maxRank = 16
 
+// maxElements bounds the elements of one tensor (4 GiB of float32), so that
+// sizes fit in an int on 32-bit ARM too.
+const maxElements = 1 << 30
+
 // Load reads and decodes a .tflite file.
 func Load(path string) (*Model, error) {
 	data, err := readModelFile(path)
@@ -215,7 +219,7 @@ func (m *Model) validateTensor(t *Tensor) error {
 		if d < 0 {
 			return fmt.Errorf("negative dimension in shape %v", t.Shape)
 		}
-		if d > 0 && n > (1<<40)/d {
+		if d > 0 && n > maxElements/d {
 			return fmt.Errorf("shape %v is too large", t.Shape)
 		}
 		n *= d

@@ -78,7 +78,7 @@ func TestHelperProcess(t *testing.T) {
 
 func TestCrashRecovery(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "q.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd := selfCommand("-test.run=^TestHelperProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashEnv+"="+path)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
@@ -118,4 +118,13 @@ func TestCrashRecovery(t *testing.T) {
 		t.Errorf("after the crash, Stats() = %+v, want Put %d, Acked %d", st, crashN+len(extra), crashN-len(want))
 	}
 	t.Logf("%d unacked and %d extra messages survived SIGKILL", len(want), len(extra))
+}
+
+// selfCommand re-executes the test binary; under qemu user emulation
+// (make test-arm) through the emulator, which does not follow execve.
+func selfCommand(args ...string) *exec.Cmd {
+	if emu := os.Getenv("OOD_AGENT_TEST_EMULATOR"); emu != "" {
+		return exec.Command(emu, append([]string{os.Args[0]}, args...)...)
+	}
+	return exec.Command(os.Args[0], args...)
 }

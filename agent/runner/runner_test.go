@@ -221,7 +221,7 @@ func TestKill9OutboxDeliversAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	child := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAgentProcess$")
+		cmd := selfCommand("-test.run=^TestHelperAgentProcess$")
 		cmd.Env = append(os.Environ(), "OOD_RUNNER_TEST_CONFIG="+cfgPath)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -416,4 +416,13 @@ func TestStatusAndStats(t *testing.T) {
 			t.Errorf("stats with frames lack quantiles: %+v", s)
 		}
 	}
+}
+
+// selfCommand re-executes the test binary; under qemu user emulation
+// (make test-arm) through the emulator, which does not follow execve.
+func selfCommand(args ...string) *exec.Cmd {
+	if emu := os.Getenv("OOD_AGENT_TEST_EMULATOR"); emu != "" {
+		return exec.Command(emu, append([]string{os.Args[0]}, args...)...)
+	}
+	return exec.Command(os.Args[0], args...)
 }
