@@ -27,7 +27,7 @@ test: vet
 	$(MAKE) fuzz
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./model/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./model/
 
 # Benchmarks: kernels, the agent pipeline, the outbox, and every conformance
 # model against the real TFLite runtime (WebAssembly, XNNPACK) measured in the

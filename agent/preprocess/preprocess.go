@@ -163,6 +163,9 @@ func Decode(data []byte, lim Limits) (image.Image, error) {
 type Preprocessor struct {
 	spec    Spec
 	scratch []float32 // Height*Width*Channels resized pixel values, 0–255
+	// corners holds the four source pixels of one bilinear sample; kept
+	// here so that passing them to a sampler does not allocate.
+	corners [4][3]float32
 }
 
 // New returns a preprocessor for spec.
@@ -179,7 +182,18 @@ func (p *Preprocessor) Image(img image.Image, t *kernels.Tensor) error {
 	if b.Dx() <= 0 || b.Dy() <= 0 {
 		return fmt.Errorf("%w: empty image", ErrDecode)
 	}
-	p.resize(imageSampler{img: img, gray: p.spec.Channels == 1}, b.Dx(), b.Dy())
+	gray := p.spec.Channels == 1
+	switch im := img.(type) {
+	case *image.Gray:
+		resize(p, graySampler{pix: im.Pix[im.PixOffset(b.Min.X, b.Min.Y):], w: im.Stride}, b.Dx(), b.Dy())
+	case *image.RGBA:
+		resize(p, rgbaSampler{pix: im.Pix[im.PixOffset(b.Min.X, b.Min.Y):], stride: im.Stride, gray: gray}, b.Dx(), b.Dy())
+	case *image.NRGBA:
+		// Frames are opaque; alpha is ignored like RGBA's.
+		resize(p, rgbaSampler{pix: im.Pix[im.PixOffset(b.Min.X, b.Min.Y):], stride: im.Stride, gray: gray}, b.Dx(), b.Dy())
+	default:
+		resize(p, imageSampler{img: img, gray: gray}, b.Dx(), b.Dy())
+	}
 	return p.write(t)
 }
 
@@ -188,7 +202,7 @@ func (p *Preprocessor) Gray(pixels []uint8, width, height int, t *kernels.Tensor
 	if width*height != len(pixels) || width <= 0 {
 		return fmt.Errorf("gray image: %d pixels for %d×%d", len(pixels), width, height)
 	}
-	p.resize(graySampler{pix: pixels, w: width, rgb: p.spec.Channels == 3}, width, height)
+	resize(p, graySampler{pix: pixels, w: width}, width, height)
 	return p.write(t)
 }
 
@@ -199,8 +213,7 @@ type sampler interface {
 
 type graySampler struct {
 	pix []uint8
-	w   int
-	rgb bool
+	w   int // row stride
 }
 
 func (g graySampler) at(x, y int, out []float32) {
@@ -210,6 +223,20 @@ func (g graySampler) at(x, y int, out []float32) {
 	}
 }
 
+// rgbaSampler reads 8-bit RGBA/NRGBA pixels directly.
+type rgbaSampler struct {
+	pix    []uint8
+	stride int
+	gray   bool
+}
+
+func (s rgbaSampler) at(x, y int, out []float32) {
+	o := y*s.stride + 4*x
+	store(s.gray, float32(s.pix[o]), float32(s.pix[o+1]), float32(s.pix[o+2]), out)
+}
+
+// imageSampler reads any image through its colour model (YCbCr JPEGs,
+// paletted and 16-bit PNGs).
 type imageSampler struct {
 	img  image.Image
 	gray bool
@@ -217,30 +244,14 @@ type imageSampler struct {
 
 func (s imageSampler) at(x, y int, out []float32) {
 	b := s.img.Bounds()
-	switch im := s.img.(type) {
-	case *image.Gray:
-		v := float32(im.Pix[(y)*im.Stride+x])
-		for c := range out {
-			out[c] = v
-		}
-		return
-	case *image.RGBA:
-		o := y*im.Stride + 4*x
-		s.store(float32(im.Pix[o]), float32(im.Pix[o+1]), float32(im.Pix[o+2]), out)
-		return
-	case *image.NRGBA:
-		o := y*im.Stride + 4*x
-		s.store(float32(im.Pix[o]), float32(im.Pix[o+1]), float32(im.Pix[o+2]), out)
-		return
-	}
 	r, g, bl, _ := s.img.At(b.Min.X+x, b.Min.Y+y).RGBA()
-	s.store(float32(r>>8), float32(g>>8), float32(bl>>8), out)
+	store(s.gray, float32(r>>8), float32(g>>8), float32(bl>>8), out)
 }
 
-// store writes RGB, or its luma (ITU-R 601 weights, as image/color's GrayModel) for
-// grayscale inputs.
-func (s imageSampler) store(r, g, b float32, out []float32) {
-	if s.gray {
+// store writes RGB, or its luma (ITU-R 601 weights, as image/color's
+// GrayModel) for grayscale inputs.
+func store(gray bool, r, g, b float32, out []float32) {
+	if gray {
 		out[0] = (19595*r + 38470*g + 7471*b) / 65536
 		return
 	}
@@ -248,8 +259,9 @@ func (s imageSampler) store(r, g, b float32, out []float32) {
 }
 
 // resize samples the source into scratch with bilinear interpolation
-// (half-pixel centres) after applying the crop policy.
-func (p *Preprocessor) resize(src sampler, sw, sh int) {
+// (half-pixel centres) after applying the crop policy. It is generic so that
+// each sampler's at is called directly, without boxing or dynamic dispatch.
+func resize[S sampler](p *Preprocessor, src S, sw, sh int) {
 	dw, dh, ch := p.spec.Width, p.spec.Height, p.spec.Channels
 	// Source window and destination window.
 	x0, y0, cw, chh := 0.0, 0.0, float64(sw), float64(sh)
@@ -266,7 +278,7 @@ func (p *Preprocessor) resize(src sampler, sw, sh int) {
 		ox, oy = (dw-ow)/2, (dh-oh)/2
 		clear(p.scratch)
 	}
-	var a, b, c, d [3]float32
+	a, b, c, d := p.corners[0][:ch], p.corners[1][:ch], p.corners[2][:ch], p.corners[3][:ch]
 	for y := 0; y < oh; y++ {
 		fy := y0 + (float64(y)+0.5)*chh/float64(oh) - 0.5
 		fy = math.Max(0, math.Min(float64(sh-1), fy))
@@ -279,10 +291,10 @@ func (p *Preprocessor) resize(src sampler, sw, sh int) {
 			ix := int(fx)
 			ix1 := min(ix+1, sw-1)
 			wx := float32(fx - float64(ix))
-			src.at(ix, iy, a[:ch])
-			src.at(ix1, iy, b[:ch])
-			src.at(ix, iy1, c[:ch])
-			src.at(ix1, iy1, d[:ch])
+			src.at(ix, iy, a)
+			src.at(ix1, iy, b)
+			src.at(ix, iy1, c)
+			src.at(ix1, iy1, d)
 			o := ((oy+y)*dw + ox + x) * ch
 			for k := 0; k < ch; k++ {
 				top := a[k] + (b[k]-a[k])*wx

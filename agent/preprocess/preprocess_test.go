@@ -157,3 +157,38 @@ func BenchmarkImage640x480To224(b *testing.B) {
 		}
 	}
 }
+
+// TestSamplersAgree checks that the direct Gray and RGBA paths and the
+// generic colour-model path produce the same tensor for the same picture.
+func TestSamplersAgree(t *testing.T) {
+	in := tensor(model.Float32, []int{1, 7, 9, 1}, nil)
+	spec, err := SpecFor(nil, in, Options{Crop: CropStretch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gray := image.NewGray(image.Rect(0, 0, 23, 17))
+	rgba := image.NewRGBA(gray.Rect)
+	paletted := image.NewPaletted(gray.Rect, color.Palette{color.Black, color.White, color.Gray{Y: 128}})
+	for y := 0; y < 17; y++ {
+		for x := 0; x < 23; x++ {
+			v := []uint8{0, 255, 128}[(x*7+y*3)%3]
+			gray.SetGray(x, y, color.Gray{Y: v})
+			rgba.Set(x, y, color.RGBA{v, v, v, 255})
+			paletted.Set(x, y, color.Gray{Y: v})
+		}
+	}
+	var results [][]float32
+	for _, img := range []image.Image{gray, rgba, paletted} {
+		if err := New(spec).Image(img, in); err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, append([]float32(nil), in.F32()...))
+	}
+	for k := 1; k < len(results); k++ {
+		for i := range results[0] {
+			if d := results[k][i] - results[0][i]; d > 1.0/255 || d < -1.0/255 {
+				t.Fatalf("sampler %d differs at %d: %v vs %v", k, i, results[k][i], results[0][i])
+			}
+		}
+	}
+}

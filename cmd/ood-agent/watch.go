@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -51,7 +52,7 @@ published while watch was away are delivered when it comes back.`,
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 			c, err := mqtt.New(mqtt.Options{
 				Broker: broker, ClientID: clientID, Username: username, Password: password, TLS: tlsOpts,
-				KeepAlive: 30e9, CleanSession: clean, Logger: log,
+				KeepAlive: 30 * time.Second, CleanSession: clean, Logger: log,
 			})
 			if err != nil {
 				return err

@@ -286,6 +286,9 @@ func diffCases() []diffCase {
 		withConst("SLICE/float32", model.OpSlice, nil, []int{3, 5, 4}, [][]int32{{1, 0, 1}, {2, -1, 2}}, []int{2, 5, 2}),
 		withConst("STRIDED_SLICE/float32", model.OpStridedSlice, &model.StridedSliceOptions{BeginMask: 1, ShrinkAxisMask: 4},
 			[]int{4, 6, 5}, [][]int32{{0, 1, 2}, {3, 6, 3}, {1, 2, 1}}, []int{3, 3}),
+		withConst("REDUCE_MIN/float32", model.OpReduceMin, &model.ReducerOptions{KeepDims: true}, []int{2, 5, 3}, [][]int32{{0, 2}}, []int{1, 5, 1}),
+		withConst("REDUCE_PROD/float32", model.OpReduceProd, &model.ReducerOptions{}, []int{2, 4, 3}, [][]int32{{1}}, []int{2, 3}),
+		withConst("RESIZE_NEAREST_NEIGHBOR/float32", model.OpResizeNearestNeighbor, &model.ResizeNearestNeighborOptions{HalfPixelCenters: true}, []int{1, 4, 5, 2}, [][]int32{{7, 9}}, []int{1, 7, 9, 2}),
 		withConst("RESIZE_BILINEAR/float32", model.OpResizeBilinear, &model.ResizeBilinearOptions{HalfPixelCenters: true}, []int{1, 4, 5, 2}, [][]int32{{7, 9}}, []int{1, 7, 9, 2}),
 		withConst("RESIZE_BILINEAR/float32/align", model.OpResizeBilinear, &model.ResizeBilinearOptions{AlignCorners: true}, []int{1, 4, 5, 2}, [][]int32{{7, 9}}, []int{1, 7, 9, 2}),
 		{name: "SQUEEZE/float32", build: func(r *rand.Rand) (*model.Model, [][]byte) {
@@ -389,6 +392,48 @@ func diffCases() []diffCase {
 			y := b.Tensor("y", model.Int32, []int{4}, nil)
 			b.Op(model.OpArgMax, &model.ArgMaxOptions{OutputType: model.Int32}, []int{x, axis}, y)
 			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(randF32(r, 28, -1, 1))}
+		}},
+		{name: "MEAN/int8", build: func(r *rand.Rand) (*model.Model, [][]byte) {
+			b := model.NewBuilder("diff")
+			x := b.Tensor("x", model.Int8, []int{1, 5, 6, 3}, qp(0.05, -3))
+			axes := b.ConstI32("axes", []int{2}, []int32{1, 2}, nil)
+			y := b.Tensor("y", model.Int8, []int{1, 1, 1, 3}, qp(0.02, 4))
+			b.Op(model.OpMean, &model.ReducerOptions{KeepDims: true}, []int{x, axes}, y)
+			return b.Model([]int{x}, []int{y}), [][]byte{randI8(r, 90)}
+		}},
+		{name: "PAD/int8", build: func(r *rand.Rand) (*model.Model, [][]byte) {
+			b := model.NewBuilder("diff")
+			x := b.Tensor("x", model.Int8, []int{1, 3, 4, 2}, qp(0.05, 7))
+			p := b.ConstI32("pad", []int{4, 2}, []int32{0, 0, 1, 1, 2, 0, 0, 0}, nil)
+			y := b.Tensor("y", model.Int8, []int{1, 5, 6, 2}, qp(0.05, 7))
+			b.Op(model.OpPad, nil, []int{x, p}, y)
+			return b.Model([]int{x}, []int{y}), [][]byte{randI8(r, 24)}
+		}},
+		{name: "SPLIT_V/float32", build: func(r *rand.Rand) (*model.Model, [][]byte) {
+			b := model.NewBuilder("diff")
+			x := b.Tensor("x", model.Float32, []int{2, 7}, nil)
+			sizes := b.ConstI32("sizes", []int{3}, []int32{2, 4, 1}, nil)
+			axis := b.ConstI32("axis", nil, []int32{1}, nil)
+			y1 := b.Tensor("y1", model.Float32, []int{2, 2}, nil)
+			y2 := b.Tensor("y2", model.Float32, []int{2, 4}, nil)
+			y3 := b.Tensor("y3", model.Float32, []int{2, 1}, nil)
+			b.Op(model.OpSplitV, &model.SplitOptions{NumSplits: 3}, []int{x, sizes, axis}, y1, y2, y3)
+			return b.Model([]int{x}, []int{y1, y2, y3}), [][]byte{model.Float32Bytes(randF32(r, 14, -1, 1))}
+		}},
+		{name: "ARG_MIN/int8", build: func(r *rand.Rand) (*model.Model, [][]byte) {
+			b := model.NewBuilder("diff")
+			x := b.Tensor("x", model.Int8, []int{4, 9}, qp(0.1, 0))
+			axis := b.ConstI32("axis", []int{1}, []int32{1}, nil)
+			y := b.Tensor("y", model.Int32, []int{4}, nil)
+			b.Op(model.OpArgMin, &model.ArgMaxOptions{OutputType: model.Int32}, []int{x, axis}, y)
+			return b.Model([]int{x}, []int{y}), [][]byte{randI8(r, 36)}
+		}},
+		{name: "CAST/float32-int32", build: func(r *rand.Rand) (*model.Model, [][]byte) {
+			b := model.NewBuilder("diff")
+			x := b.Tensor("x", model.Float32, []int{3, 5}, nil)
+			y := b.Tensor("y", model.Int32, []int{3, 5}, nil)
+			b.Op(model.OpCast, &model.CastOptions{InDataType: model.Float32, OutDataType: model.Int32}, []int{x}, y)
+			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(randF32(r, 15, -50, 50))}
 		}},
 		{name: "QUANTIZE+DEQUANTIZE/int8", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
