@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -120,6 +121,17 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, mode string, verbose
 			num(m["confidence"]), num(m["energy"]), -num(m["threshold"]), m["id"])
 	}
 	tw.Flush()
+	flagged := map[string]bool{}
+	for _, m := range received {
+		flagged[filepath.Base(fmt.Sprint(m["origin"]))] = true
+	}
+	var quiet []string
+	for _, n := range names {
+		if !flagged[n] {
+			quiet = append(quiet, n)
+		}
+	}
+	fmt.Fprintf(stdout, "\nno alert (scored in-distribution): %s\n", strings.Join(quiet, ", "))
 	fmt.Fprintf(stdout, "\n%d of %d frames were flagged out-of-distribution. One message, as JSON:\n", len(received), len(names))
 	if len(received) > 0 {
 		b, _ := json.MarshalIndent(received[0], "", "  ")
