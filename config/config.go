@@ -115,6 +115,13 @@ type HTTPSource struct {
 	Interval time.Duration `mapstructure:"interval"`
 	Timeout  time.Duration `mapstructure:"timeout"`
 	MaxBytes int64         `mapstructure:"max_bytes"`
+	// Username and Password authenticate with HTTP basic auth; BearerToken
+	// is sent as "Authorization: Bearer"; CAFile verifies an https
+	// camera's certificate (self-signed ones are common).
+	Username    string `mapstructure:"username"`
+	Password    Secret `mapstructure:"password"`
+	BearerToken Secret `mapstructure:"bearer_token"`
+	CAFile      string `mapstructure:"ca_file"`
 }
 
 // FFmpegSource decodes a stream or device with an ffmpeg child process.

@@ -551,7 +551,10 @@ func sourceOptions(cfg *config.Config, spec preprocess.Spec) source.Options {
 	return source.Options{
 		Type: s.Type, FPS: s.FPS, Queue: s.Queue,
 		Dir:  source.DirOptions{Path: s.Dir.Path, Pattern: s.Dir.Pattern, Watch: s.Dir.Watch, Recursive: s.Dir.Recursive, MaxBytes: cfg.Preprocess.MaxBytes},
-		HTTP: source.HTTPOptions{URL: s.HTTP.URL, Interval: s.HTTP.Interval, Timeout: s.HTTP.Timeout, MaxBytes: s.HTTP.MaxBytes},
+		HTTP: source.HTTPOptions{
+			URL: s.HTTP.URL, Interval: s.HTTP.Interval, Timeout: s.HTTP.Timeout, MaxBytes: s.HTTP.MaxBytes,
+			Username: s.HTTP.Username, Password: s.HTTP.Password.Reveal(), BearerToken: s.HTTP.BearerToken.Reveal(), CAFile: s.HTTP.CAFile,
+		},
 		FFmpeg: source.FFmpegOptions{
 			Input: s.FFmpeg.Input, InputArgs: s.FFmpeg.InputArgs, FPS: s.FFmpeg.FPS, Binary: s.FFmpeg.Binary,
 			Width: spec.Width, Height: spec.Height, KeepAspect: spec.Crop == preprocess.CropCenter,

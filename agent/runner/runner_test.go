@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,10 +113,11 @@ func subscribe(t *testing.T, url, clientID string) *collector {
 		}
 		c.mu.Lock()
 		c.ids[m.ID]++
-		if prev, ok := c.byOri[m.Origin]; ok && prev != m.ID {
-			t.Errorf("frame %s got two different alert ids %s and %s", m.Origin, prev, m.ID)
+		frame := fmt.Sprintf("%s#%d", m.Origin, m.FrameSeq)
+		if prev, ok := c.byOri[frame]; ok && prev != m.ID {
+			t.Errorf("frame %s got two different alert ids %s and %s", frame, prev, m.ID)
 		}
-		c.byOri[m.Origin] = m.ID
+		c.byOri[frame] = m.ID
 		c.mu.Unlock()
 	}); err != nil {
 		t.Fatal(err)
@@ -425,4 +428,114 @@ func selfCommand(args ...string) *exec.Cmd {
 		return exec.Command(emu, append([]string{os.Args[0]}, args...)...)
 	}
 	return exec.Command(os.Args[0], args...)
+}
+
+// TestHTTPSnapshotSource polls a snapshot URL that requires basic auth: the
+// agent authenticates, classifies the snapshots and alerts.
+func TestHTTPSnapshotSource(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	var frame bytes.Buffer
+	png.Encode(&frame, image.NewGray(image.Rect(0, 0, 28, 28)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "cam" || p != "secret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(frame.Bytes())
+	}))
+	defer srv.Close()
+	col := subscribe(t, broker.URL(), "central-"+t.Name())
+	cfg := testConfig(t, t.TempDir(), t.TempDir(), broker.URL())
+	cfg.Source.Type = config.SourceHTTP
+	cfg.Source.HTTP.URL = srv.URL
+	cfg.Source.HTTP.Interval = 50 * time.Millisecond
+	cfg.Source.HTTP.Username = "cam"
+	cfg.Source.HTTP.Password = "secret"
+	a := newAgent(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	waitFor(t, "alerts from snapshots", 20*time.Second, func() bool {
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		return len(col.ids) >= 3
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFFmpegStreamEvents runs a video file through a real ffmpeg in stream
+// mode: the test pattern is out of distribution for the demo model, so the
+// frames form one event whose start and end arrive with the same event id.
+func TestFFmpegStreamEvents(t *testing.T) {
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("ffmpeg not found (apt-get install ffmpeg)")
+		}
+		t.Skip("ffmpeg not found")
+	}
+	video := filepath.Join(t.TempDir(), "pattern.mp4")
+	if out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10",
+		"-t", "3", "-pix_fmt", "yuv420p", video).CombinedOutput(); err != nil {
+		t.Fatalf("make test video: %v\n%s", err, out)
+	}
+	broker := mosquittotest.Start(t)
+	var mu sync.Mutex
+	var msgs []event.Message
+	sub, err := mqtt.New(mqtt.Options{Broker: broker.URL(), ClientID: "central", KeepAlive: 5 * time.Second, CleanSession: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	defer scancel()
+	sub.Subscribe(sctx, "ood/+/alert", 1, func(_ string, payload []byte) {
+		var m event.Message
+		if err := json.Unmarshal(payload, &m); err != nil {
+			t.Errorf("alert: %v", err)
+			return
+		}
+		mu.Lock()
+		msgs = append(msgs, m)
+		mu.Unlock()
+	})
+	go sub.Run(sctx)
+	if err := sub.WaitConnected(sctx); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := testConfig(t, t.TempDir(), t.TempDir(), broker.URL())
+	cfg.Decision.Threshold = nil // the calibrated threshold
+	cfg.Decision.Mode = config.ModeStream
+	cfg.Source.Type = config.SourceFFmpeg
+	cfg.Source.FFmpeg.Input = video
+	cfg.Source.FFmpeg.FPS = 10
+	cfg.Source.FFmpeg.Binary = ffmpeg
+	a := newAgent(t, cfg)
+	// A file input ends: Run returns once the outbox is delivered.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := a.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := a.frames.Value(); got < 20 {
+		t.Errorf("classified %d frames of a 3 s, 10 fps video", got)
+	}
+	waitFor(t, "event end", 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(msgs) > 0 && msgs[len(msgs)-1].Type == event.TypeEventEnd
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if msgs[0].Type != event.TypeEventStart {
+		t.Fatalf("first message %s, want event_start", msgs[0].Type)
+	}
+	start, end := msgs[0], msgs[len(msgs)-1]
+	if start.Event == nil || end.Event == nil || start.Event.ID != end.Event.ID || end.Event.OODFrames < 3 {
+		t.Errorf("event_start %+v and event_end %+v do not describe one event", start.Event, end.Event)
+	}
 }
