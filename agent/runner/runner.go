@@ -550,7 +550,7 @@ func sourceOptions(cfg *config.Config, spec preprocess.Spec) source.Options {
 	s := cfg.Source
 	return source.Options{
 		Type: s.Type, FPS: s.FPS, Queue: s.Queue,
-		Dir:  source.DirOptions{Path: s.Dir.Path, Pattern: s.Dir.Pattern, Watch: s.Dir.Watch, Recursive: s.Dir.Recursive, MaxBytes: cfg.Preprocess.MaxBytes},
+		Dir: source.DirOptions{Path: s.Dir.Path, Pattern: s.Dir.Pattern, Watch: s.Dir.Watch, Recursive: s.Dir.Recursive, MaxBytes: cfg.Preprocess.MaxBytes},
 		HTTP: source.HTTPOptions{
 			URL: s.HTTP.URL, Interval: s.HTTP.Interval, Timeout: s.HTTP.Timeout, MaxBytes: s.HTTP.MaxBytes,
 			Username: s.HTTP.Username, Password: s.HTTP.Password.Reveal(), BearerToken: s.HTTP.BearerToken.Reveal(), CAFile: s.HTTP.CAFile,
