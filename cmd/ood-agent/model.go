@@ -26,7 +26,7 @@ func newModelCommand() *cobra.Command {
 		Use:   "model",
 		Short: "Inspect, run and benchmark .tflite models",
 	}
-	cmd.AddCommand(newModelInspectCommand(), newModelRunCommand(), newModelBenchCommand())
+	cmd.AddCommand(newModelInspectCommand(), newModelRunCommand(), newModelBenchCommand(), newModelQuantizeCommand())
 	return cmd
 }
 
