@@ -81,22 +81,17 @@ func (k *unaryKernel) Prepare(ctx *Context, n *Node) error {
 	switch k.typ {
 	case model.Float32:
 		return nil
-	case model.Int8, model.Uint8:
+	case model.Int8, model.Uint8, model.Int16:
 		if err := ewCheckQuantized("input", in); err != nil {
 			return err
 		}
 		if err := ewCheckQuantized("output", out); err != nil {
 			return err
+		}
+		if k.typ == model.Int16 {
+			return k.prepareInt16(in, out)
 		}
 		return k.prepareLUT(in, out)
-	case model.Int16:
-		if err := ewCheckQuantized("input", in); err != nil {
-			return err
-		}
-		if err := ewCheckQuantized("output", out); err != nil {
-			return err
-		}
-		return k.prepareInt16(in, out)
 	}
 	return unsupportedf("%s on %s", k.op, k.typ)
 }
@@ -261,12 +256,7 @@ func (k *unaryKernel) prepareInt16(in, out *Tensor) error {
 
 func (k *unaryKernel) Eval(ctx *Context, n *Node) error {
 	k.in, k.out = n.Inputs[0].Data, n.Outputs[0].Data
-	units := (k.size + ewBlock - 1) / ewBlock
-	if ctx != nil && ctx.Threads > 1 && k.size >= ewParallelMin && k.heavy() {
-		ctx.ParallelFor(units, k.body)
-	} else {
-		k.body(0, units)
-	}
+	ewRunBlocks(ctx, k.size, k.heavy(), k.body)
 	return nil
 }
 
@@ -293,10 +283,7 @@ func (k *unaryKernel) chunk(lo, hi int) {
 	case model.Float32:
 		k.evalF32(view[float32](k.out)[s:e], view[float32](k.in)[s:e])
 	case model.Int8, model.Uint8:
-		dst, src := k.out[s:e], k.in[s:e]
-		for i, v := range src {
-			dst[i] = k.lut[v]
-		}
+		ewLookup(k.out[s:e], k.in[s:e], &k.lut)
 	case model.Int16:
 		k.evalI16(view[int16](k.out)[s:e], view[int16](k.in)[s:e])
 	}

@@ -88,9 +88,21 @@ func ewSDHM16(a, b int16) int16 {
 	return int16((int32(a) * int32(b)) / (1 << 15))
 }
 
+// ewSatShiftLeft16 multiplies v by 2^amount (amount ≥ 0), saturating. It
+// compares against a threshold rather than widening, which keeps the LSTM's
+// fixed-point loops fast.
 func ewSatShiftLeft16(v int16, amount int) int16 {
-	r := int64(v) * (int64(1) << amount)
-	return int16(min(max(r, math.MinInt16), math.MaxInt16))
+	threshold := int16(0) // from 2^15 on, every non-zero v saturates
+	if amount < 15 {
+		threshold = int16(1)<<(15-amount) - 1
+	}
+	if v > threshold {
+		return math.MaxInt16
+	}
+	if v < -threshold {
+		return math.MinInt16
+	}
+	return v << amount
 }
 
 // ewSigmoidTable is TFLite's sigmoid(i/24) in unsigned 0.16 fixed point

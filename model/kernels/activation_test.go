@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -291,13 +290,7 @@ func TestUnaryPrepareErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			n := &Node{Op: tt.op, Inputs: []*Tensor{tt.in}, Outputs: []*Tensor{tt.out}}
-			err := newUnary(tt.op)().Prepare(NewContext(1), n)
-			if err == nil {
-				t.Fatalf("Prepare(%s) = nil, want error", tt.name)
-			}
-			if got := errors.Is(err, ErrUnsupported); got != tt.unsupported {
-				t.Errorf("Prepare(%s) error %q: errors.Is(ErrUnsupported) = %v, want %v", tt.name, err, got, tt.unsupported)
-			}
+			checkPrepareError(t, newUnary(tt.op)(), n, tt.name, tt.unsupported)
 		})
 	}
 }

@@ -27,12 +27,9 @@ func (c *conv2D) Prepare(ctx *Context, n *Node) error {
 	if !ok || opts == nil {
 		return errorf("missing Conv2DOptions")
 	}
-	if len(n.Inputs) < 2 || len(n.Outputs) != 1 {
-		return errorf("want 2 or 3 inputs and 1 output, got %d and %d", len(n.Inputs), len(n.Outputs))
-	}
-	in, filter, bias, out := n.Inputs[0], n.Inputs[1], n.Input(2), n.Outputs[0]
-	if in == nil || filter == nil {
-		return errorf("input and filter are required")
+	in, filter, bias, out, err := convOperands(n, "filter")
+	if err != nil {
+		return err
 	}
 	if len(in.Shape) != 4 {
 		return errorf("input: want rank 4, got %v", in.Shape)
@@ -40,16 +37,7 @@ func (c *conv2D) Prepare(ctx *Context, n *Node) error {
 	if len(filter.Shape) != 4 {
 		return errorf("filter: want rank 4, got %v", filter.Shape)
 	}
-	if !filter.Const {
-		return unsupportedf("non-constant filter")
-	}
-	if err := convCheckConst("filter", filter); err != nil {
-		return err
-	}
-	if err := convCheckConst("bias", bias); err != nil {
-		return err
-	}
-	if err := CheckFusedActivation(opts.Activation); err != nil {
+	if err := convCheckWeights("filter", filter, bias, opts.Activation); err != nil {
 		return err
 	}
 	g := &c.geo
@@ -67,19 +55,18 @@ func (c *conv2D) Prepare(ctx *Context, n *Node) error {
 	out.Shape = []int{g.batches, g.outH, g.outW, g.outC}
 	c.k = g.filterH * g.filterW * g.inC
 	c.m = g.batches * g.outH * g.outW
-	if out.Type != in.Type {
-		return unsupportedf("input %s with output %s", in.Type, out.Type)
+	kind, err := convKindOf(in, filter, out, "filter")
+	if err != nil {
+		return err
 	}
-	switch {
-	case in.Type == model.Float32 && filter.Type == model.Float32:
-		return c.prepareF32(ctx, filter, bias, opts.Activation)
-	case in.Type == model.Int8 && filter.Type == model.Int8,
-		in.Type == model.Uint8 && filter.Type == model.Uint8:
-		return c.prepareQ8(ctx, in, filter, bias, out, opts.Activation)
-	case in.Type == model.Int16 && filter.Type == model.Int8:
-		return c.prepareI16(ctx, in, filter, bias, out, opts.Activation)
+	parts := convWorkers(ctx)
+	switch kind {
+	case convKindF32:
+		return c.prepareF32(parts, filter, bias, opts.Activation)
+	case convKindQ8:
+		return c.prepareQ8(parts, in, filter, bias, out, opts.Activation)
 	}
-	return unsupportedf("input %s with filter %s", in.Type, filter.Type)
+	return c.prepareI16(parts, in, filter, bias, out, opts.Activation)
 }
 
 func (c *conv2D) Eval(ctx *Context, n *Node) error { return c.eval(ctx, n) }
@@ -193,8 +180,42 @@ func convRun(parts, m int, fn func(part, lo, hi int)) func(lo, hi int) {
 	}
 }
 
+// The runners below serve CONV_2D and FULLY_CONNECTED alike: both are m
+// rows of k values times the weights, rows that a convPacker gathers, or
+// for fully connected reads straight from the input (newRowPacker).
+
+// newRowPacker returns a packer of k-long rows read straight from the input.
+func newRowPacker[E byte | int16 | float32](k int) *convPacker[E] {
+	return &convPacker[E]{k: k, direct: true}
+}
+
 // 8-bit (int8 and uint8) convolution.
 
+func (c *conv2D) prepareQ8(parts int, in, filter, bias, out *Tensor, act model.Activation) error {
+	g := &c.geo
+	mode, useFilterZP, err := convQ8Mode(in, filter)
+	if err != nil {
+		return err
+	}
+	quant, err := newConvQuant(in, filter, out, g.outC, 0, mode, c.rounding, act)
+	if err != nil {
+		return err
+	}
+	biasVals, err := convBiasI32(bias, g.outC)
+	if err != nil {
+		return err
+	}
+	unsigned := in.Type == model.Uint8
+	w := q8Weights{data: filter.Data, unsigned: unsigned, offset: convFilterOffset(filter, useFilterZP)}
+	packer := newConvPacker(g, byte(in.ZeroPoint()))
+	// A single output pixel of a pointwise convolution is a
+	// matrix-vector product.
+	gemm := newQ8Gemm(w, g.outC, c.k, -in.ZeroPoint(), quant, c.m == 1 && packer.direct)
+	c.eval = newConvQ8State(parts, c.m, gemm, packer, !unsigned, bias, biasVals).eval
+	return nil
+}
+
+// convQ8State runs an 8-bit matrix product over packed rows.
 type convQ8State struct {
 	gemm   *q8Gemm
 	packer *convPacker[byte]
@@ -206,71 +227,49 @@ type convQ8State struct {
 	out    []byte
 }
 
-func (c *conv2D) prepareQ8(ctx *Context, in, filter, bias, out *Tensor, act model.Activation) error {
-	g := &c.geo
-	unsigned := in.Type == model.Uint8
-	mode, useFilterZP := convScalePerChannel, false
-	if unsigned {
-		if len(filter.Quant.Scale) > 1 {
-			return unsupportedf("per-channel uint8 filter")
-		}
-		mode, useFilterZP = convScaleLegacy, true
-	}
-	quant, err := newConvQuant(in, filter, out, g.outC, 0, mode, c.rounding, act)
-	if err != nil {
-		return err
-	}
-	biasVals, err := convBiasI32(bias, g.outC)
-	if err != nil {
-		return err
-	}
-	inOff := -in.ZeroPoint()
-	w := q8Weights{data: filter.Data, unsigned: unsigned, offset: convFilterOffset(filter, useFilterZP)}
-	packer := newConvPacker(g, byte(in.ZeroPoint()))
-	s := &convQ8State{
-		// A single output pixel of a pointwise convolution is a
-		// matrix-vector product.
-		gemm:   newQ8Gemm(w, g.outC, c.k, inOff, quant, c.m == 1 && packer.direct),
-		packer: packer,
-		signed: !unsigned,
-	}
+// newConvQ8State splits m rows over parts workers. A constant bias, with
+// values biasVals, is folded into gemm now; any other is read at Eval.
+func newConvQ8State(parts, m int, gemm *q8Gemm, packer *convPacker[byte], signed bool, bias *Tensor, biasVals []int32) *convQ8State {
+	s := &convQ8State{gemm: gemm, packer: packer, signed: signed}
 	if bias != nil && bias.Const {
 		s.gemm.setBias(biasVals)
 	} else {
 		s.bias = bias
 	}
-	s.blocks = make([]*q8Block, convWorkers(ctx))
+	s.blocks = make([]*q8Block, parts)
 	for i := range s.blocks {
 		s.blocks[i] = s.gemm.newBlock()
 	}
-	if s.signed {
-		s.run = convRun(len(s.blocks), c.m, func(p, lo, hi int) { convQ8Rows[int8](c, s, p, lo, hi) })
+	if signed {
+		s.run = convRun(parts, m, func(p, lo, hi int) { convQ8Rows[int8](s, p, lo, hi) })
 	} else {
-		s.run = convRun(len(s.blocks), c.m, func(p, lo, hi int) { convQ8Rows[uint8](c, s, p, lo, hi) })
+		s.run = convRun(parts, m, func(p, lo, hi int) { convQ8Rows[uint8](s, p, lo, hi) })
 	}
-	c.eval = func(ctx *Context, n *Node) error {
-		if s.bias != nil {
-			s.gemm.setBias(s.bias.I32())
-		}
-		s.in, s.out = n.Inputs[0].Data, n.Outputs[0].Data
-		ctx.ParallelFor(len(s.blocks), s.run)
-		return nil
+	return s
+}
+
+func (s *convQ8State) eval(ctx *Context, n *Node) error {
+	if s.bias != nil {
+		s.gemm.setBias(s.bias.I32())
 	}
+	s.in, s.out = n.Inputs[0].Data, n.Outputs[0].Data
+	ctx.ParallelFor(len(s.blocks), s.run)
 	return nil
 }
 
-// convQ8Rows computes output pixels [lo, hi) with part p's scratch.
-func convQ8Rows[T int8 | uint8](c *conv2D, s *convQ8State, p, lo, hi int) {
-	outC := c.geo.outC
+// convQ8Rows computes output rows [lo, hi) with part p's scratch.
+func convQ8Rows[T int8 | uint8](s *convQ8State, p, lo, hi int) {
+	k, n := s.gemm.k, s.gemm.n
 	blk := s.blocks[p]
 	if hi-lo == 1 && s.packer.direct && s.gemm.gemv != nil {
-		q8OneRow[T](s.gemm, s.in[lo*c.k:(lo+1)*c.k], blk.panels, s.out[lo*outC:(lo+1)*outC])
+		q8OneRow[T](s.gemm, s.in[lo*k:(lo+1)*k], blk.panels, s.out[lo*n:(lo+1)*n])
 		return
 	}
-	q8Rows[T](s.gemm, blk, s, lo, hi, s.out, outC)
+	q8Rows[T](s.gemm, blk, s, lo, hi, s.out, n)
 }
 
-// pack implements q8RowSource: it gathers output pixels' receptive fields.
+// pack implements q8RowSource: it gathers output pixels' receptive fields,
+// or copies rows that lie in the input as they are.
 func (s *convQ8State) pack(panel []byte, m0, rows int, sums *[q8MR]int32) {
 	k := s.packer.k
 	withSums := s.gemm.rowCoef != 0
@@ -293,6 +292,17 @@ func (s *convQ8State) pack(panel []byte, m0, rows int, sums *[q8MR]int32) {
 
 // Float convolution.
 
+func (c *conv2D) prepareF32(parts int, filter, bias *Tensor, act model.Activation) error {
+	g := &c.geo
+	if _, err := convBiasF32(bias, g.outC); err != nil {
+		return err
+	}
+	gemm := newF32Gemm(filter.F32(), g.outC, c.k, act)
+	c.eval = newConvF32State(parts, c.m, gemm, newConvPacker(g, float32(0))).eval
+	return nil
+}
+
+// convF32State runs a float matrix product over packed rows.
 type convF32State struct {
 	gemm   *f32Gemm
 	packer *convPacker[float32]
@@ -303,46 +313,56 @@ type convF32State struct {
 	bias   []float32
 }
 
-func (c *conv2D) prepareF32(ctx *Context, filter, bias *Tensor, act model.Activation) error {
-	g := &c.geo
-	if _, err := convBiasF32(bias, g.outC); err != nil {
-		return err
-	}
-	s := &convF32State{
-		gemm:   newF32Gemm(filter.F32(), g.outC, c.k, act),
-		packer: newConvPacker(g, float32(0)),
-	}
-	s.parts = make([][]float32, convWorkers(ctx))
+// newConvF32State splits m rows over parts workers.
+func newConvF32State(parts, m int, gemm *f32Gemm, packer *convPacker[float32]) *convF32State {
+	s := &convF32State{gemm: gemm, packer: packer}
+	s.parts = make([][]float32, parts)
 	for i := range s.parts {
 		s.parts[i] = s.gemm.newPanel()
 	}
-	s.run = convRun(len(s.parts), c.m, func(p, lo, hi int) {
-		panel := s.parts[p]
-		outC, k := g.outC, c.k
-		if hi-lo == 1 && s.packer.direct {
-			s.gemm.row1(s.in[lo*k:lo*k+k], s.out[lo*outC:lo*outC+outC], s.bias)
-			return
-		}
-		for m0 := lo; m0 < hi; m0 += q8MR {
-			rows := min(q8MR, hi-m0)
-			s.packer.pack(s.in, panel, m0, rows)
-			s.gemm.tile4(panel, rows, s.out[m0*outC:], outC, s.bias)
-		}
-	})
-	c.eval = func(ctx *Context, n *Node) error {
-		s.in, s.out = n.Inputs[0].F32(), n.Outputs[0].F32()
-		s.bias = s.gemm.zeroBias
-		if b := n.Input(2); b != nil {
-			s.bias = b.F32()
-		}
-		ctx.ParallelFor(len(s.parts), s.run)
-		return nil
+	s.run = convRun(parts, m, s.rows)
+	return s
+}
+
+func (s *convF32State) eval(ctx *Context, n *Node) error {
+	s.in, s.out = n.Inputs[0].F32(), n.Outputs[0].F32()
+	s.bias = s.gemm.zeroBias
+	if b := n.Input(2); b != nil {
+		s.bias = b.F32()
 	}
+	ctx.ParallelFor(len(s.parts), s.run)
 	return nil
+}
+
+// rows computes output rows [lo, hi) with part p's panel.
+func (s *convF32State) rows(p, lo, hi int) {
+	panel := s.parts[p]
+	n, k := s.gemm.n, s.gemm.k
+	if hi-lo == 1 && s.packer.direct {
+		s.gemm.row1(s.in[lo*k:lo*k+k], s.out[lo*n:lo*n+n], s.bias)
+		return
+	}
+	for m0 := lo; m0 < hi; m0 += q8MR {
+		rows := min(q8MR, hi-m0)
+		s.packer.pack(s.in, panel, m0, rows)
+		s.gemm.tile4(panel, rows, s.out[m0*n:], n, s.bias)
+	}
 }
 
 // int16 activations with int8 filters.
 
+func (c *conv2D) prepareI16(parts int, in, filter, bias, out *Tensor, act model.Activation) error {
+	g := &c.geo
+	quant, err := convQuantI16(in, filter, bias, out, g.outC, 0, act)
+	if err != nil {
+		return err
+	}
+	gemm := newI16Gemm(filter.I8(), g.outC, c.k, quant, bias != nil && bias.Type == model.Int64)
+	c.eval = newConvI16State(parts, c.m, gemm, newConvPacker(g, int16(0)), bias).eval
+	return nil
+}
+
+// convI16State runs an int16×int8 matrix product over packed rows.
 type convI16State struct {
 	gemm   *i16Gemm
 	bias   *Tensor // reloaded at Eval when not constant
@@ -353,51 +373,43 @@ type convI16State struct {
 	out    []int16
 }
 
-func (c *conv2D) prepareI16(ctx *Context, in, filter, bias, out *Tensor, act model.Activation) error {
-	g := &c.geo
-	if in.ZeroPoint() != 0 || out.ZeroPoint() != 0 {
-		return unsupportedf("int16 zero points %d and %d (want 0)", in.ZeroPoint(), out.ZeroPoint())
-	}
-	quant, err := newConvQuant(in, filter, out, g.outC, 0, convScalePerChannel, convRoundReference, act)
-	if err != nil {
-		return err
-	}
-	if err := convCheckBiasI64(bias, g.outC); err != nil {
-		return err
-	}
-	s := &convI16State{
-		gemm:   newI16Gemm(filter.I8(), g.outC, c.k, quant, bias != nil && bias.Type == model.Int64),
-		packer: newConvPacker(g, int16(0)),
-	}
+// newConvI16State splits m rows over parts workers. A constant bias is
+// loaded into gemm now; any other is read at Eval.
+func newConvI16State(parts, m int, gemm *i16Gemm, packer *convPacker[int16], bias *Tensor) *convI16State {
+	s := &convI16State{gemm: gemm, packer: packer}
 	if bias != nil && bias.Const {
 		convLoadBiasI64(s.gemm.bias, bias)
 	} else {
 		s.bias = bias
 	}
-	s.parts = make([][]int16, convWorkers(ctx))
+	s.parts = make([][]int16, parts)
 	for i := range s.parts {
 		s.parts[i] = s.gemm.newPanel()
 	}
-	s.run = convRun(len(s.parts), c.m, func(p, lo, hi int) {
-		panel := s.parts[p]
-		outC, k := g.outC, c.k
-		if hi-lo == 1 && s.packer.direct {
-			s.gemm.row1(s.in[lo*k:lo*k+k], s.out[lo*outC:lo*outC+outC])
-			return
-		}
-		for m0 := lo; m0 < hi; m0 += q8MR {
-			rows := min(q8MR, hi-m0)
-			s.packer.pack(s.in, panel, m0, rows)
-			s.gemm.tile4(panel, rows, s.out[m0*outC:], outC)
-		}
-	})
-	c.eval = func(ctx *Context, n *Node) error {
-		if s.bias != nil {
-			convLoadBiasI64(s.gemm.bias, s.bias)
-		}
-		s.in, s.out = n.Inputs[0].I16(), n.Outputs[0].I16()
-		ctx.ParallelFor(len(s.parts), s.run)
-		return nil
+	s.run = convRun(parts, m, s.rows)
+	return s
+}
+
+func (s *convI16State) eval(ctx *Context, n *Node) error {
+	if s.bias != nil {
+		convLoadBiasI64(s.gemm.bias, s.bias)
 	}
+	s.in, s.out = n.Inputs[0].I16(), n.Outputs[0].I16()
+	ctx.ParallelFor(len(s.parts), s.run)
 	return nil
+}
+
+// rows computes output rows [lo, hi) with part p's panel.
+func (s *convI16State) rows(p, lo, hi int) {
+	panel := s.parts[p]
+	n, k := s.gemm.n, s.gemm.k
+	if hi-lo == 1 && s.packer.direct {
+		s.gemm.row1(s.in[lo*k:lo*k+k], s.out[lo*n:lo*n+n])
+		return
+	}
+	for m0 := lo; m0 < hi; m0 += q8MR {
+		rows := min(q8MR, hi-m0)
+		s.packer.pack(s.in, panel, m0, rows)
+		s.gemm.tile4(panel, rows, s.out[m0*n:], n)
+	}
 }

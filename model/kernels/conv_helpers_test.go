@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"testing"
 
 	"github.com/ood-agent/ood-agent/model"
 )
@@ -146,6 +147,44 @@ func newConvQuantSetup(rng *rand.Rand, typ model.TensorType, perChannel bool, n,
 	return s
 }
 
+// convTestOperands describes the operands of a random CONV_2D,
+// DEPTHWISE_CONV_2D or FULLY_CONNECTED test node.
+type convTestOperands struct {
+	typ        model.TensorType
+	q          *convQuantSetup // nil for float32
+	in, filter []int           // shapes
+	filterName string
+	channels   int // output channels: the bias length
+	k          int // products per sum, which sizes the bias
+	noBias     bool
+}
+
+// build gives n its operands, with a random filter and bias. The bias is
+// omitted with noBias, and otherwise sometimes not constant, so that it is
+// read at every Eval.
+func (o convTestOperands) build(rng *rand.Rand, n *Node) *Node {
+	fType, bType := o.typ, o.typ
+	var inQ, fQ, bQ, outQ *model.Quantization
+	if o.q != nil {
+		fType, bType = o.q.filterType, o.q.biasType
+		inQ, fQ, bQ, outQ = o.q.in, o.q.filter, o.q.bias, o.q.out
+	}
+	in := convTestTensor("in", o.typ, o.in, inQ, false)
+	filter := convTestTensor(o.filterName, fType, o.filter, fQ, true)
+	bias := convTestTensor("bias", bType, []int{o.channels}, bQ, true)
+	out := convTestTensor("out", o.typ, nil, outQ, false)
+	convFillRandom(rng, filter)
+	convRandomBias(rng, bias, o.k)
+	if o.noBias {
+		bias = nil
+	} else if rng.IntN(5) == 0 {
+		bias.Const = false
+	}
+	n.Inputs = []*Tensor{in, filter, bias}
+	n.Outputs = []*Tensor{out}
+	return n
+}
+
 // convRandomBias fills a bias tensor with values of the size a sum has.
 func convRandomBias(rng *rand.Rand, t *Tensor, k int) {
 	span := int64(k)*2000 + 1
@@ -164,6 +203,15 @@ func convRandomBias(rng *rand.Rand, t *Tensor, k int) {
 			t.F32()[i] = float32(rng.NormFloat64())
 		}
 	}
+}
+
+// convTestFilterOffset returns the scale mode and filter offset TFLite's
+// CONV_2D and DEPTHWISE_CONV_2D use for in and filter.
+func convTestFilterOffset(in, filter *Tensor) (convScaleMode, int64) {
+	if in.Type == model.Uint8 {
+		return convScaleLegacy, -int64(filter.ZeroPoint())
+	}
+	return convScalePerChannel, 0
 }
 
 // convRefQuant gathers the reference kernel's inputs from the tensors.
@@ -244,6 +292,15 @@ func convDequantize(t *Tensor, dim int) []float32 {
 	return out
 }
 
+// convDequantizeOperands returns the real values of n's input, filter
+// (per-channel scales along filterDim) and bias, nil when omitted.
+func convDequantizeOperands(n *Node, filterDim int) (in, filter, bias []float32) {
+	if b := n.Input(2); b != nil {
+		bias = convDequantizeBias(b, n.Inputs[0], n.Inputs[1])
+	}
+	return convDequantize(n.Inputs[0], -1), convDequantize(n.Inputs[1], filterDim), bias
+}
+
 // convDequantizeBias returns the real bias values, scaled by the input
 // scale times each channel's filter scale.
 func convDequantizeBias(bias, in, filter *Tensor) []float32 {
@@ -281,5 +338,33 @@ func convFillInputs(rng *rand.Rand, n *Node) {
 	convFillRandom(rng, n.Inputs[0])
 	if b := n.Input(2); b != nil && !b.Const {
 		convRandomBias(rng, b, 64)
+	}
+}
+
+// convTestBiasF32 returns n's float bias, nil when omitted.
+func convTestBiasF32(n *Node) []float32 {
+	if b := n.Input(2); b != nil {
+		return b.F32()
+	}
+	return nil
+}
+
+// convCheckEvalNoAllocs prepares k for n on threads goroutines and checks
+// that Eval does not allocate.
+func convCheckEvalNoAllocs(t *testing.T, k Kernel, n *Node, threads int) {
+	t.Helper()
+	ctx := NewContext(threads)
+	defer ctx.Close()
+	if err := k.Prepare(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	n.Outputs[0].Data = AlignedBytes(n.Outputs[0].Bytes())
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := k.Eval(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Eval allocates %v times per run, want 0", allocs)
 	}
 }

@@ -33,6 +33,15 @@ func convBenchEval(b *testing.B, k Kernel, n *Node, macs int, threads int) {
 	b.ReportMetric(float64(macs)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
 }
 
+// convBenchPixels returns the number of output pixels of s.
+func convBenchPixels(b *testing.B, s convShape) int {
+	g := convGeometry{inH: s.h, inW: s.w, filterH: s.kh, filterW: s.kw}
+	if err := convSpatial(&g, s.padding, int32(s.strideH), int32(s.strideW), 1, 1); err != nil {
+		b.Fatal(err)
+	}
+	return g.outH * g.outW
+}
+
 var convBenchShapes = []convShape{
 	// The first layer: 3×3 stride 2 over RGB.
 	{1, 128, 128, 3, 8, 3, 3, 2, 2, 1, 1, model.PaddingSame, model.ActRelu6, false, true},
@@ -49,12 +58,7 @@ func BenchmarkConv2D(b *testing.B) {
 		for _, s := range convBenchShapes {
 			n := convBuild(rng, s, typ)
 			k := &conv2D{}
-			g := convGeometry{inH: s.h, inW: s.w}
-			g.filterH, g.filterW = s.kh, s.kw
-			if err := convSpatial(&g, s.padding, int32(s.strideH), int32(s.strideW), 1, 1); err != nil {
-				b.Fatal(err)
-			}
-			macs := g.outH * g.outW * s.outC * s.kh * s.kw * s.inC
+			macs := convBenchPixels(b, s) * s.outC * s.kh * s.kw * s.inC
 			b.Run(fmt.Sprintf("%s/%dx%dx%d_k%d_s%d_to%d", typ, s.h, s.w, s.inC, s.kh, s.strideH, s.outC), func(b *testing.B) {
 				convBenchEval(b, k, n, macs, 1)
 			})
@@ -76,12 +80,7 @@ func BenchmarkDepthwiseConv(b *testing.B) {
 		for _, s := range dwBenchShapes {
 			n := dwBuild(rng, s, typ)
 			k := &depthwiseConv{}
-			g := convGeometry{inH: s.h, inW: s.w}
-			g.filterH, g.filterW = s.kh, s.kw
-			if err := convSpatial(&g, s.padding, int32(s.strideH), int32(s.strideW), 1, 1); err != nil {
-				b.Fatal(err)
-			}
-			macs := g.outH * g.outW * s.outC * s.kh * s.kw
+			macs := convBenchPixels(b, s.convShape) * s.outC * s.kh * s.kw
 			b.Run(fmt.Sprintf("%s/%dx%dx%d_k%d_s%d_m%d", typ, s.h, s.w, s.inC, s.kh, s.strideH, s.mult), func(b *testing.B) {
 				convBenchEval(b, k, n, macs, 1)
 			})

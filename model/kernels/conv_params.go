@@ -9,6 +9,63 @@ import (
 // Shared geometry and quantization set-up of CONV_2D, DEPTHWISE_CONV_2D and
 // FULLY_CONNECTED.
 
+// convOperands returns the input, filter, optional bias and output of a
+// CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED node; filterName is what
+// errors call the filter ("weights" for fully connected).
+func convOperands(n *Node, filterName string) (in, filter, bias, out *Tensor, err error) {
+	if len(n.Inputs) < 2 || len(n.Outputs) != 1 {
+		return nil, nil, nil, nil, errorf("want 2 or 3 inputs and 1 output, got %d and %d", len(n.Inputs), len(n.Outputs))
+	}
+	in, filter, bias, out = n.Inputs[0], n.Inputs[1], n.Input(2), n.Outputs[0]
+	if in == nil || filter == nil {
+		return nil, nil, nil, nil, errorf("input and %s are required", filterName)
+	}
+	return in, filter, bias, out, nil
+}
+
+// convCheckWeights checks what the three ops require of their weights and
+// fused activation: the filter is packed at Prepare, so it must be
+// constant, and constant operands must hold their data.
+func convCheckWeights(filterName string, filter, bias *Tensor, act model.Activation) error {
+	if !filter.Const {
+		return unsupportedf("non-constant %s", filterName)
+	}
+	if err := convCheckConst(filterName, filter); err != nil {
+		return err
+	}
+	if err := convCheckConst("bias", bias); err != nil {
+		return err
+	}
+	return CheckFusedActivation(act)
+}
+
+// convKind is the arithmetic a convolution-like op runs for its types.
+type convKind int
+
+const (
+	convKindF32 convKind = iota // float32 throughout
+	convKindQ8                  // int8 or uint8 throughout
+	convKindI16                 // int16 input and output, int8 filter
+)
+
+// convKindOf returns the arithmetic for the operand types, or an error
+// wrapping ErrUnsupported for a combination no kernel runs.
+func convKindOf(in, filter, out *Tensor, filterName string) (convKind, error) {
+	if out.Type != in.Type {
+		return 0, unsupportedf("input %s with output %s", in.Type, out.Type)
+	}
+	switch {
+	case in.Type == model.Float32 && filter.Type == model.Float32:
+		return convKindF32, nil
+	case in.Type == model.Int8 && filter.Type == model.Int8,
+		in.Type == model.Uint8 && filter.Type == model.Uint8:
+		return convKindQ8, nil
+	case in.Type == model.Int16 && filter.Type == model.Int8:
+		return convKindI16, nil
+	}
+	return 0, unsupportedf("input %s with %s %s", in.Type, filterName, filter.Type)
+}
+
 // convGeometry is the spatial arrangement of a 2-D convolution over NHWC
 // tensors.
 type convGeometry struct {
@@ -236,6 +293,37 @@ func newConvQuant(in, filter, out *Tensor, n, dim int, mode convScaleMode, round
 	}
 	q.lo, q.hi = ActivationRangeQuantized(act, out)
 	return q, nil
+}
+
+// convQ8Mode returns the scale mode of an 8-bit CONV_2D or
+// DEPTHWISE_CONV_2D and whether the filter zero point enters the sums:
+// uint8 runs TFLite's legacy per-tensor kernels, int8 its per-channel
+// kernels, which assume symmetric filters.
+func convQ8Mode(in, filter *Tensor) (mode convScaleMode, useFilterZP bool, err error) {
+	if in.Type != model.Uint8 {
+		return convScalePerChannel, false, nil
+	}
+	if len(filter.Quant.Scale) > 1 {
+		return 0, false, unsupportedf("per-channel uint8 filter")
+	}
+	return convScaleLegacy, true, nil
+}
+
+// convQuantI16 checks the zero points and bias of an int16x8 CONV_2D or
+// DEPTHWISE_CONV_2D with n output channels and returns its output
+// quantization; per-channel filter scales lie along dim.
+func convQuantI16(in, filter, bias, out *Tensor, n, dim int, act model.Activation) (convQuant, error) {
+	if in.ZeroPoint() != 0 || out.ZeroPoint() != 0 {
+		return convQuant{}, unsupportedf("int16 zero points %d and %d (want 0)", in.ZeroPoint(), out.ZeroPoint())
+	}
+	quant, err := newConvQuant(in, filter, out, n, dim, convScalePerChannel, convRoundReference, act)
+	if err != nil {
+		return convQuant{}, err
+	}
+	if err := convCheckBiasI64(bias, n); err != nil {
+		return convQuant{}, err
+	}
+	return quant, nil
 }
 
 // convFilterOffset is the filter zero-point correction TFLite applies: the

@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -110,41 +109,22 @@ func convBuild(rng *rand.Rand, s convShape, typ model.TensorType) *Node {
 		Padding: s.padding, StrideH: int32(s.strideH), StrideW: int32(s.strideW),
 		DilationH: int32(s.dilH), DilationW: int32(s.dilW), Activation: s.act,
 	}}
-	inShape := []int{s.batches, s.h, s.w, s.inC}
-	fShape := []int{s.outC, s.kh, s.kw, s.inC}
-	var in, filter, bias, out *Tensor
-	if typ == model.Float32 {
-		in = convTestTensor("in", typ, inShape, nil, false)
-		filter = convTestTensor("filter", typ, fShape, nil, true)
-		bias = convTestTensor("bias", typ, []int{s.outC}, nil, true)
-		out = convTestTensor("out", typ, nil, nil, false)
-	} else {
+	o := convTestOperands{
+		typ: typ, in: []int{s.batches, s.h, s.w, s.inC}, filter: []int{s.outC, s.kh, s.kw, s.inC},
+		filterName: "filter", channels: s.outC, k: k, noBias: s.noBias,
+	}
+	if typ != model.Float32 {
 		q := newConvQuantSetup(rng, typ, !s.perTensor, s.outC, 0, k)
-		in = convTestTensor("in", typ, inShape, q.in, false)
-		filter = convTestTensor("filter", q.filterType, fShape, q.filter, true)
-		bias = convTestTensor("bias", q.biasType, []int{s.outC}, q.bias, true)
-		out = convTestTensor("out", typ, nil, q.out, false)
+		o.q = &q
 	}
-	convFillRandom(rng, filter)
-	convRandomBias(rng, bias, k)
-	if s.noBias {
-		bias = nil
-	} else if rng.IntN(5) == 0 {
-		bias.Const = false // read at every Eval
-	}
-	n.Inputs = []*Tensor{in, filter, bias}
-	n.Outputs = []*Tensor{out}
-	return n
+	return o.build(rng, n)
 }
 
 // convWantQuant computes the reference output of a quantized conv node.
 func convWantQuant(t *testing.T, n *Node, k *conv2D) []int64 {
 	t.Helper()
 	in, filter, bias, out := n.Inputs[0], n.Inputs[1], n.Input(2), n.Outputs[0]
-	mode, filterOff := convScalePerChannel, int64(0)
-	if in.Type == model.Uint8 {
-		mode, filterOff = convScaleLegacy, -int64(filter.ZeroPoint())
-	}
+	mode, filterOff := convTestFilterOffset(in, filter)
 	opts := n.Options.(*model.Conv2DOptions)
 	quant, err := newConvQuant(in, filter, out, k.geo.outC, 0, mode, convTestRounding(in, k.rounding), opts.Activation)
 	if err != nil {
@@ -171,11 +151,7 @@ func TestConv2DMatchesReference(t *testing.T) {
 						t.Fatalf("output shape = %v, want %v", n.Outputs[0].Shape, wantShape)
 					}
 					if typ == model.Float32 {
-						var bias []float32
-						if b := n.Input(2); b != nil {
-							bias = b.F32()
-						}
-						want := refConvF32(&k.geo, n.Inputs[0].F32(), n.Inputs[1].F32(), bias, s.act)
+						want := refConvF32(&k.geo, n.Inputs[0].F32(), n.Inputs[1].F32(), convTestBiasF32(n), s.act)
 						if err := convCompareFloats(n.Outputs[0].F32(), want, 1e-5); err != nil {
 							t.Errorf("conv2D vs reference: %v", err)
 						}
@@ -362,15 +338,9 @@ func TestConv2DQuantizedNearFloat(t *testing.T) {
 				if err := convRunKernel(k, n, 1, func() { convFillInputs(rng, n) }); err != nil {
 					t.Fatal(err)
 				}
-				in, filter, bias, out := n.Inputs[0], n.Inputs[1], n.Input(2), n.Outputs[0]
-				fin := convDequantize(in, -1)
-				ffilter := convDequantize(filter, 0)
-				var fbias []float32
-				if bias != nil {
-					fbias = convDequantizeBias(bias, in, filter)
-				}
+				fin, ffilter, fbias := convDequantizeOperands(n, 0)
 				want := refConvF32(&k.geo, fin, ffilter, fbias, model.ActNone)
-				if err := convWithinOneStep(out, want, s.act); err != nil {
+				if err := convWithinOneStep(n.Outputs[0], want, s.act); err != nil {
 					t.Error(err)
 				}
 			})
@@ -415,13 +385,7 @@ func TestConv2DPrepareErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			n := convBuild(rng, base, model.Int8)
 			tt.edit(n)
-			err := newConv2D().Prepare(NewContext(1), n)
-			if err == nil {
-				t.Fatalf("Prepare(%s) = nil, want error", tt.name)
-			}
-			if errors.Is(err, ErrUnsupported) != tt.unsupported {
-				t.Errorf("Prepare(%s) = %v, want unsupported %v", tt.name, err, tt.unsupported)
-			}
+			checkPrepareError(t, newConv2D(), n, tt.name, tt.unsupported)
 		})
 	}
 }
@@ -432,22 +396,7 @@ func TestConv2DEvalDoesNotAllocate(t *testing.T) {
 	for _, tr := range convTestTypes {
 		for _, threads := range []int{1, 2} {
 			t.Run(fmt.Sprintf("%v/t%d", tr, threads), func(t *testing.T) {
-				n := convBuild(rng, s, tr.typ)
-				ctx := NewContext(threads)
-				defer ctx.Close()
-				k := &conv2D{rounding: tr.rounding}
-				if err := k.Prepare(ctx, n); err != nil {
-					t.Fatal(err)
-				}
-				n.Outputs[0].Data = AlignedBytes(n.Outputs[0].Bytes())
-				allocs := testing.AllocsPerRun(20, func() {
-					if err := k.Eval(ctx, n); err != nil {
-						t.Fatal(err)
-					}
-				})
-				if allocs != 0 {
-					t.Errorf("Eval allocates %v times per run, want 0", allocs)
-				}
+				convCheckEvalNoAllocs(t, &conv2D{rounding: tr.rounding}, convBuild(rng, s, tr.typ), threads)
 			})
 		}
 	}

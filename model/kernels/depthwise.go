@@ -39,12 +39,9 @@ func (d *depthwiseConv) Prepare(ctx *Context, n *Node) error {
 	if !ok || opts == nil {
 		return errorf("missing DepthwiseConv2DOptions")
 	}
-	if len(n.Inputs) < 2 || len(n.Outputs) != 1 {
-		return errorf("want 2 or 3 inputs and 1 output, got %d and %d", len(n.Inputs), len(n.Outputs))
-	}
-	in, filter, bias, out := n.Inputs[0], n.Inputs[1], n.Input(2), n.Outputs[0]
-	if in == nil || filter == nil {
-		return errorf("input and filter are required")
+	in, filter, bias, out, err := convOperands(n, "filter")
+	if err != nil {
+		return err
 	}
 	if len(in.Shape) != 4 {
 		return errorf("input: want rank 4, got %v", in.Shape)
@@ -52,16 +49,7 @@ func (d *depthwiseConv) Prepare(ctx *Context, n *Node) error {
 	if len(filter.Shape) != 4 || filter.Shape[0] != 1 {
 		return errorf("filter: want shape [1 h w c], got %v", filter.Shape)
 	}
-	if !filter.Const {
-		return unsupportedf("non-constant filter")
-	}
-	if err := convCheckConst("filter", filter); err != nil {
-		return err
-	}
-	if err := convCheckConst("bias", bias); err != nil {
-		return err
-	}
-	if err := CheckFusedActivation(opts.Activation); err != nil {
+	if err := convCheckWeights("filter", filter, bias, opts.Activation); err != nil {
 		return err
 	}
 	g := &d.geo
@@ -80,24 +68,22 @@ func (d *depthwiseConv) Prepare(ctx *Context, n *Node) error {
 		return err
 	}
 	out.Shape = []int{g.batches, g.outH, g.outW, g.outC}
-	if out.Type != in.Type {
-		return unsupportedf("input %s with output %s", in.Type, out.Type)
+	kind, err := convKindOf(in, filter, out, "filter")
+	if err != nil {
+		return err
 	}
 	d.taps = g.filterH * g.filterW
 	d.offs = make([][]int, convWorkers(ctx))
 	for i := range d.offs {
 		d.offs[i] = make([]int, d.taps)
 	}
-	switch {
-	case in.Type == model.Float32 && filter.Type == model.Float32:
+	switch kind {
+	case convKindF32:
 		return d.prepareF32(filter, bias, opts.Activation)
-	case in.Type == model.Int8 && filter.Type == model.Int8,
-		in.Type == model.Uint8 && filter.Type == model.Uint8:
+	case convKindQ8:
 		return d.prepareQ8(in, filter, bias, out, opts.Activation)
-	case in.Type == model.Int16 && filter.Type == model.Int8:
-		return d.prepareI16(in, filter, bias, out, opts.Activation)
 	}
-	return unsupportedf("input %s with filter %s", in.Type, filter.Type)
+	return d.prepareI16(in, filter, bias, out, opts.Activation)
 }
 
 func (d *depthwiseConv) Eval(ctx *Context, n *Node) error { return d.eval(ctx, n) }
@@ -158,13 +144,9 @@ type dwQ8State struct {
 
 func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activation) error {
 	g := &d.geo
-	unsigned := in.Type == model.Uint8
-	mode, useFilterZP := convScalePerChannel, false
-	if unsigned {
-		if len(filter.Quant.Scale) > 1 {
-			return unsupportedf("per-channel uint8 filter")
-		}
-		mode, useFilterZP = convScaleLegacy, true
+	mode, useFilterZP, err := convQ8Mode(in, filter)
+	if err != nil {
+		return err
 	}
 	quant, err := newConvQuant(in, filter, out, g.outC, 3, mode, d.rounding, act)
 	if err != nil {
@@ -174,6 +156,7 @@ func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activ
 	if err != nil {
 		return err
 	}
+	unsigned := in.Type == model.Uint8
 	fOff := convFilterOffset(filter, useFilterZP)
 	inOff := -in.ZeroPoint()
 	s := &dwQ8State{
@@ -502,14 +485,8 @@ type dwI16State struct {
 
 func (d *depthwiseConv) prepareI16(in, filter, bias, out *Tensor, act model.Activation) error {
 	g := &d.geo
-	if in.ZeroPoint() != 0 || out.ZeroPoint() != 0 {
-		return unsupportedf("int16 zero points %d and %d (want 0)", in.ZeroPoint(), out.ZeroPoint())
-	}
-	quant, err := newConvQuant(in, filter, out, g.outC, 3, convScalePerChannel, convRoundReference, act)
+	quant, err := convQuantI16(in, filter, bias, out, g.outC, 3, act)
 	if err != nil {
-		return err
-	}
-	if err := convCheckBiasI64(bias, g.outC); err != nil {
 		return err
 	}
 	wide := bias != nil && bias.Type == model.Int64

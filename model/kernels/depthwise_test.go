@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -47,31 +46,15 @@ func dwBuild(rng *rand.Rand, s dwShape, typ model.TensorType) *Node {
 		DilationH: int32(s.dilH), DilationW: int32(s.dilW), Activation: s.act, DepthMultiplier: int32(s.mult),
 	}}
 	taps := s.kh * s.kw
-	inShape := []int{s.batches, s.h, s.w, s.inC}
-	fShape := []int{1, s.kh, s.kw, s.outC}
-	var in, filter, bias, out *Tensor
-	if typ == model.Float32 {
-		in = convTestTensor("in", typ, inShape, nil, false)
-		filter = convTestTensor("filter", typ, fShape, nil, true)
-		bias = convTestTensor("bias", typ, []int{s.outC}, nil, true)
-		out = convTestTensor("out", typ, nil, nil, false)
-	} else {
+	o := convTestOperands{
+		typ: typ, in: []int{s.batches, s.h, s.w, s.inC}, filter: []int{1, s.kh, s.kw, s.outC},
+		filterName: "filter", channels: s.outC, k: taps, noBias: s.noBias,
+	}
+	if typ != model.Float32 {
 		q := newConvQuantSetup(rng, typ, !s.perTensor, s.outC, 3, taps)
-		in = convTestTensor("in", typ, inShape, q.in, false)
-		filter = convTestTensor("filter", q.filterType, fShape, q.filter, true)
-		bias = convTestTensor("bias", q.biasType, []int{s.outC}, q.bias, true)
-		out = convTestTensor("out", typ, nil, q.out, false)
+		o.q = &q
 	}
-	convFillRandom(rng, filter)
-	convRandomBias(rng, bias, taps)
-	if s.noBias {
-		bias = nil
-	} else if rng.IntN(5) == 0 {
-		bias.Const = false // read at every Eval
-	}
-	n.Inputs = []*Tensor{in, filter, bias}
-	n.Outputs = []*Tensor{out}
-	return n
+	return o.build(rng, n)
 }
 
 func TestDepthwiseConvMatchesReference(t *testing.T) {
@@ -93,20 +76,13 @@ func TestDepthwiseConvMatchesReference(t *testing.T) {
 					}
 					in, filter, bias, out := n.Inputs[0], n.Inputs[1], n.Input(2), n.Outputs[0]
 					if typ == model.Float32 {
-						var b []float32
-						if bias != nil {
-							b = bias.F32()
-						}
-						want := refDepthwiseF32(&k.geo, s.mult, in.F32(), filter.F32(), b, s.act)
+						want := refDepthwiseF32(&k.geo, s.mult, in.F32(), filter.F32(), convTestBiasF32(n), s.act)
 						if err := convCompareFloats(out.F32(), want, 1e-5); err != nil {
 							t.Errorf("depthwiseConv vs reference: %v", err)
 						}
 						return
 					}
-					mode, filterOff := convScalePerChannel, int64(0)
-					if typ == model.Uint8 {
-						mode, filterOff = convScaleLegacy, -int64(filter.ZeroPoint())
-					}
+					mode, filterOff := convTestFilterOffset(in, filter)
 					quant, err := newConvQuant(in, filter, out, s.outC, 3, mode, convTestRounding(in, k.rounding), s.act)
 					if err != nil {
 						t.Fatal(err)
@@ -132,13 +108,9 @@ func TestDepthwiseConvQuantizedNearFloat(t *testing.T) {
 				if err := convRunKernel(k, n, 1, func() { convFillInputs(rng, n) }); err != nil {
 					t.Fatal(err)
 				}
-				in, filter, bias, out := n.Inputs[0], n.Inputs[1], n.Input(2), n.Outputs[0]
-				var fbias []float32
-				if bias != nil {
-					fbias = convDequantizeBias(bias, in, filter)
-				}
-				want := refDepthwiseF32(&k.geo, s.mult, convDequantize(in, -1), convDequantize(filter, 3), fbias, model.ActNone)
-				if err := convWithinOneStep(out, want, s.act); err != nil {
+				fin, ffilter, fbias := convDequantizeOperands(n, 3)
+				want := refDepthwiseF32(&k.geo, s.mult, fin, ffilter, fbias, model.ActNone)
+				if err := convWithinOneStep(n.Outputs[0], want, s.act); err != nil {
 					t.Error(err)
 				}
 			})
@@ -200,13 +172,7 @@ func TestDepthwiseConvPrepareErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			n := dwBuild(rng, base, model.Int8)
 			tt.edit(n)
-			err := newDepthwiseConv().Prepare(NewContext(1), n)
-			if err == nil {
-				t.Fatalf("Prepare(%s) = nil, want error", tt.name)
-			}
-			if errors.Is(err, ErrUnsupported) != tt.unsupported {
-				t.Errorf("Prepare(%s) = %v, want unsupported %v", tt.name, err, tt.unsupported)
-			}
+			checkPrepareError(t, newDepthwiseConv(), n, tt.name, tt.unsupported)
 		})
 	}
 }
@@ -218,22 +184,7 @@ func TestDepthwiseConvEvalDoesNotAllocate(t *testing.T) {
 		for _, tr := range convTestTypes {
 			for _, threads := range []int{1, 2} {
 				t.Run(fmt.Sprintf("%v/m%d/t%d", tr, mult, threads), func(t *testing.T) {
-					n := dwBuild(rng, s, tr.typ)
-					ctx := NewContext(threads)
-					defer ctx.Close()
-					k := &depthwiseConv{rounding: tr.rounding}
-					if err := k.Prepare(ctx, n); err != nil {
-						t.Fatal(err)
-					}
-					n.Outputs[0].Data = AlignedBytes(n.Outputs[0].Bytes())
-					allocs := testing.AllocsPerRun(20, func() {
-						if err := k.Eval(ctx, n); err != nil {
-							t.Fatal(err)
-						}
-					})
-					if allocs != 0 {
-						t.Errorf("Eval allocates %v times per run, want 0", allocs)
-					}
+					convCheckEvalNoAllocs(t, &depthwiseConv{rounding: tr.rounding}, dwBuild(rng, s, tr.typ), threads)
 				})
 			}
 		}

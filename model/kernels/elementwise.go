@@ -234,22 +234,21 @@ func (r *ewRunner) run(ctx *Context) {
 	r.body(0, u)
 }
 
+// ewRunBlocks runs body over the units of ewBlock elements that cover size
+// elements, split across threads when the op is costly enough per element
+// (heavy) and the tensor big enough.
+func ewRunBlocks(ctx *Context, size int, heavy bool, body func(lo, hi int)) {
+	units := (size + ewBlock - 1) / ewBlock
+	if ctx != nil && ctx.Threads > 1 && size >= ewParallelMin && heavy {
+		ctx.ParallelFor(units, body)
+	} else {
+		body(0, units)
+	}
+}
+
 // ewSetShape sets t's shape to a copy of s.
 func ewSetShape(t *Tensor, s []int) {
 	t.Shape = append(t.Shape[:0:0], s...)
-}
-
-// ewSameShape reports whether a and b are equal.
-func ewSameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // ewCheckIO checks the input and output counts of a node.

@@ -3,6 +3,7 @@ package kernels
 import (
 	"errors"
 	"math"
+	"slices"
 
 	"github.com/ood-agent/ood-agent/model"
 )
@@ -62,7 +63,7 @@ func (k *binaryKernel) Prepare(ctx *Context, n *Node) error {
 	if err != nil {
 		return err
 	}
-	if k.op == model.OpPrelu && !ewSameShape(shape, a.Shape) {
+	if k.op == model.OpPrelu && !slices.Equal(shape, a.Shape) {
 		return errorf("alpha shape %v widens input shape %v", b.Shape, a.Shape)
 	}
 	plan, err := ewNewPlan(shape, a.Shape, b.Shape)
@@ -171,23 +172,11 @@ func (k *binaryKernel) segment(o, n int, off [3]int) {
 	xs, ys := k.plan.innerStride(0), k.plan.innerStride(1)
 	switch k.typ {
 	case model.Float32:
-		dst := k.f32[2][o : o+n]
-		ewArith(k.op, dst, k.f32[0][off[0]:], xs, k.f32[1][off[1]:], ys)
-		if k.act != model.ActNone {
-			ewClamp(dst, k.fmin, k.fmax)
-		}
+		ewArithAct(k, k.f32[2][o:o+n], k.f32[0][off[0]:], xs, k.f32[1][off[1]:], ys, k.fmin, k.fmax)
 	case model.Int32:
-		dst := k.i32[2][o : o+n]
-		ewArith(k.op, dst, k.i32[0][off[0]:], xs, k.i32[1][off[1]:], ys)
-		if k.act != model.ActNone {
-			ewClamp(dst, int32(k.imin), int32(k.imax))
-		}
+		ewArithAct(k, k.i32[2][o:o+n], k.i32[0][off[0]:], xs, k.i32[1][off[1]:], ys, int32(k.imin), int32(k.imax))
 	case model.Int64:
-		dst := k.i64[2][o : o+n]
-		ewArith(k.op, dst, k.i64[0][off[0]:], xs, k.i64[1][off[1]:], ys)
-		if k.act != model.ActNone {
-			ewClamp(dst, k.imin, k.imax)
-		}
+		ewArithAct(k, k.i64[2][o:o+n], k.i64[0][off[0]:], xs, k.i64[1][off[1]:], ys, k.imin, k.imax)
 	case model.Int8:
 		ewQuantRow(&k.q, k.op, k.i8[2][o:o+n], k.i8[0][off[0]:], xs, k.i8[1][off[1]:], ys)
 	case model.Uint8:
@@ -198,6 +187,15 @@ func (k *binaryKernel) segment(o, n int, off [3]int) {
 }
 
 // ewNumber is the element types with native arithmetic.
+// ewArithAct is ewArith followed by the clamp of a fused activation, whose
+// range is [lo, hi].
+func ewArithAct[T ewNumber](k *binaryKernel, dst, x []T, xs int, y []T, ys int, lo, hi T) {
+	ewArith(k.op, dst, x, xs, y, ys)
+	if k.act != model.ActNone {
+		ewClamp(dst, lo, hi)
+	}
+}
+
 type ewNumber interface {
 	~float32 | ~int32 | ~int64
 }

@@ -216,13 +216,7 @@ func TestBinaryPrepareErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			n := &Node{Op: tt.op, Options: tt.opts, Inputs: []*Tensor{tt.a, tt.b}, Outputs: []*Tensor{tt.out}}
-			err := newBinary(tt.op)().Prepare(NewContext(1), n)
-			if err == nil {
-				t.Fatalf("Prepare(%s) = nil, want error", tt.name)
-			}
-			if got := errors.Is(err, ErrUnsupported); got != tt.unsupported {
-				t.Errorf("Prepare(%s) error %q: errors.Is(ErrUnsupported) = %v, want %v", tt.name, err, got, tt.unsupported)
-			}
+			checkPrepareError(t, newBinary(tt.op)(), n, tt.name, tt.unsupported)
 		})
 	}
 }
@@ -278,7 +272,7 @@ func TestBinaryFloatRandomBroadcast(t *testing.T) {
 		ctx := ctxs[iter%2]
 		out := ewOut(model.Float32, nil)
 		ewEval(t, newBinary(op), op, nil, ctx, out, a, b)
-		if !ewSameShape(out.Shape, shape) {
+		if !slices.Equal(out.Shape, shape) {
 			t.Fatalf("%s %v %v: output shape %v, want %v", op, as, bs, out.Shape, shape)
 		}
 		for i, got := range out.F32() {
@@ -424,35 +418,28 @@ func BenchmarkAddBroadcast(b *testing.B) {
 			ctx := NewContext(threads)
 			defer ctx.Close()
 			x, y := ewNew(model.Float32, []int{10, 4, 335, 335}, nil), ewNew(model.Float32, []int{10, 1, 1, 335}, nil)
-			k, n := ewPrepare(b, newBinary(model.OpAdd), model.OpAdd, nil, ctx, ewOut(model.Float32, nil), x, y)
-			b.ReportAllocs()
-			b.SetBytes(int64(len(x.Data)))
-			for b.Loop() {
-				_ = k.Eval(ctx, n)
-			}
+			ewBenchAdd(b, ctx, ewOut(model.Float32, nil), x, y)
 		})
 	}
 	b.Run("float32/[1,3350,80]+[1,3350,1]", func(b *testing.B) {
-		ctx := NewContext(1)
 		x, y := ewNew(model.Float32, []int{1, 3350, 80}, nil), ewNew(model.Float32, []int{1, 3350, 1}, nil)
-		k, n := ewPrepare(b, newBinary(model.OpAdd), model.OpAdd, nil, ctx, ewOut(model.Float32, nil), x, y)
-		b.ReportAllocs()
-		b.SetBytes(int64(len(x.Data)))
-		for b.Loop() {
-			_ = k.Eval(ctx, n)
-		}
+		ewBenchAdd(b, NewContext(1), ewOut(model.Float32, nil), x, y)
 	})
 	b.Run("int8/[1,56,56,64]+[64]", func(b *testing.B) {
-		ctx := NewContext(1)
 		q := ewQ(0.05, 3)
 		x, y := ewNew(model.Int8, []int{1, 56, 56, 64}, q), ewNew(model.Int8, []int{64}, q)
-		k, n := ewPrepare(b, newBinary(model.OpAdd), model.OpAdd, nil, ctx, ewOut(model.Int8, ewQ(0.07, -2)), x, y)
-		b.ReportAllocs()
-		b.SetBytes(int64(len(x.Data)))
-		for b.Loop() {
-			_ = k.Eval(ctx, n)
-		}
+		ewBenchAdd(b, NewContext(1), ewOut(model.Int8, ewQ(0.07, -2)), x, y)
 	})
+}
+
+// ewBenchAdd times ADD of x and y into out.
+func ewBenchAdd(b *testing.B, ctx *Context, out, x, y *Tensor) {
+	k, n := ewPrepare(b, newBinary(model.OpAdd), model.OpAdd, nil, ctx, out, x, y)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(x.Data)))
+	for b.Loop() {
+		_ = k.Eval(ctx, n)
+	}
 }
 
 func TestEwMulMatchesMultiplyByQuantizedMultiplier(t *testing.T) {

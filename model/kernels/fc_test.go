@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -52,34 +51,20 @@ func fcShapes(rng *rand.Rand, random int) []fcShape {
 func fcBuild(rng *rand.Rand, s fcShape, typ model.TensorType) *Node {
 	k := s.inShape[len(s.inShape)-1]
 	n := &Node{Op: model.OpFullyConnected, Options: &model.FullyConnectedOptions{Activation: s.act, KeepNumDims: s.keepDims}}
-	var in, w, bias, out *Tensor
-	if typ == model.Float32 {
-		in = convTestTensor("in", typ, s.inShape, nil, false)
-		w = convTestTensor("weights", typ, []int{s.n, k}, nil, true)
-		bias = convTestTensor("bias", typ, []int{s.n}, nil, true)
-		out = convTestTensor("out", typ, nil, nil, false)
-	} else {
+	o := convTestOperands{
+		typ: typ, in: s.inShape, filter: []int{s.n, k},
+		filterName: "weights", channels: s.n, k: k, noBias: s.noBias,
+	}
+	if typ != model.Float32 {
 		q := newConvQuantSetup(rng, typ, s.perChannel, s.n, 0, k)
 		if typ == model.Int8 && !s.perChannel {
 			// Per-tensor int8 weights may carry a zero point, which
 			// fully connected subtracts.
 			q.filter.ZeroPoint[0] = int64(rng.IntN(9) - 4)
 		}
-		in = convTestTensor("in", typ, s.inShape, q.in, false)
-		w = convTestTensor("weights", q.filterType, []int{s.n, k}, q.filter, true)
-		bias = convTestTensor("bias", q.biasType, []int{s.n}, q.bias, true)
-		out = convTestTensor("out", typ, nil, q.out, false)
+		o.q = &q
 	}
-	convFillRandom(rng, w)
-	convRandomBias(rng, bias, k)
-	if s.noBias {
-		bias = nil
-	} else if rng.IntN(5) == 0 {
-		bias.Const = false // read at every Eval
-	}
-	n.Inputs = []*Tensor{in, w, bias}
-	n.Outputs = []*Tensor{out}
-	return n
+	return o.build(rng, n)
 }
 
 func TestFullyConnectedMatchesReference(t *testing.T) {
@@ -103,11 +88,7 @@ func TestFullyConnectedMatchesReference(t *testing.T) {
 						t.Fatalf("output shape = %v, want %v", out.Shape, wantShape)
 					}
 					if typ == model.Float32 {
-						var b []float32
-						if bias != nil {
-							b = bias.F32()
-						}
-						want := refFullyConnectedF32(f.m, f.n, f.k, in.F32(), w.F32(), b, s.act)
+						want := refFullyConnectedF32(f.m, f.n, f.k, in.F32(), w.F32(), convTestBiasF32(n), s.act)
 						if err := convCompareFloats(out.F32(), want, 1e-5); err != nil {
 							t.Errorf("fullyConnected vs reference: %v", err)
 						}
@@ -145,13 +126,9 @@ func TestFullyConnectedQuantizedNearFloat(t *testing.T) {
 				if err := convRunKernel(f, n, 1, func() { convFillInputs(rng, n) }); err != nil {
 					t.Fatal(err)
 				}
-				in, w, bias, out := n.Inputs[0], n.Inputs[1], n.Input(2), n.Outputs[0]
-				var fbias []float32
-				if bias != nil {
-					fbias = convDequantizeBias(bias, in, w)
-				}
-				want := refFullyConnectedF32(f.m, f.n, f.k, convDequantize(in, -1), convDequantize(w, 0), fbias, model.ActNone)
-				if err := convWithinOneStep(out, want, s.act); err != nil {
+				fin, fw, fbias := convDequantizeOperands(n, 0)
+				want := refFullyConnectedF32(f.m, f.n, f.k, fin, fw, fbias, model.ActNone)
+				if err := convWithinOneStep(n.Outputs[0], want, s.act); err != nil {
 					t.Error(err)
 				}
 			})
@@ -209,13 +186,7 @@ func TestFullyConnectedPrepareErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			n := fcBuild(rng, base, model.Int8)
 			tt.edit(n)
-			err := newFullyConnected().Prepare(NewContext(1), n)
-			if err == nil {
-				t.Fatalf("Prepare(%s) = nil, want error", tt.name)
-			}
-			if errors.Is(err, ErrUnsupported) != tt.unsupported {
-				t.Errorf("Prepare(%s) = %v, want unsupported %v", tt.name, err, tt.unsupported)
-			}
+			checkPrepareError(t, newFullyConnected(), n, tt.name, tt.unsupported)
 		})
 	}
 }
@@ -226,22 +197,7 @@ func TestFullyConnectedEvalDoesNotAllocate(t *testing.T) {
 		for _, tr := range convTestTypes {
 			for _, threads := range []int{1, 2} {
 				t.Run(fmt.Sprintf("%v/%v/t%d", tr, s, threads), func(t *testing.T) {
-					n := fcBuild(rng, s, tr.typ)
-					ctx := NewContext(threads)
-					defer ctx.Close()
-					k := &fullyConnected{rounding: tr.rounding}
-					if err := k.Prepare(ctx, n); err != nil {
-						t.Fatal(err)
-					}
-					n.Outputs[0].Data = AlignedBytes(n.Outputs[0].Bytes())
-					allocs := testing.AllocsPerRun(20, func() {
-						if err := k.Eval(ctx, n); err != nil {
-							t.Fatal(err)
-						}
-					})
-					if allocs != 0 {
-						t.Errorf("Eval allocates %v times per run, want 0", allocs)
-					}
+					convCheckEvalNoAllocs(t, &fullyConnected{rounding: tr.rounding}, fcBuild(rng, s, tr.typ), threads)
 				})
 			}
 		}

@@ -11,16 +11,11 @@ type gatherKernel struct {
 }
 
 func (k *gatherKernel) Prepare(ctx *Context, n *Node) error {
-	if err := shapeInputs(n, 2, 2); err != nil {
+	params, out, err := shapeMoveIO(n, 2)
+	if err != nil {
 		return err
 	}
-	params, indices, out := n.Inputs[0], n.Inputs[1], n.Outputs[0]
-	if err := shapeMovable(params); err != nil {
-		return err
-	}
-	if err := shapeSameType(params, out); err != nil {
-		return err
-	}
+	indices := n.Inputs[1]
 	if indices.Type != model.Int32 && indices.Type != model.Int64 && indices.Type != model.Int16 {
 		return unsupportedf("indices of type %s", indices.Type)
 	}

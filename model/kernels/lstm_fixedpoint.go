@@ -5,7 +5,9 @@ import "math"
 // 16-bit fixed-point transcendental functions for the integer LSTM. They
 // reproduce gemmlowp's FixedPoint<int16_t, N> arithmetic bit for bit: raw
 // values are int16, additions wrap the way C++'s narrowing conversions do,
-// and constants are 32-bit raw values rounded down to 16 bits.
+// and constants are 32-bit raw values rounded down to 16 bits. Products
+// and saturating shifts are activation_fixed.go's ewSRDHM16 and
+// ewSatShiftLeft16.
 
 // gemmlowp writes its constants as 32-bit raw values and rounds them to 16
 // bits (a rounding right shift by 16) for int16 arithmetic; these are the
@@ -37,31 +39,6 @@ func lstmExpBarrel(k int) int16 {
 		return 11 // 720401
 	}
 	return 0 // 242
-}
-
-// lstmMul16 is SaturatingRoundingDoublingHighMul on int16 values.
-func lstmMul16(a, b int16) int16 {
-	ab := int32(a) * int32(b)
-	if ab == 1<<30 && a < 0 {
-		return math.MaxInt16 // -1 · -1
-	}
-	nudge := int32(1 << 14)
-	if ab < 0 {
-		nudge = 1 - (1 << 14)
-	}
-	return int16((ab + nudge) / (1 << 15))
-}
-
-// lstmShl16 multiplies x by 2^exp (exp > 0), saturating.
-func lstmShl16(x int16, exp int) int16 {
-	threshold := int16(1<<(15-exp) - 1)
-	if x > threshold {
-		return math.MaxInt16
-	}
-	if x < -threshold {
-		return math.MinInt16
-	}
-	return x << exp
 }
 
 // lstmShift32 multiplies x by 2^exp, saturating for exp > 0 and rounding to
@@ -97,12 +74,12 @@ func lstmRoundingHalfSum16(a, b int16) int16 {
 // expansion around -1/8.
 func lstmExpSmall16(a int16) int16 {
 	x := a + 1<<12 // a + 1/8
-	x2 := lstmMul16(x, x)
-	x3 := lstmMul16(x2, x)
-	x4 := lstmMul16(x2, x2)
+	x2 := ewSRDHM16(x, x)
+	x3 := ewSRDHM16(x2, x)
+	x4 := ewSRDHM16(x2, x2)
 	x4over4 := int16(RoundingDivideByPOT(int32(x4), 2))
-	poly := int16(RoundingDivideByPOT(int32(lstmMul16(x4over4+x3, lstmOneThird)+x2), 1))
-	sum := int32(lstmExpMinusEighth) + int32(lstmMul16(lstmExpMinusEighth, x+poly))
+	poly := int16(RoundingDivideByPOT(int32(ewSRDHM16(x4over4+x3, lstmOneThird)+x2), 1))
+	sum := int32(lstmExpMinusEighth) + int32(ewSRDHM16(lstmExpMinusEighth, x+poly))
 	return int16(Clamp32(sum, math.MinInt16, math.MaxInt16))
 }
 
@@ -113,11 +90,11 @@ func lstmExpNeg16(a int16, intBits int) int16 {
 	frac := 15 - intBits
 	quarter := int16(1) << (frac - 2)
 	aModQuarter := a&(quarter-1) - quarter
-	result := lstmExpSmall16(lstmShl16(aModQuarter, intBits))
+	result := lstmExpSmall16(ewSatShiftLeft16(aModQuarter, intBits))
 	remainder := aModQuarter - a
 	for exp := -2; exp <= 4 && exp < intBits; exp++ {
 		if remainder&(1<<(frac+exp)) != 0 {
-			result = lstmMul16(result, lstmExpBarrel(exp))
+			result = ewSRDHM16(result, lstmExpBarrel(exp))
 		}
 	}
 	if intBits > 5 && int32(a) < RoundingDivideByPOT(-(1<<(36-intBits)), 16) {
@@ -134,10 +111,10 @@ func lstmExpNeg16(a int16, intBits int) int16 {
 // shared core of gemmlowp's logistic and tanh.
 func lstmNewtonRecip16(a int16) int16 {
 	halfDen := lstmRoundingHalfSum16(a, math.MaxInt16)
-	x := lstm48Over17 + lstmMul16(halfDen, lstmNeg32Over17)
+	x := lstm48Over17 + ewSRDHM16(halfDen, lstmNeg32Over17)
 	for range 3 {
-		oneMinus := lstmOneQ2 - lstmMul16(halfDen, x)
-		x += lstmShl16(lstmMul16(x, oneMinus), 2)
+		oneMinus := lstmOneQ2 - ewSRDHM16(halfDen, x)
+		x += ewSatShiftLeft16(ewSRDHM16(x, oneMinus), 2)
 	}
 	return x
 }
@@ -152,7 +129,7 @@ func lstmSigmoid16(a int16) int16 {
 		abs = -a
 	}
 	// 1/(1+exp(-|a|)) is half the Newton estimate, rescaled to Q0.15.
-	pos := lstmShl16(lstmNewtonRecip16(lstmExpNeg16(-abs, 3)), 1)
+	pos := ewSatShiftLeft16(lstmNewtonRecip16(lstmExpNeg16(-abs, 3)), 1)
 	if a > 0 {
 		return pos
 	}
@@ -170,7 +147,7 @@ func lstmTanh16(a int16, intBits int) int16 {
 		n = -a
 	}
 	// (1-e)/(1+e) with e = exp(-2|a|).
-	t := lstmShl16(lstmNewtonRecip16(lstmExpNeg16(n, intBits+1))-lstmOneQ2, 2)
+	t := ewSatShiftLeft16(lstmNewtonRecip16(lstmExpNeg16(n, intBits+1))-lstmOneQ2, 2)
 	if a < 0 {
 		return -t
 	}

@@ -210,6 +210,15 @@ func (s lstmSpec) outputShape() []int {
 	return []int{sh[0], sh[1], s.nOutput}
 }
 
+// node builds the integer LSTM node from p when integer is set, else the
+// float32 one.
+func (p *lstmParams) node(integer bool) *Node {
+	if integer {
+		return p.intNode()
+	}
+	return p.floatNode()
+}
+
 // floatNode builds a float32 LSTM node from p.
 func (p *lstmParams) floatNode() *Node {
 	s := p.spec
@@ -347,6 +356,21 @@ func (p *lstmParams) intNode() *Node {
 	}
 	n.Intermediates[4] = &Tensor{Type: model.Int8, Quant: quant(stateScale, 0)}
 	return n
+}
+
+// lstmPrepare prepares the node of s on threads goroutines and allocates
+// its output; the context closes when tb ends.
+func lstmPrepare(tb testing.TB, s lstmSpec, integer bool, threads int) (*Context, *lstmKernel, *Node) {
+	tb.Helper()
+	n := lstmRandomParams(s).node(integer)
+	ctx := NewContext(threads)
+	tb.Cleanup(ctx.Close)
+	k := new(lstmKernel)
+	if err := k.Prepare(ctx, n); err != nil {
+		tb.Fatal(err)
+	}
+	n.Outputs[0].Data = AlignedBytes(n.Outputs[0].Bytes())
+	return ctx, k, n
 }
 
 // lstmRun prepares and evaluates n once, allocating the output.
@@ -540,11 +564,7 @@ func TestLSTMStateCarriesOver(t *testing.T) {
 	for _, integer := range []bool{false, true} {
 		t.Run(fmt.Sprintf("integer=%v", integer), func(t *testing.T) {
 			s := lstmSpec{batch: 2, steps: 3, nInput: 4, nCell: 3, nOutput: 3, act: model.ActTanh, seed: 9}
-			p := lstmRandomParams(s)
-			n := p.floatNode()
-			if integer {
-				n = p.intNode()
-			}
+			n := lstmRandomParams(s).node(integer)
 			k := lstmRun(t, n)
 			first := append([]byte(nil), n.Outputs[0].Data...)
 			ctx := NewContext(1)
@@ -572,18 +592,7 @@ func TestLSTMEvalDoesNotAllocate(t *testing.T) {
 		for _, threads := range []int{1, 2} {
 			t.Run(fmt.Sprintf("integer=%v/threads=%d", integer, threads), func(t *testing.T) {
 				s := lstmSpec{batch: 2, steps: 4, nInput: 200, nCell: 64, nOutput: 64, act: model.ActTanh, peephole: true, seed: 3}
-				p := lstmRandomParams(s)
-				n := p.floatNode()
-				if integer {
-					n = p.intNode()
-				}
-				ctx := NewContext(threads)
-				defer ctx.Close()
-				k := new(lstmKernel)
-				if err := k.Prepare(ctx, n); err != nil {
-					t.Fatal(err)
-				}
-				n.Outputs[0].Data = AlignedBytes(n.Outputs[0].Bytes())
+				ctx, k, n := lstmPrepare(t, s, integer, threads)
 				if threads > 1 && !k.parallel {
 					t.Fatal("expected the parallel path for this size")
 				}
@@ -631,11 +640,7 @@ func TestLSTMPrepareErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := lstmRandomParams(base)
-			n := p.floatNode()
-			if tt.integer {
-				n = p.intNode()
-			}
+			n := lstmRandomParams(base).node(tt.integer)
 			tt.edit(n)
 			err := new(lstmKernel).Prepare(NewContext(1), n)
 			if err == nil {
@@ -733,18 +738,7 @@ func BenchmarkLSTM(b *testing.B) {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("integer=%v/threads=%d", integer, threads), func(b *testing.B) {
 				s := lstmSpec{batch: 1, steps: 49, nInput: 257, nCell: 80, nOutput: 80, act: model.ActTanh, seed: 11}
-				p := lstmRandomParams(s)
-				n := p.floatNode()
-				if integer {
-					n = p.intNode()
-				}
-				ctx := NewContext(threads)
-				defer ctx.Close()
-				k := new(lstmKernel)
-				if err := k.Prepare(ctx, n); err != nil {
-					b.Fatal(err)
-				}
-				n.Outputs[0].Data = AlignedBytes(n.Outputs[0].Bytes())
+				ctx, k, n := lstmPrepare(b, s, integer, threads)
 				b.ReportAllocs()
 				for b.Loop() {
 					if err := k.Eval(ctx, n); err != nil {

@@ -186,33 +186,28 @@ func matmulPackT(dst, src []float32, count, r, c int) {
 
 // packIntA writes the lhs as [M,K] matrices minus its zero point.
 func (k *batchMatMulKernel) packIntA(t *Tensor) {
-	m, kk := k.m, k.k
-	for b := 0; b < k.lhsCount; b++ {
-		dst := k.ia[b*m*kk : (b+1)*m*kk]
-		for i := 0; i < m; i++ {
-			for p := 0; p < kk; p++ {
-				src := b*m*kk + i*kk + p
-				if k.adjX {
-					src = b*m*kk + p*m + i
-				}
-				dst[i*kk+p] = matmulIntAt(t, src) - k.za
-			}
-		}
-	}
+	matmulPackInt(k.ia, t, k.lhsCount, k.m, k.k, k.adjX, k.za)
 }
 
 // packIntB writes the rhs as [N,K] matrices minus its zero point.
 func (k *batchMatMulKernel) packIntB(t *Tensor) {
-	nn, kk := k.n, k.k
-	for b := 0; b < k.rhsCount; b++ {
-		dst := k.ib[b*nn*kk : (b+1)*nn*kk]
-		for j := 0; j < nn; j++ {
+	matmulPackInt(k.ib, t, k.rhsCount, k.n, k.k, !k.adjY, k.zb)
+}
+
+// matmulPackInt writes count rows×kk matrices of t minus zp to dst, each
+// laid out [rows][kk]; t holds them the same way, or as [kk][rows] when
+// transposed.
+func matmulPackInt(dst []int32, t *Tensor, count, rows, kk int, transposed bool, zp int32) {
+	size := rows * kk
+	for b := 0; b < count; b++ {
+		d := dst[b*size : (b+1)*size]
+		for i := 0; i < rows; i++ {
 			for p := 0; p < kk; p++ {
-				src := b*nn*kk + p*nn + j
-				if k.adjY {
-					src = b*nn*kk + j*kk + p
+				src := b*size + i*kk + p
+				if transposed {
+					src = b*size + p*rows + i
 				}
-				dst[j*kk+p] = matmulIntAt(t, src) - k.zb
+				d[i*kk+p] = matmulIntAt(t, src) - zp
 			}
 		}
 	}

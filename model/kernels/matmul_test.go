@@ -55,7 +55,7 @@ func TestBatchMatMulHandWorked(t *testing.T) {
 	if err := shpRun(shpKernel(t, model.OpBatchMatmul), model.OpBatchMatmul, &model.BatchMatMulOptions{}, []*Tensor{x, y}, []*Tensor{out}, 1); err != nil {
 		t.Fatal(err)
 	}
-	if want := []float32{58, 64, 139, 154}; !slices.Equal(out.F32(), want) || !shapeEqual(out.Shape, []int{2, 2}) {
+	if want := []float32{58, 64, 139, 154}; !slices.Equal(out.F32(), want) || !slices.Equal(out.Shape, []int{2, 2}) {
 		t.Fatalf("BatchMatMul = %v %v, want [2 2] %v", out.Shape, out.F32(), want)
 	}
 	bad := shpT(model.Float32, []int{2, 2}, nil)
@@ -92,7 +92,7 @@ func TestBatchMatMulFloatRandom(t *testing.T) {
 				t.Fatal(err)
 			}
 			shape, want := matmulNaive(xs, x.F32(), ys, y.F32(), adjX, adjY)
-			if !shapeEqual(out.Shape, shape) {
+			if !slices.Equal(out.Shape, shape) {
 				t.Fatalf("BatchMatMul(%v, %v) shape = %v, want %v", xs, ys, out.Shape, shape)
 			}
 			shpCloseF32(t, "BatchMatMul", out.F32(), want, 1e-5, 1e-5)
@@ -136,7 +136,7 @@ func TestBatchMatMulQuantized(t *testing.T) {
 			if err := shpRun(shpKernel(t, model.OpBatchMatmul), model.OpBatchMatmul, opts, []*Tensor{x, y}, []*Tensor{out}, 1); err != nil {
 				t.Fatal(err)
 			}
-			if !shapeEqual(out.Shape, shape) {
+			if !slices.Equal(out.Shape, shape) {
 				t.Fatalf("shape = %v, want %v", out.Shape, shape)
 			}
 			shpWithinSteps(t, tt.name, out, want, 1)

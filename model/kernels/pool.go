@@ -119,25 +119,20 @@ func (k *poolKernel) rows(lo, hi int) {
 			poolAvgFloat(k, dst, src, lo, hi)
 		}
 	case model.Int8:
-		dst, src := shapeView[int8](k.out), shapeView[int8](k.in)
-		if k.max {
-			poolMax(k, dst, src, lo, hi, int8(k.qlo), int8(k.qhi))
-		} else {
-			poolAvgInt(k, dst, src, lo, hi)
-		}
+		poolRowsInt(k, shapeView[int8](k.out), shapeView[int8](k.in), lo, hi)
 	case model.Uint8:
-		if k.max {
-			poolMax(k, k.out, k.in, lo, hi, uint8(k.qlo), uint8(k.qhi))
-		} else {
-			poolAvgInt(k, k.out, k.in, lo, hi)
-		}
+		poolRowsInt(k, k.out, k.in, lo, hi)
 	case model.Int16:
-		dst, src := shapeView[int16](k.out), shapeView[int16](k.in)
-		if k.max {
-			poolMax(k, dst, src, lo, hi, int16(k.qlo), int16(k.qhi))
-		} else {
-			poolAvgInt(k, dst, src, lo, hi)
-		}
+		poolRowsInt(k, shapeView[int16](k.out), shapeView[int16](k.in), lo, hi)
+	}
+}
+
+// poolRowsInt is rows for quantized types.
+func poolRowsInt[T ~int8 | ~uint8 | ~int16](k *poolKernel, dst, src []T, lo, hi int) {
+	if k.max {
+		poolMax(k, dst, src, lo, hi, T(k.qlo), T(k.qhi))
+	} else {
+		poolAvgInt(k, dst, src, lo, hi)
 	}
 }
 

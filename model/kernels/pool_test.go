@@ -76,7 +76,7 @@ func TestPoolHandWorked(t *testing.T) {
 			if err := shpRun(shpKernel(t, tt.op), tt.op, &opts, []*Tensor{in}, []*Tensor{out}, 1); err != nil {
 				t.Fatal(err)
 			}
-			if !shapeEqual(out.Shape, tt.shape) || !slices.Equal(out.F32(), tt.want) {
+			if !slices.Equal(out.Shape, tt.shape) || !slices.Equal(out.F32(), tt.want) {
 				t.Fatalf("%s = %v %v, want %v %v", tt.op, out.Shape, out.F32(), tt.shape, tt.want)
 			}
 		})
@@ -126,7 +126,7 @@ func TestPoolRandom(t *testing.T) {
 				real = shpDequant(in)
 			}
 			want, oh, ow := poolNaive(op == model.OpMaxPool2D, shape, real, &opts)
-			if !shapeEqual(out.Shape, []int{shape[0], oh, ow, shape[3]}) {
+			if !slices.Equal(out.Shape, []int{shape[0], oh, ow, shape[3]}) {
 				t.Fatalf("%s shape = %v, want [%d %d %d %d]", op, out.Shape, shape[0], oh, ow, shape[3])
 			}
 			if typ == model.Float32 {

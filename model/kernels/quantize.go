@@ -73,28 +73,47 @@ func (k *quantizeKernel) Prepare(ctx *Context, n *Node) error {
 }
 
 func (k *quantizeKernel) prepareFloat(out *Tensor) error {
-	q := out.Quant
-	k.chans, k.inner = 1, k.size
-	if len(q.Scale) > 1 {
-		dim := q.QuantizedDimension
-		if dim < 0 || dim >= len(out.Shape) || out.Shape[dim] != len(q.Scale) {
-			return errorf("output has %d scales for dimension %d of shape %v", len(q.Scale), dim, out.Shape)
-		}
-		k.chans = len(q.Scale)
-		k.inner = NumElements(out.Shape[dim+1:])
+	var err error
+	if k.chans, k.inner, err = ewChannels("output", out); err != nil {
+		return err
 	}
+	q := out.Quant
 	k.scales = make([]float32, k.chans)
-	k.zps = make([]int32, k.chans)
+	k.zps = ewZeroPoints(q, k.chans)
 	for c := range k.scales {
 		k.scales[c] = q.Scale[c]
-		if c < len(q.ZeroPoint) {
-			k.zps[c] = int32(q.ZeroPoint[c])
-		}
 		if k.scales[c] <= 0 {
 			return errorf("output scale %d is %g, want > 0", c, k.scales[c])
 		}
 	}
 	return nil
+}
+
+// ewChannels returns the quantization channels of t, named what in
+// errors, and the run of elements that share a channel: one channel
+// covering every element for per-tensor quantization.
+func ewChannels(what string, t *Tensor) (chans, inner int, err error) {
+	q := t.Quant
+	if len(q.Scale) <= 1 {
+		return 1, t.NumElements(), nil
+	}
+	dim := q.QuantizedDimension
+	if dim < 0 || dim >= len(t.Shape) || t.Shape[dim] != len(q.Scale) {
+		return 0, 0, errorf("%s has %d scales for dimension %d of shape %v", what, len(q.Scale), dim, t.Shape)
+	}
+	return len(q.Scale), NumElements(t.Shape[dim+1:]), nil
+}
+
+// ewZeroPoints returns the zero points of q's chans channels; missing ones
+// are zero.
+func ewZeroPoints(q *model.Quantization, chans int) []int32 {
+	zps := make([]int32, chans)
+	for c := range zps {
+		if c < len(q.ZeroPoint) {
+			zps[c] = int32(q.ZeroPoint[c])
+		}
+	}
+	return zps
 }
 
 // requant is TFLite's Requantize for one value.
@@ -105,12 +124,7 @@ func (k *quantizeKernel) requant(q int32) int32 {
 
 func (k *quantizeKernel) Eval(ctx *Context, n *Node) error {
 	k.in, k.out = n.Inputs[0].Data, n.Outputs[0].Data
-	units := (k.size + ewBlock - 1) / ewBlock
-	if ctx != nil && ctx.Threads > 1 && k.size >= ewParallelMin && k.inType == model.Float32 {
-		ctx.ParallelFor(units, k.body)
-	} else {
-		k.body(0, units)
-	}
+	ewRunBlocks(ctx, k.size, k.inType == model.Float32, k.body)
 	return nil
 }
 
@@ -131,42 +145,38 @@ func (k *quantizeKernel) chunk(lo, hi int) {
 			ewQuantizeFloats(k, view[int16](k.out)[s:e], src, s)
 		}
 	case model.Int8, model.Uint8:
-		if k.outType != model.Int16 {
-			dst, src := k.out[s:e], k.in[s:e]
-			for i, v := range src {
-				dst[i] = k.lut[v]
-			}
-			return
-		}
-		dst := view[int16](k.out)[s:e]
-		if k.inType == model.Int8 {
-			for i, v := range view[int8](k.in)[s:e] {
-				dst[i] = int16(k.requant(int32(v)))
-			}
-		} else {
-			for i, v := range k.in[s:e] {
-				dst[i] = int16(k.requant(int32(v)))
-			}
+		switch {
+		case k.outType != model.Int16:
+			ewLookup(k.out[s:e], k.in[s:e], &k.lut)
+		case k.inType == model.Int8:
+			ewRequantize(k, view[int16](k.out)[s:e], view[int8](k.in)[s:e])
+		default:
+			ewRequantize(k, view[int16](k.out)[s:e], k.in[s:e])
 		}
 	case model.Int16:
 		src := view[int16](k.in)[s:e]
 		switch k.outType {
 		case model.Int8:
-			dst := view[int8](k.out)[s:e]
-			for i, v := range src {
-				dst[i] = int8(k.requant(int32(v)))
-			}
+			ewRequantize(k, view[int8](k.out)[s:e], src)
 		case model.Uint8:
-			dst := k.out[s:e]
-			for i, v := range src {
-				dst[i] = uint8(k.requant(int32(v)))
-			}
+			ewRequantize(k, k.out[s:e], src)
 		case model.Int16:
-			dst := view[int16](k.out)[s:e]
-			for i, v := range src {
-				dst[i] = int16(k.requant(int32(v)))
-			}
+			ewRequantize(k, view[int16](k.out)[s:e], src)
 		}
+	}
+}
+
+// ewRequantize requantizes src into dst.
+func ewRequantize[O, I ewQuantInt](k *quantizeKernel, dst []O, src []I) {
+	for i, v := range src {
+		dst[i] = O(k.requant(int32(v)))
+	}
+}
+
+// ewLookup maps each byte of src through lut into dst.
+func ewLookup[T uint8 | float32](dst []T, src []byte, lut *[256]T) {
+	for i, v := range src {
+		dst[i] = lut[v]
 	}
 }
 
@@ -236,23 +246,15 @@ func (k *dequantizeKernel) Prepare(ctx *Context, n *Node) error {
 	if !in.Quantized() {
 		return errorf("input %s: %s tensor without quantization", in.Name, in.Type)
 	}
-	q := in.Quant
-	k.chans, k.inner = 1, k.size
-	if len(q.Scale) > 1 {
-		dim := q.QuantizedDimension
-		if dim < 0 || dim >= len(in.Shape) || in.Shape[dim] != len(q.Scale) {
-			return errorf("input has %d scales for dimension %d of shape %v", len(q.Scale), dim, in.Shape)
-		}
-		k.chans = len(q.Scale)
-		k.inner = NumElements(in.Shape[dim+1:])
+	var err error
+	if k.chans, k.inner, err = ewChannels("input", in); err != nil {
+		return err
 	}
+	q := in.Quant
 	k.scales = make([]float64, k.chans)
-	k.zps = make([]int32, k.chans)
+	k.zps = ewZeroPoints(q, k.chans)
 	for c := range k.scales {
 		k.scales[c] = float64(q.Scale[c])
-		if c < len(q.ZeroPoint) {
-			k.zps[c] = int32(q.ZeroPoint[c])
-		}
 	}
 	if k.chans == 1 && k.inType != model.Int16 {
 		lo, hi := QuantRange(k.inType)
@@ -272,9 +274,7 @@ func (k *dequantizeKernel) Eval(ctx *Context, n *Node) error {
 		}
 	case model.Int8, model.Uint8:
 		if k.chans == 1 {
-			for i, v := range src[:k.size] {
-				dst[i] = k.lut[v]
-			}
+			ewLookup(dst, src[:k.size], &k.lut)
 			return nil
 		}
 		if k.inType == model.Int8 {

@@ -72,30 +72,15 @@ func ewCastFrom[I ewCastSource](k *castKernel, dst *Tensor, src []I) {
 			d[i] = float32(v)
 		}
 	case model.Int32:
-		d := dst.I32()
-		for i, v := range src {
-			d[i] = int32(ewToInt64(v, float))
-		}
+		ewCastInts(dst.I32(), src, float)
 	case model.Int64:
-		d := dst.I64()
-		for i, v := range src {
-			d[i] = ewToInt64(v, float)
-		}
+		ewCastInts(dst.I64(), src, float)
 	case model.Int16:
-		d := dst.I16()
-		for i, v := range src {
-			d[i] = int16(ewToInt64(v, float))
-		}
+		ewCastInts(dst.I16(), src, float)
 	case model.Int8:
-		d := dst.I8()
-		for i, v := range src {
-			d[i] = int8(ewToInt64(v, float))
-		}
+		ewCastInts(dst.I8(), src, float)
 	case model.Uint8:
-		d := dst.U8()
-		for i, v := range src {
-			d[i] = uint8(ewToInt64(v, float))
-		}
+		ewCastInts(dst.U8(), src, float)
 	case model.Bool:
 		d := dst.U8()
 		for i, v := range src {
@@ -105,6 +90,13 @@ func ewCastFrom[I ewCastSource](k *castKernel, dst *Tensor, src []I) {
 				d[i] = 0
 			}
 		}
+	}
+}
+
+// ewCastInts converts src to the integers of d, wrapping through int64.
+func ewCastInts[O ~int32 | ~int64 | ~int16 | ~int8 | ~uint8, I ewCastSource](d []O, src []I, float bool) {
+	for i, v := range src {
+		d[i] = O(ewToInt64(v, float))
 	}
 }
 

@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -257,13 +256,7 @@ func TestQuantizePrepareErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			n := &Node{Inputs: []*Tensor{tt.in}, Outputs: []*Tensor{tt.out}}
-			err := tt.f().Prepare(NewContext(1), n)
-			if err == nil {
-				t.Fatalf("Prepare(%s) = nil, want error", tt.name)
-			}
-			if got := errors.Is(err, ErrUnsupported); got != tt.unsupported {
-				t.Errorf("Prepare(%s) error %q: errors.Is(ErrUnsupported) = %v, want %v", tt.name, err, got, tt.unsupported)
-			}
+			checkPrepareError(t, tt.f(), n, tt.name, tt.unsupported)
 		})
 	}
 }

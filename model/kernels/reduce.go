@@ -102,22 +102,10 @@ func reduceWalk[T, A reduceNum](g *reduceGeom, op int, src []T, acc []A, lo, hi 
 	s := lo * inner
 	for i0 := lo; i0 < hi; i0++ {
 		o := i0 * g.ostride[0]
-		for {
+		for more := true; more; {
 			reduceRow(op, src[s:s+n], acc, o, red)
 			s += n
-			k := last - 1
-			for ; k >= 1; k-- {
-				idx[k]++
-				o += g.ostride[k]
-				if idx[k] < g.dims[k] {
-					break
-				}
-				o -= g.ostride[k] * idx[k]
-				idx[k] = 0
-			}
-			if k < 1 {
-				break
-			}
+			o, more = shapeNext(&idx, &g.dims, &g.ostride, 1, last-1, o)
 		}
 	}
 }
@@ -289,10 +277,10 @@ func (k *reduceKernel) Prepare(ctx *Context, n *Node) error {
 		k.finit, k.iinit = 1, 1
 	case reduceMax:
 		k.finit = -math.MaxFloat32
-		k.iinit = reduceLowest(in.Type)
+		k.iinit, _ = reduceIntRange(in.Type)
 	case reduceMin:
 		k.finit = math.MaxFloat32
-		k.iinit = reduceHighest(in.Type)
+		_, k.iinit = reduceIntRange(in.Type)
 	}
 	if k.quantMode != reduceQuantNone || (k.op == reduceMean && (in.Type == model.Int32 || in.Type == model.Int64)) {
 		k.acc = make([]int64, k.g.outN)
@@ -301,26 +289,16 @@ func (k *reduceKernel) Prepare(ctx *Context, n *Node) error {
 	return nil
 }
 
-func reduceLowest(t model.TensorType) int64 {
+// reduceIntRange returns the smallest and largest values of integer type t.
+func reduceIntRange(t model.TensorType) (lo, hi int64) {
 	switch t {
 	case model.Int64:
-		return math.MinInt64
+		return math.MinInt64, math.MaxInt64
 	case model.Int32:
-		return math.MinInt32
+		return math.MinInt32, math.MaxInt32
 	}
-	lo, _ := QuantRange(t)
-	return int64(lo)
-}
-
-func reduceHighest(t model.TensorType) int64 {
-	switch t {
-	case model.Int64:
-		return math.MaxInt64
-	case model.Int32:
-		return math.MaxInt32
-	}
-	_, hi := QuantRange(t)
-	return int64(hi)
+	l, h := QuantRange(t)
+	return int64(l), int64(h)
 }
 
 // prepareQuant chooses how a quantized MEAN or SUM is finished.

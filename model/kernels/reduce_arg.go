@@ -28,15 +28,8 @@ func (k *argKernel) Prepare(ctx *Context, n *Node) error {
 		(o.OutputType == model.Int32 || o.OutputType == model.Int64) {
 		return errorf("output_type %s but output tensor is %s", o.OutputType, out.Type)
 	}
-	v, err := shapeConstInts(axisT, "axis")
-	if err != nil {
-		return err
-	}
-	if len(v) != 1 {
-		return errorf("axis: want one value, got %v", v)
-	}
 	rank := len(in.Shape)
-	a, err := shapeNormAxis(v[0], rank)
+	a, err := shapeConstAxis(axisT, rank)
 	if err != nil {
 		return err
 	}

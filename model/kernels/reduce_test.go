@@ -91,7 +91,7 @@ func TestReduceHandWorked(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !shapeEqual(out.Shape, tt.shape) || !slices.Equal(out.F32(), tt.want) {
+			if !slices.Equal(out.Shape, tt.shape) || !slices.Equal(out.F32(), tt.want) {
 				t.Fatalf("%s(axis %v) = %v %v, want %v %v", tt.op, tt.axis, out.Shape, out.F32(), tt.shape, tt.want)
 			}
 		})

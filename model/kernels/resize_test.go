@@ -40,7 +40,7 @@ func TestResizeHandWorked(t *testing.T) {
 			if err := shpRun(shpKernel(t, tt.op), tt.op, tt.opts, []*Tensor{in, shpI32(tt.size...)}, []*Tensor{out}, 1); err != nil {
 				t.Fatal(err)
 			}
-			if !shapeEqual(out.Shape, tt.shape) || !slices.Equal(out.F32(), tt.want) {
+			if !slices.Equal(out.Shape, tt.shape) || !slices.Equal(out.F32(), tt.want) {
 				t.Fatalf("%s = %v %v, want %v %v", tt.op, out.Shape, out.F32(), tt.shape, tt.want)
 			}
 		})

@@ -1,6 +1,8 @@
 package kernels
 
 import (
+	"slices"
+
 	"github.com/ood-agent/ood-agent/model"
 )
 
@@ -44,8 +46,8 @@ func (k *selectKernel) Prepare(ctx *Context, n *Node) error {
 	cs := c.Shape
 	if !k.v2 {
 		switch {
-		case ewSameShape(cs, x.Shape) && ewSameShape(x.Shape, y.Shape):
-		case len(cs) == 1 && len(x.Shape) > 1 && ewSameShape(x.Shape, y.Shape) && cs[0] == x.Shape[0]:
+		case slices.Equal(cs, x.Shape) && slices.Equal(x.Shape, y.Shape):
+		case len(cs) == 1 && len(x.Shape) > 1 && slices.Equal(x.Shape, y.Shape) && cs[0] == x.Shape[0]:
 			// A row selector: view it as [d0, 1, 1, ...].
 			cs = make([]int, len(x.Shape))
 			for i := range cs {

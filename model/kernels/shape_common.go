@@ -50,6 +50,23 @@ func shapeSameType(in, out *Tensor) error {
 	return nil
 }
 
+// shapeMoveIO checks a node that moves elements of its first input to its
+// output: inputs present, a movable input and an output of the same type.
+// It returns the input and the output.
+func shapeMoveIO(n *Node, inputs int) (in, out *Tensor, err error) {
+	if err := shapeInputs(n, inputs, inputs); err != nil {
+		return nil, nil, err
+	}
+	in, out = n.Inputs[0], n.Outputs[0]
+	if err := shapeMovable(in); err != nil {
+		return nil, nil, err
+	}
+	if err := shapeSameType(in, out); err != nil {
+		return nil, nil, err
+	}
+	return in, out, nil
+}
+
 // shapeSameQuant reports whether a and b share scale and zero point, as
 // TFLite compares them (first channel only).
 func shapeSameQuant(a, b *Tensor) bool {
@@ -80,6 +97,19 @@ func shapeConstInts(t *Tensor, what string) ([]int, error) {
 	return v, nil
 }
 
+// shapeConstAxis reads a constant single-axis operand and normalizes it
+// for rank.
+func shapeConstAxis(t *Tensor, rank int) (int, error) {
+	v, err := shapeConstInts(t, "axis")
+	if err != nil {
+		return 0, err
+	}
+	if len(v) != 1 {
+		return 0, errorf("axis: want one value, got %v", v)
+	}
+	return shapeNormAxis(v[0], rank)
+}
+
 // shapeIntAt reads element i of an int32 or int64 tensor without allocating.
 func shapeIntAt(t *Tensor, i int) int {
 	if t.Type == model.Int64 {
@@ -94,18 +124,6 @@ func shapeIsIndexType(t *Tensor) bool { return t.Type == model.Int32 || t.Type =
 // shapeInts copies s; error paths use it so that formatting a slice of a
 // fixed-size array does not move the array to the heap on every Eval.
 func shapeInts(s []int) []int { return append([]int(nil), s...) }
-
-func shapeEqual(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // shapeProd is the product of dims[lo:hi].
 func shapeProd(dims []int, lo, hi int) int {
@@ -233,21 +251,9 @@ func (p *shapeStridedCopy) runContiguous(dst, src []byte, es int) {
 	row := p.dims[last] * es
 	var idx [shapeMaxRank]int
 	off := p.base
-	for o := 0; ; o += row {
+	for o, more := 0, true; more; o += row {
 		copy(dst[o:o+row], src[off*es:off*es+row])
-		k := last - 1
-		for ; k >= 0; k-- {
-			idx[k]++
-			off += p.stride[k]
-			if idx[k] < p.dims[k] {
-				break
-			}
-			off -= p.stride[k] * idx[k]
-			idx[k] = 0
-		}
-		if k < 0 {
-			return
-		}
+		off, more = shapeNext(&idx, &p.dims, &p.stride, 0, last-1, off)
 	}
 }
 
@@ -256,27 +262,32 @@ func shapeStridedRun[T any](p *shapeStridedCopy, dst, src []T) {
 	n, s := p.dims[last], p.stride[last]
 	var idx [shapeMaxRank]int
 	off := p.base
-	for o := 0; ; o += n {
+	for o, more := 0, true; more; o += n {
 		d := dst[o : o+n]
 		at := off
 		for i := range d {
 			d[i] = src[at]
 			at += s
 		}
-		k := last - 1
-		for ; k >= 0; k-- {
-			idx[k]++
-			off += p.stride[k]
-			if idx[k] < p.dims[k] {
-				break
-			}
-			off -= p.stride[k] * idx[k]
-			idx[k] = 0
-		}
-		if k < 0 {
-			return
-		}
+		off, more = shapeNext(&idx, &p.dims, &p.stride, 0, last-1, off)
 	}
+}
+
+// shapeNext advances idx, a row-major index over dimensions first..last of
+// dims, to the next position and moves the element offset off by the
+// matching strides. It reports false, with idx back at zero, after the
+// last position.
+func shapeNext(idx, dims, stride *[shapeMaxRank]int, first, last, off int) (int, bool) {
+	for k := last; k >= first; k-- {
+		idx[k]++
+		off += stride[k]
+		if idx[k] < dims[k] {
+			return off, true
+		}
+		off -= stride[k] * idx[k]
+		idx[k] = 0
+	}
+	return off, false
 }
 
 // shapeStrides writes the row-major element strides of dims into s.

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math"
+	"slices"
 
 	"github.com/ood-agent/ood-agent/model"
 )
@@ -135,19 +136,17 @@ func (rq *concatRequant) one(x int32) int32 {
 func (rq *concatRequant) run(t model.TensorType, dst, src []byte) {
 	switch t {
 	case model.Int8:
-		d, s := shapeView[int8](dst), shapeView[int8](src)
-		for i, x := range s {
-			d[i] = int8(rq.one(int32(x)))
-		}
+		concatRequantRun(rq, shapeView[int8](dst), shapeView[int8](src))
 	case model.Uint8:
-		for i, x := range src {
-			dst[i] = uint8(rq.one(int32(x)))
-		}
+		concatRequantRun(rq, dst, src)
 	case model.Int16:
-		d, s := shapeView[int16](dst), shapeView[int16](src)
-		for i, x := range s {
-			d[i] = int16(rq.one(int32(x)))
-		}
+		concatRequantRun(rq, shapeView[int16](dst), shapeView[int16](src))
+	}
+}
+
+func concatRequantRun[T ~int8 | ~uint8 | ~int16](rq *concatRequant, dst, src []T) {
+	for i, x := range src {
+		dst[i] = T(rq.one(int32(x)))
 	}
 }
 
@@ -185,7 +184,7 @@ func (k *packKernel) Prepare(ctx *Context, n *Node) error {
 		if in.Type != out.Type {
 			return errorf("input %d: want type %s like the output, got %s", i, out.Type, in.Type)
 		}
-		if !shapeEqual(in.Shape, first.Shape) {
+		if !slices.Equal(in.Shape, first.Shape) {
 			return errorf("input %d: shape %v differs from %v", i, in.Shape, first.Shape)
 		}
 	}
@@ -304,14 +303,7 @@ func (k *splitEvenKernel) Prepare(ctx *Context, n *Node) error {
 	if err := shapeMovable(in); err != nil {
 		return err
 	}
-	v, err := shapeConstInts(axisT, "axis")
-	if err != nil {
-		return err
-	}
-	if len(v) != 1 {
-		return errorf("axis: want one value, got %v", v)
-	}
-	axis, err := shapeNormAxis(v[0], len(in.Shape))
+	axis, err := shapeConstAxis(axisT, len(in.Shape))
 	if err != nil {
 		return err
 	}
@@ -339,14 +331,7 @@ func (k *splitVKernel) Prepare(ctx *Context, n *Node) error {
 	if err := shapeMovable(in); err != nil {
 		return err
 	}
-	v, err := shapeConstInts(axisT, "axis")
-	if err != nil {
-		return err
-	}
-	if len(v) != 1 {
-		return errorf("axis: want one value, got %v", v)
-	}
-	axis, err := shapeNormAxis(v[0], len(in.Shape))
+	axis, err := shapeConstAxis(axisT, len(in.Shape))
 	if err != nil {
 		return err
 	}

@@ -180,14 +180,7 @@ func shpQuantVals(t *Tensor) []int32 {
 	n := t.NumElements()
 	v := make([]int32, n)
 	for i := range v {
-		switch t.Type {
-		case model.Int8:
-			v[i] = int32(t.I8()[i])
-		case model.Uint8:
-			v[i] = int32(t.U8()[i])
-		case model.Int16:
-			v[i] = int32(t.I16()[i])
-		}
+		v[i] = ewGetQ(t, i)
 	}
 	return v
 }
@@ -207,15 +200,7 @@ func shpRandQuant(r *shpRand, typ model.TensorType, shape []int, scale float32, 
 	t := shpQ(shpT(typ, shape, nil), scale, zp)
 	lo, hi := QuantRange(typ)
 	for i := 0; i < t.NumElements(); i++ {
-		v := lo + int32(r.intn(int(hi-lo)+1))
-		switch typ {
-		case model.Int8:
-			t.I8()[i] = int8(v)
-		case model.Uint8:
-			t.U8()[i] = uint8(v)
-		case model.Int16:
-			t.I16()[i] = int16(v)
-		}
+		ewSetQ(t, i, lo+int32(r.intn(int(hi-lo)+1)))
 	}
 	return t
 }

@@ -3,6 +3,7 @@ package kernels
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 
 	"github.com/ood-agent/ood-agent/model"
 )
@@ -34,16 +35,11 @@ func padResolve(in []int, paddings *Tensor, before, out *[shapeMaxRank]int) erro
 }
 
 func (k *padKernel) Prepare(ctx *Context, n *Node) error {
-	if err := shapeInputs(n, 2, 2); err != nil {
+	in, out, err := shapeMoveIO(n, 2)
+	if err != nil {
 		return err
 	}
-	in, paddings, out := n.Inputs[0], n.Inputs[1], n.Outputs[0]
-	if err := shapeMovable(in); err != nil {
-		return err
-	}
-	if err := shapeSameType(in, out); err != nil {
-		return err
-	}
+	paddings := n.Inputs[1]
 	r := len(in.Shape)
 	if !shapeIsIndexType(paddings) || len(paddings.Shape) != 2 || paddings.Shape[0] != r || paddings.Shape[1] != 2 {
 		return errorf("paddings %v: want int32 or int64 of shape [%d 2]", paddings, r)
@@ -89,7 +85,7 @@ func (k *padKernel) Eval(ctx *Context, n *Node) error {
 		if err := padResolve(in.Shape, n.Inputs[1], &k.before, &o); err != nil {
 			return err
 		}
-		if !shapeEqual(o[:r], out.Shape) {
+		if !slices.Equal(o[:r], out.Shape) {
 			return errorf("run-time padded shape %v does not match planned output %v", shapeInts(o[:r]), out.Shape)
 		}
 	}
@@ -110,21 +106,9 @@ func (k *padKernel) Eval(ctx *Context, n *Node) error {
 		off += k.before[i] * ostride[i]
 	}
 	var idx [shapeMaxRank]int
-	for s := 0; s < len(src); s += row {
+	for s, more := 0, true; more && s < len(src); s += row {
 		copy(dst[off*k.es:off*k.es+row], src[s:s+row])
-		j := r - 2
-		for ; j >= 0; j-- {
-			idx[j]++
-			off += ostride[j]
-			if idx[j] < k.in[j] {
-				break
-			}
-			off -= ostride[j] * idx[j]
-			idx[j] = 0
-		}
-		if j < 0 {
-			break
-		}
+		off, more = shapeNext(&idx, &k.in, &ostride, 0, r-2, off)
 	}
 	return nil
 }
@@ -138,16 +122,11 @@ type tileKernel struct {
 }
 
 func (k *tileKernel) Prepare(ctx *Context, n *Node) error {
-	if err := shapeInputs(n, 2, 2); err != nil {
+	in, out, err := shapeMoveIO(n, 2)
+	if err != nil {
 		return err
 	}
-	in, multT, out := n.Inputs[0], n.Inputs[1], n.Outputs[0]
-	if err := shapeMovable(in); err != nil {
-		return err
-	}
-	if err := shapeSameType(in, out); err != nil {
-		return err
-	}
+	multT := n.Inputs[1]
 	m, err := shapeConstInts(multT, "multiples")
 	if err != nil {
 		return err

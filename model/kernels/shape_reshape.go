@@ -1,6 +1,10 @@
 package kernels
 
-import "github.com/ood-agent/ood-agent/model"
+import (
+	"slices"
+
+	"github.com/ood-agent/ood-agent/model"
+)
 
 // RESHAPE, SQUEEZE, EXPAND_DIMS and SHAPE. The first three copy their input:
 // the arena gives every tensor its own memory, so outputs cannot alias
@@ -44,14 +48,8 @@ type reshapeKernel struct {
 }
 
 func (k *reshapeKernel) Prepare(ctx *Context, n *Node) error {
-	if err := shapeInputs(n, 1, 1); err != nil {
-		return err
-	}
-	in, out := n.Inputs[0], n.Outputs[0]
-	if err := shapeMovable(in); err != nil {
-		return err
-	}
-	if err := shapeSameType(in, out); err != nil {
+	in, out, err := shapeMoveIO(n, 1)
+	if err != nil {
 		return err
 	}
 	var want []int
@@ -102,7 +100,7 @@ func (k *reshapeKernel) Eval(ctx *Context, n *Node) error {
 		for i := 0; i < r; i++ {
 			want[i] = shapeIntAt(k.shape, i)
 		}
-		if err := shapeResolveReshape(want[:r], out.NumElements(), got[:r]); err != nil || !shapeEqual(got[:r], out.Shape) {
+		if err := shapeResolveReshape(want[:r], out.NumElements(), got[:r]); err != nil || !slices.Equal(got[:r], out.Shape) {
 			return errorf("run-time shape %v does not match planned output shape %v", shapeInts(want[:r]), out.Shape)
 		}
 	}
@@ -113,14 +111,8 @@ func (k *reshapeKernel) Eval(ctx *Context, n *Node) error {
 type squeezeKernel struct{}
 
 func (squeezeKernel) Prepare(ctx *Context, n *Node) error {
-	if err := shapeInputs(n, 1, 1); err != nil {
-		return err
-	}
-	in, out := n.Inputs[0], n.Outputs[0]
-	if err := shapeMovable(in); err != nil {
-		return err
-	}
-	if err := shapeSameType(in, out); err != nil {
+	in, out, err := shapeMoveIO(n, 1)
+	if err != nil {
 		return err
 	}
 	rank := len(in.Shape)
@@ -162,16 +154,11 @@ func (squeezeKernel) Eval(ctx *Context, n *Node) error {
 type expandDimsKernel struct{}
 
 func (expandDimsKernel) Prepare(ctx *Context, n *Node) error {
-	if err := shapeInputs(n, 2, 2); err != nil {
+	in, out, err := shapeMoveIO(n, 2)
+	if err != nil {
 		return err
 	}
-	in, axisT, out := n.Inputs[0], n.Inputs[1], n.Outputs[0]
-	if err := shapeMovable(in); err != nil {
-		return err
-	}
-	if err := shapeSameType(in, out); err != nil {
-		return err
-	}
+	axisT := n.Inputs[1]
 	if !shapeIsIndexType(axisT) || axisT.NumElements() != 1 {
 		return errorf("axis: want one int32 or int64 value, got %v", axisT)
 	}

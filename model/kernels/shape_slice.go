@@ -1,6 +1,10 @@
 package kernels
 
-import "github.com/ood-agent/ood-agent/model"
+import (
+	"slices"
+
+	"github.com/ood-agent/ood-agent/model"
+)
 
 // SLICE and STRIDED_SLICE. Both reduce to a strided copy plan. When the
 // index operands are constant the plan is built once in Prepare; otherwise
@@ -35,16 +39,11 @@ func sliceResolve(in []int, beginT, sizeT *Tensor, dims *[shapeMaxRank]int, p *s
 }
 
 func (k *sliceKernel) Prepare(ctx *Context, n *Node) error {
-	if err := shapeInputs(n, 3, 3); err != nil {
+	in, out, err := shapeMoveIO(n, 3)
+	if err != nil {
 		return err
 	}
-	in, beginT, sizeT, out := n.Inputs[0], n.Inputs[1], n.Inputs[2], n.Outputs[0]
-	if err := shapeMovable(in); err != nil {
-		return err
-	}
-	if err := shapeSameType(in, out); err != nil {
-		return err
-	}
+	beginT, sizeT := n.Inputs[1], n.Inputs[2]
 	r := len(in.Shape)
 	for _, t := range []*Tensor{beginT, sizeT} {
 		if !shapeIsIndexType(t) || len(t.Shape) != 1 || t.Shape[0] != r {
@@ -74,7 +73,7 @@ func (k *sliceKernel) Eval(ctx *Context, n *Node) error {
 		if err := sliceResolve(in.Shape, n.Inputs[1], n.Inputs[2], &dims, &k.plan); err != nil {
 			return err
 		}
-		if !shapeEqual(dims[:len(in.Shape)], out.Shape) {
+		if !slices.Equal(dims[:len(in.Shape)], out.Shape) {
 			return errorf("run-time slice shape %v does not match planned output %v", shapeInts(dims[:len(in.Shape)]), out.Shape)
 		}
 	}
@@ -197,17 +196,22 @@ func stridedSliceClamp(v, lo, hi int) int {
 	return v
 }
 
-// startFor is strided_slice_logic.h StridedSliceStartForAxis.
-func (p *stridedSliceParams) startFor(axis int) int {
-	size, start, stride := p.shape[axis], p.start[axis], p.stride[axis]
-	if start < 0 {
-		start += size
+// stridedSliceBound wraps a negative index v once and clamps it to where a
+// slice running in the stride's direction may start or end.
+func stridedSliceBound(v, size, stride int) int {
+	if v < 0 {
+		v += size
 	}
 	if stride > 0 {
-		start = stridedSliceClamp(start, 0, size)
-	} else {
-		start = stridedSliceClamp(start, -1, size-1)
+		return stridedSliceClamp(v, 0, size)
 	}
+	return stridedSliceClamp(v, -1, size-1)
+}
+
+// startFor is strided_slice_logic.h StridedSliceStartForAxis.
+func (p *stridedSliceParams) startFor(axis int) int {
+	size, stride := p.shape[axis], p.stride[axis]
+	start := stridedSliceBound(p.start[axis], size, stride)
 	if p.beginMask&(1<<axis) != 0 {
 		if stride > 0 {
 			start = 0
@@ -231,14 +235,7 @@ func (p *stridedSliceParams) endFor(axis, start int) int {
 	if p.offset {
 		end += start
 	}
-	if end < 0 {
-		end += size
-	}
-	if stride > 0 {
-		end = stridedSliceClamp(end, 0, size)
-	} else {
-		end = stridedSliceClamp(end, -1, size-1)
-	}
+	end = stridedSliceBound(end, size, stride)
 	if p.endMask&(1<<axis) != 0 {
 		if stride > 0 {
 			end = size
@@ -287,14 +284,8 @@ func (p *stridedSliceParams) resolve(outDims *[shapeMaxRank]int, plan *shapeStri
 }
 
 func (k *stridedSliceKernel) Prepare(ctx *Context, n *Node) error {
-	if err := shapeInputs(n, 4, 4); err != nil {
-		return err
-	}
-	in, out := n.Inputs[0], n.Outputs[0]
-	if err := shapeMovable(in); err != nil {
-		return err
-	}
-	if err := shapeSameType(in, out); err != nil {
+	in, out, err := shapeMoveIO(n, 4)
+	if err != nil {
 		return err
 	}
 	if o, ok := n.Options.(*model.StridedSliceOptions); ok && o != nil {
@@ -312,12 +303,8 @@ func (k *stridedSliceKernel) Prepare(ctx *Context, n *Node) error {
 		k.dynamic = true
 		return nil
 	}
-	var p stridedSliceParams
-	if err := p.build(&k.opts, in.Shape, n.Inputs[1], n.Inputs[2], n.Inputs[3]); err != nil {
-		return err
-	}
 	var dims [shapeMaxRank]int
-	r, err := p.resolve(&dims, &k.plan)
+	r, err := k.resolve(n, &dims)
 	if err != nil {
 		return err
 	}
@@ -325,19 +312,25 @@ func (k *stridedSliceKernel) Prepare(ctx *Context, n *Node) error {
 	return nil
 }
 
+// resolve plans the copy for n's begin, end and strides operands, writing
+// the output shape to dims, and returns the output rank.
+func (k *stridedSliceKernel) resolve(n *Node, dims *[shapeMaxRank]int) (int, error) {
+	var p stridedSliceParams
+	if err := p.build(&k.opts, n.Inputs[0].Shape, n.Inputs[1], n.Inputs[2], n.Inputs[3]); err != nil {
+		return 0, err
+	}
+	return p.resolve(dims, &k.plan)
+}
+
 func (k *stridedSliceKernel) Eval(ctx *Context, n *Node) error {
 	in, out := n.Inputs[0], n.Outputs[0]
 	if k.dynamic {
-		var p stridedSliceParams
-		if err := p.build(&k.opts, in.Shape, n.Inputs[1], n.Inputs[2], n.Inputs[3]); err != nil {
-			return err
-		}
 		var dims [shapeMaxRank]int
-		r, err := p.resolve(&dims, &k.plan)
+		r, err := k.resolve(n, &dims)
 		if err != nil {
 			return err
 		}
-		if !shapeEqual(dims[:r], out.Shape) {
+		if !slices.Equal(dims[:r], out.Shape) {
 			return errorf("run-time strided slice shape %v does not match planned output %v", shapeInts(dims[:r]), out.Shape)
 		}
 	}

@@ -54,7 +54,7 @@ func TestShapeReshape(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Reshape: %v", err)
 			}
-			if !shapeEqual(out.Shape, tt.wantShape) {
+			if !slices.Equal(out.Shape, tt.wantShape) {
 				t.Fatalf("Reshape shape = %v, want %v", out.Shape, tt.wantShape)
 			}
 			if !bytes.Equal(out.Data, tt.in.Data) {
@@ -125,7 +125,7 @@ func TestShapeSqueezeExpandDims(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !shapeEqual(out.Shape, tt.wantShape) || !bytes.Equal(out.Data, in.Data) {
+			if !slices.Equal(out.Shape, tt.wantShape) || !bytes.Equal(out.Data, in.Data) {
 				t.Fatalf("%s(%v) = %v %v, want %v %v", tt.op, tt.in, out.Shape, out.F32(), tt.wantShape, in.F32())
 			}
 		})
@@ -176,7 +176,7 @@ func TestShapeTranspose(t *testing.T) {
 		if err := shpRun(shpKernel(t, model.OpTranspose), model.OpTranspose, nil, []*Tensor{in, shpI32(1, 0)}, []*Tensor{out}, 1); err != nil {
 			t.Fatal(err)
 		}
-		if want := []float32{1, 4, 2, 5, 3, 6}; !slices.Equal(out.F32(), want) || !shapeEqual(out.Shape, []int{3, 2}) {
+		if want := []float32{1, 4, 2, 5, 3, 6}; !slices.Equal(out.F32(), want) || !slices.Equal(out.Shape, []int{3, 2}) {
 			t.Fatalf("Transpose = %v %v, want [3 2] %v", out.Shape, out.F32(), want)
 		}
 	})
@@ -250,7 +250,7 @@ func TestShapeConcatenation(t *testing.T) {
 		if err := shpRun(shpKernel(t, model.OpConcatenation), model.OpConcatenation, opts, []*Tensor{a, b}, []*Tensor{out}, 1); err != nil {
 			t.Fatal(err)
 		}
-		if want := []float32{0, 2, 3, 6, 4, 5}; !slices.Equal(out.F32(), want) || !shapeEqual(out.Shape, []int{2, 3}) {
+		if want := []float32{0, 2, 3, 6, 4, 5}; !slices.Equal(out.F32(), want) || !slices.Equal(out.Shape, []int{2, 3}) {
 			t.Fatalf("Concat = %v %v, want [2 3] %v", out.Shape, out.F32(), want)
 		}
 	})
@@ -326,7 +326,7 @@ func TestShapePackUnpackSplit(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, o := range outs {
-				if !shapeEqual(o.Shape, tt.shapes[i]) || !slices.Equal(o.F32(), tt.want[i]) {
+				if !slices.Equal(o.Shape, tt.shapes[i]) || !slices.Equal(o.F32(), tt.want[i]) {
 					t.Fatalf("%s output %d = %v %v, want %v %v", tt.op, i, o.Shape, o.F32(), tt.shapes[i], tt.want[i])
 				}
 			}
@@ -389,7 +389,7 @@ func TestShapePad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !shapeEqual(tt.out.Shape, tt.shape) || !bytes.Equal(tt.out.Data, tt.want) {
+			if !slices.Equal(tt.out.Shape, tt.shape) || !bytes.Equal(tt.out.Data, tt.want) {
 				t.Fatalf("%s = %v %v, want %v %v", tt.op, tt.out.Shape, tt.out.Data, tt.shape, tt.want)
 			}
 		})
@@ -449,7 +449,7 @@ func TestShapeSlice(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !shapeEqual(out.Shape, tt.shape) || !slices.Equal(out.F32(), tt.want) {
+			if !slices.Equal(out.Shape, tt.shape) || !slices.Equal(out.F32(), tt.want) {
 				t.Fatalf("Slice = %v %v, want %v %v", out.Shape, out.F32(), tt.shape, tt.want)
 			}
 		})
@@ -506,7 +506,7 @@ func TestShapeStridedSlice(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !shapeEqual(out.Shape, tt.shape) || !slices.Equal(out.F32(), tt.want) {
+			if !slices.Equal(out.Shape, tt.shape) || !slices.Equal(out.F32(), tt.want) {
 				t.Fatalf("StridedSlice = %v %v, want %v %v", out.Shape, out.F32(), tt.shape, tt.want)
 			}
 		})
@@ -612,7 +612,7 @@ func TestShapeStridedSliceRandom(t *testing.T) {
 		if err != nil {
 			t.Fatalf("StridedSlice(%v, begin %v end %v strides %v %+v): %v", shape, begin, end, stride, o, err)
 		}
-		if !shapeEqual(out.Shape, outShape) || !slices.Equal(out.I32(), want) {
+		if !slices.Equal(out.Shape, outShape) || !slices.Equal(out.I32(), want) {
 			t.Fatalf("StridedSlice(%v, begin %v end %v strides %v %+v) = %v %v, want %v %v",
 				shape, begin, end, stride, o, out.Shape, out.I32(), outShape, want)
 		}
@@ -688,7 +688,7 @@ func TestShapeGather(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !shapeEqual(out.Shape, tt.shape) || !slices.Equal(out.F32(), tt.want) {
+			if !slices.Equal(out.Shape, tt.shape) || !slices.Equal(out.F32(), tt.want) {
 				t.Fatalf("Gather = %v %v, want %v %v", out.Shape, out.F32(), tt.shape, tt.want)
 			}
 		})
@@ -707,7 +707,7 @@ func TestShapeTile(t *testing.T) {
 		1, 2, 3, 1, 2, 3,
 		4, 5, 6, 4, 5, 6,
 	}
-	if !shapeEqual(out.Shape, []int{4, 6}) || !slices.Equal(out.I16(), want) {
+	if !slices.Equal(out.Shape, []int{4, 6}) || !slices.Equal(out.I16(), want) {
 		t.Fatalf("Tile = %v %v, want [4 6] %v", out.Shape, out.I16(), want)
 	}
 	in3 := shpT(model.Float32, []int{2, 1, 2}, shpSeq(4))

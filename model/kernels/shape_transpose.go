@@ -87,16 +87,11 @@ func transposeSimplify(inDims, perm []int) (dims, p []int) {
 }
 
 func (k *transposeKernel) Prepare(ctx *Context, n *Node) error {
-	if err := shapeInputs(n, 2, 2); err != nil {
+	in, out, err := shapeMoveIO(n, 2)
+	if err != nil {
 		return err
 	}
-	in, permT, out := n.Inputs[0], n.Inputs[1], n.Outputs[0]
-	if err := shapeMovable(in); err != nil {
-		return err
-	}
-	if err := shapeSameType(in, out); err != nil {
-		return err
-	}
+	permT := n.Inputs[1]
 	perm, err := shapeConstInts(permT, "perm")
 	if err != nil {
 		return err

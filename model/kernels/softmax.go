@@ -140,18 +140,18 @@ func ewSoftmaxQuantRow[T int8 | uint8](k *softmaxKernel, src []T, o int) {
 			dst[i] = uint8(Clamp32(q, k.qmin, k.qmax))
 		}
 	case model.Int8:
-		dst := view[int8](k.out)[o : o+n]
-		for i, v := range src {
-			p := k.table[255-mx+int32(v)] * inv
-			q := int32(math.Round(float64(min(p, 1<<20)))) + k.outZp
-			dst[i] = int8(Clamp32(q, k.qmin, k.qmax))
-		}
+		ewSoftmaxRound(k, view[int8](k.out)[o:o+n], src, mx, inv)
 	case model.Int16:
-		dst := view[int16](k.out)[o : o+n]
-		for i, v := range src {
-			p := k.table[255-mx+int32(v)] * inv
-			q := int32(math.Round(float64(min(p, 1<<20)))) + k.outZp
-			dst[i] = int16(Clamp32(q, k.qmin, k.qmax))
-		}
+		ewSoftmaxRound(k, view[int16](k.out)[o:o+n], src, mx, inv)
+	}
+}
+
+// ewSoftmaxRound writes the probabilities of src, whose maximum is mx,
+// times inv, rounded half away from zero, to dst.
+func ewSoftmaxRound[O int8 | int16, T int8 | uint8](k *softmaxKernel, dst []O, src []T, mx int32, inv float32) {
+	for i, v := range src {
+		p := k.table[255-mx+int32(v)] * inv
+		q := int32(math.Round(float64(min(p, 1<<20)))) + k.outZp
+		dst[i] = O(Clamp32(q, k.qmin, k.qmax))
 	}
 }

@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -157,13 +156,7 @@ func TestSoftmaxPrepareErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			n := &Node{Op: model.OpSoftmax, Options: &model.SoftmaxOptions{Beta: 1}, Inputs: []*Tensor{tt.in}, Outputs: []*Tensor{tt.out}}
-			err := newSoftmax().Prepare(NewContext(1), n)
-			if err == nil {
-				t.Fatalf("Prepare(%s) = nil, want error", tt.name)
-			}
-			if got := errors.Is(err, ErrUnsupported); got != tt.unsupported {
-				t.Errorf("Prepare(%s) error %q: errors.Is(ErrUnsupported) = %v, want %v", tt.name, err, got, tt.unsupported)
-			}
+			checkPrepareError(t, newSoftmax(), n, tt.name, tt.unsupported)
 		})
 	}
 }
