@@ -266,17 +266,26 @@ func moveAside(path string, now time.Time) (string, error) {
 	return aside, os.Rename(path, aside)
 }
 
-// Put stores msg durably: when Put returns nil, the message survives a
-// crash. It returns the number of messages the call lost to a full
-// queue: under DropOldest the oldest ones deleted to make room, under
-// DropNewest 1 together with ErrFull.
+// Put durably appends one message; see PutAll.
 func (o *Outbox) Put(msg Message) (dropped int, err error) {
-	if msg.Created.IsZero() {
-		msg.Created = o.opts.Now()
-	}
-	rec, err := encode(nil, &msg)
-	if err != nil {
-		return 0, fmt.Errorf("outbox: put: %w", err)
+	return o.PutAll([]Message{msg})
+}
+
+// PutAll durably appends messages in order, in one transaction and so with
+// one disk sync: a producer that has several messages at hand (a burst of
+// alerts) pays for one write. When the outbox is full, DropOldest deletes
+// the oldest stored messages to make room and DropNewest rejects the
+// messages that do not fit, returning ErrFull; either way dropped counts
+// them.
+func (o *Outbox) PutAll(msgs []Message) (dropped int, err error) {
+	recs := make([][]byte, len(msgs))
+	for i := range msgs {
+		if msgs[i].Created.IsZero() {
+			msgs[i].Created = o.opts.Now()
+		}
+		if recs[i], err = encode(nil, &msgs[i]); err != nil {
+			return 0, fmt.Errorf("outbox: put: %w", err)
+		}
 	}
 
 	o.mu.Lock()
@@ -285,50 +294,56 @@ func (o *Outbox) Put(msg Message) (dropped int, err error) {
 		return 0, ErrClosed
 	}
 	limit := o.opts.MaxMessages
-	if o.depth >= limit && o.opts.DropPolicy == DropNewest {
-		o.stats.Dropped++
-		o.statsDirty = true
-		o.log.Warn("outbox full; dropped the new message",
-			"id", msg.ID, "topic", msg.Topic, "max_messages", limit)
-		return 1, ErrFull
-	}
-
 	st := o.stats
+	depth := o.depth
 	var droppedSeqs []uint64
+	rejected := 0
 	err = o.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketMessages)
 		c := b.Cursor()
-		for n := o.depth; n >= limit; n-- {
-			k, _ := c.First()
-			if k == nil {
-				break
+		for i, rec := range recs {
+			if depth >= limit && o.opts.DropPolicy == DropNewest {
+				rejected++
+				o.log.Warn("outbox full; dropped the new message",
+					"id", msgs[i].ID, "topic", msgs[i].Topic, "max_messages", limit)
+				continue
 			}
-			droppedSeqs = append(droppedSeqs, seqOf(k))
-			if err := c.Delete(); err != nil {
+			for ; depth >= limit; depth-- {
+				k, _ := c.First()
+				if k == nil {
+					break
+				}
+				droppedSeqs = append(droppedSeqs, seqOf(k))
+				if err := c.Delete(); err != nil {
+					return err
+				}
+			}
+			seq, err := b.NextSequence()
+			if err != nil {
 				return err
 			}
+			if err := b.Put(seqKey(seq), rec); err != nil {
+				return err
+			}
+			depth++
+			st.Put++
 		}
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		if err := b.Put(seqKey(seq), rec); err != nil {
-			return err
-		}
-		st.Put++
-		st.Dropped += uint64(len(droppedSeqs))
+		st.Dropped += uint64(len(droppedSeqs) + rejected)
 		return putStats(tx, st)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("outbox: put: %w", err)
 	}
 	o.stats, o.statsDirty = st, false
-	o.depth += 1 - len(droppedSeqs)
+	o.depth = depth
 	if len(droppedSeqs) > 0 {
 		o.log.Warn("outbox full; dropped the oldest messages",
 			"count", len(droppedSeqs), "seqs", droppedSeqs, "max_messages", limit)
 	}
 	o.updateReady()
+	if rejected > 0 {
+		return len(droppedSeqs) + rejected, ErrFull
+	}
 	return len(droppedSeqs), nil
 }
 

@@ -536,3 +536,44 @@ func TestConcurrentPutAck(t *testing.T) {
 		t.Errorf("Stats() = %+v, want empty with %d put and acked", st, n)
 	}
 }
+
+func TestPutAllBatchAndBounds(t *testing.T) {
+	batch := func() []Message {
+		var msgs []Message
+		for i := 0; i < 5; i++ {
+			msgs = append(msgs, Message{ID: fmt.Sprint("m", i), Topic: "t", Payload: []byte{byte(i)}, QoS: 1})
+		}
+		return msgs
+	}
+	tests := []struct {
+		policy  DropPolicy
+		wantErr error
+		kept    []string
+	}{
+		{DropOldest, nil, []string{"m2", "m3", "m4"}},
+		{DropNewest, ErrFull, []string{"m0", "m1", "m2"}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.policy), func(t *testing.T) {
+			ob, _ := openTest(t, filepath.Join(t.TempDir(), "o.db"), Options{MaxMessages: 3, DropPolicy: tt.policy})
+			dropped, err := ob.PutAll(batch())
+			if dropped != 2 || !errors.Is(err, tt.wantErr) && !(tt.wantErr == nil && err == nil) {
+				t.Fatalf("PutAll = %d, %v; want 2, %v", dropped, err, tt.wantErr)
+			}
+			entries, err := ob.Peek(10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, e := range entries {
+				ids = append(ids, e.Message.ID)
+			}
+			if fmt.Sprint(ids) != fmt.Sprint(tt.kept) {
+				t.Errorf("kept %v, want %v", ids, tt.kept)
+			}
+			if st := ob.Stats(); st.Dropped != 2 || st.Depth != 3 {
+				t.Errorf("Stats = %+v, want 2 dropped, depth 3", st)
+			}
+		})
+	}
+}

@@ -78,6 +78,14 @@ type Agent struct {
 	win      *window
 	pump     *source.Pump // set in Run before any goroutine reads it
 
+	// writes feeds the outbox writer, which commits what has accumulated
+	// in one transaction: one disk sync for a burst of alerts instead of
+	// one per alert, and inference never waits for the disk.
+	writes     chan outbox.Message
+	writerDone chan struct{}
+	wmu        sync.RWMutex // guards wclosed against a late put
+	wclosed    bool
+
 	mu            sync.Mutex // guards the counters below between stats reports
 	lastDropped   uint64
 	lastSkipped   uint64
@@ -188,6 +196,8 @@ func New(opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
 	a.initMetrics()
+	a.writes = make(chan outbox.Message, 512)
+	a.writerDone = make(chan struct{})
 	return a, nil
 }
 
@@ -293,6 +303,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.running.Store(false)
 	a.pump = source.StartPump(ctx, a.src, source.PumpOptions{FPS: a.cfg.Source.FPS, Queue: a.cfg.Source.Queue})
 
+	go a.writeOutbox()
 	snd := &sender{ob: a.ob, pub: a.client, log: a.log.With("component", "sender"), retry: time.Second, maxWait: 30 * time.Second, sent: a.sent.Inc}
 	var wg sync.WaitGroup
 	start := func(name string, fn func(context.Context) error) {
@@ -334,8 +345,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if pipeErr != nil && !errors.Is(pipeErr, context.Canceled) {
 		cancel(pipeErr)
 	}
-	// End open events, then deliver what is queued.
+	// End open events, commit everything to the outbox, then deliver it.
 	a.enqueue(a.decider.Shutdown(a.clock.Now()), nil)
+	a.closeWriter()
 	finished := pipeErr == nil
 	flushFor := a.cfg.MQTT.ConnectTimeout
 	if finished && ctx.Err() == nil {
@@ -470,14 +482,59 @@ func (a *Agent) enqueue(msgs []event.Message, img image.Image) {
 	}
 }
 
+// put hands a message to the outbox writer; once the writer has stopped
+// (after the pipeline ended) it writes directly.
 func (a *Agent) put(m outbox.Message) {
-	dropped, err := a.ob.Put(m)
+	a.wmu.RLock()
+	defer a.wmu.RUnlock()
+	if a.wclosed {
+		a.commit([]outbox.Message{m})
+		return
+	}
+	a.writes <- m
+}
+
+// writeOutbox commits queued messages in groups until closeWriter.
+func (a *Agent) writeOutbox() {
+	defer close(a.writerDone)
+	batch := make([]outbox.Message, 0, 256)
+	for m := range a.writes {
+		batch = append(batch[:0], m)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case m, ok := <-a.writes:
+				if !ok {
+					break more
+				}
+				batch = append(batch, m)
+			default:
+				break more
+			}
+		}
+		a.commit(batch)
+	}
+}
+
+func (a *Agent) commit(batch []outbox.Message) {
+	dropped, err := a.ob.PutAll(batch)
 	if dropped > 0 {
 		a.log.Warn("outbox full: dropped messages", "dropped", dropped, "policy", a.cfg.Outbox.DropPolicy)
 	}
 	if err != nil && !errors.Is(err, outbox.ErrFull) {
-		a.log.Error("outbox write failed", "id", m.ID, "err", err)
+		a.log.Error("outbox write failed", "messages", len(batch), "err", err)
 	}
+}
+
+// closeWriter stops the writer once it has committed everything queued.
+func (a *Agent) closeWriter() {
+	a.wmu.Lock()
+	if !a.wclosed {
+		a.wclosed = true
+		close(a.writes)
+	}
+	a.wmu.Unlock()
+	<-a.writerDone
 }
 
 // tick drives event timeouts once a second and publishes stats.

@@ -66,6 +66,7 @@ func runAgent(ctx context.Context, path string, flags *pflag.FlagSet, src source
 	if err != nil {
 		return err
 	}
+	runner.TuneGC()
 	log.Info("starting", "version", version, "device_id", cfg.DeviceID, "model", file.Name, "config", cfg)
 	agent, err := runner.New(runner.Options{
 		Config: cfg, Logger: log, Version: version, Model: file, Calibration: calib, Source: src, LogLevel: level,
