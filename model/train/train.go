@@ -34,10 +34,8 @@ type Sample struct {
 	Label  int
 }
 
-// lossGrad computes the per-sample loss and its gradient with respect to the
-// logits: softmax cross-entropy for labelled samples, and the squared-hinge
-// energy terms when inBound/outBound are set.
-func crossEntropyGrad(logits []float32, label int, dLogits []float32) float64 {
+// logSumExp returns log Σ exp(f), shifted by the maximum for stability.
+func logSumExp(logits []float32) float64 {
 	m := logits[0]
 	for _, v := range logits[1:] {
 		m = max(m, v)
@@ -46,7 +44,14 @@ func crossEntropyGrad(logits []float32, label int, dLogits []float32) float64 {
 	for _, v := range logits {
 		sum += math.Exp(float64(v - m))
 	}
-	lse := float64(m) + math.Log(sum)
+	return float64(m) + math.Log(sum)
+}
+
+// crossEntropyGrad returns the softmax cross-entropy of logits for label and
+// writes its gradient with respect to the logits (softmax − one-hot) into
+// dLogits.
+func crossEntropyGrad(logits []float32, label int, dLogits []float32) float64 {
+	lse := logSumExp(logits)
 	for i, v := range logits {
 		dLogits[i] = float32(math.Exp(float64(v) - lse))
 	}
@@ -57,15 +62,7 @@ func crossEntropyGrad(logits []float32, label int, dLogits []float32) float64 {
 // energy returns E = −log Σ exp(f) (T = 1) and writes dE/df = −softmax(f)
 // into dE.
 func energy(logits []float32, dE []float32) float64 {
-	m := logits[0]
-	for _, v := range logits[1:] {
-		m = max(m, v)
-	}
-	var sum float64
-	for _, v := range logits {
-		sum += math.Exp(float64(v - m))
-	}
-	lse := float64(m) + math.Log(sum)
+	lse := logSumExp(logits)
 	for i, v := range logits {
 		dE[i] = -float32(math.Exp(float64(v) - lse))
 	}
