@@ -158,7 +158,7 @@ func New(opts Options) (*Agent, error) {
 		a.src, err = source.New(sourceOptions(cfg, a.det.Spec()), log.With("component", "source"))
 		if err != nil {
 			a.det.Close()
-			return nil, fmt.Errorf("source: %w", err)
+			return nil, err // already names the source
 		}
 	}
 

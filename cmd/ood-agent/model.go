@@ -24,7 +24,7 @@ import (
 func newModelCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "model",
-		Short: "Inspect, run and benchmark .tflite models",
+		Short: "Inspect, run, benchmark and quantize .tflite models",
 	}
 	cmd.AddCommand(newModelInspectCommand(), newModelRunCommand(), newModelBenchCommand(), newModelQuantizeCommand())
 	return cmd
