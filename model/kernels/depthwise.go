@@ -1,6 +1,8 @@
 package kernels
 
 import (
+	"math"
+
 	"github.com/ood-agent/ood-agent/model"
 )
 
@@ -140,6 +142,25 @@ type dwQ8State struct {
 	fast     *dwPadded   // the exact float path, or nil
 	accF     [][]float32 // per part, for the float path
 	fill     func(in []byte)
+	// constF is colConst as float32, set when every value is exact in
+	// float32 (see dwSetConstF); the float path then adds it to its exact
+	// sums in floating point, saving two conversions per output.
+	constF []float32
+}
+
+// dwSetConstF refreshes constF from colConst, or clears it when a
+// constant lies beyond ±2^24, where float32 would round it. With exact
+// operands, float32(sum + constant) rounds the exact integer once, as
+// converting the integer sum does.
+func (s *dwQ8State) dwSetConstF() {
+	s.constF = s.constF[:cap(s.constF)]
+	for c, v := range s.colConst {
+		if v > 1<<24 || v < -1<<24 {
+			s.constF = s.constF[:0]
+			return
+		}
+		s.constF[c] = float32(v)
+	}
 }
 
 func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activation) error {
@@ -207,6 +228,8 @@ func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activ
 			wf[i] = float32(w)
 		}
 		s.fast = newDWPadded(g, wf, float32(in.ZeroPoint()))
+		s.constF = make([]float32, g.outC)
+		s.dwSetConstF()
 		s.accF = make([][]float32, len(d.offs))
 		for i := range s.accF {
 			s.accF[i] = make([]float32, g.outC)
@@ -229,6 +252,9 @@ func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activ
 			for c, b := range s.bias.I32()[:g.outC] {
 				s.colConst[c] = s.colBase[c] + b
 			}
+			if s.fast != nil {
+				s.dwSetConstF()
+			}
 		}
 		s.in, s.out = n.Inputs[0].Data, n.Outputs[0].Data
 		if s.fill != nil {
@@ -249,6 +275,10 @@ func dwFastRowQ8(d *depthwiseConv, s *dwQ8State, p, b, oy int) {
 	cc := s.colConst[:c]
 	q := &s.quant
 	runtime := q.rounding == convRoundRuntime
+	if runtime && c%4 == 0 && len(s.constF) == c {
+		dwFastRowQ8F(d, s, b, oy)
+		return
+	}
 	off, lo, hi := int64(q.outZP)-convMagicBits, int64(q.lo), int64(q.hi)
 	last := f.tapOff[len(f.tapOff)-1] + c
 	for ox := 0; ox < g.outW; ox++ {
@@ -280,6 +310,45 @@ func dwRequant4(o *[4]byte, cc *[4]int32, sc *[4]float32, off, lo, hi int64, a0,
 	o[1] = byte(min(max(convRoundBits(int32(a1)+cc[1], sc[1])+off, lo), hi))
 	o[2] = byte(min(max(convRoundBits(int32(a2)+cc[2], sc[2])+off, lo), hi))
 	o[3] = byte(min(max(convRoundBits(int32(a3)+cc[3], sc[3])+off, lo), hi))
+}
+
+// dwFastRowQ8F is dwFastRowQ8 with the runtime rounding, whole groups of
+// four channels and float constants. Kept apart: the extra case in
+// dwFastRowQ8 makes its register allocator spill.
+func dwFastRowQ8F(d *depthwiseConv, s *dwQ8State, b, oy int) {
+	g := &d.geo
+	c := g.outC
+	f := s.fast
+	cf := s.constF[:c]
+	sc := s.quant.scale[:c]
+	off, lo, hi := int64(s.quant.outZP)-convMagicBits, int64(s.quant.lo), int64(s.quant.hi)
+	last := f.tapOff[len(f.tapOff)-1] + c
+	for ox := 0; ox < g.outW; ox++ {
+		base := f.base(g, b, oy, ox)
+		x := f.buf[base : base+last]
+		o := s.out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
+		for ch := 0; ch+4 <= c; ch += 4 {
+			a0, a1, a2, a3 := dwSum4(&x[ch], &f.w[ch], f.tapOff, c)
+			dwRequant4F((*[4]byte)(o[ch:]), (*[4]float32)(cf[ch:]), (*[4]float32)(sc[ch:]),
+				off, lo, hi, a0, a1, a2, a3)
+		}
+	}
+}
+
+// dwRequant4F is dwRequant4 with the channel constants as exact float32
+// values.
+func dwRequant4F(o *[4]byte, cf, sc *[4]float32, off, lo, hi int64, a0, a1, a2, a3 float32) {
+	o[0] = byte(min(max(dwRoundBitsF(a0+cf[0], sc[0])+off, lo), hi))
+	o[1] = byte(min(max(dwRoundBitsF(a1+cf[1], sc[1])+off, lo), hi))
+	o[2] = byte(min(max(dwRoundBitsF(a2+cf[2], sc[2])+off, lo), hi))
+	o[3] = byte(min(max(dwRoundBitsF(a3+cf[3], sc[3])+off, lo), hi))
+}
+
+// dwRoundBitsF is convRoundBits for an integer-valued float32 sum.
+func dwRoundBitsF(acc, scale float32) int64 {
+	// Both conversions keep each operation rounded to float32.
+	f := float32(float32(acc) * scale)
+	return int64(math.Float64bits(float64(f) + convMagic))
 }
 
 // dwQ8Row computes output row oy of batch b.

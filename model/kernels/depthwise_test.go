@@ -190,3 +190,51 @@ func TestDepthwiseConvEvalDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestDepthwiseConvLargeBias checks the float path's channel constants at
+// the edge of float32's exact integers: up to 2^24 they are added as
+// floats, beyond it the sums go back to int32; both must match the
+// reference.
+func TestDepthwiseConvLargeBias(t *testing.T) {
+	tests := []struct {
+		name string
+		bias int32
+	}{
+		{"exact", 1 << 24},
+		{"exact negative", -1 << 24},
+		{"beyond", 1<<24 + 3},
+		{"beyond negative", -1<<24 - 3},
+	}
+	s := dwShape{convShape{1, 7, 6, 8, 8, 3, 3, 1, 1, 1, 1, model.PaddingSame, model.ActNone, false, false}, 1}
+	for _, tt := range tests {
+		for _, typ := range []model.TensorType{model.Uint8, model.Int8} {
+			t.Run(fmt.Sprintf("%s/%s", tt.name, typ), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(21, 22))
+				n := dwBuild(rng, s, typ)
+				bias := n.Input(2)
+				bias.Const = true
+				for c := range bias.I32() {
+					// Alternate around the bias so that sums land on
+					// both sides of the float32 rounding steps.
+					bias.I32()[c] = tt.bias - int32(c%3)*int32(tt.bias>>31|1)
+				}
+				// Scale the output so that the large sums land in range.
+				in, filter, out := n.Inputs[0], n.Inputs[1], n.Outputs[0]
+				out.Quant.Scale[0] = float32(float64(in.Scale())*float64(filter.Quant.Scale[0])) * float32(max(tt.bias, -tt.bias)) / 64
+				k := &depthwiseConv{rounding: convRoundRuntime}
+				if err := convRunKernel(k, n, 1, func() { convFillInputs(rng, n) }); err != nil {
+					t.Fatalf("depthwiseConv: %v", err)
+				}
+				mode, filterOff := convTestFilterOffset(in, filter)
+				quant, err := newConvQuant(in, filter, out, s.outC, 3, mode, convRoundRuntime, s.act)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := refDepthwiseQuant(&k.geo, s.mult, convRefQuant(in, filter, bias, out, quant, filterOff))
+				if err := convCompareInts(out, want); err != nil {
+					t.Errorf("depthwiseConv vs reference: %v", err)
+				}
+			})
+		}
+	}
+}

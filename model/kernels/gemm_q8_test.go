@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -134,6 +135,33 @@ func TestConvQuantRoundModes(t *testing.T) {
 			}
 			if got := q.round(tt.acc, 0); got != want {
 				t.Errorf("round(%d) with rounding %d = %d, want %d", tt.acc, mode, got, want)
+			}
+		}
+	}
+}
+
+// TestConvRoundRuntimeWide checks the runtime rounding against
+// math.RoundToEven of the float32 product, over sums and scales whose
+// products reach far past the magic constant's exact range, where only the
+// clamping has to come out right.
+func TestConvRoundRuntimeWide(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	accs := []int32{0, 1, -1, 2, -2, 1 << 22, -1 << 22, 3 << 22, -3 << 22, 1<<31 - 1, -1 << 31}
+	for range 20000 {
+		accs = append(accs, int32(rng.Uint32()), rng.Int32N(1<<12)-1<<11)
+	}
+	scales := []float32{1, 0.5, 0.25, 1.0 / 3, 1e-9, 3e-3, 1 << 19, 1.5 * (1 << 23) / (1 << 22)}
+	ranges := []struct{ zp, lo, hi int32 }{{0, -128, 127}, {-128, -128, 127}, {127, -128, 127}, {0, 0, 255}, {200, 0, 255}, {0, -32768, 32767}}
+	for _, sc := range scales {
+		for _, r := range ranges {
+			q := convQuant{rounding: convRoundRuntime, scale: []float32{sc}, outZP: r.zp, lo: r.lo, hi: r.hi}
+			for _, acc := range accs {
+				real := math.RoundToEven(float64(float32(float32(acc) * sc)))
+				want := int32(min(max(real+float64(r.zp), float64(r.lo)), float64(r.hi)))
+				if got := q.round(acc, 0); got != want {
+					t.Fatalf("round(%d) with scale %v, zero point %d, range [%d, %d] = %d, want %d",
+						acc, sc, r.zp, r.lo, r.hi, got, want)
+				}
 			}
 		}
 	}
