@@ -289,20 +289,10 @@ func (f *FFmpeg) failed(err error, delivered bool) {
 }
 
 func (f *FFmpeg) waitRestart(ctx context.Context) error {
-	d := time.Until(f.notBefore)
-	if d <= 0 {
+	if time.Until(f.notBefore) <= 0 {
 		return nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-f.done:
-		return ErrClosed
-	case <-t.C:
-		return nil
-	}
+	return waitUntil(ctx, f.done, f.notBefore)
 }
 
 // Close stops ffmpeg and waits for it to exit.

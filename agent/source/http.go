@@ -185,23 +185,29 @@ func (h *HTTP) wait(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	d := time.Until(h.next)
+	return waitUntil(ctx, h.done, h.next)
+}
+
+// waitUntil sleeps until t, returning early with ctx's error or ErrClosed
+// when done is closed; a time in the past still reports a closed source.
+func waitUntil(ctx context.Context, done <-chan struct{}, t time.Time) error {
+	d := time.Until(t)
 	if d <= 0 {
 		select {
-		case <-h.done:
+		case <-done:
 			return ErrClosed
 		default:
 			return nil
 		}
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-h.done:
+	case <-done:
 		return ErrClosed
-	case <-t.C:
+	case <-timer.C:
 		return nil
 	}
 }
