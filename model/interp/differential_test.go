@@ -8,6 +8,7 @@ import (
 
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/conformance"
+	"github.com/ood-agent/ood-agent/model/internal/modeltest"
 	"github.com/ood-agent/ood-agent/model/internal/oracle"
 	"github.com/ood-agent/ood-agent/model/interp"
 )
@@ -19,30 +20,6 @@ type diffCase struct {
 	build func(r *rand.Rand) (*model.Model, [][]byte)
 }
 
-func randF32(r *rand.Rand, n int, lo, hi float32) []float32 {
-	v := make([]float32, n)
-	for i := range v {
-		v[i] = lo + (hi-lo)*r.Float32()
-	}
-	return v
-}
-
-func randI8(r *rand.Rand, n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.IntN(256))
-	}
-	return b
-}
-
-func numel(shape []int) int {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	return n
-}
-
 func qp(scale float32, zero int64) *model.Quantization {
 	return &model.Quantization{Scale: []float32{scale}, ZeroPoint: []int64{zero}}
 }
@@ -50,7 +27,7 @@ func qp(scale float32, zero int64) *model.Quantization {
 // perChannel quantizes random weights symmetrically per output channel
 // (dimension axis) and returns the bytes and parameters.
 func perChannel(r *rand.Rand, shape []int, axis int) ([]byte, *model.Quantization) {
-	n := numel(shape)
+	n := modeltest.Numel(shape)
 	ch := shape[axis]
 	q := &model.Quantization{QuantizedDimension: axis}
 	for c := 0; c < ch; c++ {
@@ -83,7 +60,7 @@ func unary(op model.BuiltinOp, opts any, shape []int, lo, hi float32) diffCase {
 		x := b.Tensor("x", model.Float32, shape, nil)
 		y := b.Tensor("y", model.Float32, shape, nil)
 		b.Op(op, opts, []int{x}, y)
-		return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(randF32(r, numel(shape), lo, hi))}
+		return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, modeltest.Numel(shape), lo, hi))}
 	}}
 }
 
@@ -100,7 +77,7 @@ func binaryOp(op model.BuiltinOp, opts any, a, bShape, out []int) diffCase {
 			lo = 0.5
 		}
 		return b.Model([]int{x, y}, []int{z}), [][]byte{
-			model.Float32Bytes(randF32(r, numel(a), -2, 2)), model.Float32Bytes(randF32(r, numel(bShape), lo, 2))}
+			model.Float32Bytes(modeltest.RandF32(r, modeltest.Numel(a), -2, 2)), model.Float32Bytes(modeltest.RandF32(r, modeltest.Numel(bShape), lo, 2))}
 	}}
 }
 
@@ -112,7 +89,7 @@ func binaryInt8(op model.BuiltinOp, opts any, a, bShape, out []int, outScale flo
 		y := b.Tensor("y", model.Int8, bShape, qp(0.03, -5))
 		z := b.Tensor("z", model.Int8, out, qp(outScale, -2))
 		b.Op(op, opts, []int{x, y}, z)
-		return b.Model([]int{x, y}, []int{z}), [][]byte{randI8(r, numel(a)), randI8(r, numel(bShape))}
+		return b.Model([]int{x, y}, []int{z}), [][]byte{modeltest.RandBytes(r, modeltest.Numel(a)), modeltest.RandBytes(r, modeltest.Numel(bShape))}
 	}}
 }
 
@@ -122,7 +99,7 @@ func unaryInt8(op model.BuiltinOp, opts any, shape []int, in, out *model.Quantiz
 		x := b.Tensor("x", model.Int8, shape, in)
 		y := b.Tensor("y", model.Int8, shape, out)
 		b.Op(op, opts, []int{x}, y)
-		return b.Model([]int{x}, []int{y}), [][]byte{randI8(r, numel(shape))}
+		return b.Model([]int{x}, []int{y}), [][]byte{modeltest.RandBytes(r, modeltest.Numel(shape))}
 	}}
 }
 
@@ -131,11 +108,11 @@ func convCase(name string, typ model.TensorType, opts *model.Conv2DOptions, in, 
 		b := model.NewBuilder("diff")
 		if typ == model.Float32 {
 			x := b.Tensor("x", model.Float32, in, nil)
-			w := b.ConstF32("w", filter, randF32(r, numel(filter), -1, 1))
-			bias := b.ConstF32("b", []int{filter[0]}, randF32(r, filter[0], -1, 1))
+			w := b.ConstF32("w", filter, modeltest.RandF32(r, modeltest.Numel(filter), -1, 1))
+			bias := b.ConstF32("b", []int{filter[0]}, modeltest.RandF32(r, filter[0], -1, 1))
 			y := b.Tensor("y", model.Float32, out, nil)
 			b.Op(model.OpConv2D, opts, []int{x, w, bias}, y)
-			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(randF32(r, numel(in), -1, 1))}
+			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, modeltest.Numel(in), -1, 1))}
 		}
 		inQ := qp(0.02, -3)
 		x := b.Tensor("x", model.Int8, in, inQ)
@@ -146,7 +123,7 @@ func convCase(name string, typ model.TensorType, opts *model.Conv2DOptions, in, 
 		y := b.Tensor("y", model.Int8, out, qp(0.05, 4))
 		b.Op(model.OpConv2D, opts, []int{x, w, bias}, y)
 		b.SetOpVersion(model.OpConv2D, 3)
-		return b.Model([]int{x}, []int{y}), [][]byte{randI8(r, numel(in))}
+		return b.Model([]int{x}, []int{y}), [][]byte{modeltest.RandBytes(r, modeltest.Numel(in))}
 	}}
 }
 
@@ -156,11 +133,11 @@ func depthwiseCase(name string, typ model.TensorType, opts *model.DepthwiseConv2
 		ch := filter[3]
 		if typ == model.Float32 {
 			x := b.Tensor("x", model.Float32, in, nil)
-			w := b.ConstF32("w", filter, randF32(r, numel(filter), -1, 1))
-			bias := b.ConstF32("b", []int{ch}, randF32(r, ch, -1, 1))
+			w := b.ConstF32("w", filter, modeltest.RandF32(r, modeltest.Numel(filter), -1, 1))
+			bias := b.ConstF32("b", []int{ch}, modeltest.RandF32(r, ch, -1, 1))
 			y := b.Tensor("y", model.Float32, out, nil)
 			b.Op(model.OpDepthwiseConv2D, opts, []int{x, w, bias}, y)
-			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(randF32(r, numel(in), -1, 1))}
+			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, modeltest.Numel(in), -1, 1))}
 		}
 		inQ := qp(0.02, 5)
 		x := b.Tensor("x", model.Int8, in, inQ)
@@ -171,7 +148,7 @@ func depthwiseCase(name string, typ model.TensorType, opts *model.DepthwiseConv2
 		y := b.Tensor("y", model.Int8, out, qp(0.03, -1))
 		b.Op(model.OpDepthwiseConv2D, opts, []int{x, w, bias}, y)
 		b.SetOpVersion(model.OpDepthwiseConv2D, 3)
-		return b.Model([]int{x}, []int{y}), [][]byte{randI8(r, numel(in))}
+		return b.Model([]int{x}, []int{y}), [][]byte{modeltest.RandBytes(r, modeltest.Numel(in))}
 	}}
 }
 
@@ -181,21 +158,21 @@ func fcCase(typ model.TensorType, act model.Activation) diffCase {
 		opts := &model.FullyConnectedOptions{Activation: act}
 		if typ == model.Float32 {
 			x := b.Tensor("x", model.Float32, []int{3, 13}, nil)
-			w := b.ConstF32("w", []int{7, 13}, randF32(r, 91, -1, 1))
-			bias := b.ConstF32("b", []int{7}, randF32(r, 7, -1, 1))
+			w := b.ConstF32("w", []int{7, 13}, modeltest.RandF32(r, 91, -1, 1))
+			bias := b.ConstF32("b", []int{7}, modeltest.RandF32(r, 7, -1, 1))
 			y := b.Tensor("y", model.Float32, []int{3, 7}, nil)
 			b.Op(model.OpFullyConnected, opts, []int{x, w, bias}, y)
-			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(randF32(r, 39, -1, 1))}
+			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, 39, -1, 1))}
 		}
 		inQ := qp(0.02, -7)
 		x := b.Tensor("x", model.Int8, []int{3, 13}, inQ)
 		wQ := qp(0.01, 0)
-		w := b.Const("w", model.Int8, []int{7, 13}, randI8(r, 91), wQ)
+		w := b.Const("w", model.Int8, []int{7, 13}, modeltest.RandBytes(r, 91), wQ)
 		bData, bQ := biasI32(r, 7, inQ.Scale[0], wQ)
 		bias := b.Const("b", model.Int32, []int{7}, bData, bQ)
 		y := b.Tensor("y", model.Int8, []int{3, 7}, qp(0.04, 2))
 		b.Op(model.OpFullyConnected, opts, []int{x, w, bias}, y)
-		return b.Model([]int{x}, []int{y}), [][]byte{randI8(r, 39)}
+		return b.Model([]int{x}, []int{y}), [][]byte{modeltest.RandBytes(r, 39)}
 	}}
 }
 
@@ -207,9 +184,9 @@ func poolCase(op model.BuiltinOp, typ model.TensorType, pad model.Padding, out [
 		var q *model.Quantization
 		var data []byte
 		if typ == model.Int8 {
-			q, data = qp(0.05, -4), randI8(r, numel(in))
+			q, data = qp(0.05, -4), modeltest.RandBytes(r, modeltest.Numel(in))
 		} else {
-			data = model.Float32Bytes(randF32(r, numel(in), -3, 3))
+			data = model.Float32Bytes(modeltest.RandF32(r, modeltest.Numel(in), -3, 3))
 		}
 		x := b.Tensor("x", typ, in, q)
 		y := b.Tensor("y", typ, out, q)
@@ -229,7 +206,7 @@ func withConst(name string, op model.BuiltinOp, opts any, in []int, consts [][]i
 		}
 		y := b.Tensor("y", model.Float32, out, nil)
 		b.Op(op, opts, inputs, y)
-		return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(randF32(r, numel(in), -2, 2))}
+		return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, modeltest.Numel(in), -2, 2))}
 	}}
 }
 
@@ -296,7 +273,7 @@ func diffCases() []diffCase {
 			x := b.Tensor("x", model.Float32, []int{1, 3, 1, 4}, nil)
 			y := b.Tensor("y", model.Float32, []int{3, 4}, nil)
 			b.Op(model.OpSqueeze, &model.SqueezeOptions{SqueezeDims: []int32{0, 2}}, []int{x}, y)
-			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(randF32(r, 12, -1, 1))}
+			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, 12, -1, 1))}
 		}},
 		{name: "CONCATENATION/float32", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
@@ -304,7 +281,7 @@ func diffCases() []diffCase {
 			y := b.Tensor("y", model.Float32, []int{2, 2, 4}, nil)
 			z := b.Tensor("z", model.Float32, []int{2, 5, 4}, nil)
 			b.Op(model.OpConcatenation, &model.ConcatenationOptions{Axis: -2}, []int{x, y}, z)
-			return b.Model([]int{x, y}, []int{z}), [][]byte{model.Float32Bytes(randF32(r, 24, -1, 1)), model.Float32Bytes(randF32(r, 16, -1, 1))}
+			return b.Model([]int{x, y}, []int{z}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, 24, -1, 1)), model.Float32Bytes(modeltest.RandF32(r, 16, -1, 1))}
 		}},
 		// TFLite requires int8 concatenation inputs to share the output's
 		// quantization (only uint8 rescales).
@@ -314,7 +291,7 @@ func diffCases() []diffCase {
 			y := b.Tensor("y", model.Int8, []int{2, 2}, qp(0.04, 1))
 			z := b.Tensor("z", model.Int8, []int{2, 5}, qp(0.04, 1))
 			b.Op(model.OpConcatenation, &model.ConcatenationOptions{Axis: 1}, []int{x, y}, z)
-			return b.Model([]int{x, y}, []int{z}), [][]byte{randI8(r, 6), randI8(r, 4)}
+			return b.Model([]int{x, y}, []int{z}), [][]byte{modeltest.RandBytes(r, 6), modeltest.RandBytes(r, 4)}
 		}},
 		{name: "PAD/float32", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
@@ -322,7 +299,7 @@ func diffCases() []diffCase {
 			p := b.ConstI32("pad", []int{4, 2}, []int32{0, 0, 1, 2, 2, 1, 0, 0}, nil)
 			y := b.Tensor("y", model.Float32, []int{1, 6, 7, 2}, nil)
 			b.Op(model.OpPad, nil, []int{x, p}, y)
-			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(randF32(r, 24, -1, 1))}
+			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, 24, -1, 1))}
 		}},
 		{name: "BATCH_MATMUL/float32", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
@@ -330,7 +307,7 @@ func diffCases() []diffCase {
 			y := b.Tensor("y", model.Float32, []int{2, 5, 4}, nil)
 			z := b.Tensor("z", model.Float32, []int{2, 3, 5}, nil)
 			b.Op(model.OpBatchMatmul, &model.BatchMatMulOptions{AdjY: true}, []int{x, y}, z)
-			return b.Model([]int{x, y}, []int{z}), [][]byte{model.Float32Bytes(randF32(r, 24, -1, 1)), model.Float32Bytes(randF32(r, 40, -1, 1))}
+			return b.Model([]int{x, y}, []int{z}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, 24, -1, 1)), model.Float32Bytes(modeltest.RandF32(r, 40, -1, 1))}
 		}},
 		{name: "SELECT_V2/float32", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
@@ -340,15 +317,15 @@ func diffCases() []diffCase {
 			z := b.Tensor("z", model.Float32, []int{3, 4}, nil)
 			b.Op(model.OpSelectV2, nil, []int{c, x, y}, z)
 			cond := []byte{1, 0, 1}
-			return b.Model([]int{c, x, y}, []int{z}), [][]byte{cond, model.Float32Bytes(randF32(r, 12, -1, 1)), model.Float32Bytes(randF32(r, 4, -1, 1))}
+			return b.Model([]int{c, x, y}, []int{z}), [][]byte{cond, model.Float32Bytes(modeltest.RandF32(r, 12, -1, 1)), model.Float32Bytes(modeltest.RandF32(r, 4, -1, 1))}
 		}},
 		{name: "PRELU/float32", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
 			x := b.Tensor("x", model.Float32, []int{1, 2, 3, 4}, nil)
-			a := b.ConstF32("alpha", []int{4}, randF32(r, 4, 0, 0.5))
+			a := b.ConstF32("alpha", []int{4}, modeltest.RandF32(r, 4, 0, 0.5))
 			y := b.Tensor("y", model.Float32, []int{1, 2, 3, 4}, nil)
 			b.Op(model.OpPrelu, nil, []int{x, a}, y)
-			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(randF32(r, 24, -2, 2))}
+			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, 24, -2, 2))}
 		}},
 		{name: "GATHER/float32", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
@@ -356,7 +333,7 @@ func diffCases() []diffCase {
 			idx := b.ConstI32("idx", []int{4}, []int32{4, 0, 2, 2}, nil)
 			y := b.Tensor("y", model.Float32, []int{4, 3}, nil)
 			b.Op(model.OpGather, &model.GatherOptions{Axis: 0}, []int{x, idx}, y)
-			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(randF32(r, 15, -1, 1))}
+			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, 15, -1, 1))}
 		}},
 		{name: "SPLIT/float32", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
@@ -365,7 +342,7 @@ func diffCases() []diffCase {
 			y1 := b.Tensor("y1", model.Float32, []int{2, 3}, nil)
 			y2 := b.Tensor("y2", model.Float32, []int{2, 3}, nil)
 			b.Op(model.OpSplit, &model.SplitOptions{NumSplits: 2}, []int{axis, x}, y1, y2)
-			return b.Model([]int{x}, []int{y1, y2}), [][]byte{model.Float32Bytes(randF32(r, 12, -1, 1))}
+			return b.Model([]int{x}, []int{y1, y2}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, 12, -1, 1))}
 		}},
 		{name: "PACK/float32", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
@@ -373,7 +350,7 @@ func diffCases() []diffCase {
 			y := b.Tensor("y", model.Float32, []int{2, 3}, nil)
 			z := b.Tensor("z", model.Float32, []int{2, 2, 3}, nil)
 			b.Op(model.OpPack, &model.PackOptions{ValuesCount: 2, Axis: 1}, []int{x, y}, z)
-			return b.Model([]int{x, y}, []int{z}), [][]byte{model.Float32Bytes(randF32(r, 6, -1, 1)), model.Float32Bytes(randF32(r, 6, -1, 1))}
+			return b.Model([]int{x, y}, []int{z}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, 6, -1, 1)), model.Float32Bytes(modeltest.RandF32(r, 6, -1, 1))}
 		}},
 		{name: "UNPACK/float32", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
@@ -383,7 +360,7 @@ func diffCases() []diffCase {
 				outs = append(outs, b.Tensor(fmt.Sprintf("y%d", i), model.Float32, []int{3}, nil))
 			}
 			b.Op(model.OpUnpack, &model.UnpackOptions{Num: 2, Axis: 1}, []int{x}, outs...)
-			return b.Model([]int{x}, outs), [][]byte{model.Float32Bytes(randF32(r, 6, -1, 1))}
+			return b.Model([]int{x}, outs), [][]byte{model.Float32Bytes(modeltest.RandF32(r, 6, -1, 1))}
 		}},
 		{name: "ARG_MAX/float32", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
@@ -391,7 +368,7 @@ func diffCases() []diffCase {
 			axis := b.ConstI32("axis", []int{1}, []int32{1}, nil)
 			y := b.Tensor("y", model.Int32, []int{4}, nil)
 			b.Op(model.OpArgMax, &model.ArgMaxOptions{OutputType: model.Int32}, []int{x, axis}, y)
-			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(randF32(r, 28, -1, 1))}
+			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, 28, -1, 1))}
 		}},
 		{name: "MEAN/int8", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
@@ -399,7 +376,7 @@ func diffCases() []diffCase {
 			axes := b.ConstI32("axes", []int{2}, []int32{1, 2}, nil)
 			y := b.Tensor("y", model.Int8, []int{1, 1, 1, 3}, qp(0.02, 4))
 			b.Op(model.OpMean, &model.ReducerOptions{KeepDims: true}, []int{x, axes}, y)
-			return b.Model([]int{x}, []int{y}), [][]byte{randI8(r, 90)}
+			return b.Model([]int{x}, []int{y}), [][]byte{modeltest.RandBytes(r, 90)}
 		}},
 		{name: "PAD/int8", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
@@ -407,7 +384,7 @@ func diffCases() []diffCase {
 			p := b.ConstI32("pad", []int{4, 2}, []int32{0, 0, 1, 1, 2, 0, 0, 0}, nil)
 			y := b.Tensor("y", model.Int8, []int{1, 5, 6, 2}, qp(0.05, 7))
 			b.Op(model.OpPad, nil, []int{x, p}, y)
-			return b.Model([]int{x}, []int{y}), [][]byte{randI8(r, 24)}
+			return b.Model([]int{x}, []int{y}), [][]byte{modeltest.RandBytes(r, 24)}
 		}},
 		{name: "SPLIT_V/float32", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
@@ -418,7 +395,7 @@ func diffCases() []diffCase {
 			y2 := b.Tensor("y2", model.Float32, []int{2, 4}, nil)
 			y3 := b.Tensor("y3", model.Float32, []int{2, 1}, nil)
 			b.Op(model.OpSplitV, &model.SplitOptions{NumSplits: 3}, []int{x, sizes, axis}, y1, y2, y3)
-			return b.Model([]int{x}, []int{y1, y2, y3}), [][]byte{model.Float32Bytes(randF32(r, 14, -1, 1))}
+			return b.Model([]int{x}, []int{y1, y2, y3}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, 14, -1, 1))}
 		}},
 		{name: "ARG_MIN/int8", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
@@ -426,14 +403,14 @@ func diffCases() []diffCase {
 			axis := b.ConstI32("axis", []int{1}, []int32{1}, nil)
 			y := b.Tensor("y", model.Int32, []int{4}, nil)
 			b.Op(model.OpArgMin, &model.ArgMaxOptions{OutputType: model.Int32}, []int{x, axis}, y)
-			return b.Model([]int{x}, []int{y}), [][]byte{randI8(r, 36)}
+			return b.Model([]int{x}, []int{y}), [][]byte{modeltest.RandBytes(r, 36)}
 		}},
 		{name: "CAST/float32-int32", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
 			x := b.Tensor("x", model.Float32, []int{3, 5}, nil)
 			y := b.Tensor("y", model.Int32, []int{3, 5}, nil)
 			b.Op(model.OpCast, &model.CastOptions{InDataType: model.Float32, OutDataType: model.Int32}, []int{x}, y)
-			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(randF32(r, 15, -50, 50))}
+			return b.Model([]int{x}, []int{y}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, 15, -50, 50))}
 		}},
 		{name: "QUANTIZE+DEQUANTIZE/int8", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
@@ -442,14 +419,14 @@ func diffCases() []diffCase {
 			y := b.Tensor("y", model.Float32, []int{3, 8}, nil)
 			b.Op(model.OpQuantize, nil, []int{x}, q)
 			b.Op(model.OpDequantize, nil, []int{q}, y)
-			return b.Model([]int{x}, []int{q, y}), [][]byte{model.Float32Bytes(randF32(r, 24, -3, 3))}
+			return b.Model([]int{x}, []int{q, y}), [][]byte{model.Float32Bytes(modeltest.RandF32(r, 24, -3, 3))}
 		}},
 		{name: "QUANTIZE/requantize-int8", build: func(r *rand.Rand) (*model.Model, [][]byte) {
 			b := model.NewBuilder("diff")
 			x := b.Tensor("x", model.Int8, []int{3, 8}, qp(0.03, -9))
 			y := b.Tensor("y", model.Int8, []int{3, 8}, qp(0.05, 4))
 			b.Op(model.OpQuantize, nil, []int{x}, y)
-			return b.Model([]int{x}, []int{y}), [][]byte{randI8(r, 24)}
+			return b.Model([]int{x}, []int{y}), [][]byte{modeltest.RandBytes(r, 24)}
 		}},
 	}
 	return cases

@@ -10,33 +10,10 @@ import (
 
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/conformance"
+	"github.com/ood-agent/ood-agent/model/internal/modeltest"
 	"github.com/ood-agent/ood-agent/model/internal/oracle"
 	"github.com/ood-agent/ood-agent/model/interp"
 )
-
-func randF32(r *rand.Rand, n int, lo, hi float32) []float32 {
-	v := make([]float32, n)
-	for i := range v {
-		v[i] = lo + (hi-lo)*r.Float32()
-	}
-	return v
-}
-
-func randBytes(r *rand.Rand, n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.IntN(256))
-	}
-	return b
-}
-
-func numel(shape []int) int {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	return n
-}
 
 func f32s(b []byte) []float32 {
 	v := make([]float32, len(b)/4)
@@ -52,7 +29,7 @@ func randomSamples(r *rand.Rand, m *model.Model, n int, lo, hi float32) [][][]by
 	samples := make([][][]byte, n)
 	for s := range samples {
 		for k := range m.Subgraphs[0].Inputs {
-			samples[s] = append(samples[s], model.Float32Bytes(randF32(r, numel(m.Input(k).Shape), lo, hi)))
+			samples[s] = append(samples[s], model.Float32Bytes(modeltest.RandF32(r, modeltest.Numel(m.Input(k).Shape), lo, hi)))
 		}
 	}
 	return samples

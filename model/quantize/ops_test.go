@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ood-agent/ood-agent/model"
+	"github.com/ood-agent/ood-agent/model/internal/modeltest"
 	"github.com/ood-agent/ood-agent/model/internal/oracle"
 	"github.com/ood-agent/ood-agent/model/quantize"
 )
@@ -41,12 +42,12 @@ func binaryModel(op model.BuiltinOp, opts any, a, c []int, constB bool) func(r *
 		x := b.Tensor("x", model.Float32, a, nil)
 		var y int
 		if constB {
-			y = b.ConstF32("c", c, randF32(r, numel(c), -1.5, 1.5))
+			y = b.ConstF32("c", c, modeltest.RandF32(r, modeltest.Numel(c), -1.5, 1.5))
 		} else {
 			y = b.Tensor("y", model.Float32, c, nil)
 		}
 		out := a
-		if numel(c) > numel(a) {
+		if modeltest.Numel(c) > modeltest.Numel(a) {
 			out = c
 		}
 		z := b.Tensor("z", model.Float32, out, nil)
@@ -72,10 +73,10 @@ func convModel(depthwise bool, in []int, outC, k int, opts any, bias bool) func(
 		if depthwise {
 			fan = float32(k * k)
 		}
-		w := b.ConstF32("w", wShape, randF32(r, numel(wShape), -1/fan*3, 1/fan*3))
+		w := b.ConstF32("w", wShape, modeltest.RandF32(r, modeltest.Numel(wShape), -1/fan*3, 1/fan*3))
 		bi := -1
 		if bias {
-			bi = b.ConstF32("b", []int{outC}, randF32(r, outC, -0.3, 0.3))
+			bi = b.ConstF32("b", []int{outC}, modeltest.RandF32(r, outC, -0.3, 0.3))
 		}
 		outShape := convOut(in, outC, k, opts)
 		y := b.Tensor("y", model.Float32, outShape, nil)
@@ -109,10 +110,10 @@ func fcModel(in, out int, act model.Activation, bias bool) func(r *rand.Rand) *m
 	return func(r *rand.Rand) *model.Model {
 		b := model.NewBuilder("fc")
 		x := b.Tensor("x", model.Float32, []int{1, in}, nil)
-		w := b.ConstF32("w", []int{out, in}, randF32(r, out*in, -2/float32(in), 2/float32(in)))
+		w := b.ConstF32("w", []int{out, in}, modeltest.RandF32(r, out*in, -2/float32(in), 2/float32(in)))
 		inputs := []int{x, w}
 		if bias {
-			inputs = append(inputs, b.ConstF32("b", []int{out}, randF32(r, out, -0.2, 0.2)))
+			inputs = append(inputs, b.ConstF32("b", []int{out}, modeltest.RandF32(r, out, -0.2, 0.2)))
 		} else {
 			inputs = append(inputs, -1)
 		}
@@ -128,7 +129,7 @@ func fcModel(in, out int, act model.Activation, bias bool) func(r *rand.Rand) *m
 func fcRowsModel(bias bool) func(r *rand.Rand) *model.Model {
 	return func(r *rand.Rand) *model.Model {
 		const in, out = 16, 4
-		w := randF32(r, in*out, -0.25, 0.25)
+		w := modeltest.RandF32(r, in*out, -0.25, 0.25)
 		for i := range w {
 			w[i] *= float32(int(1) << (2 * (i / in)))
 		}
@@ -136,7 +137,7 @@ func fcRowsModel(bias bool) func(r *rand.Rand) *model.Model {
 		x := b.Tensor("x", model.Float32, []int{1, in}, nil)
 		inputs := []int{x, b.ConstF32("w", []int{out, in}, w), -1}
 		if bias {
-			inputs[2] = b.ConstF32("b", []int{out}, randF32(r, out, -1, 1))
+			inputs[2] = b.ConstF32("b", []int{out}, modeltest.RandF32(r, out, -1, 1))
 		}
 		y := b.Tensor("y", model.Float32, []int{1, out}, nil)
 		b.Op(model.OpFullyConnected, &model.FullyConnectedOptions{}, inputs, y)
@@ -279,16 +280,16 @@ func concatModel(withLogistic bool) func(r *rand.Rand) *model.Model {
 func cnnModel(r *rand.Rand) *model.Model {
 	b := model.NewBuilder("cnn")
 	x := b.Tensor("image", model.Float32, []int{1, 16, 16, 3}, nil)
-	w1 := b.ConstF32("conv/w", []int{8, 3, 3, 3}, randF32(r, 8*27, -0.4, 0.4))
-	b1 := b.ConstF32("conv/b", []int{8}, randF32(r, 8, -0.1, 0.1))
+	w1 := b.ConstF32("conv/w", []int{8, 3, 3, 3}, modeltest.RandF32(r, 8*27, -0.4, 0.4))
+	b1 := b.ConstF32("conv/b", []int{8}, modeltest.RandF32(r, 8, -0.1, 0.1))
 	c1 := b.Tensor("conv", model.Float32, []int{1, 16, 16, 8}, nil)
 	b.Op(model.OpConv2D, &model.Conv2DOptions{Padding: model.PaddingSame, StrideW: 1, StrideH: 1, DilationW: 1, DilationH: 1}, []int{x, w1, b1}, c1)
 	r1 := b.Tensor("relu", model.Float32, []int{1, 16, 16, 8}, nil)
 	b.Op(model.OpRelu, nil, []int{c1}, r1)
 	p1 := b.Tensor("maxpool", model.Float32, []int{1, 8, 8, 8}, nil)
 	b.Op(model.OpMaxPool2D, &model.Pool2DOptions{Padding: model.PaddingValid, StrideW: 2, StrideH: 2, FilterWidth: 2, FilterHeight: 2}, []int{r1}, p1)
-	w2 := b.ConstF32("dw/w", []int{1, 3, 3, 16}, randF32(r, 9*16, -0.5, 0.5))
-	b2 := b.ConstF32("dw/b", []int{16}, randF32(r, 16, -0.1, 0.1))
+	w2 := b.ConstF32("dw/w", []int{1, 3, 3, 16}, modeltest.RandF32(r, 9*16, -0.5, 0.5))
+	b2 := b.ConstF32("dw/b", []int{16}, modeltest.RandF32(r, 16, -0.1, 0.1))
 	c2 := b.Tensor("dw", model.Float32, []int{1, 8, 8, 16}, nil)
 	b.Op(model.OpDepthwiseConv2D, &model.DepthwiseConv2DOptions{Padding: model.PaddingSame, StrideW: 1, StrideH: 1, DepthMultiplier: 2, Activation: model.ActRelu6, DilationW: 1, DilationH: 1}, []int{p1, w2, b2}, c2)
 	p2 := b.Tensor("avgpool", model.Float32, []int{1, 4, 4, 16}, nil)
@@ -299,8 +300,8 @@ func cnnModel(r *rand.Rand) *model.Model {
 	shape := b.ConstI32("shape", []int{2}, []int32{1, 16}, nil)
 	fl := b.Tensor("flatten", model.Float32, []int{1, 16}, nil)
 	b.Op(model.OpReshape, &model.ReshapeOptions{NewShape: []int32{1, 16}}, []int{mn, shape}, fl)
-	w3 := b.ConstF32("fc/w", []int{10, 16}, randF32(r, 160, -2, 2))
-	b3 := b.ConstF32("fc/b", []int{10}, randF32(r, 10, -0.5, 0.5))
+	w3 := b.ConstF32("fc/w", []int{10, 16}, modeltest.RandF32(r, 160, -2, 2))
+	b3 := b.ConstF32("fc/b", []int{10}, modeltest.RandF32(r, 10, -0.5, 0.5))
 	logits := b.Tensor("logits", model.Float32, []int{1, 10}, nil)
 	b.Op(model.OpFullyConnected, &model.FullyConnectedOptions{}, []int{fl, w3, b3}, logits)
 	probs := b.Tensor("probabilities", model.Float32, []int{1, 10}, nil)
@@ -337,7 +338,7 @@ func TestQuantizeOps(t *testing.T) {
 			for s := 0; s < 3; s++ {
 				var inputs [][]byte
 				for k := range qm.Subgraphs[0].Inputs {
-					inputs = append(inputs, randBytes(r, numel(qm.Input(k).Shape)))
+					inputs = append(inputs, modeltest.RandBytes(r, modeltest.Numel(qm.Input(k).Shape)))
 				}
 				agreeWithOracle(t, o, qm, raw, inputs)
 			}
