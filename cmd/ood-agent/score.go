@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ood-agent/ood-agent/agent/detect"
-	"github.com/ood-agent/ood-agent/agent/preprocess"
+	"github.com/ood-agent/ood-agent/model/detect"
+	"github.com/ood-agent/ood-agent/model/preprocess"
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/dataset"
 	"github.com/ood-agent/ood-agent/model/ood"

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/kernels"
+	"github.com/ood-agent/ood-agent/model/memplan"
 )
 
 // ErrUnsupportedOps is wrapped when a model contains operators without a kernel.
@@ -151,10 +152,9 @@ func New(m *model.Model, opts Options) (*Interpreter, error) {
 	return it, nil
 }
 
-// plan assigns arena memory to every non-constant tensor. Tensors whose
-// lifetimes (first write to last read, in operator order) do not overlap may
-// share bytes; placement is greedy, largest first, at the lowest offset that
-// fits, so peak memory follows the largest live set.
+// plan assigns arena memory to every non-constant tensor: it works out each
+// tensor's lifetime (first write to last read, in operator order) and lets
+// package memplan place them.
 func (it *Interpreter) plan(sg *model.Subgraph, opts Options) error {
 	const never = -1
 	n := len(it.tensors)
@@ -206,10 +206,8 @@ func (it *Interpreter) plan(sg *model.Subgraph, opts Options) error {
 		keep(i)
 	}
 
-	type alloc struct {
-		idx, size, offset int
-	}
-	var allocs []alloc
+	var bufs []memplan.Buffer
+	var idx []int
 	for i, t := range it.tensors {
 		if t.Data != nil || first[i] == never {
 			continue
@@ -221,37 +219,18 @@ func (it *Interpreter) plan(sg *model.Subgraph, opts Options) error {
 		if opts.PreserveAll {
 			keep(i)
 		}
-		size := (t.Bytes() + 63) &^ 63
-		allocs = append(allocs, alloc{idx: i, size: size})
+		bufs = append(bufs, memplan.Buffer{Size: t.Bytes(), First: first[i], Last: last[i]})
+		idx = append(idx, i)
 	}
-	sort.SliceStable(allocs, func(a, b int) bool { return allocs[a].size > allocs[b].size })
-	var placed []alloc
-	total := 0
-	for _, a := range allocs {
-		offset := 0
-		// Candidate offsets are the ends of placed buffers whose lifetimes
-		// overlap; try them in increasing order.
-		var overlapping []alloc
-		for _, p := range placed {
-			if first[p.idx] <= last[a.idx] && first[a.idx] <= last[p.idx] {
-				overlapping = append(overlapping, p)
-			}
-		}
-		sort.Slice(overlapping, func(x, y int) bool { return overlapping[x].offset < overlapping[y].offset })
-		for _, p := range overlapping {
-			if offset+a.size <= p.offset {
-				break
-			}
-			offset = max(offset, p.offset+p.size)
-		}
-		a.offset = offset
-		placed = append(placed, a)
-		total = max(total, offset+a.size)
+	p, err := memplan.Place(bufs)
+	if err != nil {
+		return fmt.Errorf("plan memory: %w", err)
 	}
-	it.arena = kernels.AlignedBytes(total)
-	for _, a := range placed {
-		t := it.tensors[a.idx]
-		t.Data = it.arena[a.offset : a.offset+t.Bytes() : a.offset+t.Bytes()]
+	it.arena = kernels.AlignedBytes(p.Size)
+	for k, i := range idx {
+		t := it.tensors[i]
+		off := p.Offsets[k]
+		t.Data = it.arena[off : off+t.Bytes() : off+t.Bytes()]
 	}
 	for _, t := range it.tensors {
 		if t.Variable {

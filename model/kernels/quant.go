@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"github.com/ood-agent/ood-agent/model/tensor"
 	"math"
 
 	"github.com/ood-agent/ood-agent/model"
@@ -97,19 +98,7 @@ func MultiplyByQuantizedMultiplierGreaterThanOne(x, q int32, shift int) int32 {
 }
 
 // QuantRange is the representable range of a quantized type.
-func QuantRange(t model.TensorType) (lo, hi int32) {
-	switch t {
-	case model.Int8:
-		return math.MinInt8, math.MaxInt8
-	case model.Uint8:
-		return 0, math.MaxUint8
-	case model.Int16:
-		return math.MinInt16, math.MaxInt16
-	case model.Int32:
-		return math.MinInt32, math.MaxInt32
-	}
-	return 0, 0
-}
+func QuantRange(t model.TensorType) (lo, hi int32) { return tensor.QuantRange(t) }
 
 // ActivationRangeFloat returns the clamp range of a fused activation.
 func ActivationRangeFloat(a model.Activation) (lo, hi float32) {

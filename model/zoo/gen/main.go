@@ -14,9 +14,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ood-agent/ood-agent/agent/detect"
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/dataset"
+	"github.com/ood-agent/ood-agent/model/detect"
 	"github.com/ood-agent/ood-agent/model/ood"
 	"github.com/ood-agent/ood-agent/model/train"
 

@@ -14,8 +14,8 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/ood-agent/ood-agent/agent/detect"
 	"github.com/ood-agent/ood-agent/model/dataset"
+	"github.com/ood-agent/ood-agent/model/detect"
 	"github.com/ood-agent/ood-agent/model/ood"
 	"github.com/ood-agent/ood-agent/model/ood/plot"
 	"github.com/ood-agent/ood-agent/model/zoo"

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"image"
 
-	"github.com/ood-agent/ood-agent/agent/preprocess"
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/interp"
-	"github.com/ood-agent/ood-agent/model/kernels"
 	"github.com/ood-agent/ood-agent/model/ood"
+	"github.com/ood-agent/ood-agent/model/preprocess"
+	"github.com/ood-agent/ood-agent/model/tensor"
 )
 
 // Options configures a Detector.
@@ -40,7 +40,7 @@ type Detector struct {
 	file   *model.File
 	it     *interp.Interpreter
 	pre    *preprocess.Preprocessor
-	logits *kernels.Tensor
+	logits *tensor.Tensor
 	buf    []float32
 	labels []string
 	calib  *ood.Calibration

@@ -6,7 +6,7 @@ import (
 	"image/color"
 	"testing"
 
-	"github.com/ood-agent/ood-agent/agent/detect"
+	"github.com/ood-agent/ood-agent/model/detect"
 	"github.com/ood-agent/ood-agent/model/ood"
 	"github.com/ood-agent/ood-agent/model/zoo"
 )

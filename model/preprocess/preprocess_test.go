@@ -9,17 +9,17 @@ import (
 	"testing"
 
 	"github.com/ood-agent/ood-agent/model"
-	"github.com/ood-agent/ood-agent/model/kernels"
+	"github.com/ood-agent/ood-agent/model/tensor"
 )
 
-func tensor(typ model.TensorType, shape []int, q *model.Quantization) *kernels.Tensor {
-	t := &kernels.Tensor{Name: "in", Type: typ, Shape: shape, Quant: q}
-	t.Data = kernels.AlignedBytes(t.Bytes())
+func newTensor(typ model.TensorType, shape []int, q *model.Quantization) *tensor.Tensor {
+	t := &tensor.Tensor{Name: "in", Type: typ, Shape: shape, Quant: q}
+	t.Data = tensor.AlignedBytes(t.Bytes())
 	return t
 }
 
 func TestGrayIdentityInt8(t *testing.T) {
-	in := tensor(model.Int8, []int{1, 4, 4, 1}, &model.Quantization{Scale: []float32{1.0 / 255}, ZeroPoint: []int64{-128}})
+	in := newTensor(model.Int8, []int{1, 4, 4, 1}, &model.Quantization{Scale: []float32{1.0 / 255}, ZeroPoint: []int64{-128}})
 	spec, err := SpecFor(&model.File{Metadata: &model.Metadata{Inputs: []model.TensorMetadata{{Mean: []float32{0}, Std: []float32{255}}}}}, in, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +36,7 @@ func TestGrayIdentityInt8(t *testing.T) {
 }
 
 func TestResizeConstantAndCrop(t *testing.T) {
-	in := tensor(model.Float32, []int{1, 8, 8, 3}, nil)
+	in := newTensor(model.Float32, []int{1, 8, 8, 3}, nil)
 	spec, err := SpecFor(nil, in, Options{Crop: CropPad})
 	if err != nil {
 		t.Fatal(err)
@@ -78,16 +78,16 @@ func TestResizeConstantAndCrop(t *testing.T) {
 func TestSpecErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		in   *kernels.Tensor
+		in   *tensor.Tensor
 		opts Options
 	}{
-		{"rank 2", tensor(model.Float32, []int{1, 10}, nil), Options{}},
-		{"4 channels", tensor(model.Float32, []int{1, 2, 2, 4}, nil), Options{}},
-		{"bad crop", tensor(model.Float32, []int{1, 2, 2, 1}, nil), Options{Crop: "zoom"}},
-		{"rgb on gray model", tensor(model.Float32, []int{1, 2, 2, 1}, nil), Options{Color: "rgb"}},
-		{"int8 without quantization", tensor(model.Int8, []int{1, 2, 2, 1}, nil), Options{}},
-		{"zero std", tensor(model.Float32, []int{1, 2, 2, 1}, nil), Options{Std: []float32{0}}},
-		{"mean per channel mismatch", tensor(model.Float32, []int{1, 2, 2, 3}, nil), Options{Mean: []float32{1, 2}}},
+		{"rank 2", newTensor(model.Float32, []int{1, 10}, nil), Options{}},
+		{"4 channels", newTensor(model.Float32, []int{1, 2, 2, 4}, nil), Options{}},
+		{"bad crop", newTensor(model.Float32, []int{1, 2, 2, 1}, nil), Options{Crop: "zoom"}},
+		{"rgb on gray model", newTensor(model.Float32, []int{1, 2, 2, 1}, nil), Options{Color: "rgb"}},
+		{"int8 without quantization", newTensor(model.Int8, []int{1, 2, 2, 1}, nil), Options{}},
+		{"zero std", newTensor(model.Float32, []int{1, 2, 2, 1}, nil), Options{Std: []float32{0}}},
+		{"mean per channel mismatch", newTensor(model.Float32, []int{1, 2, 2, 3}, nil), Options{Mean: []float32{1, 2}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,7 +137,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		in := tensor(model.Float32, []int{1, 4, 4, 3}, nil)
+		in := newTensor(model.Float32, []int{1, 4, 4, 3}, nil)
 		spec, _ := SpecFor(nil, in, Options{})
 		if err := New(spec).Image(img, in); err != nil {
 			t.Fatalf("Image after successful Decode: %v", err)
@@ -146,7 +146,7 @@ func FuzzDecode(f *testing.F) {
 }
 
 func BenchmarkImage640x480To224(b *testing.B) {
-	in := tensor(model.Uint8, []int{1, 224, 224, 3}, &model.Quantization{Scale: []float32{1}, ZeroPoint: []int64{0}})
+	in := newTensor(model.Uint8, []int{1, 224, 224, 3}, &model.Quantization{Scale: []float32{1}, ZeroPoint: []int64{0}})
 	spec, _ := SpecFor(nil, in, Options{})
 	p := New(spec)
 	img := image.NewRGBA(image.Rect(0, 0, 640, 480))
@@ -161,7 +161,7 @@ func BenchmarkImage640x480To224(b *testing.B) {
 // TestSamplersAgree checks that the direct Gray and RGBA paths and the
 // generic colour-model path produce the same tensor for the same picture.
 func TestSamplersAgree(t *testing.T) {
-	in := tensor(model.Float32, []int{1, 7, 9, 1}, nil)
+	in := newTensor(model.Float32, []int{1, 7, 9, 1}, nil)
 	spec, err := SpecFor(nil, in, Options{Crop: CropStretch})
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"math"
 
 	"github.com/ood-agent/ood-agent/model"
-	"github.com/ood-agent/ood-agent/model/kernels"
+	"github.com/ood-agent/ood-agent/model/tensor"
 )
 
 // Errors callers branch on: a frame that fails with one of these is skipped
@@ -55,7 +55,7 @@ type Options struct {
 // opts overriding. Without metadata or overrides, float inputs are scaled to
 // [0, 1] and quantized inputs take raw 0–255 values through their
 // quantization.
-func SpecFor(f *model.File, in *kernels.Tensor, opts Options) (Spec, error) {
+func SpecFor(f *model.File, in *tensor.Tensor, opts Options) (Spec, error) {
 	if len(in.Shape) != 4 || in.Shape[0] != 1 {
 		return Spec{}, fmt.Errorf("input %q: want an NHWC image tensor with batch 1, got shape %v", in.Name, in.Shape)
 	}
@@ -177,7 +177,7 @@ func New(spec Spec) *Preprocessor {
 func (p *Preprocessor) Spec() Spec { return p.spec }
 
 // Image resizes img into the input tensor t.
-func (p *Preprocessor) Image(img image.Image, t *kernels.Tensor) error {
+func (p *Preprocessor) Image(img image.Image, t *tensor.Tensor) error {
 	b := img.Bounds()
 	if b.Dx() <= 0 || b.Dy() <= 0 {
 		return fmt.Errorf("%w: empty image", ErrDecode)
@@ -198,7 +198,7 @@ func (p *Preprocessor) Image(img image.Image, t *kernels.Tensor) error {
 }
 
 // Gray fills t from a width×height 8-bit grayscale image (idx datasets).
-func (p *Preprocessor) Gray(pixels []uint8, width, height int, t *kernels.Tensor) error {
+func (p *Preprocessor) Gray(pixels []uint8, width, height int, t *tensor.Tensor) error {
 	if width*height != len(pixels) || width <= 0 {
 		return fmt.Errorf("gray image: %d pixels for %d×%d", len(pixels), width, height)
 	}
@@ -306,7 +306,7 @@ func resize[S sampler](p *Preprocessor, src S, sw, sh int) {
 }
 
 // write normalizes scratch and stores it into t in t's type.
-func (p *Preprocessor) write(t *kernels.Tensor) error {
+func (p *Preprocessor) write(t *tensor.Tensor) error {
 	s := p.spec
 	if t.NumElements() != len(p.scratch) || t.Type != s.Type {
 		return fmt.Errorf("input tensor %s does not match the preprocessing spec %dx%dx%d %s", t, s.Height, s.Width, s.Channels, s.Type)
@@ -323,10 +323,10 @@ func (p *Preprocessor) write(t *kernels.Tensor) error {
 			out[i] = norm(i, v)
 		}
 	case model.Uint8, model.Int8, model.Int16:
-		lo, hi := kernels.QuantRange(s.Type)
+		lo, hi := tensor.QuantRange(s.Type)
 		for i, v := range p.scratch {
 			q := int32(math.Round(float64(norm(i, v)/s.Scale))) + s.ZeroPoint
-			q = kernels.Clamp32(q, lo, hi)
+			q = min(max(q, lo), hi)
 			switch s.Type {
 			case model.Uint8:
 				t.U8()[i] = uint8(q)
