@@ -14,16 +14,16 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ood-agent/ood-agent/model/detect"
 	"github.com/ood-agent/ood-agent/agent/event"
 	"github.com/ood-agent/ood-agent/agent/metrics"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/outbox"
-	"github.com/ood-agent/ood-agent/model/preprocess"
 	"github.com/ood-agent/ood-agent/agent/source"
 	"github.com/ood-agent/ood-agent/config"
 	"github.com/ood-agent/ood-agent/model"
+	"github.com/ood-agent/ood-agent/model/detect"
 	"github.com/ood-agent/ood-agent/model/ood"
+	"github.com/ood-agent/ood-agent/model/preprocess"
 )
 
 // Options are what New needs besides the configuration.

@@ -9,10 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ood-agent/ood-agent/model/preprocess"
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/dataset"
 	"github.com/ood-agent/ood-agent/model/kernels"
+	"github.com/ood-agent/ood-agent/model/preprocess"
 	"github.com/ood-agent/ood-agent/model/quantize"
 )
 

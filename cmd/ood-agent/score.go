@@ -11,11 +11,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ood-agent/ood-agent/model/detect"
-	"github.com/ood-agent/ood-agent/model/preprocess"
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/dataset"
+	"github.com/ood-agent/ood-agent/model/detect"
 	"github.com/ood-agent/ood-agent/model/ood"
+	"github.com/ood-agent/ood-agent/model/preprocess"
 	"github.com/ood-agent/ood-agent/model/zoo"
 )
 
