@@ -134,7 +134,9 @@ type FFmpegSource struct {
 
 // Preprocess configures how a decoded frame becomes a model input.
 type Preprocess struct {
-	Crop  string `mapstructure:"crop"`  // center, stretch or pad
+	// Crop is center, stretch or pad; empty means the calibration's, or
+	// center when the calibration does not record it.
+	Crop  string `mapstructure:"crop"`
 	Color string `mapstructure:"color"` // auto, gray or rgb
 	// Mean and Std override the model's normalization when set; one value
 	// applies to every channel.
@@ -244,7 +246,7 @@ func defaults() *Config {
 			FFmpeg: FFmpegSource{FPS: 2, Binary: "ffmpeg"},
 		},
 		Preprocess: Preprocess{
-			Crop:      CropCenter,
+			Crop:      "", // the calibration's, else center
 			Color:     ColorAuto,
 			MaxBytes:  20 << 20,
 			MaxPixels: 40_000_000,

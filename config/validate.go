@@ -63,7 +63,9 @@ func (c *Config) Validate() error {
 	v.check(s.FFmpeg.Binary != "", "source.ffmpeg.binary", "must not be empty")
 
 	p := c.Preprocess
-	v.oneOf("preprocess.crop", p.Crop, CropCenter, CropStretch, CropPad)
+	if p.Crop != "" {
+		v.oneOf("preprocess.crop", p.Crop, CropCenter, CropStretch, CropPad)
+	}
 	v.oneOf("preprocess.color", p.Color, ColorAuto, ColorGray, ColorRGB)
 	v.channels("preprocess.mean", p.Mean, false)
 	v.channels("preprocess.std", p.Std, true)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -62,7 +61,7 @@ type Agent struct {
 	limits  preprocess.Limits
 	modelID event.Model
 
-	threshold atomic.Pointer[float64] // override in ID-score orientation
+	decision  atomic.Pointer[ood.Decision] // calibration with decision.threshold
 	running   atomic.Bool
 	pipeline  atomic.Bool
 	lastFrame atomic.Int64 // unix nanos of the last processed frame
@@ -126,6 +125,7 @@ func New(opts Options) (*Agent, error) {
 	a.det, err = detect.New(opts.Model, detect.Options{
 		Threads:     cfg.Model.Threads,
 		Calibration: opts.Calibration,
+		Logger:      log,
 		Preprocess: preprocess.Options{
 			Crop: preprocess.Crop(cfg.Preprocess.Crop), Color: cfg.Preprocess.Color,
 			Mean: toF32(cfg.Preprocess.Mean), Std: toF32(cfg.Preprocess.Std),
@@ -227,23 +227,13 @@ func decisionSettings(d config.Decision) (event.Settings, error) {
 // energy (frames with E above it are out of distribution), for the others a
 // score (frames below it are). nil restores the calibrated threshold.
 func (a *Agent) setThreshold(v *float64) {
-	if v == nil {
-		a.threshold.Store(nil)
-		return
-	}
-	t := *v
-	if a.calib.Method == ood.MethodEnergy {
-		t = -t
-	}
-	a.threshold.Store(&t)
+	d := ood.NewDecision(a.calib, v)
+	a.decision.Store(&d)
 }
 
 // idThreshold is the threshold in ID-score orientation in force now.
 func (a *Agent) idThreshold() float64 {
-	if t := a.threshold.Load(); t != nil {
-		return *t
-	}
-	return a.calib.Threshold
+	return a.decision.Load().Threshold
 }
 
 func (a *Agent) close() {
@@ -433,8 +423,8 @@ func (a *Agent) process(d decoded) {
 		a.log.Warn("frame skipped", "origin", d.frame.Origin, "err", err)
 		return
 	}
-	threshold := a.idThreshold()
-	isOOD := r.IDScore < threshold || math.IsNaN(r.IDScore)
+	decision := a.decision.Load()
+	threshold, isOOD := decision.Threshold, decision.IsOOD(r.IDScore)
 	a.frames.Inc()
 	if isOOD {
 		a.oodCount.Inc()

@@ -21,79 +21,6 @@ func jsonEncoder(w io.Writer) *json.Encoder {
 	return enc
 }
 
-func newCalibrateCommand() *cobra.Command {
-	var (
-		mf     modelFlags
-		idSets []string
-		tpr    float64
-		method string
-		out    string
-	)
-	cmd := &cobra.Command{
-		Use:   "calibrate [--model M] --id INPUT [--tpr 0.95] [--temperature T] --out C.json",
-		Short: "Choose the OOD threshold that keeps a target fraction of in-distribution inputs",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if out == "" {
-				return fmt.Errorf("--out is required")
-			}
-			if len(idSets) == 0 {
-				return fmt.Errorf("--id is required: in-distribution inputs held out from training")
-			}
-			m, err := ood.ParseMethod(method)
-			if err != nil {
-				return err
-			}
-			d, err := mf.open(false)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			results, skipped, err := collectScores(d, idSets, "calibrating")
-			if err != nil {
-				return err
-			}
-			scores, err := idScores(results, m)
-			if err != nil {
-				return err
-			}
-			c, err := ood.Calibrate(d.File().SHA256(), m, d.Temperature(), tpr, scores)
-			if err != nil {
-				return err
-			}
-			c.ModelName = filepath.Base(d.File().Name)
-			if err := c.Save(out); err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "calibrated %s on %d in-distribution inputs (%d skipped): threshold %.4f", m, c.N, skipped, c.Threshold)
-			if c.EnergyThreshold != nil {
-				fmt.Fprintf(w, " (energy > %.4f flags OOD)", *c.EnergyThreshold)
-			}
-			fmt.Fprintf(w, ", keeps %.2f%% (target %.2f%%) → %s\n", 100*c.AchievedTPR, 100*c.TargetTPR, out)
-			return nil
-		},
-	}
-	mf.register(cmd, false)
-	cmd.Flags().StringArrayVar(&idSets, "id", nil, "in-distribution inputs (repeatable; see 'score' for the forms)")
-	cmd.Flags().Float64Var(&tpr, "tpr", 0.95, "fraction of in-distribution inputs to keep")
-	cmd.Flags().StringVar(&method, "score", "energy", "score: energy, msp, maxlogit or tmsp")
-	cmd.Flags().StringVar(&out, "out", "", "calibration file to write")
-	return cmd
-}
-
-func idScores(results []detect.Result, m ood.Method) ([]float64, error) {
-	scores := make([]float64, len(results))
-	for i, r := range results {
-		s, err := r.ID(m)
-		if err != nil {
-			return nil, err
-		}
-		scores[i] = s
-	}
-	return scores, nil
-}
-
 // EvalRow is one line of the evaluation: one OOD set, one score.
 type EvalRow struct {
 	OOD     string  `json:"ood"`
@@ -107,6 +34,60 @@ type EvalRow struct {
 	NOOD    int     `json:"n_ood"`
 }
 
+// DeployedRow is the outcome of the deployed decision (calibration and
+// its threshold) on one OOD set, ID positive.
+type DeployedRow struct {
+	OOD    string `json:"ood"`
+	Method string `json:"method"`
+	// Threshold is in ID-score orientation (OOD iff score < threshold);
+	// EnergyThreshold is the same for the energy method as an energy (OOD
+	// iff energy > energy_threshold).
+	Threshold       float64  `json:"threshold"`
+	EnergyThreshold *float64 `json:"energy_threshold,omitempty"`
+	TPR             float64  `json:"tpr"`
+	FPR             float64  `json:"fpr"`
+	NID             int      `json:"n_id"`
+	NOOD            int      `json:"n_ood"`
+}
+
+func newDeployedRow(name string, dec ood.Decision, id, oodRes []detect.Result) DeployedRow {
+	row := DeployedRow{OOD: name, Method: string(dec.Method), Threshold: dec.Threshold,
+		TPR: keptFraction(id), FPR: keptFraction(oodRes), NID: len(id), NOOD: len(oodRes)}
+	if e, ok := dec.EnergyThreshold(); ok {
+		row.EnergyThreshold = &e
+	}
+	return row
+}
+
+// keptFraction is the fraction of results the decision kept as
+// in-distribution.
+func keptFraction(rs []detect.Result) float64 {
+	kept := 0
+	for _, r := range rs {
+		if !r.OOD {
+			kept++
+		}
+	}
+	return float64(kept) / float64(len(rs))
+}
+
+func printDeployed(w io.Writer, rows []DeployedRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nat the deployed threshold (%s, threshold %.4g", rows[0].Method, rows[0].Threshold)
+	if e := rows[0].EnergyThreshold; e != nil {
+		fmt.Fprintf(w, ": energy > %.4g is OOD", *e)
+	}
+	fmt.Fprintln(w, "):")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ood\tTPR (ID kept) ↑\tFPR (OOD missed) ↓\tn_id\tn_ood")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%.2f%%\t%.2f%%\t%d\t%d\n", r.OOD, 100*r.TPR, 100*r.FPR, r.NID, r.NOOD)
+	}
+	return tw.Flush()
+}
+
 var evalMethods = []ood.Method{ood.MethodEnergy, ood.MethodMSP, ood.MethodMaxLogit}
 
 func newEvalCommand() *cobra.Command {
@@ -118,19 +99,26 @@ func newEvalCommand() *cobra.Command {
 		plotPath string
 	)
 	cmd := &cobra.Command{
-		Use:   "eval [--model M] --id INPUT --ood INPUT [--ood INPUT ...] [--json] [--plot FILE.png]",
+		Use:   "eval [--model M] [--calibration C] --id INPUT --ood INPUT [--ood INPUT ...] [--json] [--plot FILE.png]",
 		Short: "Measure FPR95, AUROC and AUPR of energy, softmax and max-logit scores (ID positive)",
-		Args:  cobra.NoArgs,
+		Long: `Measure how well each score separates in-distribution inputs (positive)
+from each out-of-distribution set: FPR at 95% TPR, AUROC, AUPR-In, AUPR-Out.
+With a calibration (--calibration, or the one embedded with the demo model)
+it also reports the rates at the deployed threshold: TPR, the fraction of
+in-distribution inputs kept, and FPR, the fraction of OOD inputs let through
+as in-distribution.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(idSets) == 0 || len(oodSets) == 0 {
 				return fmt.Errorf("--id and at least one --ood are required")
 			}
-			d, err := mf.open(false)
+			log := newCLILogger(cmd.ErrOrStderr())
+			d, err := mf.open(true, log)
 			if err != nil {
 				return err
 			}
 			defer d.Close()
-			idRes, _, err := collectScores(d, idSets, "in-distribution")
+			idRes, _, err := collectScores(d, idSets, "in-distribution", log, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -143,12 +131,15 @@ func newEvalCommand() *cobra.Command {
 					return err
 				}
 			}
-			var rows []EvalRow
+			var (
+				rows     []EvalRow
+				deployed []DeployedRow
+			)
 			var energyPanel, mspPanel plot.Panel
 			energyPanel = plot.Panel{Title: "negative energy (-E)", ID: plot.Series{Name: "in-distribution", Values: idByMethod[ood.MethodEnergy]}}
 			mspPanel = plot.Panel{Title: "softmax score (MSP)", ID: plot.Series{Name: "in-distribution", Values: idByMethod[ood.MethodMSP]}}
 			for _, in := range oodSets {
-				res, _, err := collectScores(d, []string{in}, "out-of-distribution")
+				res, _, err := collectScores(d, []string{in}, "out-of-distribution", log, cmd.ErrOrStderr())
 				if err != nil {
 					return err
 				}
@@ -156,6 +147,9 @@ func newEvalCommand() *cobra.Command {
 					return fmt.Errorf("%s: no input could be scored", in)
 				}
 				name := filepath.Base(in)
+				if dec, ok := d.Decision(); ok {
+					deployed = append(deployed, newDeployedRow(name, dec, idRes, res))
+				}
 				for _, m := range evalMethods {
 					scores, err := idScores(res, m)
 					if err != nil {
@@ -186,7 +180,7 @@ func newEvalCommand() *cobra.Command {
 				}
 			}
 			if asJSON {
-				return jsonEncoder(cmd.OutOrStdout()).Encode(map[string]any{"results": rows})
+				return jsonEncoder(cmd.OutOrStdout()).Encode(map[string]any{"results": rows, "deployed": deployed})
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ood\tscore\tFPR95 ↓\tAUROC ↑\tAUPR-In ↑\tAUPR-Out ↑\tn_id\tn_ood")
@@ -194,10 +188,13 @@ func newEvalCommand() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%.2f%%\t%.2f%%\t%.2f%%\t%.2f%%\t%d\t%d\n", r.OOD, r.Score,
 					100*r.FPR95, 100*r.AUROC, 100*r.AUPRIn, 100*r.AUPROut, r.NID, r.NOOD)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return printDeployed(cmd.OutOrStdout(), deployed)
 		},
 	}
-	mf.register(cmd, false)
+	mf.register(cmd, true)
 	cmd.Flags().StringArrayVar(&idSets, "id", nil, "in-distribution inputs (repeatable)")
 	cmd.Flags().StringArrayVar(&oodSets, "ood", nil, "out-of-distribution inputs (repeatable; one row group each)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -11,18 +11,14 @@ import (
 
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/conformance"
+	"github.com/ood-agent/ood-agent/model/ood"
 )
 
 // run executes the CLI with args and returns stdout and the error.
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newRootCommand()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(context.Background())
-	return out.String(), err
+	out, _, err := runErr(t, args...)
+	return out, err
 }
 
 func conformanceModel(t *testing.T, name string) string {
@@ -155,5 +151,129 @@ func TestDemo(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "the central server received") || strings.Contains(out.String(), "received 0 messages") {
 		t.Errorf("demo output:\n%s", out.String())
+	}
+}
+
+// TestCalibrationRecordsPreprocessing: calibrate records the preprocessing,
+// score follows it by default and refuses a flag that contradicts it.
+func TestCalibrationRecordsPreprocessing(t *testing.T) {
+	frames := filepath.Join("..", "..", "agent", "demo", "frames")
+	calib := filepath.Join(t.TempDir(), "c.json")
+	if _, err := run(t, "calibrate", "--id", frames, "--crop", "pad", "--mean", "10", "--out", calib); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ood.Load(calib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.Preprocess; p == nil || p.Crop != "pad" || p.Mean[0] != 10 || p.Width != 28 || p.Color != "gray" {
+		t.Fatalf("recorded preprocessing %+v, want pad, mean 10, 28×28 gray", c.Preprocess)
+	}
+	_, err = run(t, "score", "--calibration", calib, "--mean", "0", frames)
+	const want = "preprocess.mean (--mean) = [0] but the calibration was made with [10]"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("score with a contradicting --mean = %v, want %q", err, want)
+	}
+	if _, err := run(t, "score", "--calibration", calib, frames); err != nil {
+		t.Fatalf("score with the calibration's preprocessing: %v", err)
+	}
+}
+
+// TestRunRefusesPreprocessingMismatch: the agent refuses a configuration
+// that contradicts the calibration's preprocessing, naming both values.
+func TestRunRefusesPreprocessingMismatch(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "agent.yaml")
+	yaml := "source:\n  dir:\n    path: " + dir + "\n    watch: false\noutbox:\n  path: " + filepath.Join(dir, "outbox.db") +
+		"\nhttp:\n  listen: \"\"\npreprocess:\n  mean: [0.5]\n  crop: pad\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	err := runAgent(context.Background(), cfg, nil, nil, &logs)
+	for _, want := range []string{
+		"preprocess.mean (--mean) = [0.5] but the calibration was made with [0]",
+		"preprocess.crop (--crop) = pad but the calibration was made with center",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("run with a contradicting config = %v, want %q", err, want)
+		}
+	}
+}
+
+// runErr executes the CLI with args and returns stdout, stderr and the error.
+func runErr(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := newRootCommand()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+// TestEvalDeployedThreshold checks eval's rates at the deployed threshold
+// against the verdicts score prints for the same inputs.
+func TestEvalDeployedThreshold(t *testing.T) {
+	frames := filepath.Join("..", "..", "agent", "demo", "frames")
+	kept := func(input string) (float64, int) {
+		out, err := run(t, "score", input, "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		n := 0
+		for _, l := range lines {
+			var s scoreLine
+			if err := json.Unmarshal([]byte(l), &s); err != nil || s.OOD == nil {
+				t.Fatalf("score line %s (%v)", l, err)
+			}
+			if !*s.OOD {
+				n++
+			}
+		}
+		return float64(n) / float64(len(lines)), len(lines)
+	}
+	wantTPR, nID := kept(frames)
+	wantFPR, nOOD := kept("noise:gaussian:50")
+	out, err := run(t, "eval", "--id", frames, "--ood", "noise:gaussian:50", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Deployed []DeployedRow `json:"deployed"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Deployed) != 1 {
+		t.Fatalf("eval --json = %s (%v), want one deployed row", out, err)
+	}
+	d := res.Deployed[0]
+	if d.TPR != wantTPR || d.FPR != wantFPR || d.NID != nID || d.NOOD != nOOD || d.Method != "energy" ||
+		d.EnergyThreshold == nil || *d.EnergyThreshold != -d.Threshold {
+		t.Errorf("deployed %+v, want TPR %v FPR %v over %d/%d inputs, energy threshold = −threshold", d, wantTPR, wantFPR, nID, nOOD)
+	}
+	out, err = run(t, "eval", "--id", frames, "--ood", "noise:gaussian:50")
+	if err != nil || !strings.Contains(out, "at the deployed threshold (energy") {
+		t.Errorf("eval table = %s (%v), want the deployed rates", out, err)
+	}
+}
+
+// TestSkippedInputsAreLogged: an input that cannot be decoded is logged with
+// its name and reason, and counted.
+func TestSkippedInputsAreLogged(t *testing.T) {
+	dir := t.TempDir()
+	good, err := os.ReadFile(filepath.Join("..", "..", "agent", "demo", "frames", "06-fashion-sandal.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "good.png"), good, 0o644)
+	os.WriteFile(filepath.Join(dir, "broken.webp"), []byte("RIFF not really"), 0o644)
+	out, stderr, err := runErr(t, "calibrate", "--id", dir, "--out", filepath.Join(dir, "c.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "(1 skipped)") || !strings.Contains(stderr, "input skipped") ||
+		!strings.Contains(stderr, "broken.webp") || !strings.Contains(stderr, "cannot decode image") {
+		t.Errorf("calibrate with a broken input:\nstdout %s\nstderr %s", out, stderr)
 	}
 }

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/dataset"
@@ -36,15 +39,18 @@ func (f *modelFlags) register(cmd *cobra.Command, withCalibration bool) {
 		cmd.Flags().StringVar(&f.calibration, "calibration", "", "calibration file (with the embedded model: its embedded calibration)")
 	}
 	cmd.Flags().IntVar(&f.threads, "threads", 1, "goroutines the interpreter may use")
-	cmd.Flags().StringVar(&f.crop, "crop", "center", "fit images: center, stretch or pad")
+	cmd.Flags().StringVar(&f.crop, "crop", "", "fit images: center, stretch or pad (default: the calibration's, or center)")
 	cmd.Flags().StringVar(&f.color, "color", "auto", "auto, gray or rgb (must match the model)")
-	cmd.Flags().Float32SliceVar(&f.mean, "mean", nil, "normalization mean, overriding the model metadata")
-	cmd.Flags().Float32SliceVar(&f.std, "std", nil, "normalization std, overriding the model metadata")
+	cmd.Flags().Float32SliceVar(&f.mean, "mean", nil, "normalization mean on 0–255 pixels (default: the calibration's, else the model metadata's)")
+	cmd.Flags().Float32SliceVar(&f.std, "std", nil, "normalization std on 0–255 pixels (default: the calibration's, else the model metadata's)")
 	cmd.Flags().Float64Var(&f.temperature, "temperature", 0, "temperature T of the energy score (default: the calibration's, or 1)")
 }
 
-// open loads the model (and calibration, when wanted) and builds a detector.
-func (f *modelFlags) open(withCalibration bool) (*detect.Detector, error) {
+// open loads the model (and calibration, when wanted) and builds a
+// detector. The calibration's recorded preprocessing fills the flags left
+// unset; a flag that contradicts it is an error naming both values.
+// Warnings go to log.
+func (f *modelFlags) open(withCalibration bool, log *slog.Logger) (*detect.Detector, error) {
 	file, embeddedCalib, err := openModel(f.model)
 	if err != nil {
 		return nil, err
@@ -65,6 +71,7 @@ func (f *modelFlags) open(withCalibration bool) (*detect.Detector, error) {
 		Threads:     f.threads,
 		Temperature: f.temperature,
 		Calibration: calib,
+		Logger:      log,
 		Preprocess:  preprocess.Options{Crop: preprocess.Crop(f.crop), Color: f.color, Mean: f.mean, Std: f.std},
 	})
 }
@@ -102,44 +109,46 @@ func scoreItem(d *detect.Detector, set *dataset.Set, i int) (string, detect.Resu
 	return path, r, err
 }
 
-// progress draws a progress bar on stderr when it is a terminal.
-type progress struct {
-	w     io.Writer
-	label string
-	total int
-	last  time.Time
-	tty   bool
+// newProgress returns a progress bar on w when w is a terminal, and nil
+// otherwise (a pipe or a log file gets no control characters).
+func newProgress(w io.Writer, label string, total int) *progressbar.ProgressBar {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(label),
+		progressbar.OptionShowCount(),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
+	)
 }
 
-func newProgress(label string, total int) *progress {
-	st, err := os.Stderr.Stat()
-	return &progress{w: os.Stderr, label: label, total: total, tty: err == nil && st.Mode()&os.ModeCharDevice != 0}
-}
-
-func (p *progress) update(done int) {
-	if !p.tty || p.total < 200 || (time.Since(p.last) < 100*time.Millisecond && done < p.total) {
-		return
-	}
-	p.last = time.Now()
-	const width = 30
-	filled := width * done / p.total
-	fmt.Fprintf(p.w, "\r%-24s [%s%s] %3d%% %d/%d", p.label, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), 100*done/p.total, done, p.total)
-	if done == p.total {
-		fmt.Fprintln(p.w)
-	}
+// newCLILogger returns the logger of the one-shot commands: text on w
+// (stderr).
+func newCLILogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 type scoreLine struct {
-	Input      string   `json:"input"`
-	Label      int      `json:"label"`
-	LabelName  string   `json:"label_name,omitempty"`
-	Confidence float64  `json:"confidence"`
-	Energy     float64  `json:"energy"`
-	MSP        float64  `json:"msp"`
-	MaxLogit   float64  `json:"maxlogit"`
-	OOD        *bool    `json:"ood,omitempty"`
-	Threshold  *float64 `json:"threshold,omitempty"`
-	Error      string   `json:"error,omitempty"`
+	Input      string  `json:"input"`
+	Label      int     `json:"label"`
+	LabelName  string  `json:"label_name,omitempty"`
+	Confidence float64 `json:"confidence"`
+	Energy     float64 `json:"energy"`
+	MSP        float64 `json:"msp"`
+	MaxLogit   float64 `json:"maxlogit"`
+	// With a calibration: the method, its in-distribution score (−energy
+	// for energy) and threshold in that orientation (OOD iff score <
+	// threshold), and for energy the same threshold as an energy (OOD iff
+	// energy > energy_threshold).
+	Method          string   `json:"method,omitempty"`
+	Score           *float64 `json:"score,omitempty"`
+	Threshold       *float64 `json:"threshold,omitempty"`
+	EnergyThreshold *float64 `json:"energy_threshold,omitempty"`
+	OOD             *bool    `json:"ood,omitempty"`
+	Error           string   `json:"error,omitempty"`
 }
 
 func newScoreCommand() *cobra.Command {
@@ -150,20 +159,27 @@ func newScoreCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "score [--model M] [--calibration C] INPUT...",
 		Short: "Classify and score images: label, confidence, energy, msp, maxlogit, and the verdict",
-		Long: `Classify and score images. INPUT is an image file (PNG, JPEG), a directory
-searched recursively for images, an MNIST-format idx3 file (.gz or not), or
-noise:uniform[:N] / noise:gaussian[:N]. With a calibration (given, or embedded
-with the demo model) each input also gets its in/out-of-distribution verdict.`,
+		Long: `Classify and score images. INPUT is an image file (PNG, JPEG, BMP, GIF,
+WebP), a directory searched recursively for images, an MNIST-format idx3 file
+(.gz or not), or noise:uniform[:N] / noise:gaussian[:N]. With a calibration
+(given, or embedded with the demo model) each input also gets its
+in/out-of-distribution verdict; "score" is then the calibrated method's
+in-distribution score (−energy for the energy method), OOD when below the
+threshold.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := mf.open(true)
+			d, err := mf.open(true, newCLILogger(cmd.ErrOrStderr()))
 			if err != nil {
 				return err
 			}
 			defer d.Close()
 			out := cmd.OutOrStdout()
+			dec, calibrated := d.Decision()
 			var tw *tabwriter.Writer
 			if !asJSON {
+				if calibrated {
+					fmt.Fprintf(out, "decision: %s\n", dec)
+				}
 				tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "input\tlabel\tconfidence\tenergy\tmsp\tmaxlogit\tverdict")
 			}
@@ -183,8 +199,7 @@ with the demo model) each input also gets its in/out-of-distribution verdict.`,
 						line.Label, line.LabelName, line.Confidence = r.Label, r.LabelName, r.Confidence
 						line.Energy, line.MSP, line.MaxLogit = r.Energy, r.MSP, r.MaxLogit
 						if r.Calibrated {
-							v := r.OOD
-							line.OOD = &v
+							line.setDecision(dec, r)
 						}
 					}
 					if asJSON {
@@ -208,6 +223,15 @@ with the demo model) each input also gets its in/out-of-distribution verdict.`,
 	mf.register(cmd, true)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per input")
 	return cmd
+}
+
+// setDecision fills the calibrated fields of l.
+func (l *scoreLine) setDecision(dec ood.Decision, r detect.Result) {
+	isOOD, score, threshold := r.OOD, r.IDScore, dec.Threshold
+	l.Method, l.OOD, l.Score, l.Threshold = string(dec.Method), &isOOD, &score, &threshold
+	if e, ok := dec.EnergyThreshold(); ok {
+		l.EnergyThreshold = &e
+	}
 }
 
 func printScoreLine(tw *tabwriter.Writer, l scoreLine) {
@@ -234,8 +258,10 @@ func writeJSONLine(w io.Writer, v any) error {
 }
 
 // collectScores scores every input of the sets and returns the per-input
-// results; inputs that fail are counted and skipped.
-func collectScores(d *detect.Detector, inputs []string, label string) ([]detect.Result, int, error) {
+// results. Inputs that fail are logged with their reason, counted and
+// skipped; non-finite logits stop it, since they mean a broken model rather
+// than a bad input. Progress goes to progressOut when it is a terminal.
+func collectScores(d *detect.Detector, inputs []string, label string, log *slog.Logger, progressOut io.Writer) ([]detect.Result, int, error) {
 	var results []detect.Result
 	skipped := 0
 	for _, in := range inputs {
@@ -243,18 +269,21 @@ func collectScores(d *detect.Detector, inputs []string, label string) ([]detect.
 		if err != nil {
 			return nil, 0, err
 		}
-		bar := newProgress(label+" "+set.Name, set.Len())
+		bar := newProgress(progressOut, label+" "+set.Name, set.Len())
 		for i := 0; i < set.Len(); i++ {
-			_, r, err := scoreItem(d, set, i)
+			name, r, err := scoreItem(d, set, i)
+			if bar != nil {
+				bar.Add(1)
+			}
 			if err != nil {
 				if errors.Is(err, ood.ErrNonFinite) {
-					return nil, 0, err
+					return nil, 0, fmt.Errorf("%s: %w", name, err)
 				}
+				log.Warn("input skipped", "input", name, "err", err)
 				skipped++
 				continue
 			}
 			results = append(results, r)
-			bar.update(i + 1)
 		}
 	}
 	return results, skipped, nil

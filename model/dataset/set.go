@@ -9,13 +9,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ood-agent/ood-agent/model/preprocess"
 )
 
 // Set is an ordered collection of inputs: image files, the images of an idx
 // file, or generated noise.
 type Set struct {
 	Name string
-	// Files lists image file paths (PNG, JPEG) when the set is made of files.
+	// Files lists image file paths when the set is made of files.
 	Files []string
 	// Images holds decoded grayscale images (idx files, noise).
 	Images *Images
@@ -29,8 +31,8 @@ func (s *Set) Len() int {
 	return len(s.Files)
 }
 
-// Open reads a set: a directory (searched recursively for .png, .jpg and
-// .jpeg files), an idx3 image file (gzipped or not), a single image file, or
+// Open reads a set: a directory (searched recursively for image files, see
+// IsImageFile), an idx3 image file (gzipped or not), a single image file, or
 // "noise:uniform[:N]" / "noise:gaussian[:N]" — N seeded 28×28 noise images
 // (default 10000), a standard synthetic out-of-distribution set.
 func Open(path string) (*Set, error) {
@@ -57,7 +59,7 @@ func Open(path string) (*Set, error) {
 		}
 		slices.Sort(set.Files)
 		if len(set.Files) == 0 {
-			return nil, fmt.Errorf("%s: no .png or .jpg files", path)
+			return nil, fmt.Errorf("%s: no image files (.png, .jpg, .bmp, .gif, .webp)", path)
 		}
 		return set, nil
 	}
@@ -73,14 +75,9 @@ func Open(path string) (*Set, error) {
 	return set, nil
 }
 
-// IsImageFile reports whether a file name has a PNG or JPEG extension.
-func IsImageFile(name string) bool {
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".png", ".jpg", ".jpeg":
-		return true
-	}
-	return false
-}
+// IsImageFile reports whether a file name has the extension of an image
+// format the preprocessor decodes (PNG, JPEG, BMP, GIF, WebP).
+func IsImageFile(name string) bool { return preprocess.IsImageFile(name) }
 
 // isIdx sniffs the idx3 magic, looking through gzip.
 func isIdx(path string) bool {

@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"image"
+	"log/slog"
 
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/interp"
@@ -19,8 +20,16 @@ type Options struct {
 	// calibration's, or 1.
 	Temperature float64
 	// Calibration, when set, gives the threshold and the score method; it
-	// must have been made for this model file.
+	// must have been made for this model file. The preprocessing it
+	// records fills what Preprocess leaves unset, and what Preprocess sets
+	// must agree with it.
 	Calibration *ood.Calibration
+	// Threshold, when set, overrides the calibration's threshold, in the
+	// method's natural units (see ood.NewDecision).
+	Threshold *float64
+	// Logger receives warnings (a calibration that does not record its
+	// preprocessing); nil discards them.
+	Logger *slog.Logger
 }
 
 // Result is one classified and scored input.
@@ -44,6 +53,7 @@ type Detector struct {
 	buf    []float32
 	labels []string
 	calib  *ood.Calibration
+	dec    ood.Decision
 	temp   float64
 }
 
@@ -66,7 +76,12 @@ func New(f *model.File, opts Options) (*Detector, error) {
 		it.Close()
 		return nil, fmt.Errorf("%s: %d inputs, an image classifier has one", f.Name, len(it.Inputs()))
 	}
-	spec, err := preprocess.SpecFor(f, it.Input(0), opts.Preprocess)
+	popts, err := calibratedOptions(opts, it.Input(0).Shape)
+	if err != nil {
+		it.Close()
+		return nil, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	spec, err := preprocess.SpecFor(f, it.Input(0), popts)
 	if err != nil {
 		it.Close()
 		return nil, fmt.Errorf("%s: %w", f.Name, err)
@@ -74,6 +89,9 @@ func New(f *model.File, opts Options) (*Detector, error) {
 	d := &Detector{
 		file: f, it: it, pre: preprocess.New(spec), logits: it.Tensor(lg.Tensor),
 		calib: opts.Calibration, temp: opts.Temperature,
+	}
+	if d.calib != nil {
+		d.dec = ood.NewDecision(d.calib, opts.Threshold)
 	}
 	if f.Metadata != nil {
 		d.labels = f.Metadata.Labels()
@@ -89,6 +107,41 @@ func New(f *model.File, opts Options) (*Detector, error) {
 	d.buf = make([]float32, d.logits.NumElements())
 	return d, nil
 }
+
+// calibratedOptions merges the requested preprocessing with the one the
+// calibration records, refusing contradictions. shape is the model input's
+// (NHWC).
+func calibratedOptions(opts Options, shape []int) (preprocess.Options, error) {
+	c := opts.Calibration
+	if c == nil {
+		return opts.Preprocess, nil
+	}
+	if c.Preprocess == nil {
+		if opts.Logger != nil {
+			for _, w := range c.Warnings() {
+				opts.Logger.Warn(w, "calibration_model", c.ModelName)
+			}
+		}
+		return opts.Preprocess, nil
+	}
+	req := opts.Preprocess.Request()
+	if len(shape) == 4 {
+		req.Height, req.Width = shape[1], shape[2]
+	}
+	rec, err := c.Preprocess.Resolve(req)
+	if err != nil {
+		return preprocess.Options{}, err
+	}
+	return preprocess.WithRecord(rec), nil
+}
+
+// Decision is the decision rule in force and true, or false without a
+// calibration.
+func (d *Detector) Decision() (ood.Decision, bool) { return d.dec, d.calib != nil }
+
+// Preprocessing describes the preprocessing in use, as a calibration
+// records it.
+func (d *Detector) Preprocessing() ood.Preprocessing { return d.pre.Spec().Record() }
 
 // Close releases the interpreter.
 func (d *Detector) Close() { d.it.Close() }
@@ -146,7 +199,7 @@ func (d *Detector) run() (Result, error) {
 			return Result{}, err
 		}
 		r.Calibrated = true
-		r.OOD = d.calib.IsOOD(r.IDScore)
+		r.OOD = d.dec.IsOOD(r.IDScore)
 	}
 	return r, nil
 }

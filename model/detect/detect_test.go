@@ -1,13 +1,18 @@
 package detect_test
 
 import (
+	"bytes"
 	"errors"
 	"image"
 	"image/color"
+	"log/slog"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/ood-agent/ood-agent/model/detect"
 	"github.com/ood-agent/ood-agent/model/ood"
+	"github.com/ood-agent/ood-agent/model/preprocess"
 	"github.com/ood-agent/ood-agent/model/zoo"
 )
 
@@ -63,5 +68,84 @@ func TestDetectorRejectsForeignCalibration(t *testing.T) {
 	}
 	if _, err := detect.New(f, detect.Options{Calibration: other}); !errors.Is(err, ood.ErrModelMismatch) {
 		t.Fatalf("New with another model's calibration = %v, want ErrModelMismatch", err)
+	}
+}
+
+func TestDetectorPreprocessingFromCalibration(t *testing.T) {
+	f, calib, err := zoo.Open(zoo.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calib.Preprocess == nil {
+		t.Fatal("the embedded calibration does not record its preprocessing")
+	}
+
+	// A setting that contradicts the calibration is refused, naming both.
+	_, err = detect.New(f, detect.Options{Calibration: calib, Preprocess: preprocess.Options{Mean: []float32{0.5}}})
+	const want = "preprocess.mean (--mean) = [0.5] but the calibration was made with [0]"
+	if !errors.Is(err, ood.ErrPreprocessMismatch) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("New with mean 0.5 = %v, want an error containing %q", err, want)
+	}
+
+	// What is left unset follows the calibration.
+	c := *calib
+	rec := *calib.Preprocess
+	rec.Crop, rec.Std = "pad", []float64{127.5}
+	c.Preprocess = &rec
+	d, err := detect.New(f, detect.Options{Calibration: &c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if s := d.Spec(); s.Crop != preprocess.CropPad || len(s.Std) != 1 || s.Std[0] != 127.5 {
+		t.Errorf("spec = %+v, want the calibration's crop pad and std 127.5", s)
+	}
+	if got := d.Preprocessing(); !reflect.DeepEqual(got, rec) {
+		t.Errorf("Preprocessing() = %+v, want the record %+v", got, rec)
+	}
+
+	// A calibration from before the record warns and keeps the settings.
+	old := *calib
+	old.Preprocess = nil
+	var logged bytes.Buffer
+	d2, err := detect.New(f, detect.Options{Calibration: &old, Logger: slog.New(slog.NewTextHandler(&logged, nil)),
+		Preprocess: preprocess.Options{Crop: preprocess.CropStretch}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	if !strings.Contains(logged.String(), "does not record the preprocessing") || d2.Spec().Crop != preprocess.CropStretch {
+		t.Errorf("old calibration: crop %s, log %q", d2.Spec().Crop, logged.String())
+	}
+}
+
+func TestDetectorThresholdOverride(t *testing.T) {
+	f, calib, err := zoo.Open(zoo.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := image.NewGray(image.Rect(0, 0, 28, 28))
+	verdict := func(override *float64) (detect.Result, ood.Decision) {
+		d, err := detect.New(f, detect.Options{Calibration: calib, Threshold: override})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		r, err := d.Image(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec, _ := d.Decision()
+		return r, dec
+	}
+	r, _ := verdict(nil)
+	// An energy threshold just above the frame's energy keeps it; just
+	// below flags it.
+	above, below := r.Energy+0.01, r.Energy-0.01
+	if r, dec := verdict(&above); r.OOD || dec.Threshold != -above {
+		t.Errorf("energy %v with threshold %v: OOD %v, decision %+v", r.Energy, above, r.OOD, dec)
+	}
+	if r, _ := verdict(&below); !r.OOD {
+		t.Errorf("energy %v with threshold %v: not OOD", r.Energy, below)
 	}
 }

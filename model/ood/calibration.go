@@ -121,6 +121,10 @@ type Calibration struct {
 	Created time.Time `json:"created"`
 	// Summary describes the calibration ID scores, for drift comparison.
 	Summary Summary `json:"summary"`
+	// Preprocess is how images became model inputs when the scores were
+	// computed. Files written before it was recorded lack it: nil means
+	// unknown (see Warnings).
+	Preprocess *Preprocessing `json:"preprocess,omitempty"`
 }
 
 // Calibrate computes the calibration of a model from the ID scores of an
@@ -169,12 +173,9 @@ func (c *Calibration) setEnergyThreshold() {
 	}
 }
 
-// IsOOD reports whether an input with the given ID score is out of
-// distribution, that is whether it is not >= Threshold. A NaN score is
-// treated as OOD.
-func (c *Calibration) IsOOD(idScore float64) bool {
-	return !(idScore >= c.Threshold)
-}
+// Decision returns the calibration's decision rule, with its own
+// threshold; use NewDecision to override the threshold.
+func (c *Calibration) Decision() Decision { return NewDecision(c, nil) }
 
 // CheckModel returns an error wrapping ErrModelMismatch unless sha256hex,
 // the hex SHA-256 of the model file in use, is the one c was computed for.
@@ -250,6 +251,11 @@ func (c *Calibration) validate() error {
 	}
 	if err := c.Summary.validate(c.N); err != nil {
 		return fmt.Errorf("summary: %w", err)
+	}
+	if c.Preprocess != nil {
+		if err := c.Preprocess.validate(); err != nil {
+			return fmt.Errorf("preprocess: %w", err)
+		}
 	}
 	return nil
 }

@@ -444,40 +444,6 @@ func TestCheckModel(t *testing.T) {
 	}
 }
 
-func TestIsOOD(t *testing.T) {
-	c := &Calibration{Threshold: -4.5}
-	tests := []struct {
-		score float64
-		want  bool
-	}{
-		{-4.5, false}, // equal to the threshold is kept as ID
-		{-4.4, false},
-		{math.Nextafter(-4.5, math.Inf(-1)), true},
-		{math.Inf(-1), true},
-		{math.NaN(), true},
-	}
-	for _, tt := range tests {
-		if got := c.IsOOD(tt.score); got != tt.want {
-			t.Errorf("IsOOD(%v) = %v, want %v", tt.score, got, tt.want)
-		}
-	}
-	// Every calibration sample at or above the threshold is kept.
-	scores := testScores(300)
-	cal, err := Calibrate(testSHA, MethodEnergy, 1, 0.95, scores)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kept := 0
-	for _, s := range scores {
-		if !cal.IsOOD(s) {
-			kept++
-		}
-	}
-	if got := float64(kept) / float64(len(scores)); got != cal.AchievedTPR {
-		t.Errorf("IsOOD keeps %v of the calibration set, want achieved_tpr %v", got, cal.AchievedTPR)
-	}
-}
-
 func TestSHA256Hex(t *testing.T) {
 	// FIPS 180-2 test vector for "abc".
 	const want = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -5,11 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	_ "image/jpeg" // register decoders
+	_ "image/gif" // register decoders: Decode reads every format listed in imageExtensions
+	_ "image/jpeg"
 	_ "image/png"
 	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	_ "golang.org/x/image/bmp"
+	_ "golang.org/x/image/webp"
 
 	"github.com/ood-agent/ood-agent/model"
+	"github.com/ood-agent/ood-agent/model/ood"
 	"github.com/ood-agent/ood-agent/model/tensor"
 )
 
@@ -126,14 +134,65 @@ func SpecFor(f *model.File, in *tensor.Tensor, opts Options) (Spec, error) {
 	return s, nil
 }
 
+// Record describes s as a calibration records it.
+func (s Spec) Record() ood.Preprocessing {
+	color := "rgb"
+	if s.Channels == 1 {
+		color = "gray"
+	}
+	return ood.Preprocessing{
+		Width: s.Width, Height: s.Height, Color: color,
+		Mean: toF64(s.Mean), Std: toF64(s.Std), Crop: string(s.Crop), Resize: "bilinear",
+	}
+}
+
+// Request describes the overrides in o as a request to
+// ood.Preprocessing.Resolve: what is unset stays unset.
+func (o Options) Request() ood.Preprocessing {
+	return ood.Preprocessing{Color: o.Color, Mean: toF64(o.Mean), Std: toF64(o.Std), Crop: string(o.Crop)}
+}
+
+// WithRecord returns the options that reproduce the recorded
+// preprocessing p.
+func WithRecord(p ood.Preprocessing) Options {
+	return Options{Crop: Crop(p.Crop), Color: p.Color, Mean: ToF32(p.Mean), Std: ToF32(p.Std)}
+}
+
+// ToF32 converts normalization values from configuration (float64) to the
+// spec's float32; nil stays nil.
+func ToF32(v []float64) []float32 { return convert[float64, float32](v) }
+
+func toF64(v []float32) []float64 { return convert[float32, float64](v) }
+
+func convert[From, To float32 | float64](v []From) []To {
+	if len(v) == 0 {
+		return nil
+	}
+	out := make([]To, len(v))
+	for i, x := range v {
+		out[i] = To(x)
+	}
+	return out
+}
+
 // Limits bound what Decode accepts.
 type Limits struct {
 	MaxBytes  int // encoded size
 	MaxPixels int // width × height
 }
 
-// Decode decodes a PNG or JPEG, checking the declared dimensions against the
-// limits before decoding pixels, so a hostile header cannot make it allocate.
+// imageExtensions are the file name extensions of the formats Decode reads.
+var imageExtensions = []string{".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+
+// IsImageFile reports whether a file name has the extension of a format
+// Decode reads (PNG, JPEG, BMP, GIF or WebP), ignoring case.
+func IsImageFile(name string) bool {
+	return slices.Contains(imageExtensions, strings.ToLower(filepath.Ext(name)))
+}
+
+// Decode decodes a PNG, JPEG, BMP, GIF (its first frame) or WebP image,
+// checking the declared dimensions against the limits before decoding
+// pixels, so a hostile header cannot make it allocate.
 func Decode(data []byte, lim Limits) (image.Image, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty", ErrDecode)

@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"os"
 	"testing"
 
 	"github.com/ood-agent/ood-agent/model"
@@ -132,6 +133,11 @@ func TestDecodeLimits(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add(pngBytes(3, 2))
 	f.Add([]byte{0xff, 0xd8, 0xff})
+	f.Add([]byte("BM"))
+	f.Add([]byte("GIF89a"))
+	if webp, err := os.ReadFile("testdata/sandal.webp"); err == nil {
+		f.Add(webp)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img, err := Decode(data, Limits{MaxBytes: 1 << 20, MaxPixels: 1 << 16})
 		if err != nil {

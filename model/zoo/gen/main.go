@@ -222,6 +222,8 @@ func writeModel(log *slog.Logger, out, name string, data []byte, valSet, testSet
 		return err
 	}
 	c.ModelName = name + ".tflite"
+	pre := d.Preprocessing()
+	c.Preprocess = &pre
 	log.Info("exported", "model", name, "bytes", len(data), "test_accuracy", float64(correct)/float64(len(testSet)),
 		"energy_threshold", *c.EnergyThreshold, "achieved_tpr", c.AchievedTPR)
 	if err := os.WriteFile(filepath.Join(out, name+".tflite"), data, 0o644); err != nil {
