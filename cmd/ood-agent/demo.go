@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -18,6 +17,9 @@ import (
 
 	"github.com/ood-agent/ood-agent/agent/demo"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
+	"github.com/ood-agent/ood-agent/model/detect"
+	"github.com/ood-agent/ood-agent/model/ood"
+	"github.com/ood-agent/ood-agent/model/preprocess"
 )
 
 func newDemoCommand() *cobra.Command {
@@ -113,31 +115,153 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, mode string, verbose
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	fmt.Fprintf(stdout, "\nthe central server received %d messages on ood/+/alert:\n\n", len(received))
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "type\tframe\tlabel\tconfidence\tenergy\tthreshold (E >)\tid")
+	verdicts, err := scoreDemoFrames(framesDir, names)
+	if err != nil {
+		return err
+	}
+	printDemoReport(stdout, names, verdicts, received)
+	return nil
+}
+
+// demoFrame is one bundled frame as the agent's detector sees it.
+type demoFrame struct {
+	name     string
+	result   detect.Result
+	decision ood.Decision
+}
+
+// scoreDemoFrames scores the frames with the agent's model, calibration
+// and decision rule, so that the report can show every frame's verdict,
+// not only those that produced a message.
+func scoreDemoFrames(dir string, names []string) ([]demoFrame, error) {
+	// The agent's defaults: the embedded model and its calibration.
+	d, err := (&modelFlags{threads: 1}).open(true, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	dec, _ := d.Decision()
+	out := make([]demoFrame, len(names))
+	for i, n := range names {
+		data, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			return nil, err
+		}
+		img, err := preprocess.Decode(data, preprocess.Limits{})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n, err)
+		}
+		r, err := d.Image(img)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n, err)
+		}
+		out[i] = demoFrame{name: n, result: r, decision: dec}
+	}
+	return out, nil
+}
+
+// printDemoReport prints the messages the central server received, then
+// every frame with its verdict and the message or event that reports it.
+// Scores and thresholds are shown both ways, labelled: the in-distribution
+// score (−E, OOD when below the threshold) and the energy (OOD when above
+// −threshold), since the JSON carries the former and the paper the latter.
+func printDemoReport(w io.Writer, names []string, frames []demoFrame, received []map[string]any) {
+	fmt.Fprintf(w, "\nthe central server received %d messages on ood/+/alert:\n\n", len(received))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "type\tframe\tlabel\tconfidence\tscore (−E)\tthreshold (OOD if score <)\tenergy E\tenergy threshold (OOD if E >)\tid")
 	for _, m := range received {
-		fmt.Fprintf(tw, "%v\t%v\t%v\t%.2f\t%.2f\t%.2f\t%v\n", m["type"], filepath.Base(fmt.Sprint(m["origin"])), m["label_name"],
-			num(m["confidence"]), num(m["energy"]), -num(m["threshold"]), m["id"])
+		fmt.Fprintf(tw, "%v\t%v\t%v\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%v\n", m["type"], filepath.Base(fmt.Sprint(m["origin"])), m["label_name"],
+			num(m["confidence"]), num(m["score"]), num(m["threshold"]), num(m["energy"]), -num(m["threshold"]), m["id"])
 	}
 	tw.Flush()
-	flagged := map[string]bool{}
-	for _, m := range received {
-		flagged[filepath.Base(fmt.Sprint(m["origin"]))] = true
+
+	reportedIn := demoReportedIn(names, received)
+	flagged := 0
+	if len(frames) > 0 {
+		fmt.Fprintf(w, "\nevery frame, as the agent decided (%s):\n\n", frames[0].decision)
 	}
-	var quiet []string
-	for _, n := range names {
-		if !flagged[n] {
-			quiet = append(quiet, n)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "frame\tverdict\tscore (−E)\tenergy E\treported in")
+	for i, f := range frames {
+		verdict := "in-distribution"
+		if f.result.OOD {
+			verdict = "OUT-OF-DISTRIBUTION"
+			flagged++
 		}
+		report := reportedIn[i]
+		if report == "" {
+			report = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%s\n", f.name, verdict, f.result.IDScore, f.result.Energy, report)
 	}
-	fmt.Fprintf(stdout, "\nno alert (scored in-distribution): %s\n", strings.Join(quiet, ", "))
-	fmt.Fprintf(stdout, "\n%d of %d frames were flagged out-of-distribution. One message, as JSON:\n", len(received), len(names))
+	tw.Flush()
+	fmt.Fprintf(w, "\n%d of %d frames were scored out-of-distribution; the central server received %d messages.\n", flagged, len(frames), len(received))
 	if len(received) > 0 {
 		b, _ := json.MarshalIndent(received[0], "", "  ")
-		fmt.Fprintf(stdout, "%s\n", b)
+		fmt.Fprintf(w, "One message, as JSON:\n%s\n", b)
+		fmt.Fprintf(w, "In the JSON, \"score\" is the in-distribution score (−energy for method energy) and \"threshold\" is in the same\n"+
+			"orientation: the frame is out-of-distribution when score < threshold, that is when energy > −threshold (%.2f).\n", -num(received[0]["threshold"]))
 	}
-	return nil
+}
+
+// demoReportedIn says, for each frame (by position in names), which
+// message reports it: its own alert in frame mode, or the event whose frame
+// window covers it in stream mode. Frames are numbered from 1 in name
+// order, as the directory source numbers them; a message whose origin does
+// not agree with that numbering is left out rather than misattributed.
+func demoReportedIn(names []string, received []map[string]any) []string {
+	out := make([]string, len(names))
+	type span struct {
+		lo, hi int
+		start  int // frame of the event_start message
+	}
+	events := map[string]*span{}
+	var order []string
+	for _, m := range received {
+		seq := int(num(m["frame_seq"]))
+		if seq < 1 || seq > len(names) || filepath.Base(fmt.Sprint(m["origin"])) != names[seq-1] {
+			continue
+		}
+		id := fmt.Sprint(m["id"])
+		eventID, isEvent := m["event_id"].(string)
+		if !isEvent {
+			out[seq-1] = "alert " + shortID(id)
+			continue
+		}
+		sp := events[eventID]
+		if sp == nil {
+			sp = &span{lo: seq, hi: seq}
+			events[eventID] = sp
+			order = append(order, eventID)
+		}
+		if n := int(num(m["frames"])); n > 0 {
+			sp.lo = min(sp.lo, seq-n+1)
+		}
+		sp.hi = max(sp.hi, seq)
+		if m["type"] == "event_start" {
+			sp.start = seq
+		}
+	}
+	for _, id := range order {
+		sp := events[id]
+		for seq := max(sp.lo, 1); seq <= min(sp.hi, len(names)); seq++ {
+			note := "event " + shortID(id)
+			if seq == sp.start {
+				note += " (started here)"
+			}
+			out[seq-1] = note
+		}
+	}
+	return out
+}
+
+// shortID abbreviates a message id for the table to its tail: ids are
+// time-ordered, so messages of one run share their head.
+func shortID(id string) string {
+	if len(id) > 12 {
+		return "…" + id[len(id)-12:]
+	}
+	return id
 }
 
 func num(v any) float64 {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -151,6 +152,66 @@ func TestDemo(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "the central server received") || strings.Contains(out.String(), "received 0 messages") {
 		t.Errorf("demo output:\n%s", out.String())
+	}
+}
+
+// TestDemoStreamListsEventFrames: in stream mode the OOD frames before the
+// event_start message belong to the event and are listed so.
+func TestDemoStreamListsEventFrames(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := runDemo(context.Background(), &out, &errOut, "stream", false); err != nil {
+		t.Fatalf("demo: %v\n%s", err, errOut.String())
+	}
+	seen := 0
+	for _, line := range strings.Split(out.String(), "\n") {
+		if !strings.HasPrefix(line, "09-mnist-digit.png ") && !strings.HasPrefix(line, "10-mnist-digit.png ") {
+			continue
+		}
+		seen++
+		if !strings.Contains(line, "OUT-OF-DISTRIBUTION") || !strings.Contains(line, "event …") {
+			t.Errorf("stream mode lists an OOD frame of the event as %q", line)
+		}
+	}
+	if seen != 2 {
+		t.Errorf("frames 09 and 10 listed %d times, want once each:\n%s", seen, out.String())
+	}
+	if !strings.Contains(out.String(), "energy > −threshold") {
+		t.Errorf("the demo does not explain score and energy:\n%s", out.String())
+	}
+}
+
+func TestDemoReportedIn(t *testing.T) {
+	names := []string{"a.png", "b.png", "c.png", "d.png", "e.png"}
+	msg := func(typ, id, event string, seq, frames int) map[string]any {
+		m := map[string]any{"type": typ, "id": id, "frame_seq": float64(seq), "origin": "/x/" + names[seq-1]}
+		if event != "" {
+			m["event_id"] = event
+		}
+		if frames > 0 {
+			m["frames"] = float64(frames)
+		}
+		return m
+	}
+	tests := []struct {
+		name     string
+		received []map[string]any
+		want     []string
+	}{
+		{"frame mode", []map[string]any{msg("alert", "id-000000000002", "", 2, 0), msg("alert", "id-000000000004", "", 4, 0)},
+			[]string{"", "alert …000000000002", "", "alert …000000000004", ""}},
+		{"stream: start after k frames, end later", []map[string]any{
+			msg("event_start", "ev-00000000000e", "ev-00000000000e", 3, 2),
+			msg("event_end", "id-0000000000ff", "ev-00000000000e", 5, 4),
+		}, []string{"", "event …00000000000e", "event …00000000000e (started here)", "event …00000000000e", "event …00000000000e"}},
+		{"origin disagreeing with the numbering is ignored", []map[string]any{{"type": "alert", "id": "x", "frame_seq": float64(1), "origin": "/x/zz.png"}},
+			[]string{"", "", "", "", ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := demoReportedIn(names, tt.received); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("demoReportedIn = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 

@@ -61,10 +61,10 @@ func (d Decision) EnergyThreshold() (float64, bool) {
 }
 
 // String describes the rule in the method's natural terms, e.g.
-// "energy > -10.3775 is OOD".
+// "energy > -10.38 is OOD, i.e. score −E < 10.38".
 func (d Decision) String() string {
 	if e, ok := d.EnergyThreshold(); ok {
-		return fmt.Sprintf("energy > %.4g is OOD (score −E < %.4g)", e, d.Threshold)
+		return fmt.Sprintf("energy > %.4g is OOD, i.e. score −E < %.4g", e, d.Threshold)
 	}
 	return fmt.Sprintf("%s < %.4g is OOD", d.Method, d.Threshold)
 }

@@ -79,7 +79,7 @@ func TestDecisionOverrideSign(t *testing.T) {
 	if d.Threshold != 10.5 || d.Overridden {
 		t.Errorf("without override: %+v", d)
 	}
-	if got, want := d.String(), "energy > -10.5 is OOD (score −E < 10.5)"; got != want {
+	if got, want := d.String(), "energy > -10.5 is OOD, i.e. score −E < 10.5"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
