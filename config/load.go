@@ -76,8 +76,13 @@ func load(data []byte, flags *pflag.FlagSet, env bool) (*Config, error) {
 		}
 	}
 
+	// Every problem is reported in one run: unknown keys, values that do
+	// not decode, and values that decode but are invalid. A key reported
+	// once is not reported again by a later stage.
+	var keyErrs []error
 	if len(bytes.TrimSpace(data)) > 0 {
-		if err := checkKeys(data); err != nil {
+		var err error
+		if keyErrs, err = checkKeys(data); err != nil {
 			return nil, err
 		}
 		if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
@@ -86,20 +91,57 @@ func load(data []byte, flags *pflag.FlagSet, env bool) (*Config, error) {
 	}
 
 	c := new(Config)
-	err := v.UnmarshalExact(c, func(dc *mapstructure.DecoderConfig) {
+	// Not UnmarshalExact: checkKeys has reported the unknown keys, by name
+	// and with a suggestion.
+	err := v.Unmarshal(c, func(dc *mapstructure.DecoderConfig) {
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
 			durationHook,
 			sliceHook,
 		)
 	})
+	var decodeErrs []error
 	if err != nil {
-		return nil, decodeErrors(err)
+		decodeErrs = decodeErrors(err)
 	}
 	c.derive()
-	if err := c.Validate(); err != nil {
-		return nil, err
+	errs := keyErrs
+	reported := func(e error) bool {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			return false
+		}
+		for _, prev := range errs {
+			var pe *FieldError
+			if errors.As(prev, &pe) && (pe.Key == fe.Key || strings.HasPrefix(fe.Key, pe.Key+".")) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, stage := range [][]error{decodeErrs, unjoin(c.Validate())} {
+		var fresh []error
+		for _, e := range stage {
+			if !reported(e) {
+				fresh = append(fresh, e)
+			}
+		}
+		errs = append(errs, fresh...)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// unjoin returns the errors joined in err, or err alone.
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // EnvName returns the environment variable that overrides key, e.g.
@@ -114,14 +156,15 @@ func FlagName(key string) string {
 	return strings.NewReplacer(".", "-", "_", "-").Replace(key)
 }
 
-// checkKeys reports the keys in the YAML document that Config does not
-// have, and the sections given a value that is not a mapping. A section
-// left empty (null) is accepted: templates often comment out its keys.
-func checkKeys(data []byte) error {
+// checkKeys returns the keys in the YAML document that Config does not
+// have, and the sections given a value that is not a mapping, each as a
+// *FieldError; err is set when the document does not parse. A section left
+// empty (null) is accepted: templates often comment out its keys.
+func checkKeys(data []byte) (problems []error, err error) {
 	raw := viper.New()
 	raw.SetConfigType("yaml")
 	if err := raw.ReadConfig(bytes.NewReader(data)); err != nil {
-		return fmt.Errorf("parse: %w", err)
+		return nil, fmt.Errorf("parse: %w", err)
 	}
 	known := make(map[string]bool)
 	keys := Keys()
@@ -147,7 +190,7 @@ func checkKeys(data []byte) error {
 			errs = append(errs, &FieldError{Key: k, Msg: msg})
 		}
 	}
-	return errors.Join(errs...)
+	return errs, nil
 }
 
 // closest returns the key nearest to k by edit distance, if it is near
@@ -183,7 +226,7 @@ func editDistance(a, b string) int {
 }
 
 // decodeErrors turns mapstructure's errors into FieldErrors.
-func decodeErrors(err error) error {
+func decodeErrors(err error) []error {
 	var out []error
 	var visit func(error)
 	visit = func(e error) {
@@ -204,7 +247,7 @@ func decodeErrors(err error) error {
 		}
 	}
 	visit(err)
-	return errors.Join(out...)
+	return out
 }
 
 var durationType = reflect.TypeFor[time.Duration]()

@@ -98,28 +98,43 @@ func TestLoadGood(t *testing.T) {
 	}
 }
 
+// TestLoadBad lists every bad file with the exact error Load reports: all
+// its problems at once, one per line, the first line naming the file.
 func TestLoadBad(t *testing.T) {
 	tests := []struct {
 		file string
-		want []string // substrings of the error, all required
+		want []string // the error's lines, without the "config FILE: " prefix
 	}{
 		{"unknown_key.bad.yml", []string{"mqtt.qoss: unknown key (did you mean mqtt.qos?)"}},
 		{"qos.bad.yml", []string{"mqtt.qos: must be 0, 1 or 2, got 3"}},
 		{"k_gt_n.bad.yml", []string{"decision.stream.k: must not exceed decision.stream.n (5), got 6"}},
 		{"negative_duration.bad.yml", []string{"mqtt.keepalive: must be positive, got -30s"}},
-		{"duration_no_unit.bad.yml", []string{`decision.stream.cooldown: duration 30 has no unit`}},
+		{"duration_no_unit.bad.yml", []string{`decision.stream.cooldown: duration 30 has no unit, want e.g. "30s"`}},
 		{"enum.bad.yml", []string{`model.score: must be one of energy, msp, maxlogit, got "entropy"`}},
 		{"url_scheme.bad.yml", []string{`mqtt.broker: scheme must be one of tcp, ssl, tls, mqtt, mqtts, ws, wss, got "http"`}},
 		{"password_both.bad.yml", []string{"mqtt.password: must not be set together with mqtt.password_file"}},
 		{"section_scalar.bad.yml", []string{"source: must be a mapping of keys"}},
-		{"type_mismatch.bad.yml", []string{"source.queue: cannot parse value as 'int'"}},
+		{"type_mismatch.bad.yml", []string{"source.queue: cannot parse value as 'int': strconv.ParseInt: invalid syntax"}},
 		{"source_missing.bad.yml", []string{"source.ffmpeg.input: must be set when source.type is ffmpeg"}},
 		{"several.bad.yml", []string{
 			`log.level: must be one of debug, info, warn, error, got "verbose"`,
-			"outbox.max_messages: must be at least 1, got 0",
 			"mqtt.evidence.quality: must be between 1 and 100, got 101",
+			"outbox.max_messages: must be at least 1, got 0",
 		}},
-		{"not_a_mapping.bad.yml", []string{"cannot unmarshal !!seq"}},
+		{"all_stages.bad.yml", []string{
+			"http: must be a mapping of keys",
+			"log.levle: unknown key (did you mean log.level?)",
+			"source.queue: cannot parse value as 'int': strconv.ParseInt: invalid syntax",
+			`decision.stream.cooldown: duration 30 has no unit, want e.g. "30s"`,
+			`log.format: must be one of text, json, got "xml"`,
+			"source.fps: must not be negative, got -1",
+			"decision.stream.k: must not exceed decision.stream.n (5), got 9",
+			"mqtt.qos: must be 0, 1 or 2, got 3",
+		}},
+		{"not_a_mapping.bad.yml", []string{
+			"parse: While parsing config: yaml: unmarshal errors:",
+			"  line 1: cannot unmarshal !!seq into map[string]interface {}",
+		}},
 	}
 	files, _ := filepath.Glob("testdata/*.bad.yml")
 	if len(files) != len(tests) {
@@ -132,13 +147,13 @@ func TestLoadBad(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Load(%s) = %v, want an error", tt.file, c)
 			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Load(%s) error = %q, want it to contain %q", tt.file, err, w)
-				}
+			prefix := "config " + path + ": "
+			got, ok := strings.CutPrefix(err.Error(), prefix)
+			if !ok {
+				t.Fatalf("Load(%s) error = %q, want it to start with %q", tt.file, err, prefix)
 			}
-			if !strings.Contains(err.Error(), path) {
-				t.Errorf("Load(%s) error = %q, want it to name the file", tt.file, err)
+			if lines := strings.Split(got, "\n"); !reflect.DeepEqual(lines, tt.want) {
+				t.Errorf("Load(%s) error lines:\n%s\nwant\n%s", tt.file, strings.Join(lines, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
 	}

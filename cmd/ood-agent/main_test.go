@@ -338,3 +338,14 @@ func TestSkippedInputsAreLogged(t *testing.T) {
 		t.Errorf("calibrate with a broken input:\nstdout %s\nstderr %s", out, stderr)
 	}
 }
+
+func TestUnknownEnvWarnedAtStart(t *testing.T) {
+	t.Setenv("OOD_AGENT_MQTT_BROKR", "tcp://127.0.0.1:1883")
+	_, stderr, err := runErr(t, "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr, "OOD_AGENT_MQTT_BROKR is not a configuration key and is ignored (did you mean OOD_AGENT_MQTT_BROKER?)") {
+		t.Errorf("stderr = %q, want a warning with a suggestion", stderr)
+	}
+}

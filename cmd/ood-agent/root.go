@@ -2,9 +2,13 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"runtime"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ood-agent/ood-agent/config"
 )
 
 func newRootCommand() *cobra.Command {
@@ -13,9 +17,20 @@ func newRootCommand() *cobra.Command {
 		Short:         "Out-of-distribution alerts from TFLite classifiers on edge devices",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// A misspelled OOD_AGENT_ variable would be ignored silently.
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			warnUnknownEnv(cmd.ErrOrStderr(), os.Environ())
+		},
 	}
 	root.AddCommand(newModelCommand(), newScoreCommand(), newCalibrateCommand(), newEvalCommand(), newWatchCommand(), newRunCommand(), newDemoCommand(), newVersionCommand())
 	return root
+}
+
+func warnUnknownEnv(w io.Writer, environ []string) {
+	log := newCLILogger(w)
+	for _, msg := range config.UnknownEnv(environ) {
+		log.Warn(msg)
+	}
 }
 
 func newVersionCommand() *cobra.Command {
