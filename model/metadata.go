@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	flatbuffers "github.com/google/flatbuffers/go"
 )
@@ -37,6 +38,10 @@ type Metadata struct {
 	// Files holds the contents of associated files packed into the model
 	// file as a zip archive, by name.
 	Files map[string][]byte
+	// Warnings say what could not be read without making the model
+	// unusable, such as an associated-file zip cut short (the labels are
+	// then missing). Callers log them.
+	Warnings []string
 }
 
 // TensorMetadata describes an input or output tensor.
@@ -94,13 +99,37 @@ func (m *Model) ReadMetadata(raw []byte) (*Metadata, error) {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	if len(raw) > 0 {
-		files, err := readZipTail(raw)
+		files, warnings, err := readZipTail(raw)
 		if err != nil {
 			return nil, fmt.Errorf("metadata associated files: %w", err)
 		}
-		md.Files = files
+		md.Files, md.Warnings = files, warnings
+		for _, name := range md.fileNames() {
+			if _, ok := files[name]; !ok && !slices.ContainsFunc(warnings, func(w string) bool { return strings.HasPrefix(w, name+":") }) {
+				md.Warnings = append(md.Warnings, fmt.Sprintf("%s: named by the metadata but not in the model file "+
+					"(its zip archive is missing or cut short); labels and other associated data are unavailable", name))
+			}
+		}
 	}
 	return md, nil
+}
+
+// fileNames returns the associated files the metadata names, at model and
+// tensor level, each once, in order.
+func (md *Metadata) fileNames() []string {
+	var names []string
+	add := func(files []AssociatedFile) {
+		for _, f := range files {
+			if !slices.Contains(names, f.Name) {
+				names = append(names, f.Name)
+			}
+		}
+	}
+	add(md.AssociatedFiles)
+	for _, t := range slices.Concat(md.Inputs, md.Outputs) {
+		add(t.AssociatedFiles)
+	}
+	return names
 }
 
 // Labels returns the lines of the first TENSOR_AXIS_LABELS file of the
@@ -218,32 +247,39 @@ func (r *reader) tensorMetadata(t table) TensorMetadata {
 }
 
 // readZipTail reads the zip archive that the TFLite metadata writer appends
-// to a model file; a file without one yields no files.
-func readZipTail(raw []byte) (map[string][]byte, error) {
+// to a model file; a file without one yields no files. A member that cannot
+// be read (a zip cut short, a bad checksum) is left out with a warning
+// rather than failing the model: the model runs without its labels.
+func readZipTail(raw []byte) (files map[string][]byte, warnings []string, err error) {
 	zr, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
 	if err != nil {
 		if errors.Is(err, zip.ErrFormat) {
-			return nil, nil
+			return nil, nil, nil
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	files := map[string][]byte{}
+	files = map[string][]byte{}
 	for _, f := range zr.File {
 		if f.UncompressedSize64 > maxAssociatedFile {
-			return nil, fmt.Errorf("%s: %d bytes exceeds %d", f.Name, f.UncompressedSize64, maxAssociatedFile)
+			return nil, nil, fmt.Errorf("%s: %d bytes exceeds %d", f.Name, f.UncompressedSize64, maxAssociatedFile)
 		}
-		rc, err := f.Open()
+		data, err := readZipMember(f)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Name, err)
-		}
-		data, err := io.ReadAll(io.LimitReader(rc, maxAssociatedFile+1))
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Name, err)
+			warnings = append(warnings, fmt.Sprintf("%s: unreadable in the model's zip archive (cut short?): %v", f.Name, err))
+			continue
 		}
 		files[f.Name] = data
 	}
-	return files, nil
+	return files, warnings, nil
+}
+
+func readZipMember(f *zip.File) ([]byte, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, maxAssociatedFile+1))
 }
 
 // encodeMetadata serializes md with the metadata schema.

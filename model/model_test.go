@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/ood-agent/ood-agent/model"
@@ -231,4 +232,51 @@ func FuzzDecode(f *testing.F) {
 		_, _ = m.FindLogits()
 		_ = m.OpCounts()
 	})
+}
+
+// TestMetadataZipCutShort: a model whose associated-file zip is cut short
+// still loads, without its labels, and says so in Metadata.Warnings.
+func TestMetadataZipCutShort(t *testing.T) {
+	md := &model.Metadata{
+		Name: "tiny",
+		Outputs: []model.TensorMetadata{{Name: "probs", AssociatedFiles: []model.AssociatedFile{
+			{Name: "labels.txt", Type: model.FileTensorAxisLabels},
+		}}},
+	}
+	data, err := model.EncodeWithFiles(tinyModel().WithMetadata(md), map[string][]byte{"labels.txt": []byte("a\nb\nc\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := model.OpenBytes("whole", data)
+	if err != nil || len(whole.Metadata.Warnings) != 0 || len(whole.Metadata.Labels()) != 3 {
+		t.Fatalf("whole model: %v, warnings %q", err, whole.Metadata.Warnings)
+	}
+	for _, cut := range []int{1, 22, 40} {
+		f, err := model.OpenBytes("cut", data[:len(data)-cut])
+		if err != nil {
+			t.Fatalf("cut by %d bytes: %v, want the model to load", cut, err)
+		}
+		if f.Metadata.Labels() != nil {
+			t.Errorf("cut by %d bytes: labels %q", cut, f.Metadata.Labels())
+		}
+		want := "labels.txt: named by the metadata but not in the model file (its zip archive is missing or cut short)"
+		if len(f.Metadata.Warnings) != 1 || !strings.HasPrefix(f.Metadata.Warnings[0], want) {
+			t.Errorf("cut by %d bytes: warnings %q, want one starting %q", cut, f.Metadata.Warnings, want)
+		}
+	}
+	// A member whose bytes are damaged fails its checksum: warned, skipped.
+	bad := bytes.Clone(data)
+	i := bytes.LastIndex(bad, []byte("a\nb\nc\n"))
+	if i < 0 {
+		t.Fatal("labels not stored verbatim")
+	}
+	bad[i] = 'z'
+	f, err := model.OpenBytes("damaged", bad)
+	if err != nil {
+		t.Fatalf("damaged labels: %v, want the model to load", err)
+	}
+	want := "labels.txt: unreadable in the model's zip archive (cut short?): zip: checksum error"
+	if f.Metadata.Labels() != nil || len(f.Metadata.Warnings) != 1 || f.Metadata.Warnings[0] != want {
+		t.Errorf("damaged labels: labels %q, warnings %q, want %q", f.Metadata.Labels(), f.Metadata.Warnings, want)
+	}
 }

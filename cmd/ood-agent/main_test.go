@@ -349,3 +349,54 @@ func TestUnknownEnvWarnedAtStart(t *testing.T) {
 		t.Errorf("stderr = %q, want a warning with a suggestion", stderr)
 	}
 }
+
+func TestModelInspectConcise(t *testing.T) {
+	path := conformanceModel(t, "mobilenet_v2_224_uint8")
+	out, err := run(t, "model", "inspect", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) > 20 || !strings.Contains(out, "tensors      174 (--tensors lists them)") ||
+		!strings.Contains(out, "supported    yes") || !strings.Contains(out, "logits       tensor 172") {
+		t.Errorf("inspect is not a concise summary (%d lines):\n%s", len(lines), out)
+	}
+	out, err = run(t, "model", "inspect", path, "--tensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if n := len(lines); n < 174 {
+		t.Errorf("inspect --tensors printed %d lines, want the 174 tensors", n)
+	}
+	for _, l := range lines {
+		if len([]rune(l)) > 160 {
+			t.Errorf("line of %d characters: %s", len([]rune(l)), l)
+		}
+	}
+	for flags, want := range map[string]int{"--json": 0, "--json --tensors": 174} {
+		out, err := run(t, append([]string{"model", "inspect", path}, strings.Fields(flags)...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r inspectReport
+		if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Tensors) != want || r.TensorCount != 174 {
+			t.Errorf("inspect %s: %d tensors of %d (%v), want %d", flags, len(r.Tensors), r.TensorCount, err, want)
+		}
+	}
+}
+
+func TestElide(t *testing.T) {
+	long := strings.Repeat("a", 40) + strings.Repeat("b", 40)
+	tests := map[string]string{
+		"short":                 "short",
+		strings.Repeat("x", 60): strings.Repeat("x", 60),
+		long:                    strings.Repeat("a", 29) + "…" + strings.Repeat("b", 29),
+		strings.Repeat("é", 61): strings.Repeat("é", 29) + "…" + strings.Repeat("é", 29),
+	}
+	for in, want := range tests {
+		if got := elide(in); got != want {
+			t.Errorf("elide(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -50,7 +50,8 @@ type inspectReport struct {
 	Inputs      []tensorInfo    `json:"inputs"`
 	Outputs     []tensorInfo    `json:"outputs"`
 	Ops         map[string]int  `json:"ops"`
-	Tensors     []tensorInfo    `json:"tensors"`
+	TensorCount int             `json:"tensor_count"`
+	Tensors     []tensorInfo    `json:"tensors,omitempty"` // with --tensors
 	Metadata    *model.Metadata `json:"metadata,omitempty"`
 	Labels      int             `json:"labels,omitempty"`
 	Logits      *logitsInfo     `json:"logits,omitempty"`
@@ -79,7 +80,7 @@ func describeTensor(m *model.Model, i int) tensorInfo {
 	return info
 }
 
-func inspect(f *model.File) inspectReport {
+func inspect(f *model.File, withTensors bool) inspectReport {
 	m := f.Model
 	sg := &m.Subgraphs[0]
 	r := inspectReport{
@@ -98,8 +99,11 @@ func inspect(f *model.File) inspectReport {
 	for _, i := range sg.Outputs {
 		r.Outputs = append(r.Outputs, describeTensor(m, i))
 	}
+	r.TensorCount = len(sg.Tensors)
 	for i := range sg.Tensors {
-		r.Tensors = append(r.Tensors, describeTensor(m, i))
+		if withTensors {
+			r.Tensors = append(r.Tensors, describeTensor(m, i))
+		}
 	}
 	if l, err := m.FindLogits(); err != nil {
 		r.Logits = &logitsInfo{Tensor: -1, Error: err.Error()}
@@ -118,17 +122,22 @@ func inspect(f *model.File) inspectReport {
 }
 
 func newModelInspectCommand() *cobra.Command {
-	var asJSON bool
+	var asJSON, tensors bool
 	cmd := &cobra.Command{
-		Use:   "inspect MODEL",
-		Short: "Show inputs, outputs, operators, tensors, quantization, metadata and the logits tensor",
-		Args:  cobra.ExactArgs(1),
+		Use:   "inspect MODEL [--tensors] [--json]",
+		Short: "Summarize a model: inputs, outputs, logits tensor, operators, whether it runs, metadata",
+		Long: `Summarize a model: its inputs and outputs, the tensor the scores are computed
+from (the logits), operator counts, whether every operator is supported (and
+the arena it needs), and its metadata. --tensors adds every tensor with its
+type, shape and quantization. Long tensor names are shortened in the middle;
+--json keeps them whole.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := model.Open(args[0])
 			if err != nil {
 				return err
 			}
-			r := inspect(f)
+			r := inspect(f, tensors)
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), r)
 			}
@@ -137,9 +146,12 @@ func newModelInspectCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&tensors, "tensors", false, "list every tensor")
 	return cmd
 }
 
+// printInspect prints the summary first, so that it does not scroll away
+// behind a long tensor list.
 func printInspect(w io.Writer, r inspectReport) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "model\t%s (%d bytes, schema v%d)\n", r.Path, r.Bytes, r.Version)
@@ -153,12 +165,6 @@ func printInspect(w io.Writer, r inspectReport) {
 	for _, t := range r.Outputs {
 		fmt.Fprintf(tw, "output %d\t%s\n", t.Index, formatTensor(t))
 	}
-	var ops []string
-	for name, n := range r.Ops {
-		ops = append(ops, fmt.Sprintf("%s×%d", name, n))
-	}
-	sort.Strings(ops)
-	fmt.Fprintf(tw, "ops\t%s\n", strings.Join(ops, " "))
 	if r.Logits != nil {
 		if r.Logits.Error != "" {
 			fmt.Fprintf(tw, "logits\t%s\n", r.Logits.Error)
@@ -167,8 +173,21 @@ func printInspect(w io.Writer, r inspectReport) {
 			if r.Logits.ViaSoftmax {
 				via = "input of the final SOFTMAX"
 			}
-			fmt.Fprintf(tw, "logits\ttensor %d %q, %s\n", r.Logits.Tensor, r.Logits.Name, via)
+			fmt.Fprintf(tw, "logits\ttensor %d %q, %s\n", r.Logits.Tensor, elide(r.Logits.Name), via)
 		}
+	}
+	var ops []string
+	total := 0
+	for name, n := range r.Ops {
+		ops = append(ops, fmt.Sprintf("%s×%d", name, n))
+		total += n
+	}
+	sort.Strings(ops)
+	fmt.Fprintf(tw, "ops\t%d: %s\n", total, strings.Join(ops, " "))
+	if r.Supported {
+		fmt.Fprintf(tw, "supported\tyes (arena %d bytes)\n", r.ArenaBytes)
+	} else {
+		fmt.Fprintf(tw, "supported\tno: %s\n", r.Problem)
 	}
 	if md := r.Metadata; md != nil {
 		fmt.Fprintf(tw, "metadata\t%s %s: %s\n", md.Name, md.Version, md.Description)
@@ -178,13 +197,17 @@ func printInspect(w io.Writer, r inspectReport) {
 		if r.Labels > 0 {
 			fmt.Fprintf(tw, "  labels\t%d\n", r.Labels)
 		}
-	}
-	if r.Supported {
-		fmt.Fprintf(tw, "runs\tyes (arena %d bytes)\n", r.ArenaBytes)
+		for _, warning := range md.Warnings {
+			fmt.Fprintf(tw, "  warning\t%s\n", warning)
+		}
 	} else {
-		fmt.Fprintf(tw, "runs\tno: %s\n", r.Problem)
+		fmt.Fprintf(tw, "metadata\tnone (set preprocess.mean/std/color, or --mean/--std/--color)\n")
 	}
-	fmt.Fprintf(tw, "tensors\t%d\n", len(r.Tensors))
+	if len(r.Tensors) == 0 {
+		fmt.Fprintf(tw, "tensors\t%d (--tensors lists them)\n", r.TensorCount)
+	} else {
+		fmt.Fprintf(tw, "tensors\t%d\n", r.TensorCount)
+	}
 	tw.Flush()
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, t := range r.Tensors {
@@ -193,8 +216,23 @@ func printInspect(w io.Writer, r inspectReport) {
 	tw.Flush()
 }
 
+// maxNameLen bounds tensor names in text output; converters produce
+// names of hundreds of characters that would wrap every line.
+const maxNameLen = 60
+
+// elide shortens a long name in the middle, where converter-generated
+// names repeat themselves, keeping the start and the distinctive end.
+func elide(name string) string {
+	r := []rune(name)
+	if len(r) <= maxNameLen {
+		return name
+	}
+	keep := (maxNameLen - 1) / 2
+	return string(r[:keep]) + "…" + string(r[len(r)-keep:])
+}
+
 func formatTensor(t tensorInfo) string {
-	s := fmt.Sprintf("%s %s%v", t.Name, t.DType, t.Shape)
+	s := fmt.Sprintf("%s %s%v", elide(t.Name), t.DType, t.Shape)
 	if len(t.Scale) == 1 {
 		s += fmt.Sprintf(" q(scale=%g, zero=%d)", t.Scale[0], t.Zero[0])
 	} else if len(t.Scale) > 1 {

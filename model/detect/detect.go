@@ -28,7 +28,8 @@ type Options struct {
 	// method's natural units (see ood.NewDecision).
 	Threshold *float64
 	// Logger receives warnings (a calibration that does not record its
-	// preprocessing); nil discards them.
+	// preprocessing, model metadata that could not be read completely); nil
+	// discards them.
 	Logger *slog.Logger
 }
 
@@ -75,6 +76,11 @@ func New(f *model.File, opts Options) (*Detector, error) {
 	if len(it.Inputs()) != 1 {
 		it.Close()
 		return nil, fmt.Errorf("%s: %d inputs, an image classifier has one", f.Name, len(it.Inputs()))
+	}
+	if f.Metadata != nil && opts.Logger != nil {
+		for _, w := range f.Metadata.Warnings {
+			opts.Logger.Warn("model metadata: "+w, "model", f.Name)
+		}
 	}
 	popts, err := calibratedOptions(opts, it.Input(0).Shape)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/detect"
 	"github.com/ood-agent/ood-agent/model/ood"
 	"github.com/ood-agent/ood-agent/model/preprocess"
@@ -147,5 +148,27 @@ func TestDetectorThresholdOverride(t *testing.T) {
 	}
 	if r, _ := verdict(&below); !r.OOD {
 		t.Errorf("energy %v with threshold %v: not OOD", r.Energy, below)
+	}
+}
+
+// TestDetectorLogsMetadataWarnings: a model whose labels zip is cut short
+// runs, without label names, and the warning reaches the logger.
+func TestDetectorLogsMetadataWarnings(t *testing.T) {
+	f, _, err := zoo.Open(zoo.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut, err := model.OpenBytes("cut.tflite", f.Raw[:len(f.Raw)-1])
+	if err != nil {
+		t.Fatalf("a model with its zip cut short does not load: %v", err)
+	}
+	var logged bytes.Buffer
+	d, err := detect.New(cut, detect.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.Labels() != nil || !strings.Contains(logged.String(), "model metadata: ") || !strings.Contains(logged.String(), "cut short") {
+		t.Errorf("labels %q, log %q", d.Labels(), logged.String())
 	}
 }
