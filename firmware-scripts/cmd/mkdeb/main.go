@@ -12,6 +12,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,16 +29,11 @@ import (
 	"github.com/ood-agent/ood-agent/firmware-scripts/internal/layout"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "mkdeb:", err)
-		os.Exit(1)
-	}
-}
+func main() { layout.Main("mkdeb", run) }
 
 type options struct {
-	arch, version, binary, out   string
-	config, unit, scripts        string
+	layout.BuildFlags
+	version, scripts             string
 	maintainer, homepage, vendor string
 	compression                  string
 }
@@ -53,24 +49,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	})
-	fs.StringVar(&o.arch, "arch", "", "Debian architecture: "+strings.Join(archs, ", "))
+	o.Register(fs, "Debian architecture: "+strings.Join(archs, ", "), "directory to write the package to")
 	fs.StringVar(&o.version, "version", "", "version of the build, e.g. v1.2.0 or git describe output")
-	fs.StringVar(&o.binary, "binary", "", "cross-compiled ood-agent for the architecture")
-	fs.StringVar(&o.out, "out", "dist", "directory to write the package to")
-	fs.StringVar(&o.config, "config", "config/agent.example.yaml", "example configuration to install as the default")
-	fs.StringVar(&o.unit, "unit", "firmware-scripts/ood-agent.service", "systemd unit")
 	fs.StringVar(&o.scripts, "scripts", "firmware-scripts/deb", "directory holding postinst, prerm and postrm")
 	fs.StringVar(&o.maintainer, "maintainer", "ood-agent maintainers <ood-agent@localhost>", "Maintainer field")
 	fs.StringVar(&o.homepage, "homepage", "https://github.com/ood-agent/ood-agent", "Homepage field")
 	fs.StringVar(&o.vendor, "vendor", "ood-agent", "Vendor field")
 	fs.StringVar(&o.compression, "compression", "xz", "data.tar compression: xz, gzip, zstd or none")
-	if err := fs.Parse(args); err != nil {
+	if err := layout.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if o.arch == "" || o.version == "" || o.binary == "" {
+	if o.Arch == "" || o.version == "" || o.Binary == "" {
 		return errors.New("--arch, --version and --binary are required")
 	}
 	path, err := build(o, stderr)
@@ -83,16 +72,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 // build writes the package and returns its path.
 func build(o options, log io.Writer) (string, error) {
-	allowed, ok := layout.DebArchs()[o.arch]
+	allowed, ok := layout.DebArchs()[o.Arch]
 	if !ok {
-		return "", fmt.Errorf("unsupported architecture %q", o.arch)
+		return "", fmt.Errorf("unsupported architecture %q", o.Arch)
 	}
-	target, err := layout.CheckBinary(o.binary, allowed...)
+	target, err := layout.CheckBinary(o.Binary, allowed...)
 	if err != nil {
 		return "", err
 	}
 	if target.Name == "armv7" {
-		fmt.Fprintf(log, "mkdeb: note: %s is an armv7 build; it will not run on ARMv6 boards (Raspberry Pi Zero/1) that Raspberry Pi OS also calls armhf\n", o.binary)
+		fmt.Fprintf(log, "mkdeb: note: %s is an armv7 build; it will not run on ARMv6 boards (Raspberry Pi Zero/1) that Raspberry Pi OS also calls armhf\n", o.Binary)
 	}
 	version, err := layout.DebVersion(o.version)
 	if err != nil {
@@ -108,21 +97,17 @@ func build(o options, log io.Writer) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	example, err := os.ReadFile(o.config)
+	cfg, err := layout.ReadSystemConfig(o.Config)
 	if err != nil {
 		return "", err
-	}
-	cfg, err := layout.SystemConfig(example)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", o.config, err)
 	}
 	cfgPath := filepath.Join(tmp, "agent.yaml")
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		return "", err
 	}
 	sources := map[layout.Source]string{
-		layout.Binary: o.binary,
-		layout.Unit:   o.unit,
+		layout.Binary: o.Binary,
+		layout.Unit:   o.Unit,
 		layout.Config: cfgPath,
 	}
 
@@ -148,7 +133,7 @@ func build(o options, log io.Writer) (string, error) {
 
 	info := nfpm.WithDefaults(&nfpm.Info{
 		Name:          layout.User,
-		Arch:          o.arch,
+		Arch:          o.Arch,
 		Platform:      "linux",
 		Version:       version,
 		VersionSchema: "none",
@@ -172,31 +157,19 @@ func build(o options, log io.Writer) (string, error) {
 				PreRemove:   filepath.Join(o.scripts, "prerm"),
 				PostRemove:  filepath.Join(o.scripts, "postrm"),
 			},
-			Deb: nfpm.Deb{Arch: o.arch, Compression: o.compression},
+			Deb: nfpm.Deb{Arch: o.Arch, Compression: o.compression},
 		},
 	})
 
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return "", err
 	}
-	path := filepath.Join(o.out, deb.Default.ConventionalFileName(info))
-	f, err := os.CreateTemp(o.out, ".mkdeb-*.deb")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(f.Name())
-	if err := deb.Default.Package(info, f); err != nil {
-		f.Close()
+	path := filepath.Join(o.Out, deb.Default.ConventionalFileName(info))
+	var pkg bytes.Buffer
+	if err := deb.Default.Package(info, &pkg); err != nil {
 		return "", fmt.Errorf("package %s: %w", path, err)
 	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		return "", err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := layout.WriteFileAtomic(path, pkg.Bytes()); err != nil {
 		return "", err
 	}
 	return path, nil

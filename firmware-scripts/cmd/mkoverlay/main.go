@@ -30,37 +30,25 @@ import (
 	"github.com/ood-agent/ood-agent/firmware-scripts/internal/layout"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "mkoverlay:", err)
-		os.Exit(1)
-	}
-}
+func main() { layout.Main("mkoverlay", run) }
 
 type options struct {
-	arch, binary, out      string
-	config, unit, sysusers string
-	printConfig            bool
+	layout.BuildFlags
+	sysusers    string
+	printConfig bool
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("mkoverlay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.arch, "arch", "", "target: arm64, armv7, armv6 or amd64")
-	fs.StringVar(&o.binary, "binary", "", "cross-compiled ood-agent for the target")
-	fs.StringVar(&o.out, "out", "dist", "directory to write ood-agent-rootfs-overlay-<arch>.tar.gz to")
-	fs.StringVar(&o.config, "config", "config/agent.example.yaml", "example configuration to install as the default")
-	fs.StringVar(&o.unit, "unit", "firmware-scripts/ood-agent.service", "systemd unit")
+	o.Register(fs, "target: arm64, armv7, armv6 or amd64", "directory to write ood-agent-rootfs-overlay-<arch>.tar.gz to")
 	fs.StringVar(&o.sysusers, "sysusers", "firmware-scripts/ood-agent.sysusers", "sysusers.d entry")
 	fs.BoolVar(&o.printConfig, "print-config", false, "print the installed default configuration and exit")
-	if err := fs.Parse(args); err != nil {
+	if err := layout.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	cfg, err := systemConfig(o.config)
+	cfg, err := layout.ReadSystemConfig(o.Config)
 	if err != nil {
 		return err
 	}
@@ -68,13 +56,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		_, err := stdout.Write(cfg)
 		return err
 	}
-	if o.arch == "" || o.binary == "" {
+	if o.Arch == "" || o.Binary == "" {
 		return errors.New("--arch and --binary are required")
 	}
-	if _, err := layout.LookupTarget(o.arch); err != nil {
+	if _, err := layout.LookupTarget(o.Arch); err != nil {
 		return err
 	}
-	if _, err := layout.CheckBinary(o.binary, o.arch); err != nil {
+	if _, err := layout.CheckBinary(o.Binary, o.Arch); err != nil {
 		return err
 	}
 	mtime, err := layout.SourceDateEpoch()
@@ -82,8 +70,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	contents := map[layout.Source]func() ([]byte, error){
-		layout.Binary:   func() ([]byte, error) { return os.ReadFile(o.binary) },
-		layout.Unit:     func() ([]byte, error) { return os.ReadFile(o.unit) },
+		layout.Binary:   func() ([]byte, error) { return os.ReadFile(o.Binary) },
+		layout.Unit:     func() ([]byte, error) { return os.ReadFile(o.Unit) },
 		layout.Sysusers: func() ([]byte, error) { return os.ReadFile(o.sysusers) },
 		layout.Config:   func() ([]byte, error) { return cfg, nil },
 	}
@@ -91,27 +79,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := writeOverlay(&buf, layout.Overlay(), contents, mtime); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return err
 	}
-	dst := filepath.Join(o.out, "ood-agent-rootfs-overlay-"+o.arch+".tar.gz")
-	if err := writeFileAtomic(dst, buf.Bytes()); err != nil {
+	dst := filepath.Join(o.Out, "ood-agent-rootfs-overlay-"+o.Arch+".tar.gz")
+	if err := layout.WriteFileAtomic(dst, buf.Bytes()); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, dst)
 	return nil
-}
-
-func systemConfig(example string) ([]byte, error) {
-	b, err := os.ReadFile(example)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := layout.SystemConfig(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", example, err)
-	}
-	return cfg, nil
 }
 
 // writeOverlay writes entries, and every directory above them, as a
@@ -182,26 +158,4 @@ func writeOverlay(w io.Writer, entries []layout.Entry, contents map[layout.Sourc
 		return err
 	}
 	return zw.Close()
-}
-
-// writeFileAtomic replaces dst so that readers see the old or the new
-// archive, never half of one.
-func writeFileAtomic(dst string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(dst), ".mkoverlay-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), dst)
 }
