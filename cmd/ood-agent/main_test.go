@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -397,6 +398,19 @@ func TestElide(t *testing.T) {
 	for in, want := range tests {
 		if got := elide(in); got != want {
 			t.Errorf("elide(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestProgressOnlyOnATerminal(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, w := range []io.Writer{&bytes.Buffer{}, f} {
+		if bar := newProgress(w, "x", 10); bar != nil {
+			t.Errorf("newProgress(%T) drew a bar on a non-terminal", w)
 		}
 	}
 }

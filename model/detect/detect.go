@@ -64,9 +64,15 @@ func New(f *model.File, opts Options) (*Detector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Name, err)
 	}
-	if opts.Calibration != nil {
-		if err := opts.Calibration.CheckModel(f.SHA256()); err != nil {
+	if c := opts.Calibration; c != nil {
+		if err := c.CheckModel(f.SHA256()); err != nil {
 			return nil, fmt.Errorf("calibration for %s: %w", f.Name, err)
+		}
+		// A threshold holds only for scores at the temperature it was
+		// computed at.
+		if t := opts.Temperature; t != 0 && c.Method.UsesTemperature() && t != c.Temperature {
+			return nil, fmt.Errorf("%s: temperature (--temperature) = %v but the calibration was made with %v: leave it unset to use the calibration's, or recalibrate",
+				f.Name, t, c.Temperature)
 		}
 	}
 	it, err := interp.New(f.Model, interp.Options{Threads: opts.Threads, Preserve: []int{lg.Tensor}})

@@ -172,3 +172,19 @@ func TestDetectorLogsMetadataWarnings(t *testing.T) {
 		t.Errorf("labels %q, log %q", d.Labels(), logged.String())
 	}
 }
+
+func TestDetectorRefusesOtherTemperature(t *testing.T) {
+	f, calib, err := zoo.Open(zoo.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = detect.New(f, detect.Options{Calibration: calib, Temperature: 2})
+	if want := "temperature (--temperature) = 2 but the calibration was made with 1"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("New at temperature 2 = %v, want %q", err, want)
+	}
+	d, err := detect.New(f, detect.Options{Calibration: calib, Temperature: 1})
+	if err != nil {
+		t.Fatalf("New at the calibration's temperature: %v", err)
+	}
+	d.Close()
+}
