@@ -330,12 +330,14 @@ func TestSkippedInputsAreLogged(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "good.png"), good, 0o644)
 	os.WriteFile(filepath.Join(dir, "broken.webp"), []byte("RIFF not really"), 0o644)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not an image"), 0o644)
 	out, stderr, err := runErr(t, "calibrate", "--id", dir, "--out", filepath.Join(dir, "c.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out, "(1 skipped)") || !strings.Contains(stderr, "input skipped") ||
-		!strings.Contains(stderr, "broken.webp") || !strings.Contains(stderr, "cannot decode image") {
+		!strings.Contains(stderr, "broken.webp") || !strings.Contains(stderr, "cannot decode image") ||
+		!strings.Contains(stderr, "notes.txt reason=\"not an image by its extension") {
 		t.Errorf("calibrate with a broken input:\nstdout %s\nstderr %s", out, stderr)
 	}
 }

@@ -125,6 +125,13 @@ func newProgress(w io.Writer, label string, total int) *progressbar.ProgressBar 
 	)
 }
 
+// logIgnored says which files of a directory input were not read.
+func logIgnored(log *slog.Logger, set *dataset.Set) {
+	for _, p := range set.Ignored {
+		log.Warn("input skipped", "input", p, "reason", "not an image by its extension (PNG, JPEG, BMP, GIF, WebP)")
+	}
+}
+
 // newCLILogger returns the logger of the one-shot commands: text on w
 // (stderr).
 func newCLILogger(w io.Writer) *slog.Logger {
@@ -168,7 +175,8 @@ in-distribution score (−energy for the energy method), OOD when below the
 threshold.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := mf.open(true, newCLILogger(cmd.ErrOrStderr()))
+			log := newCLILogger(cmd.ErrOrStderr())
+			d, err := mf.open(true, log)
 			if err != nil {
 				return err
 			}
@@ -189,6 +197,7 @@ threshold.`,
 				if err != nil {
 					return err
 				}
+				logIgnored(log, set)
 				for i := 0; i < set.Len(); i++ {
 					name, r, err := scoreItem(d, set, i)
 					line := scoreLine{Input: name}
@@ -269,6 +278,7 @@ func collectScores(d *detect.Detector, inputs []string, label string, log *slog.
 		if err != nil {
 			return nil, 0, err
 		}
+		logIgnored(log, set)
 		bar := newProgress(progressOut, label+" "+set.Name, set.Len())
 		for i := 0; i < set.Len(); i++ {
 			name, r, err := scoreItem(d, set, i)

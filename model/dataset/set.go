@@ -19,6 +19,10 @@ type Set struct {
 	Name string
 	// Files lists image file paths when the set is made of files.
 	Files []string
+	// Ignored lists the files of a directory set that are not images by
+	// their extension (hidden files aside), so that callers can say what
+	// they skipped.
+	Ignored []string
 	// Images holds decoded grayscale images (idx files, noise).
 	Images *Images
 }
@@ -49,8 +53,12 @@ func Open(path string) (*Set, error) {
 			if err != nil {
 				return err
 			}
-			if !d.IsDir() && IsImageFile(p) {
+			switch {
+			case d.IsDir():
+			case IsImageFile(p):
 				set.Files = append(set.Files, p)
+			case !strings.HasPrefix(d.Name(), "."):
+				set.Ignored = append(set.Ignored, p)
 			}
 			return nil
 		})
