@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -414,5 +415,34 @@ func TestProgressOnlyOnATerminal(t *testing.T) {
 		if bar := newProgress(w, "x", 10); bar != nil {
 			t.Errorf("newProgress(%T) drew a bar on a non-terminal", w)
 		}
+	}
+}
+
+// TestScoreThresholdOverride: --threshold is an energy for the energy
+// method, as decision.threshold is in the agent.
+func TestScoreThresholdOverride(t *testing.T) {
+	frame := filepath.Join("..", "..", "agent", "demo", "frames", "06-fashion-sandal.png")
+	verdict := func(args ...string) scoreLine {
+		out, err := run(t, append([]string{"score", "--json", frame}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var l scoreLine
+		if err := json.Unmarshal([]byte(out), &l); err != nil || l.OOD == nil {
+			t.Fatalf("score line %s (%v)", out, err)
+		}
+		return l
+	}
+	base := verdict()
+	above := strconv.FormatFloat(base.Energy+0.5, 'g', -1, 64)
+	below := strconv.FormatFloat(base.Energy-0.5, 'g', -1, 64)
+	if l := verdict("--threshold", above); *l.OOD || *l.EnergyThreshold != base.Energy+0.5 || *l.Threshold != -(base.Energy+0.5) {
+		t.Errorf("energy %v, threshold %s: %+v, want in-distribution", base.Energy, above, l)
+	}
+	if l := verdict("--threshold", below); !*l.OOD {
+		t.Errorf("energy %v, threshold %s: want OOD", base.Energy, below)
+	}
+	if _, err := run(t, "score", frame, "--threshold", "NaN"); err == nil {
+		t.Error("--threshold NaN accepted")
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -31,12 +33,16 @@ type modelFlags struct {
 	color       string
 	mean, std   []float32
 	temperature float64
+	// threshold overrides the calibration's, in the method's units (an
+	// energy for the energy method), as decision.threshold does.
+	threshold *float64
 }
 
 func (f *modelFlags) register(cmd *cobra.Command, withCalibration bool) {
 	cmd.Flags().StringVar(&f.model, "model", "", "model file (default: the embedded "+zoo.Default+" demo model)")
 	if withCalibration {
 		cmd.Flags().StringVar(&f.calibration, "calibration", "", "calibration file (with the embedded model: its embedded calibration)")
+		cmd.Flags().Var(optionalFloat{&f.threshold}, "threshold", "override the calibrated threshold, like decision.threshold: an energy for the energy method (E above it is OOD), else a score (below it is OOD)")
 	}
 	cmd.Flags().IntVar(&f.threads, "threads", 1, "goroutines the interpreter may use")
 	cmd.Flags().StringVar(&f.crop, "crop", "", "fit images: center, stretch or pad (default: the calibration's, or center)")
@@ -71,10 +77,32 @@ func (f *modelFlags) open(withCalibration bool, log *slog.Logger) (*detect.Detec
 		Threads:     f.threads,
 		Temperature: f.temperature,
 		Calibration: calib,
+		Threshold:   f.threshold,
 		Logger:      log,
 		Preprocess:  preprocess.Options{Crop: preprocess.Crop(f.crop), Color: f.color, Mean: f.mean, Std: f.std},
 	})
 }
+
+// optionalFloat is a float flag that stays nil unless given.
+type optionalFloat struct{ p **float64 }
+
+func (o optionalFloat) String() string {
+	if o.p == nil || *o.p == nil {
+		return ""
+	}
+	return strconv.FormatFloat(**o.p, 'g', -1, 64)
+}
+
+func (o optionalFloat) Set(s string) error {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return fmt.Errorf("want a finite number, got %q", s)
+	}
+	*o.p = &v
+	return nil
+}
+
+func (optionalFloat) Type() string { return "float" }
 
 // openModel opens a model file, or an embedded zoo model when path is empty
 // or names one ("zoo:NAME").
