@@ -16,6 +16,13 @@
 // error) all use that single orientation, with ID as the positive class, as
 // in the paper's evaluation code.
 //
+// Decision is the one place that turns an ID score into a verdict (score
+// below the threshold, or NaN, is OOD), with an optional override given in
+// the method's own units. A Calibration is stored as JSON bound to the
+// model file's SHA-256; it also records the preprocessing its scores were
+// computed with (Preprocessing), so that a run with other settings is
+// refused rather than silently miscalibrated.
+//
 // The functions work on plain slices and know nothing about the model
 // runtime, so they can be used both on the device and in offline tools.
 package ood
