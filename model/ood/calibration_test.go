@@ -467,6 +467,11 @@ func FuzzParse(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(b)
+		c.Preprocess = testPreprocessing()
+		if b, err = json.Marshal(c); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
 	}
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`null`))
