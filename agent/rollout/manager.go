@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ood-agent/ood-agent/agent/control"
@@ -80,6 +81,8 @@ type Manager struct {
 	log  *slog.Logger
 	dl   downloader
 
+	progress atomic.Pointer[func(Progress)]
+
 	mu      sync.Mutex
 	state   State
 	busy    bool
@@ -122,6 +125,7 @@ func Open(opts Options) (*Manager, error) {
 		m.log = slog.New(slog.DiscardHandler)
 	}
 	m.log = m.log.With("component", "rollout")
+	m.SetProgress(opts.Progress)
 	client := opts.Client
 	if client == nil {
 		var err error
@@ -220,9 +224,24 @@ func (m *Manager) State() State {
 
 func (m *Manager) report(p Progress) {
 	m.log.Info("rollout", "phase", p.Phase, "version", p.Version, "message", p.Message)
-	if m.opts.Progress != nil {
-		m.opts.Progress(p)
+	m.notify(p)
+}
+
+// notify passes p to the progress function, without logging.
+func (m *Manager) notify(p Progress) {
+	if f := m.progress.Load(); f != nil {
+		(*f)(p)
 	}
+}
+
+// SetProgress replaces Options.Progress, for a caller that can only
+// make its progress function once the Manager exists.
+func (m *Manager) SetProgress(f func(Progress)) {
+	if f == nil {
+		m.progress.Store(nil)
+		return
+	}
+	m.progress.Store(&f)
 }
 
 // setState records s; the caller holds m.mu.
@@ -310,9 +329,7 @@ func (m *Manager) prepare(ctx context.Context, man Manifest, signed []byte) (*Ca
 	dl := m.dl
 	var base int64
 	dl.progress = func(done, total int64) {
-		if m.opts.Progress != nil {
-			m.opts.Progress(Progress{Phase: PhaseDownloading, Version: man.Version, Done: base + done, Total: man.Model.Size + man.Calibration.Size})
-		}
+		m.notify(Progress{Phase: PhaseDownloading, Version: man.Version, Done: base + done, Total: man.Model.Size + man.Calibration.Size})
 	}
 	modelPart, err := dl.fetch(ctx, man.Model)
 	if err != nil {
