@@ -162,9 +162,10 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) Process(ctx context.Context, raw []byte) Result {
 	cmd, err := s.opts.Verifier.Verify(raw)
 	if err != nil {
-		var ce *Error
-		errors.As(err, &ce)
-		r := Result{ID: ce.CommandID, Code: CodeOf(err), Message: err.Error()}
+		r := Result{Code: CodeOf(err), Message: err.Error()}
+		if ce := (*Error)(nil); errors.As(err, &ce) {
+			r.ID = ce.CommandID
+		}
 		s.log.Warn("command refused", "id", r.ID, "code", r.Code, "err", err)
 		s.Report(ctx, r)
 		return r

@@ -159,10 +159,7 @@ func TestKillMidDownload(t *testing.T) {
 	e.install(m, zooRelease(t, "v1", "fashion_mnist_cnn_energy_int8", nil))
 	v2 := zooRelease(t, "v2", "fashion_mnist_cnn_int8", nil)
 	signed := e.sign(v2.manifest(e.srv))
-	e.srv.mu.Lock()
-	e.srv.stall = true
-	e.srv.cutAfter["/models/v2/model.tflite"] = 150_000
-	e.srv.mu.Unlock()
+	e.srv.cut("/models/v2/model.tflite", 150_000, true)
 
 	cmd := helperCommand(e, signed, "never")
 	var out strings.Builder
@@ -197,9 +194,7 @@ func TestKillMidDownload(t *testing.T) {
 	if st := m.State(); st.Phase != PhaseFailed || !strings.Contains(st.Reason, "restarted during downloading") {
 		t.Errorf("state after restart %+v, want failed because of the restart", st)
 	}
-	e.srv.mu.Lock()
-	e.srv.stall = false
-	e.srv.mu.Unlock()
+	e.srv.unstall()
 	before := len(e.srv.requests())
 	e.install(m, v2)
 	e.wantCurrent(m, "v2")

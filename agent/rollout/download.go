@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // syncEvery is how many downloaded bytes may sit unsynced in the partial
@@ -30,8 +31,12 @@ type downloader struct {
 	base      *url.URL
 	allowHTTP bool
 	dir       string
+	idle      time.Duration // 0: defaultIdleTimeout
 	progress  func(done, total int64)
 }
+
+// defaultIdleTimeout cuts a download that has stalled.
+const defaultIdleTimeout = time.Minute
 
 func (d *downloader) partialPath(a Artifact) string {
 	return filepath.Join(d.dir, a.SHA256+".part")
@@ -107,8 +112,19 @@ func truncate(f *os.File) (int64, error) {
 	return f.Seek(0, io.SeekStart)
 }
 
-// get appends bytes have..size-1 of u to f.
+// get appends bytes have..size-1 of u to f. A connection that sends
+// nothing for idleTimeout is cut, so a stalled server cannot hold a
+// rollout for ever; the bytes so far are kept for the next attempt.
 func (d *downloader) get(ctx context.Context, u *url.URL, f *os.File, have, size int64) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	idle := d.idle
+	if idle <= 0 {
+		idle = defaultIdleTimeout
+	}
+	stalled := fmt.Errorf("no data for %v", idle)
+	timer := time.AfterFunc(idle, func() { cancel(stalled) })
+	defer timer.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return err
@@ -144,6 +160,7 @@ func (d *downloader) get(ctx context.Context, u *url.URL, f *os.File, have, size
 	body := io.LimitReader(resp.Body, size-have+1)
 	for {
 		n, rerr := body.Read(buf)
+		timer.Reset(idle)
 		if n > 0 {
 			if have+int64(n) > size {
 				truncate(f)
@@ -169,6 +186,9 @@ func (d *downloader) get(ctx context.Context, u *url.URL, f *os.File, have, size
 		}
 		if rerr != nil {
 			f.Sync()
+			if cause := context.Cause(ctx); cause == stalled {
+				rerr = cause
+			}
 			return fmt.Errorf("download %s: interrupted at byte %d of %d (resumable): %w", u.Redacted(), have, size, rerr)
 		}
 	}

@@ -108,6 +108,28 @@ func (h *hubServer) serve(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(cw, r, "", time.Time{}, bytes.NewReader(data))
 }
 
+// cut makes the next response for path end after n body bytes; with
+// stall, it then hangs until the client goes away.
+func (h *hubServer) cut(path string, n int, stall bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.cutAfter[path] = n
+	h.stall = stall
+}
+
+// unstall lets responses complete again.
+func (h *hubServer) unstall() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stall = false
+}
+
+func (h *hubServer) servedBytes(path string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.served[path]
+}
+
 func (h *hubServer) requests() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -127,18 +149,20 @@ type countingWriter struct {
 func (c *countingWriter) Write(p []byte) (int, error) {
 	if c.limit > 0 && c.n+len(p) > c.limit {
 		p = p[:c.limit-c.n]
+		c.count(len(p))
 		c.ResponseWriter.Write(p)
 		c.n += len(p)
-		c.count(len(p))
 		c.ResponseWriter.(http.Flusher).Flush()
 		if c.stall {
 			<-c.ctx.Done()
 		}
 		panic(http.ErrAbortHandler)
 	}
+	// Counted before the bytes leave, so the client cannot have them
+	// before the count.
+	c.count(len(p))
 	n, err := c.ResponseWriter.Write(p)
 	c.n += n
-	c.count(n)
 	return n, err
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ood-agent/ood-agent/agent/control"
 	"github.com/ood-agent/ood-agent/model/ood"
@@ -241,7 +242,7 @@ func TestResumeInterruptedDownload(t *testing.T) {
 			m := e.open(1)
 			r := zooRelease(t, "v1", "fashion_mnist_cnn_energy_int8", nil)
 			signed := e.sign(r.manifest(e.srv))
-			e.srv.cutAfter["/models/v1/model.tflite"] = 100_000
+			e.srv.cut("/models/v1/model.tflite", 100_000, false)
 			if _, err := m.Prepare(context.Background(), signed); err == nil || !strings.Contains(err.Error(), "resumable") {
 				t.Fatalf("cut download: %v, want a resumable error", err)
 			}
@@ -249,6 +250,7 @@ func TestResumeInterruptedDownload(t *testing.T) {
 			if err != nil || fi.Size() == 0 || fi.Size() > 100_000 {
 				t.Fatalf("partial file after the cut: %v, %v; want 1 to 100000 bytes", fi, err)
 			}
+			first := e.srv.servedBytes("/models/v1/model.tflite")
 			if ignoreRange {
 				e.srv.mu.Lock()
 				e.srv.ignoreRange = true
@@ -265,13 +267,38 @@ func TestResumeInterruptedDownload(t *testing.T) {
 			if last != want {
 				t.Errorf("resumed request %q, want %q (all: %q)", last, want, reqs)
 			}
-			served := e.srv.served["/models/v1/model.tflite"]
-			if ignoreRange && served != int(fi.Size())+len(r.model) {
-				t.Errorf("served %d model bytes without range support, want %d", served, int(fi.Size())+len(r.model))
+			// The retry fetches only what the partial file lacks (or, from
+			// a server ignoring Range, everything again).
+			again := e.srv.servedBytes("/models/v1/model.tflite") - first
+			if ignoreRange && again != len(r.model) {
+				t.Errorf("retry got %d model bytes without range support, want %d", again, len(r.model))
 			}
-			if !ignoreRange && served != len(r.model) {
-				t.Errorf("served %d model bytes in all, want %d (each byte once)", served, len(r.model))
+			if !ignoreRange && again != len(r.model)-int(fi.Size()) {
+				t.Errorf("retry got %d model bytes, want the missing %d", again, len(r.model)-int(fi.Size()))
 			}
 		})
+	}
+}
+
+func TestStalledDownloadIsCut(t *testing.T) {
+	e := newEnv(t)
+	m := e.open(1)
+	m.dl.idle = 300 * time.Millisecond
+	r := zooRelease(t, "v1", "fashion_mnist_cnn_energy_int8", nil)
+	signed := e.sign(r.manifest(e.srv))
+	e.srv.cut("/models/v1/model.tflite", 50_000, true)
+	_, err := m.Prepare(context.Background(), signed)
+	if err == nil || !strings.Contains(err.Error(), "no data for 300ms") || !strings.Contains(err.Error(), "resumable") {
+		t.Fatalf("stalled download: %v, want a resumable error naming the stall", err)
+	}
+	e.srv.unstall()
+	before := len(e.srv.requests())
+	c, err := m.Prepare(context.Background(), signed)
+	if err != nil {
+		t.Fatalf("after the stall: %v", err)
+	}
+	c.Close()
+	if reqs := e.srv.requests()[before:]; len(reqs) == 0 || !strings.HasPrefix(reqs[0], "/models/v1/model.tflite bytes=") {
+		t.Errorf("requests after the stall %q, want a resumed range request first", reqs)
 	}
 }
