@@ -1,6 +1,7 @@
 package control
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,16 +41,17 @@ type replayState struct {
 // applied. A crash in between loses the command rather than applying it
 // twice.
 type ReplayGuard struct {
-	path string
-	mu   sync.Mutex
-	st   replayState
+	path      string
+	maxNonces int
+	mu        sync.Mutex
+	st        replayState
 }
 
 // OpenReplayGuard loads the state kept in dir, or starts empty. A damaged
 // file is an error rather than a silent reset, which would reopen the
 // window for replays.
 func OpenReplayGuard(dir string) (*ReplayGuard, error) {
-	g := &ReplayGuard{path: dir + string(os.PathSeparator) + ReplayFile}
+	g := &ReplayGuard{path: dir + string(os.PathSeparator) + ReplayFile, maxNonces: maxNonces}
 	data, err := os.ReadFile(g.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -88,11 +90,11 @@ func (g *ReplayGuard) Accept(c Command, forgetAt, now time.Time) error {
 			next.Nonces[n] = exp
 		}
 	}
-	if len(next.Nonces) >= maxNonces {
+	if len(next.Nonces) >= g.maxNonces {
 		byExpiry := slices.SortedFunc(maps.Keys(next.Nonces), func(a, b string) int {
-			return int(next.Nonces[a] - next.Nonces[b])
+			return cmp.Compare(next.Nonces[a], next.Nonces[b])
 		})
-		for _, n := range byExpiry[:len(next.Nonces)-maxNonces+1] {
+		for _, n := range byExpiry[:len(next.Nonces)-g.maxNonces+1] {
 			delete(next.Nonces, n)
 		}
 	}

@@ -4,8 +4,11 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,5 +234,33 @@ func TestNewVerifierChecks(t *testing.T) {
 		if _, err := NewVerifier(o); err == nil {
 			t.Errorf("NewVerifier(%+v) succeeded", o)
 		}
+	}
+}
+
+func TestNonceCacheBounded(t *testing.T) {
+	key := newKey(t)
+	v := newVerifier(t, ringOf(key), "cam-a")
+	v.replay.maxNonces = 3
+	for i := range 5 {
+		w := wire(TypePause, "device/cam-a", nil)
+		w["seq"], w["nonce"] = 100+i, fmt.Sprint("n-", i)
+		w["ttl_s"] = 60 + i // later commands expire later
+		if _, err := v.Verify(seal(t, key, w)); err != nil {
+			t.Fatalf("command %d: %v", i, err)
+		}
+	}
+	got := slices.Sorted(maps.Keys(v.replay.st.Nonces))
+	if want := []string{"n-2", "n-3", "n-4"}; !slices.Equal(got, want) {
+		t.Errorf("nonces kept %v, want the 3 expiring last %v", got, want)
+	}
+	// Expired nonces are dropped at the next write.
+	v.now = func() time.Time { return t0.Add(2 * time.Hour) }
+	w := wire(TypePause, "device/cam-a", nil)
+	w["seq"], w["nonce"], w["issued_at"] = 200, "late", t0.Add(2*time.Hour).Format(time.RFC3339)
+	if _, err := v.Verify(seal(t, key, w)); err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Collect(maps.Keys(v.replay.st.Nonces)); !slices.Equal(got, []string{"late"}) {
+		t.Errorf("nonces after expiry %v, want only the new one", got)
 	}
 }

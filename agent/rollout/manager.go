@@ -385,6 +385,8 @@ func (m *Manager) stage(rel, modelPart, calPart string, signed []byte) error {
 	if err := os.Rename(calPart, filepath.Join(tmp, CalibrationFile)); err != nil {
 		return fmt.Errorf("stage: %w", err)
 	}
+	// WriteFile syncs tmp after the manifest is in, which also makes
+	// the two renames into tmp durable.
 	if err := fsutil.WriteFile(filepath.Join(tmp, ManifestFile), signed, 0o600); err != nil {
 		return fmt.Errorf("stage: %w", err)
 	}
