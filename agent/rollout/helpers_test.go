@@ -50,11 +50,12 @@ func zooRelease(t testing.TB, version, name string, change func(*ood.Calibration
 }
 
 func (r release) manifest(srv *hubServer) Manifest {
-	return Manifest{
-		V: ManifestVersion, Version: r.version, Name: "test", Created: time.Unix(1_800_000_000, 0).UTC(),
-		Model:       Artifact{URL: srv.add("/models/"+r.version+"/model.tflite", r.model), SHA256: ood.SHA256Hex(r.model), Size: int64(len(r.model))},
-		Calibration: Artifact{URL: srv.add("/models/"+r.version+"/calibration.json", r.cal), SHA256: ood.SHA256Hex(r.cal), Size: int64(len(r.cal))},
+	m, err := NewManifest(r.version, r.model, r.cal,
+		srv.add("/models/"+r.version+"/model.tflite", r.model), srv.add("/models/"+r.version+"/calibration.json", r.cal))
+	if err != nil {
+		panic(err) // the test releases are valid
 	}
+	return m
 }
 
 // hubServer is a real TLS HTTP server serving files with Range support
