@@ -133,7 +133,18 @@ func Open(opts Options) (*Manager, error) {
 			return nil, err
 		}
 	}
-	m.dl = downloader{client: client, allowHTTP: cfg.AllowHTTP, dir: filepath.Join(opts.Dir, partialDir)}
+	// A redirect must not lead to plain HTTP when a direct URL may not.
+	guarded := *client
+	guarded.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != "https" && !cfg.AllowHTTP {
+			return fmt.Errorf("redirect to %s is plain http; set control.rollout.allow_http to permit it", req.URL.Redacted())
+		}
+		if len(via) >= 5 {
+			return errors.New("more than 5 redirects")
+		}
+		return nil
+	}
+	m.dl = downloader{client: &guarded, allowHTTP: cfg.AllowHTTP, dir: filepath.Join(opts.Dir, partialDir)}
 	if cfg.HubURL != "" {
 		m.dl.base, _ = url.Parse(cfg.HubURL)
 	}

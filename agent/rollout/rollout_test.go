@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -300,5 +302,18 @@ func TestStalledDownloadIsCut(t *testing.T) {
 	c.Close()
 	if reqs := e.srv.requests()[before:]; len(reqs) == 0 || !strings.HasPrefix(reqs[0], "/models/v1/model.tflite bytes=") {
 		t.Errorf("requests after the stall %q, want a resumed range request first", reqs)
+	}
+}
+
+func TestRedirectToHTTPRefused(t *testing.T) {
+	e := newEnv(t)
+	plain := httptest.NewServer(http.NotFoundHandler())
+	defer plain.Close()
+	r := zooRelease(t, "v1", "fashion_mnist_cnn_energy_int8", nil)
+	man := r.manifest(e.srv)
+	e.srv.Config.Handler = http.RedirectHandler(plain.URL+"/model.tflite", http.StatusFound)
+	_, err := e.open(1).Prepare(context.Background(), e.sign(man))
+	if err == nil || !strings.Contains(err.Error(), "plain http") {
+		t.Fatalf("redirect to http: %v, want it refused", err)
 	}
 }
