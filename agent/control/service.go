@@ -85,6 +85,34 @@ type Service struct {
 	log        *slog.Logger
 	inbox      chan []byte
 	subscribed atomic.Bool
+	refusals   tokenBucket // results of refused commands
+}
+
+// Refusal results are limited to a burst of refusalBurst, then one per
+// refusalEvery: enough for an operator's mistakes, not for a flood.
+const (
+	refusalBurst = 20
+	refusalEvery = time.Second
+)
+
+// tokenBucket is a rate limiter used from Process only, one goroutine.
+type tokenBucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func (b *tokenBucket) allow(now time.Time) bool {
+	if b.last.IsZero() {
+		b.tokens = refusalBurst
+	} else if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(refusalBurst, b.tokens+d.Seconds()/refusalEvery.Seconds())
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // NewService checks opts.
@@ -165,6 +193,12 @@ func (s *Service) Process(ctx context.Context, raw []byte) Result {
 		r := Result{Code: CodeOf(err), Message: err.Error()}
 		if ce := (*Error)(nil); errors.As(err, &ce) {
 			r.ID = ce.CommandID
+		}
+		if !s.refusals.allow(s.opts.Now()) {
+			// Someone is flooding the command topics; answering each
+			// message would only amplify it.
+			s.log.Debug("command refused, result not published (rate limit)", "id", r.ID, "code", r.Code)
+			return r
 		}
 		s.log.Warn("command refused", "id", r.ID, "code", r.Code, "err", err)
 		s.Report(ctx, r)

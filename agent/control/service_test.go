@@ -201,3 +201,32 @@ func (f transportFunc) Subscribe(context.Context, string, byte, func(string, []b
 func (f transportFunc) Publish(_ context.Context, topic string, payload []byte, _ byte, _ bool) error {
 	return f(topic, payload)
 }
+
+func TestRefusalResultsRateLimited(t *testing.T) {
+	key := newKey(t)
+	v := newVerifier(t, ringOf(key), "cam-a")
+	now := t0
+	published := 0
+	s, err := NewService(ServiceOptions{Prefix: "ood", Verifier: v, Handler: &recorder{}, Now: func() time.Time { return now },
+		Transport: transportFunc(func(string, []byte) error { published++; return nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		s.Process(context.Background(), []byte("junk"))
+	}
+	if published != refusalBurst {
+		t.Fatalf("%d refusal results for a burst of 50, want %d", published, refusalBurst)
+	}
+	now = now.Add(3 * refusalEvery)
+	for range 10 {
+		s.Process(context.Background(), []byte("junk"))
+	}
+	if published != refusalBurst+3 {
+		t.Errorf("%d refusal results after 3 refill periods, want %d", published, refusalBurst+3)
+	}
+	// Accepted commands are always answered.
+	if r := s.Process(context.Background(), seal(t, key, wire(TypePause, "device/cam-a", nil))); !r.OK || published != refusalBurst+4 {
+		t.Errorf("accepted command during the flood: %+v, %d published", r, published)
+	}
+}
