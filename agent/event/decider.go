@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // Observation is the outcome of classifying and scoring one frame.
@@ -52,7 +54,7 @@ type Options struct {
 	// Model goes into every message; SetModel changes it.
 	Model Model
 	// Clock tells the time where none is passed in; nil means
-	// RealClock.
+	// the system clock.
 	Clock Clock
 	// IDs makes message ids; nil means NewIDGenerator(Clock). Share one
 	// generator between everything that makes messages.
@@ -133,7 +135,7 @@ func NewDecider(s Settings, opts Options) (*Decider, error) {
 	}
 	d := &Decider{clock: opts.Clock, ids: opts.IDs, device: opts.DeviceID, model: opts.Model}
 	if d.clock == nil {
-		d.clock = RealClock{}
+		d.clock = clock.Real{}
 	}
 	if d.ids == nil {
 		d.ids = NewIDGenerator(d.clock)

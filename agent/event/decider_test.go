@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 var t0 = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
@@ -252,7 +254,7 @@ func TestDecider(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := NewFakeClock(t0)
+			clock := clock.NewFake(t0)
 			d, err := NewDecider(tt.settings, Options{DeviceID: "cam-01", Model: testModel, Clock: clock})
 			if err != nil {
 				t.Fatalf("NewDecider(%+v) error: %v", tt.settings, err)
@@ -410,7 +412,7 @@ func TestDeciderUpdateSpacing(t *testing.T) {
 }
 
 func TestDeciderZeroTimeUsesClock(t *testing.T) {
-	clock := NewFakeClock(t0.Add(42 * time.Second))
+	clock := clock.NewFake(t0.Add(42 * time.Second))
 	d, err := NewDecider(Settings{Mode: ModeFrame}, Options{DeviceID: "cam-01", Clock: clock})
 	if err != nil {
 		t.Fatal(err)

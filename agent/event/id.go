@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // ErrInvalidID reports a string that is not a UUIDv7 in canonical form.
@@ -42,7 +44,7 @@ type IDGenerator struct {
 }
 
 // NewIDGenerator returns a generator that stamps ids made by New with c's
-// time; nil means RealClock.
+// time; nil means the system clock.
 func NewIDGenerator(c Clock) *IDGenerator {
 	var seed [32]byte
 	// crypto/rand.Read never fails: it crashes the program instead.
@@ -52,7 +54,7 @@ func NewIDGenerator(c Clock) *IDGenerator {
 
 func newIDGenerator(c Clock, seed [32]byte) *IDGenerator {
 	if c == nil {
-		c = RealClock{}
+		c = clock.Real{}
 	}
 	return &IDGenerator{clock: c, rng: rand.NewChaCha8(seed), lastMS: -1}
 }

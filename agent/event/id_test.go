@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 func TestIDsUniqueAndIncreasing(t *testing.T) {
@@ -40,7 +42,7 @@ func TestIDsUniqueAndIncreasing(t *testing.T) {
 }
 
 func TestIDTime(t *testing.T) {
-	g := NewIDGenerator(NewFakeClock(t0))
+	g := NewIDGenerator(clock.NewFake(t0))
 	tests := []struct {
 		name string
 		at   time.Time

@@ -14,6 +14,9 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/ood-agent/ood-agent/agent/backoff"
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // Errors callers may branch on. They are wrapped with context.
@@ -247,7 +250,7 @@ func (c *Client) WaitConnected(ctx context.Context) error {
 
 // Run connects to the broker and keeps the connection up until ctx is done
 // or Close is called. Attempts that fail, at boot or after a lost
-// connection, are retried after a Backoff delay. After each connection Run
+// connection, are retried after a backoff delay (package backoff). After each connection Run
 // renews the subscriptions, publishes the online status and calls
 // OnConnect.
 //
@@ -301,7 +304,7 @@ func (c *Client) isClosing() bool {
 
 // loop connects and reconnects until ctx is done.
 func (c *Client) loop(ctx context.Context) {
-	bo := Backoff{Initial: c.cfg.BackoffInitial, Max: c.cfg.BackoffMax, Rand: c.cfg.Rand}
+	bo := backoff.Backoff{Initial: c.cfg.BackoffInitial, Max: c.cfg.BackoffMax, Rand: c.cfg.Rand}
 	// Close cancels ctx, but from another goroutine: checking closing too
 	// keeps a Close that just returned from racing with a new attempt.
 	for failures := 0; ctx.Err() == nil && !c.isClosing(); {
@@ -314,7 +317,7 @@ func (c *Client) loop(ctx context.Context) {
 			c.mu.Unlock()
 			d := bo.Next()
 			c.log.Warn("mqtt connect failed", "attempt", failures, "retry_in", d, "err", err)
-			sleep(ctx, d)
+			clock.Sleep(ctx, nil, d)
 			continue
 		}
 		if c.closed.Load() {
@@ -344,7 +347,7 @@ func (c *Client) loop(ctx context.Context) {
 		}
 		d := bo.Next()
 		c.log.Warn("mqtt connection lost", "err", s.lostErr, "reconnect_in", d)
-		sleep(ctx, d)
+		clock.Sleep(ctx, nil, d)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	agentclock "github.com/ood-agent/ood-agent/agent/clock"
 	"github.com/ood-agent/ood-agent/agent/event"
 	"github.com/ood-agent/ood-agent/agent/metrics"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
@@ -117,7 +118,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	clock := opts.Clock
 	if clock == nil {
-		clock = event.RealClock{}
+		clock = agentclock.Real{}
 	}
 	a := &Agent{cfg: cfg, log: log, level: opts.LogLevel, version: opts.Version, file: opts.Model, calib: opts.Calibration, clock: clock}
 	a.modelID = event.Model{Name: filepath.Base(opts.Model.Name), SHA256: opts.Model.SHA256()}

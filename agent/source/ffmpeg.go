@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/backoff"
 )
 
 // Liveness overrides whether an ffmpeg input is treated as live.
@@ -84,7 +86,7 @@ type FFmpeg struct {
 	redact    func(string) string
 	pool      chan *frameBuf
 	done      chan struct{} // closed by Close
-	restart   backoff
+	restart   backoff.Backoff
 	notBefore time.Time // no restart before this
 	finished  bool      // a file input reached its end
 	endErr    error     // io.EOF or why ffmpeg failed, once finished
@@ -143,7 +145,7 @@ func NewFFmpeg(opts FFmpegOptions, log *slog.Logger) (*FFmpeg, error) {
 		redact:  redact,
 		pool:    make(chan *frameBuf, framePool),
 		done:    make(chan struct{}),
-		restart: backoff{min: opts.RestartMin, max: opts.RestartMax},
+		restart: backoff.Backoff{Initial: opts.RestartMin, Max: opts.RestartMax},
 	}
 	return f, nil
 }
@@ -281,9 +283,9 @@ func (f *FFmpeg) Next(ctx context.Context) (Frame, error) {
 func (f *FFmpeg) failed(err error, delivered bool) {
 	f.errors.Add(1)
 	if delivered {
-		f.restart.reset()
+		f.restart.Reset()
 	}
-	d := f.restart.next()
+	d := f.restart.Next()
 	f.notBefore = time.Now().Add(d)
 	f.log.Warn("ffmpeg failed, restarting", "err", err, "delay", d)
 }

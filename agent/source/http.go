@@ -13,6 +13,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/backoff"
 )
 
 // HTTPOptions configures an HTTP source.
@@ -57,7 +59,7 @@ type HTTP struct {
 	interval time.Duration
 	timeout  time.Duration
 	maxBytes int64
-	backoff  backoff
+	backoff  backoff.Backoff
 	failures int
 	next     time.Time // start of the next poll
 	seq      uint64
@@ -104,7 +106,7 @@ func NewHTTP(opts HTTPOptions, log *slog.Logger) (*HTTP, error) {
 	if opts.BearerToken != "" {
 		h.auth = "Bearer " + opts.BearerToken
 	}
-	h.backoff = backoff{min: 2 * h.interval, max: max(orDefault(opts.MaxBackoff, time.Minute), h.interval)}
+	h.backoff = backoff.Backoff{Initial: 2 * h.interval, Max: max(orDefault(opts.MaxBackoff, time.Minute), h.interval)}
 	return h, nil
 }
 
@@ -165,7 +167,7 @@ func (h *HTTP) Next(ctx context.Context) (Frame, error) {
 			}
 			h.failures++
 			h.errors.Add(1)
-			d := max(h.backoff.next(), h.interval)
+			d := max(h.backoff.Next(), h.interval)
 			h.next = time.Now().Add(d)
 			h.log.Warn("poll failed", "err", err, "failures", h.failures, "retry_in", d)
 			continue
@@ -173,7 +175,7 @@ func (h *HTTP) Next(ctx context.Context) (Frame, error) {
 		if h.failures > 0 {
 			h.log.Info("poll recovered", "failures", h.failures)
 			h.failures = 0
-			h.backoff.reset()
+			h.backoff.Reset()
 		}
 		h.next = start.Add(h.interval)
 		h.seq++
