@@ -573,3 +573,35 @@ func TestObserveDoesNotAllocate(t *testing.T) {
 		t.Errorf("Observe without messages: %v allocations, want 0", allocs)
 	}
 }
+
+// TestDeciderKeyedIDs: the message an input causes gets an id derived from
+// the device and the input's key, so processing it again (after a restart)
+// yields the same id; other messages and unkeyed inputs get fresh ids.
+func TestDeciderKeyedIDs(t *testing.T) {
+	run := func(mode Mode, keys ...string) []string {
+		d, err := NewDecider(Settings{Mode: mode, K: 1, N: 1, EndAfter: 1, Timeout: time.Minute}, Options{DeviceID: "cam-01"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for i, k := range keys {
+			o := observation(uint64(i+1), t0.Add(time.Duration(i)*time.Second), -1)
+			o.Key = k
+			for _, m := range d.Observe(o) {
+				ids = append(ids, string(m.Type)+" "+m.ID)
+			}
+		}
+		return ids
+	}
+	a, b := run(ModeFrame, "dir:/a|1|1", "dir:/b|1|1", ""), run(ModeFrame, "dir:/a|1|1", "dir:/b|1|1", "")
+	if a[0] != b[0] || a[1] != b[1] {
+		t.Errorf("keyed alerts got different ids in two runs: %v and %v", a[:2], b[:2])
+	}
+	if a[0] == a[1] || a[2] == b[2] {
+		t.Errorf("distinct or unkeyed inputs share ids: %v, %v", a, b)
+	}
+	s1, s2 := run(ModeStream, "dir:/a|1|1"), run(ModeStream, "dir:/a|1|1")
+	if len(s1) != 1 || s1[0] != s2[0] || !strings.HasPrefix(s1[0], "event_start ") {
+		t.Errorf("keyed event_start ids %v and %v, want one and the same", s1, s2)
+	}
+}

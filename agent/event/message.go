@@ -12,7 +12,7 @@ import (
 // a new name.
 const (
 	AlertSchema  = "ood-agent/alert/v1"
-	StatusSchema = "ood-agent/status/v1"
+	StatusSchema = "ood-agent/status/v2"
 	StatsSchema  = "ood-agent/stats/v1"
 )
 

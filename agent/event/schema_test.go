@@ -101,8 +101,8 @@ func sampleStats(t testing.TB) []Stats {
 
 func sampleStatuses() []Status {
 	return []Status{
-		NewStatus(StateOnline, "cam-01", "v0.3.0", testModel, t0),
-		NewStatus(StateOffline, "cam-01", "v0.3.0", testModel, t0),
+		NewStatus(StateOnline, "cam-01", "v0.3.0", testModel, t0, t0.Add(-time.Hour)),
+		NewStatus(StateOffline, "cam-01", "v0.3.0", testModel, t0, t0.Add(-time.Hour)),
 	}
 }
 

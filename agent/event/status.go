@@ -29,16 +29,20 @@ const (
 type Status struct {
 	State    State
 	DeviceID string
-	// Time is when the payload was built.
+	// Time is when the payload was built: when the message was sent,
+	// except for the will (see above).
 	Time time.Time
+	// Started is when the agent process started; a Started later than
+	// the previous status's means the agent restarted.
+	Started time.Time
 	// Version is the agent's version string.
 	Version string
 	Model   Model
 }
 
-// NewStatus returns a Status.
-func NewStatus(state State, deviceID, version string, model Model, t time.Time) Status {
-	return Status{State: state, DeviceID: deviceID, Time: t, Version: version, Model: model}
+// NewStatus returns a Status built at t by an agent started at started.
+func NewStatus(state State, deviceID, version string, model Model, t, started time.Time) Status {
+	return Status{State: state, DeviceID: deviceID, Time: t, Started: started, Version: version, Model: model}
 }
 
 type statusJSON struct {
@@ -46,6 +50,7 @@ type statusJSON struct {
 	State    State  `json:"state"`
 	DeviceID string `json:"device_id"`
 	Time     string `json:"time"`
+	Started  string `json:"started"`
 	Version  string `json:"version"`
 	Model    Model  `json:"model"`
 }
@@ -57,6 +62,7 @@ func (s Status) MarshalJSON() ([]byte, error) {
 		State:    s.State,
 		DeviceID: s.DeviceID,
 		Time:     formatTime(s.Time),
+		Started:  formatTime(s.Started),
 		Version:  s.Version,
 		Model:    s.Model,
 	})
@@ -78,6 +84,10 @@ func (s *Status) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return err
 	}
-	*s = Status{State: w.State, DeviceID: w.DeviceID, Time: t, Version: w.Version, Model: w.Model}
+	started, err := parseTime("started", w.Started)
+	if err != nil {
+		return err
+	}
+	*s = Status{State: w.State, DeviceID: w.DeviceID, Time: t, Started: started, Version: w.Version, Model: w.Model}
 	return nil
 }

@@ -218,6 +218,16 @@ func (c *Client) Connected() bool {
 	return c.session() != nil && c.pc.IsConnectionOpen()
 }
 
+// Changed returns a channel that is closed at the next change of the
+// connection's state: a connection made or lost, an attempt that failed,
+// Close. A publisher that failed takes it before publishing and waits on
+// it, so that a reconnect wakes it at once instead of after a retry delay.
+func (c *Client) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
+}
+
 // WaitConnected blocks until the client is connected, ctx is done or the
 // client is closed. When ctx ends first, the error also wraps the last
 // connection error, such as ErrNotAuthorized or ErrClientCertRequired. It
@@ -408,7 +418,7 @@ func (c *Client) afterConnect(ctx context.Context, s *session) {
 		}
 	}
 	if st := c.cfg.Status; st != nil {
-		if err := c.Publish(ctx, st.Topic, c.cfg.online, st.QoS, true); err != nil {
+		if err := c.Publish(ctx, st.Topic, c.statusPayload(true), st.QoS, true); err != nil {
 			c.log.Warn("mqtt publish online status failed", "topic", st.Topic, "err", err)
 		}
 	}
@@ -542,6 +552,17 @@ func (c *Client) subscribe(ctx context.Context, s *session, filter string, sub *
 	return nil
 }
 
+// statusPayload returns the status payload to publish now.
+func (c *Client) statusPayload(online bool) []byte {
+	if f := c.cfg.Status.Payload; f != nil {
+		return f(online)
+	}
+	if online {
+		return c.cfg.online
+	}
+	return c.cfg.offline
+}
+
 // Close stops Run, publishes the offline status if a Status is configured
 // and the client is connected (a clean disconnect does not fire the
 // will), and disconnects. ctx bounds the whole shutdown. Closing twice
@@ -563,7 +584,7 @@ func (c *Client) Close(ctx context.Context) error {
 func (c *Client) shutdown(ctx context.Context) error {
 	c.shutdownOnce.Do(func() {
 		if st := c.cfg.Status; st != nil && c.session() != nil {
-			if err := c.Publish(ctx, st.Topic, c.cfg.offline, st.QoS, true); err != nil {
+			if err := c.Publish(ctx, st.Topic, c.statusPayload(false), st.QoS, true); err != nil {
 				c.shutdownErr = fmt.Errorf("mqtt: publish offline status: %w", err)
 			}
 		}

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ood-agent/ood-agent/agent/internal/logtest"
 	"github.com/ood-agent/ood-agent/agent/internal/mosquittotest"
 )
 
@@ -19,31 +19,12 @@ import (
 // milliseconds, leaving room for a slow CI machine.
 const waitTimeout = 5 * time.Second
 
-// syncBuffer collects a client's log, shown when the test fails and
-// searched for leaked passwords.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startClient creates a client with fast test timings, fills in options
 // left zero, runs it and closes it in t.Cleanup. It returns the client's
 // log buffer too.
-func startClient(t *testing.T, o Options) (*Client, *syncBuffer) {
+func startClient(t *testing.T, o Options) (*Client, *logtest.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	if o.ClientID == "" {
 		o.ClientID = strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
 	}

@@ -89,6 +89,11 @@ type Status struct {
 	// "offline".
 	Online  []byte
 	Offline []byte
+	// Payload, if set, builds the payload published when the state
+	// changes (online true after a connection, false before a clean
+	// disconnect), so that it can carry the time it is sent. The will
+	// is fixed at connect time and stays Offline.
+	Payload func(online bool) []byte
 	// QoS of the status messages; 0 means 1, since a lost status would
 	// otherwise stay wrong until the next reconnect.
 	QoS byte

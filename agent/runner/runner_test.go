@@ -10,11 +10,13 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -171,7 +173,7 @@ func TestBrokerRestartLosesNoAlert(t *testing.T) {
 		writeFrame(t, frames, n)
 	}
 	// Let the agent classify them while the broker is away.
-	waitFor(t, "frames processed while the broker is down", 20*time.Second, func() bool { return a.frames.Value() >= 30 })
+	waitFor(t, "frames processed while the broker is down", 20*time.Second, func() bool { return a.frames.Get() >= 30 })
 	if a.ob.Len() == 0 {
 		t.Error("outbox empty while the broker is down; alerts were not kept")
 	}
@@ -324,7 +326,7 @@ func TestBadFramesAreSkipped(t *testing.T) {
 	// The directory source waits IncompleteTimeout (10 s) for a file that
 	// does not parse as a complete image before it skips it.
 	waitFor(t, "bad frames counted", 30*time.Second, func() bool {
-		return a.skipped.Value()+a.pump.Stats().Skipped >= uint64(len(bad))
+		return a.skipped.Get()+a.pump.Stats().Skipped >= uint64(len(bad))
 	})
 	cancel()
 	if err := <-done; err != nil {
@@ -413,6 +415,11 @@ func TestStatusAndStats(t *testing.T) {
 	defer mu.Unlock()
 	if statuses[0].State != event.StateOnline {
 		t.Errorf("first status = %s, want online", statuses[0].State)
+	}
+	// Each status carries the time it was sent and the start time.
+	first, last := statuses[0], statuses[len(statuses)-1]
+	if !first.Started.Equal(last.Started) || first.Time.Before(first.Started) || !last.Time.After(first.Time) {
+		t.Errorf("status times: online sent %v, offline sent %v, started %v and %v", first.Time, last.Time, first.Started, last.Started)
 	}
 	for _, s := range stats {
 		if s.Frames > 0 && (s.Inference == nil || s.Energy == nil || s.Calibration.EnergyP50 == nil) {
@@ -521,7 +528,7 @@ func TestFFmpegStreamEvents(t *testing.T) {
 	if err := a.Run(ctx); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if got := a.frames.Value(); got < 20 {
+	if got := a.frames.Get(); got < 20 {
 		t.Errorf("classified %d frames of a 3 s, 10 fps video", got)
 	}
 	waitFor(t, "event end", 10*time.Second, func() bool {
@@ -537,5 +544,92 @@ func TestFFmpegStreamEvents(t *testing.T) {
 	start, end := msgs[0], msgs[len(msgs)-1]
 	if start.Event == nil || end.Event == nil || start.Event.ID != end.Event.ID || end.Event.OODFrames < 3 {
 		t.Errorf("event_start %+v and event_end %+v do not describe one event", start.Event, end.Event)
+	}
+}
+
+// TestSystemdNotify runs the agent as systemd would, with a notify socket
+// and a watchdog: it must report ready, feed the watchdog while running and
+// report stopping.
+func TestSystemdNotify(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "100000")
+	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
+	a := newAgent(t, testConfig(t, t.TempDir(), t.TempDir(), "tcp://127.0.0.1:1"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	got := map[string]int{}
+	buf := make([]byte, 256)
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for got["READY=1"] == 0 || got["WATCHDOG=1"] < 2 {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		got[string(buf[:n])]++
+	}
+	cancel()
+	for got["STOPPING=1"] == 0 {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no STOPPING=1 after %v: %v", got, err)
+		}
+		got[string(buf[:n])]++
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMetricsEndpoint scrapes /metrics: the agent's counters, its
+// histograms and the process and Go runtime metrics are there.
+func TestMetricsEndpoint(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	frames := t.TempDir()
+	cfg := testConfig(t, frames, t.TempDir(), "tcp://127.0.0.1:1")
+	cfg.HTTP.Listen = addr
+	a := newAgent(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	writeFrame(t, frames, 0)
+	waitFor(t, "a frame classified", 20*time.Second, func() bool { return a.frames.Get() == 1 })
+	var body string
+	waitFor(t, "/metrics", 10*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == http.StatusOK
+	})
+	for _, want := range []string{
+		"ood_agent_frames_total 1\n", "ood_agent_alerts_total 1\n", "# TYPE ood_agent_frames_total counter",
+		`ood_agent_inference_seconds_bucket{le="+Inf"} 1`, "ood_agent_outbox_depth ", "ood_agent_mqtt_connected 0",
+		"go_goroutines ", "process_resident_memory_bytes ", "go_gc_duration_seconds",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
 	}
 }

@@ -42,6 +42,11 @@ type DirOptions struct {
 	// IncompleteTimeout is how long a watched file that is still not a
 	// complete image is waited for before it is skipped. Zero means 10s.
 	IncompleteTimeout time.Duration
+	// Ledger, if set, remembers the files handled across restarts: a
+	// file whose path, size and modification time are in it is not read
+	// again. The Dir records the files it skips; the consumer records
+	// the frames it has handled (Frame.Key), once their results are safe.
+	Ledger *Ledger
 }
 
 // ErrDirRemoved is returned by Dir.Next when the watched directory itself
@@ -62,9 +67,10 @@ var ErrDirRemoved = errors.New("source: directory removed")
 // are handled the same way; writing to a temporary name and renaming is
 // the most reliable way to hand files over.
 //
-// A path is returned at most once. A file changed in place after it has
-// been read is not read again; a path removed (or renamed away) and then
-// created anew is.
+// A file is returned once per version: one changed in place after it has
+// been read (a camera overwriting snapshot.jpg) is read again once it has
+// settled, as is a path removed and created anew. With a Ledger, the
+// files handled before a restart are not read again unless they changed.
 type Dir struct {
 	log       *slog.Logger
 	root      string
@@ -79,12 +85,35 @@ type Dir struct {
 	nextCheck time.Time // of the pending files; zero when not scheduled
 	ready     []string  // paths to read next, in order
 	pending   map[string]*pendingFile
-	seen      map[string]bool
+	seen      map[string]fileVersion // the version of each path last read or skipped
+	ledger    *Ledger
 	seq       uint64
 	counters
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close
+}
+
+// fileVersion tells versions of a file apart.
+type fileVersion struct {
+	size int64
+	mod  time.Time
+}
+
+func versionOf(info fs.FileInfo) fileVersion { return fileVersion{info.Size(), info.ModTime()} }
+
+// key is the file version's identity across restarts (Frame.Key).
+func (v fileVersion) key(path string) string {
+	return fmt.Sprintf("dir:%s|%d|%d", path, v.size, v.mod.UnixNano())
+}
+
+// handled reports whether this version of path was read or skipped,
+// in this run or (with a ledger) before.
+func (d *Dir) handled(path string, v fileVersion) bool {
+	if s, ok := d.seen[path]; ok && s.size == v.size && s.mod.Equal(v.mod) {
+		return true
+	}
+	return d.ledger != nil && d.ledger.Has(v.key(path))
 }
 
 // pendingFile is a file waiting to be completely written.
@@ -122,7 +151,8 @@ func NewDir(opts DirOptions, log *slog.Logger) (*Dir, error) {
 		settle:    orDefault(opts.Settle, 100*time.Millisecond),
 		patience:  orDefault(opts.IncompleteTimeout, 10*time.Second),
 		pending:   make(map[string]*pendingFile),
-		seen:      make(map[string]bool),
+		seen:      make(map[string]fileVersion),
+		ledger:    opts.Ledger,
 		done:      make(chan struct{}),
 	}
 	if d.watch {
@@ -336,7 +366,7 @@ func (d *Dir) event(ev fsnotify.Event) error {
 // addPending starts or continues waiting for a file to be complete. It
 // returns the file's entry, or nil if the file has been read already.
 func (d *Dir) addPending(path string, info fs.FileInfo) *pendingFile {
-	if d.seen[path] {
+	if d.handled(path, versionOf(info)) {
 		return nil
 	}
 	p := d.pending[path]
@@ -383,12 +413,14 @@ func (d *Dir) checkPending() {
 
 // load reads a file and returns it as a frame if it is a complete image.
 func (d *Dir) load(path string) (Frame, bool) {
-	if d.seen[path] {
-		return Frame{}, false
-	}
 	info, err := os.Stat(path)
 	if err != nil {
 		d.log.Debug("file vanished", "file", path, "err", err)
+		return Frame{}, false
+	}
+	v := versionOf(info)
+	if d.handled(path, v) {
+		d.log.Debug("file already handled", "file", path)
 		return Frame{}, false
 	}
 	if info.Size() > d.maxBytes {
@@ -409,14 +441,21 @@ func (d *Dir) load(path string) (Frame, bool) {
 		d.skip(path, err)
 		return Frame{}, false
 	}
-	d.seen[path] = true
+	d.seen[path] = v
 	delete(d.pending, path)
 	d.seq++
-	return Frame{Seq: d.seq, Time: info.ModTime(), Origin: path, Data: data}, true
+	return Frame{Seq: d.seq, Time: info.ModTime(), Origin: path, Data: data, Key: v.key(path)}, true
 }
 
+// skip passes over the current version of path for good.
 func (d *Dir) skip(path string, err error) {
-	d.seen[path] = true
+	if info, serr := os.Stat(path); serr == nil {
+		v := versionOf(info)
+		d.seen[path] = v
+		if d.ledger != nil {
+			d.ledger.Add(v.key(path))
+		}
+	}
 	d.skipped.Add(1)
 	d.log.Warn("skipping file", "file", path, "err", err)
 }

@@ -28,6 +28,9 @@ type Frame struct {
 	Origin string      // file path, URL, "ffmpeg:<input>", "stdin"
 	Data   []byte      // encoded image (PNG/JPEG); set by dir, http and stdin
 	Image  image.Image // decoded frame; set by ffmpeg (raw frames), Data is nil then
+	// Key identifies the input across restarts, when the source can tell
+	// (a file's path, size and modification time); empty otherwise.
+	Key string
 
 	// buf and gen let Release hand a pooled pixel buffer back to its source
 	// exactly once, whichever copy of the Frame it is called on.
