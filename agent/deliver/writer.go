@@ -25,6 +25,12 @@ type WriterOptions struct {
 	Logger *slog.Logger
 }
 
+// queueLen bounds the items waiting for the writer: enough for a burst
+// to be committed in one transaction, few enough that backpressure
+// reaches the source soon and little sits in memory (an alert with its
+// evidence is up to about 70 kB).
+const queueLen = 64
+
 // item is one producer's messages and what to run once they are on disk.
 type item struct {
 	msgs []outbox.Message
@@ -50,7 +56,7 @@ func NewWriter(ob *outbox.Outbox, opts WriterOptions) *Writer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Writer{ob: ob, opts: opts, log: log, in: make(chan item, 512), ran: make(chan struct{})}
+	return &Writer{ob: ob, opts: opts, log: log, in: make(chan item, queueLen), ran: make(chan struct{})}
 }
 
 // Put hands messages to the writer; done, if not nil, runs once they are

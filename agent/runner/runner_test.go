@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -631,5 +632,163 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", body)
+	}
+}
+
+// originCollector records the alert ids received per frame file, across
+// agent restarts (frame_seq restarts with each run; the origin does not).
+type originCollector struct {
+	mu       sync.Mutex
+	byOrigin map[string]map[string]int // origin → id → times received
+}
+
+func subscribeOrigins(t *testing.T, url, clientID string) *originCollector {
+	t.Helper()
+	c := &originCollector{byOrigin: map[string]map[string]int{}}
+	sub, err := mqtt.New(mqtt.Options{Broker: url, ClientID: clientID, KeepAlive: 5 * time.Second,
+		BackoffInitial: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := sub.Subscribe(ctx, "ood/+/alert", 1, func(_ string, payload []byte) {
+		var m event.Message
+		if err := json.Unmarshal(payload, &m); err != nil {
+			t.Errorf("alert payload: %v", err)
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.byOrigin[m.Origin] == nil {
+			c.byOrigin[m.Origin] = map[string]int{}
+		}
+		c.byOrigin[m.Origin][m.ID]++
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { sub.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := sub.WaitConnected(wctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// snapshot returns a copy of what has been received.
+func (c *originCollector) snapshot() map[string]map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]map[string]int, len(c.byOrigin))
+	for o, ids := range c.byOrigin {
+		out[o] = maps.Clone(ids)
+	}
+	return out
+}
+
+// TestKill9RestartDoesNotRealert kills the agent with SIGKILL while it is
+// working through a directory and starts it again: every frame is alerted
+// on under exactly one id, the frames whose alerts arrived before the kill
+// are not processed again (the ledger), and whatever is re-sent carries the
+// id it had.
+func TestKill9RestartDoesNotRealert(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	url := broker.URL()
+	col := subscribeOrigins(t, url, "central-"+t.Name())
+	frames, state := t.TempDir(), t.TempDir()
+	cfg := testConfig(t, frames, state, url)
+	cfgPath := filepath.Join(state, "agent.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	child := func() *exec.Cmd {
+		cmd := selfCommand("-test.run=^TestHelperAgentProcess$")
+		cmd.Env = append(os.Environ(), "OOD_RUNNER_TEST_CONFIG="+cfgPath)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	const total = 60
+	first := child()
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for i := range total {
+			writeFrame(t, frames, i)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	waitFor(t, "alerts before the kill", 60*time.Second, func() bool { return len(col.snapshot()) >= 15 })
+	first.Process.Signal(syscall.SIGKILL)
+	first.Wait()
+	<-written
+	time.Sleep(300 * time.Millisecond) // let in-flight PUBLISHes land
+	before := col.snapshot()
+
+	second := child()
+	defer func() { second.Process.Kill(); second.Wait() }()
+	waitFor(t, "an alert for every frame after the restart", 60*time.Second, func() bool { return len(col.snapshot()) == total })
+	time.Sleep(500 * time.Millisecond) // would-be duplicates arrive
+	after := col.snapshot()
+
+	resent := 0
+	for origin, ids := range after {
+		if len(ids) != 1 {
+			t.Errorf("frame %s alerted under %d ids: %v", filepath.Base(origin), len(ids), ids)
+		}
+		for id, n := range ids {
+			if prev := before[origin][id]; prev > 0 {
+				resent += n - prev
+			}
+		}
+	}
+	t.Logf("%d frames delivered before the kill; %d of their alerts sent again after the restart", len(before), resent)
+	// Without the ledger the restart reads the directory again and re-sends
+	// every one; with it, only alerts queued in the last moments before
+	// the kill can come twice.
+	if resent > len(before)/3 {
+		t.Errorf("%d of the %d alerts delivered before the kill were sent again", resent, len(before))
+	}
+}
+
+// TestFullOutboxBackpressure restarts on a big inbox with the broker away:
+// the outbox fills to outbox.max_messages and the directory source waits
+// instead of dropping queued alerts; once the broker is back every frame's
+// alert arrives.
+func TestFullOutboxBackpressure(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	url := broker.URL()
+	col := subscribeOrigins(t, url, "central-"+t.Name())
+	broker.Stop()
+	frames, state := t.TempDir(), t.TempDir()
+	const total, capacity = 120, 10
+	for i := range total {
+		writeFrame(t, frames, i)
+	}
+	cfg := testConfig(t, frames, state, url)
+	cfg.Outbox.MaxMessages = capacity
+	a := newAgent(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	waitFor(t, "a full outbox", 20*time.Second, func() bool { return a.ob.Len() == capacity })
+	time.Sleep(time.Second) // time to overflow, were it to
+	if n, st := a.ob.Len(), a.ob.Stats(); n > capacity || st.Dropped > 0 {
+		t.Fatalf("outbox holds %d (max %d), dropped %d", n, capacity, st.Dropped)
+	}
+	if n := a.frames.Get(); n >= total {
+		t.Errorf("all %d frames classified with room for %d alerts: no backpressure", n, capacity)
+	}
+	broker.Restart()
+	waitFor(t, "every frame's alert", 60*time.Second, func() bool { return len(col.snapshot()) == total })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := a.ob.Stats(); st.Dropped > 0 {
+		t.Errorf("outbox dropped %d alerts", st.Dropped)
 	}
 }
