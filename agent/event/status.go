@@ -70,11 +70,8 @@ func (s Status) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON decodes a StatusSchema payload.
 func (s *Status) UnmarshalJSON(data []byte) error {
-	if err := checkSchema(data, StatusSchema); err != nil {
-		return err
-	}
 	var w statusJSON
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := decode(data, StatusSchema, &w); err != nil {
 		return err
 	}
 	if w.State != StateOnline && w.State != StateOffline {

@@ -102,6 +102,23 @@ type collector struct {
 func subscribe(t *testing.T, url, clientID string) *collector {
 	t.Helper()
 	c := &collector{ids: map[string]int{}, byOri: map[string]string{}}
+	subscribeAlerts(t, url, clientID, func(m event.Message) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.ids[m.ID]++
+		frame := fmt.Sprintf("%s#%d", m.Origin, m.FrameSeq)
+		if prev, ok := c.byOri[frame]; ok && prev != m.ID {
+			t.Errorf("frame %s got two different alert ids %s and %s", frame, prev, m.ID)
+		}
+		c.byOri[frame] = m.ID
+	})
+	return c
+}
+
+// subscribeAlerts is a central server: a persistent-session subscriber to
+// every device's alerts.
+func subscribeAlerts(t *testing.T, url, clientID string, handle func(event.Message)) {
+	t.Helper()
 	sub, err := mqtt.New(mqtt.Options{Broker: url, ClientID: clientID, KeepAlive: 5 * time.Second,
 		BackoffInitial: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond})
 	if err != nil {
@@ -114,14 +131,7 @@ func subscribe(t *testing.T, url, clientID string) *collector {
 			t.Errorf("alert payload: %v", err)
 			return
 		}
-		c.mu.Lock()
-		c.ids[m.ID]++
-		frame := fmt.Sprintf("%s#%d", m.Origin, m.FrameSeq)
-		if prev, ok := c.byOri[frame]; ok && prev != m.ID {
-			t.Errorf("frame %s got two different alert ids %s and %s", frame, prev, m.ID)
-		}
-		c.byOri[frame] = m.ID
-		c.mu.Unlock()
+		handle(m)
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +143,6 @@ func subscribe(t *testing.T, url, clientID string) *collector {
 	if err := sub.WaitConnected(wctx); err != nil {
 		t.Fatal(err)
 	}
-	return c
 }
 
 func (c *collector) distinct() int {
@@ -645,35 +654,14 @@ type originCollector struct {
 func subscribeOrigins(t *testing.T, url, clientID string) *originCollector {
 	t.Helper()
 	c := &originCollector{byOrigin: map[string]map[string]int{}}
-	sub, err := mqtt.New(mqtt.Options{Broker: url, ClientID: clientID, KeepAlive: 5 * time.Second,
-		BackoffInitial: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := sub.Subscribe(ctx, "ood/+/alert", 1, func(_ string, payload []byte) {
-		var m event.Message
-		if err := json.Unmarshal(payload, &m); err != nil {
-			t.Errorf("alert payload: %v", err)
-			return
-		}
+	subscribeAlerts(t, url, clientID, func(m event.Message) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.byOrigin[m.Origin] == nil {
 			c.byOrigin[m.Origin] = map[string]int{}
 		}
 		c.byOrigin[m.Origin][m.ID]++
-	}); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { sub.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	if err := sub.WaitConnected(wctx); err != nil {
-		t.Fatal(err)
-	}
+	})
 	return c
 }
 

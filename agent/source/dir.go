@@ -86,6 +86,7 @@ type Dir struct {
 	ready     []string  // paths to read next, in order
 	pending   map[string]*pendingFile
 	seen      map[string]fileVersion // the version of each path last read or skipped
+	ignored   map[string]bool        // paths logged as ignored
 	ledger    *Ledger
 	seq       uint64
 	counters
@@ -152,6 +153,7 @@ func NewDir(opts DirOptions, log *slog.Logger) (*Dir, error) {
 		patience:  orDefault(opts.IncompleteTimeout, 10*time.Second),
 		pending:   make(map[string]*pendingFile),
 		seen:      make(map[string]fileVersion),
+		ignored:   make(map[string]bool),
 		ledger:    opts.Ledger,
 		done:      make(chan struct{}),
 	}
@@ -219,22 +221,39 @@ func (d *Dir) scan(dir string, found func(string, fs.FileInfo)) error {
 	})
 }
 
+// match reports whether path is a file to read. Files passed over are
+// logged with the reason, once per path: hidden names (temporary files)
+// at debug level, the others at info, since an operator who drops a .bmp
+// into the inbox wants to know why nothing happens.
 func (d *Dir) match(path string) bool {
 	name := filepath.Base(path)
-	if strings.HasPrefix(name, ".") {
-		return false
+	var why string
+	level := slog.LevelInfo
+	switch ext := strings.ToLower(filepath.Ext(name)); {
+	case strings.HasPrefix(name, "."):
+		why, level = "hidden name (a temporary file?)", slog.LevelDebug
+	case ext != ".png" && ext != ".jpg" && ext != ".jpeg":
+		why = "not a .png, .jpg or .jpeg file"
+	case d.pattern != "":
+		if ok, _ := filepath.Match(d.pattern, name); !ok {
+			why = fmt.Sprintf("name does not match source.dir.pattern %q", d.pattern)
+		}
 	}
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".png", ".jpg", ".jpeg":
-	default:
-		return false
-	}
-	if d.pattern == "" {
+	if why == "" {
 		return true
 	}
-	ok, _ := filepath.Match(d.pattern, name)
-	return ok
+	if !d.ignored[path] {
+		if len(d.ignored) >= maxIgnoredLogged {
+			clear(d.ignored)
+		}
+		d.ignored[path] = true
+		d.log.Log(context.Background(), level, "ignoring file", "file", path, "reason", why)
+	}
+	return false
 }
+
+// maxIgnoredLogged bounds the memory of ignored files already logged.
+const maxIgnoredLogged = 4096
 
 // Live reports false: every file is processed.
 func (d *Dir) Live() bool { return false }
@@ -332,6 +351,7 @@ func (d *Dir) event(ev fsnotify.Event) error {
 		}
 		delete(d.pending, path)
 		delete(d.seen, path)
+		delete(d.ignored, path)
 		return nil
 	}
 	if !ev.Has(fsnotify.Create) && !ev.Has(fsnotify.Write) {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -437,5 +439,30 @@ func TestDirLedgerAcrossRestarts(t *testing.T) {
 	}
 	if n := d.Counts().Skipped; n != 0 {
 		t.Errorf("the bad file, skipped in the first run, was skipped again (%d)", n)
+	}
+}
+
+// TestDirLogsIgnoredFiles: a file the source will not read is logged once
+// with the reason.
+func TestDirLogsIgnoredFiles(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "a.png"), encodePNG(t, 8, 8, 1))
+	writeFile(t, filepath.Join(root, "b.bmp"), []byte("BM"))
+	writeFile(t, filepath.Join(root, "c.jpg"), encodeJPEG(t, 8, 8, 2))
+	logs := &logRecords{}
+	d, err := NewDir(DirOptions{Path: root, Pattern: "a*"}, slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if got := origins(t, root, drain(t, d)); fmt.Sprint(got) != "[a.png]" {
+		t.Fatalf("read %v", got)
+	}
+	reasons := map[string]string{}
+	for _, r := range logs.records(t, "ignoring file") {
+		reasons[filepath.Base(r["file"].(string))] = r["reason"].(string)
+	}
+	if !strings.Contains(reasons["b.bmp"], ".png") || !strings.Contains(reasons["c.jpg"], "pattern") || len(reasons) != 2 {
+		t.Errorf("ignored files logged with reasons %v", reasons)
 	}
 }
