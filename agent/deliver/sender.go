@@ -94,6 +94,7 @@ func (s *Sender) Run(ctx context.Context) error {
 			if err := s.ob.Ack(e.Seq); err != nil {
 				return err
 			}
+			s.log.Debug("published", "topic", m.Topic, "id", m.ID)
 			s.opts.Backoff.Reset()
 			if s.opts.Sent != nil {
 				s.opts.Sent()

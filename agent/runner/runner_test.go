@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/ood-agent/ood-agent/agent/event"
+	"github.com/ood-agent/ood-agent/agent/internal/logtest"
 	"github.com/ood-agent/ood-agent/agent/internal/mosquittotest"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/outbox"
@@ -119,20 +120,30 @@ func subscribe(t *testing.T, url, clientID string) *collector {
 // every device's alerts.
 func subscribeAlerts(t *testing.T, url, clientID string, handle func(event.Message)) {
 	t.Helper()
-	sub, err := mqtt.New(mqtt.Options{Broker: url, ClientID: clientID, KeepAlive: 5 * time.Second,
-		BackoffInitial: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := sub.Subscribe(ctx, "ood/+/alert", 1, func(_ string, payload []byte) {
+	runSubscriber(t, url, clientID, false, "ood/+/alert", func(_ string, payload []byte) {
 		var m event.Message
 		if err := json.Unmarshal(payload, &m); err != nil {
 			t.Errorf("alert payload: %v", err)
 			return
 		}
 		handle(m)
-	}); err != nil {
+	})
+}
+
+// runSubscriber runs a client subscribed to filter until the test ends. It
+// returns once the broker has acknowledged the subscription: connected is
+// not yet subscribed, and a message published in between would be lost
+// (or, with a persistent session, missing from it across a broker
+// restart).
+func runSubscriber(t *testing.T, url, clientID string, clean bool, filter string, handler func(topic string, payload []byte)) {
+	t.Helper()
+	sub, err := mqtt.New(mqtt.Options{Broker: url, ClientID: clientID, KeepAlive: 5 * time.Second, CleanSession: clean,
+		BackoffInitial: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := sub.Subscribe(ctx, filter, 1, handler); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
@@ -141,6 +152,9 @@ func subscribeAlerts(t *testing.T, url, clientID string, handle func(event.Messa
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
 	if err := sub.WaitConnected(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Subscribe(wctx, filter, 1, handler); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -214,7 +228,16 @@ func TestHelperAgentProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newAgent(t, cfg)
+	file, calib, err := zoo.Open(zoo.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The parent shows the child's log when it fails.
+	a, err := New(Options{Config: cfg, Model: file, Calibration: calib, Version: "test",
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	a.Run(context.Background())
 }
 
@@ -235,14 +258,21 @@ func TestKill9OutboxDeliversAfterRestart(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	logs := &logtest.Buffer{}
 	child := func() *exec.Cmd {
 		cmd := selfCommand("-test.run=^TestHelperAgentProcess$")
 		cmd.Env = append(os.Environ(), "OOD_RUNNER_TEST_CONFIG="+cfgPath)
+		cmd.Stderr = logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		return cmd
 	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("agent log:\n%s", logs)
+		}
+	}()
 	first := child()
 	// Wait until the child has queued an alert for every frame: the outbox
 	// file is locked while the child runs, so wait for the frames to be
@@ -370,13 +400,7 @@ func TestStatusAndStats(t *testing.T) {
 	var mu sync.Mutex
 	var statuses []event.Status
 	var stats []event.Stats
-	sub, err := mqtt.New(mqtt.Options{Broker: broker.URL(), ClientID: "observer", KeepAlive: 5 * time.Second, CleanSession: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, scancel := context.WithCancel(context.Background())
-	defer scancel()
-	sub.Subscribe(sctx, "ood/test-device/#", 1, func(topic string, payload []byte) {
+	runSubscriber(t, broker.URL(), "observer", true, "ood/test-device/#", func(topic string, payload []byte) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -394,7 +418,6 @@ func TestStatusAndStats(t *testing.T) {
 			stats = append(stats, s)
 		}
 	})
-	go sub.Run(sctx)
 
 	a := newAgent(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -503,13 +526,7 @@ func TestFFmpegStreamEvents(t *testing.T) {
 	broker := mosquittotest.Start(t)
 	var mu sync.Mutex
 	var msgs []event.Message
-	sub, err := mqtt.New(mqtt.Options{Broker: broker.URL(), ClientID: "central", KeepAlive: 5 * time.Second, CleanSession: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, scancel := context.WithCancel(context.Background())
-	defer scancel()
-	sub.Subscribe(sctx, "ood/+/alert", 1, func(_ string, payload []byte) {
+	runSubscriber(t, broker.URL(), "central", true, "ood/+/alert", func(_ string, payload []byte) {
 		var m event.Message
 		if err := json.Unmarshal(payload, &m); err != nil {
 			t.Errorf("alert: %v", err)
@@ -519,10 +536,6 @@ func TestFFmpegStreamEvents(t *testing.T) {
 		msgs = append(msgs, m)
 		mu.Unlock()
 	})
-	go sub.Run(sctx)
-	if err := sub.WaitConnected(sctx); err != nil {
-		t.Fatal(err)
-	}
 
 	cfg := testConfig(t, t.TempDir(), t.TempDir(), broker.URL())
 	cfg.Decision.Threshold = nil // the calibrated threshold
