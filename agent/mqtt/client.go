@@ -314,7 +314,8 @@ func (c *Client) isClosing() bool {
 
 // loop connects and reconnects until ctx is done.
 func (c *Client) loop(ctx context.Context) {
-	bo := backoff.Backoff{Initial: c.cfg.BackoffInitial, Max: c.cfg.BackoffMax, Rand: c.cfg.Rand}
+	clk := clock.OrReal(c.cfg.Clock)
+	bo := backoff.Backoff{Initial: c.cfg.BackoffInitial, Max: c.cfg.BackoffMax, Rand: c.cfg.Rand, Clock: clk}
 	// Close cancels ctx, but from another goroutine: checking closing too
 	// keeps a Close that just returned from racing with a new attempt.
 	for failures := 0; ctx.Err() == nil && !c.isClosing(); {
@@ -327,7 +328,7 @@ func (c *Client) loop(ctx context.Context) {
 			c.mu.Unlock()
 			d := bo.Next()
 			c.log.Warn("mqtt connect failed", "attempt", failures, "retry_in", d, "err", err)
-			clock.Sleep(ctx, nil, d)
+			clock.Sleep(ctx, clk, d)
 			continue
 		}
 		if c.closed.Load() {
@@ -352,12 +353,12 @@ func (c *Client) loop(ctx context.Context) {
 		// A connection that survived a keep-alive period worked; one
 		// that died sooner (a client id clash, a broker that kicks us)
 		// must not be retried at the initial rate forever.
-		if time.Since(s.up) >= c.cfg.KeepAlive {
+		if clk.Now().Sub(s.up) >= c.cfg.KeepAlive {
 			bo.Reset()
 		}
 		d := bo.Next()
 		c.log.Warn("mqtt connection lost", "err", s.lostErr, "reconnect_in", d)
-		clock.Sleep(ctx, nil, d)
+		clock.Sleep(ctx, clk, d)
 	}
 }
 
@@ -386,7 +387,7 @@ func (c *Client) connect() (*session, error) {
 		}
 		return nil, fmt.Errorf("connect to %s: %w", c.cfg.broker.Redacted(), err)
 	}
-	s.up = time.Now()
+	s.up = clock.OrReal(c.cfg.Clock).Now()
 	c.mu.Lock()
 	if !s.isLost() {
 		c.sess = s

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // Defaults applied by New to zero-valued Options fields.
@@ -56,6 +58,8 @@ type Options struct {
 	// Rand returns numbers in [0, 1) for backoff jitter; nil means
 	// math/rand/v2. Tests inject it for reproducible delays.
 	Rand func() float64
+	// Clock times reconnects; nil means the system clock.
+	Clock clock.Clock
 
 	// Will is published by the broker if the connection dies without a
 	// DISCONNECT. Nil means Status's offline message, if Status is set.

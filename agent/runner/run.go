@@ -46,7 +46,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	{
 		pctx, pcancel := context.WithCancel(ctx)
-		a.pump = source.StartPump(pctx, a.src, source.PumpOptions{FPS: a.cfg.Source.FPS, Queue: a.cfg.Source.Queue})
+		a.pump = source.StartPump(pctx, a.src, source.PumpOptions{FPS: a.cfg.Source.FPS, Queue: a.cfg.Source.Queue, Clock: a.clock})
 		done := make(chan struct{})
 		g.Add(func() error {
 			defer close(done)

@@ -178,6 +178,7 @@ func (a *Agent) openSource(src source.Source) error {
 		return nil
 	}
 	opts := sourceOptions(cfg, a.det.Spec())
+	opts.Clock = a.clock
 	if opts.Type == source.TypeDir {
 		l, err := source.OpenLedger(filepath.Join(filepath.Dir(cfg.Outbox.Path), "dir-ledger"), source.LedgerOptions{})
 		if err != nil {
@@ -209,7 +210,7 @@ func (a *Agent) newClient() (*mqtt.Client, error) {
 			ServerName: cfg.MQTT.TLS.ServerName, InsecureSkipVerify: cfg.MQTT.TLS.InsecureSkipVerify,
 		},
 		KeepAlive: cfg.MQTT.KeepAlive, ConnectTimeout: cfg.MQTT.ConnectTimeout, CleanSession: cfg.MQTT.CleanSession,
-		BackoffInitial: cfg.MQTT.BackoffInitial, BackoffMax: cfg.MQTT.BackoffMax,
+		BackoffInitial: cfg.MQTT.BackoffInitial, BackoffMax: cfg.MQTT.BackoffMax, Clock: a.clock,
 		Status: &mqtt.Status{Topic: a.topics.Status(), Online: status(event.StateOnline), Offline: status(event.StateOffline),
 			Payload: func(online bool) []byte {
 				if online {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // DirOptions configures a Dir source.
@@ -47,6 +49,8 @@ type DirOptions struct {
 	// again. The Dir records the files it skips; the consumer records
 	// the frames it has handled (Frame.Key), once their results are safe.
 	Ledger *Ledger
+	// Clock is for tests; nil means the system clock.
+	Clock clock.Clock
 }
 
 // ErrDirRemoved is returned by Dir.Next when the watched directory itself
@@ -81,7 +85,8 @@ type Dir struct {
 	settle    time.Duration
 	patience  time.Duration
 	w         *fsnotify.Watcher // nil unless watching
-	timer     *time.Timer
+	clock     clock.Clock
+	timer     clock.Timer
 	nextCheck time.Time // of the pending files; zero when not scheduled
 	ready     []string  // paths to read next, in order
 	pending   map[string]*pendingFile
@@ -155,6 +160,7 @@ func NewDir(opts DirOptions, log *slog.Logger) (*Dir, error) {
 		seen:      make(map[string]fileVersion),
 		ignored:   make(map[string]bool),
 		ledger:    opts.Ledger,
+		clock:     clock.OrReal(opts.Clock),
 		done:      make(chan struct{}),
 	}
 	if d.watch {
@@ -163,7 +169,7 @@ func NewDir(opts DirOptions, log *slog.Logger) (*Dir, error) {
 		if d.w, err = fsnotify.NewWatcher(); err != nil {
 			return nil, fmt.Errorf("source: dir watch: %w", err)
 		}
-		d.timer = time.NewTimer(time.Hour)
+		d.timer = d.clock.NewTimer(time.Hour)
 		d.timer.Stop()
 	}
 	if err := d.scan(root, func(path string, _ fs.FileInfo) { d.ready = append(d.ready, path) }); err != nil {
@@ -310,10 +316,10 @@ func (d *Dir) wait(ctx context.Context) error {
 		// a steady stream of events (a large file being written) cannot
 		// postpone it forever.
 		if d.nextCheck.IsZero() {
-			d.nextCheck = time.Now().Add(max(d.settle/2, time.Millisecond))
+			d.nextCheck = d.clock.Now().Add(max(d.settle/2, time.Millisecond))
 		}
-		d.timer.Reset(time.Until(d.nextCheck))
-		tick = d.timer.C
+		d.timer.Reset(d.nextCheck.Sub(d.clock.Now()))
+		tick = d.timer.C()
 		defer d.timer.Stop()
 	}
 	select {
@@ -359,7 +365,7 @@ func (d *Dir) event(ev fsnotify.Event) error {
 	}
 	if p := d.pending[path]; p != nil && !ev.Has(fsnotify.Create) {
 		// A file being written sends a burst of these: skip the stat.
-		p.changed, p.incomplete = time.Now(), false
+		p.changed, p.incomplete = d.clock.Now(), false
 		return nil
 	}
 	info, err := os.Stat(path)
@@ -377,7 +383,7 @@ func (d *Dir) event(ev fsnotify.Event) error {
 	}
 	if d.match(path) {
 		if p := d.addPending(path, info); p != nil {
-			p.changed = time.Now()
+			p.changed = d.clock.Now()
 		}
 	}
 	return nil
@@ -391,10 +397,10 @@ func (d *Dir) addPending(path string, info fs.FileInfo) *pendingFile {
 	}
 	p := d.pending[path]
 	if p == nil {
-		p = &pendingFile{size: info.Size(), mod: info.ModTime(), changed: time.Now()}
+		p = &pendingFile{size: info.Size(), mod: info.ModTime(), changed: d.clock.Now()}
 		d.pending[path] = p
 	} else if p.size != info.Size() || !p.mod.Equal(info.ModTime()) {
-		p.size, p.mod, p.changed, p.incomplete = info.Size(), info.ModTime(), time.Now(), false
+		p.size, p.mod, p.changed, p.incomplete = info.Size(), info.ModTime(), d.clock.Now(), false
 	}
 	return p
 }
@@ -402,7 +408,7 @@ func (d *Dir) addPending(path string, info fs.FileInfo) *pendingFile {
 // checkPending moves the files that have settled to the ready list, in
 // name order.
 func (d *Dir) checkPending() {
-	now := time.Now()
+	now := d.clock.Now()
 	var settled []string
 	for path, p := range d.pending {
 		if now.Sub(p.changed) < d.settle {
@@ -455,7 +461,7 @@ func (d *Dir) load(path string) (Frame, bool) {
 	switch _, err := imageLen(data); {
 	case errors.Is(err, errTruncated) && d.watch:
 		// Still being written, or a writer that pauses: wait for more.
-		d.pending[path] = &pendingFile{size: info.Size(), mod: info.ModTime(), changed: time.Now(), incomplete: true}
+		d.pending[path] = &pendingFile{size: info.Size(), mod: info.ModTime(), changed: d.clock.Now(), incomplete: true}
 		return Frame{}, false
 	case err != nil:
 		d.skip(path, err)

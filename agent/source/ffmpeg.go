@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ood-agent/ood-agent/agent/backoff"
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // Liveness overrides whether an ffmpeg input is treated as live.
@@ -59,6 +60,9 @@ type FFmpegOptions struct {
 	// StallTimeout restarts a live input that delivers no frame for this
 	// long. Zero means 30s; negative disables the check.
 	StallTimeout time.Duration
+	// Clock times restarts; nil means the system clock. (The stall
+	// timeout runs on the system clock.)
+	Clock clock.Clock
 }
 
 // FFmpeg is a source that decodes frames with an ffmpeg child process.
@@ -87,6 +91,7 @@ type FFmpeg struct {
 	pool      chan *frameBuf
 	done      chan struct{} // closed by Close
 	restart   backoff.Backoff
+	clock     clock.Clock
 	notBefore time.Time // no restart before this
 	finished  bool      // a file input reached its end
 	endErr    error     // io.EOF or why ffmpeg failed, once finished
@@ -146,6 +151,7 @@ func NewFFmpeg(opts FFmpegOptions, log *slog.Logger) (*FFmpeg, error) {
 		pool:    make(chan *frameBuf, framePool),
 		done:    make(chan struct{}),
 		restart: backoff.Backoff{Initial: opts.RestartMin, Max: opts.RestartMax},
+		clock:   clock.OrReal(opts.Clock),
 	}
 	return f, nil
 }
@@ -286,15 +292,15 @@ func (f *FFmpeg) failed(err error, delivered bool) {
 		f.restart.Reset()
 	}
 	d := f.restart.Next()
-	f.notBefore = time.Now().Add(d)
+	f.notBefore = f.clock.Now().Add(d)
 	f.log.Warn("ffmpeg failed, restarting", "err", err, "delay", d)
 }
 
 func (f *FFmpeg) waitRestart(ctx context.Context) error {
-	if time.Until(f.notBefore) <= 0 {
+	if !f.notBefore.After(f.clock.Now()) {
 		return nil
 	}
-	return waitUntil(ctx, f.done, f.notBefore)
+	return waitUntil(ctx, f.clock, f.done, f.notBefore)
 }
 
 // Close stops ffmpeg and waits for it to exit.

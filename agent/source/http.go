@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ood-agent/ood-agent/agent/backoff"
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // HTTPOptions configures an HTTP source.
@@ -39,6 +40,8 @@ type HTTPOptions struct {
 	// MaxBackoff caps the delay between polls after repeated failures.
 	// Zero means 1m.
 	MaxBackoff time.Duration
+	// Clock is for tests; nil means the system clock.
+	Clock clock.Clock
 }
 
 // HTTP is a source that polls a snapshot URL for a PNG or JPEG image.
@@ -60,6 +63,7 @@ type HTTP struct {
 	timeout  time.Duration
 	maxBytes int64
 	backoff  backoff.Backoff
+	clock    clock.Clock
 	failures int
 	next     time.Time // start of the next poll
 	seq      uint64
@@ -102,6 +106,7 @@ func NewHTTP(opts HTTPOptions, log *slog.Logger) (*HTTP, error) {
 		timeout:  orDefault(opts.Timeout, 5*time.Second),
 		maxBytes: orDefault(opts.MaxBytes, 10<<20),
 		done:     make(chan struct{}),
+		clock:    clock.OrReal(opts.Clock),
 	}
 	if opts.BearerToken != "" {
 		h.auth = "Bearer " + opts.BearerToken
@@ -153,7 +158,7 @@ func (h *HTTP) Next(ctx context.Context) (Frame, error) {
 		if err := h.wait(ctx); err != nil {
 			return Frame{}, err
 		}
-		start := time.Now()
+		start := h.clock.Now()
 		data, err := h.poll(ctx)
 		if err != nil {
 			select {
@@ -168,7 +173,7 @@ func (h *HTTP) Next(ctx context.Context) (Frame, error) {
 			h.failures++
 			h.errors.Add(1)
 			d := max(h.backoff.Next(), h.interval)
-			h.next = time.Now().Add(d)
+			h.next = h.clock.Now().Add(d)
 			h.log.Warn("poll failed", "err", err, "failures", h.failures, "retry_in", d)
 			continue
 		}
@@ -179,7 +184,7 @@ func (h *HTTP) Next(ctx context.Context) (Frame, error) {
 		}
 		h.next = start.Add(h.interval)
 		h.seq++
-		return Frame{Seq: h.seq, Time: time.Now(), Origin: h.origin, Data: data}, nil
+		return Frame{Seq: h.seq, Time: h.clock.Now(), Origin: h.origin, Data: data}, nil
 	}
 }
 
@@ -187,13 +192,13 @@ func (h *HTTP) wait(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return waitUntil(ctx, h.done, h.next)
+	return waitUntil(ctx, h.clock, h.done, h.next)
 }
 
 // waitUntil sleeps until t, returning early with ctx's error or ErrClosed
 // when done is closed; a time in the past still reports a closed source.
-func waitUntil(ctx context.Context, done <-chan struct{}, t time.Time) error {
-	d := time.Until(t)
+func waitUntil(ctx context.Context, clk clock.Clock, done <-chan struct{}, t time.Time) error {
+	d := t.Sub(clk.Now())
 	if d <= 0 {
 		select {
 		case <-done:
@@ -202,14 +207,14 @@ func waitUntil(ctx context.Context, done <-chan struct{}, t time.Time) error {
 			return nil
 		}
 	}
-	timer := time.NewTimer(d)
+	timer := clk.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-done:
 		return ErrClosed
-	case <-timer.C:
+	case <-timer.C():
 		return nil
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // Source types accepted by [New], as spelled in the source.type setting.
@@ -107,6 +109,9 @@ type Options struct {
 	FPS float64
 	// Queue is the capacity of the Pump's frame channel.
 	Queue int
+	// Clock, if set, replaces the system clock of the source and its
+	// Pump (tests).
+	Clock clock.Clock
 
 	Dir    DirOptions
 	HTTP   HTTPOptions
@@ -116,11 +121,14 @@ type Options struct {
 
 // PumpOptions returns the options for a Pump of the source.
 func (o Options) PumpOptions() PumpOptions {
-	return PumpOptions{FPS: o.FPS, Queue: o.Queue}
+	return PumpOptions{FPS: o.FPS, Queue: o.Queue, Clock: o.Clock}
 }
 
 // New returns the source selected by opts.Type. A nil log discards.
 func New(opts Options, log *slog.Logger) (Source, error) {
+	if opts.Clock != nil {
+		opts.Dir.Clock, opts.HTTP.Clock, opts.FFmpeg.Clock = opts.Clock, opts.Clock, opts.Clock
+	}
 	switch opts.Type {
 	case TypeDir:
 		return NewDir(opts.Dir, log)
