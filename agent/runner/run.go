@@ -55,7 +55,6 @@ func (a *Agent) Run(ctx context.Context) error {
 			if err := a.runPipeline(pctx); err != nil {
 				return fmt.Errorf("source: %w", err)
 			}
-			a.log.Info("source finished; delivering queued messages", "pending", a.ob.Len())
 			return nil
 		}, func(cause error) {
 			if cause != nil {
@@ -65,6 +64,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			<-done
 			a.enqueue(a.decider.Shutdown(a.clock.Now()), nil, nil)
 			a.writer.Close()
+			if cause == nil {
+				a.log.Info("source finished; delivering queued messages", "pending", a.ob.Len())
+			}
 		})
 	}
 	g.Add(func() error { return a.writer.Run(wctx) }, func(error) { a.writer.Close() })
