@@ -60,7 +60,9 @@ func (a *Agent) runPipeline(ctx context.Context) error {
 func (a *Agent) skip(f source.Frame, stage string, err error) {
 	a.skipped.Inc()
 	a.log.Warn("frame skipped", "frame", f.Origin, "stage", stage, "err", err)
-	a.writer.Put(nil, a.handled(f))
+	if done := a.handled(f); done != nil {
+		a.writer.Put(nil, done) // in order with the frames before it
+	}
 	f.Release()
 }
 
