@@ -245,3 +245,24 @@ func BenchmarkOutboxToMosquitto(b *testing.B) {
 	}
 	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "alerts/s")
 }
+
+// BenchmarkWriter measures alerts per second committed to the outbox by a
+// producer that puts one alert at a time (the pipeline), batched by the
+// writer into transactions.
+func BenchmarkWriter(b *testing.B) {
+	ob := openOutbox(b, 1<<20)
+	w := NewWriter(ob, WriterOptions{})
+	go w.Run(context.Background())
+	payload := bytes.Repeat([]byte("x"), 600)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		w.Put([]outbox.Message{{ID: fmt.Sprint(i), Topic: "ood/bench/alert", Payload: payload, QoS: 1}}, nil)
+		i++
+	}
+	w.Close()
+	if ob.Len() != i {
+		b.Fatalf("%d of %d alerts committed", ob.Len(), i)
+	}
+	b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "alerts/s")
+}
