@@ -26,7 +26,7 @@ type DirOptions struct {
 	Path string
 	// Pattern is a glob (path/filepath.Match syntax) matched against file
 	// names; empty matches all. Whatever the pattern, only names ending in
-	// .png, .jpg or .jpeg (ignoring case) are read, and names starting with
+	// .png, .jpg, .jpeg, .bmp, .gif or .webp (ignoring case) are read, and names starting with
 	// a dot, often temporary files, never are.
 	Pattern string
 	// Watch keeps watching the directory for new files after the existing
@@ -57,15 +57,16 @@ type DirOptions struct {
 // is removed or renamed.
 var ErrDirRemoved = errors.New("source: directory removed")
 
-// Dir is a source that reads PNG and JPEG files from a directory: the
-// existing ones in name order, then, when watching, new ones as they are
-// completely written.
+// Dir is a source that reads image files (PNG, JPEG, BMP, GIF, WebP) from
+// a directory: the existing ones in name order, then, when watching, new
+// ones as they are completely written.
 //
 // Linux reports no "closed after writing" event through fsnotify, so a
 // new or changed file is read once its size and modification time have not
 // changed and no event has arrived for it for Settle. Because a writer may
 // pause longer than that, the file must also parse as a complete image (a
-// PNG up to IEND, a JPEG up to EOI); if it does not, it is read again when
+// PNG up to IEND, a JPEG up to EOI, a GIF up to its trailer, a BMP or WebP
+// as long as its header says); if it does not, it is read again when
 // it next changes, and skipped if it stays incomplete for
 // IncompleteTimeout. Files moved into the directory arrive as creations and
 // are handled the same way; writing to a temporary name and renaming is
@@ -238,8 +239,8 @@ func (d *Dir) match(path string) bool {
 	switch ext := strings.ToLower(filepath.Ext(name)); {
 	case strings.HasPrefix(name, "."):
 		why, level = "hidden name (a temporary file?)", slog.LevelDebug
-	case ext != ".png" && ext != ".jpg" && ext != ".jpeg":
-		why = "not a .png, .jpg or .jpeg file"
+	case !isImageExt(ext):
+		why = "not an image file name (.png, .jpg, .jpeg, .bmp, .gif, .webp)"
 	case d.pattern != "":
 		if ok, _ := filepath.Match(d.pattern, name); !ok {
 			why = fmt.Sprintf("name does not match source.dir.pattern %q", d.pattern)
@@ -254,6 +255,16 @@ func (d *Dir) match(path string) bool {
 		}
 		d.ignored[path] = true
 		d.log.Log(context.Background(), level, "ignoring file", "file", path, "reason", why)
+	}
+	return false
+}
+
+// isImageExt reports whether files with the (lower-case) extension ext
+// are read.
+func isImageExt(ext string) bool {
+	switch ext {
+	case ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp":
+		return true
 	}
 	return false
 }
@@ -458,7 +469,7 @@ func (d *Dir) load(path string) (Frame, bool) {
 		d.skip(path, err)
 		return Frame{}, false
 	}
-	switch _, err := imageLen(data); {
+	switch _, err := fileImageLen(data); {
 	case errors.Is(err, errTruncated) && d.watch:
 		// Still being written, or a writer that pauses: wait for more.
 		d.pending[path] = &pendingFile{size: info.Size(), mod: info.ModTime(), changed: d.clock.Now(), incomplete: true}

@@ -447,7 +447,7 @@ func TestDirLedgerAcrossRestarts(t *testing.T) {
 func TestDirLogsIgnoredFiles(t *testing.T) {
 	root := t.TempDir()
 	writeFile(t, filepath.Join(root, "a.png"), encodePNG(t, 8, 8, 1))
-	writeFile(t, filepath.Join(root, "b.bmp"), []byte("BM"))
+	writeFile(t, filepath.Join(root, "b.txt"), []byte("BM"))
 	writeFile(t, filepath.Join(root, "c.jpg"), encodeJPEG(t, 8, 8, 2))
 	logs := &logRecords{}
 	d, err := NewDir(DirOptions{Path: root, Pattern: "a*"}, slog.New(slog.NewJSONHandler(logs, nil)))
@@ -462,7 +462,7 @@ func TestDirLogsIgnoredFiles(t *testing.T) {
 	for _, r := range logs.records(t, "ignoring file") {
 		reasons[filepath.Base(r["file"].(string))] = r["reason"].(string)
 	}
-	if !strings.Contains(reasons["b.bmp"], ".png") || !strings.Contains(reasons["c.jpg"], "pattern") || len(reasons) != 2 {
+	if !strings.Contains(reasons["b.txt"], ".png") || !strings.Contains(reasons["c.jpg"], "pattern") || len(reasons) != 2 {
 		t.Errorf("ignored files logged with reasons %v", reasons)
 	}
 }
