@@ -793,3 +793,35 @@ func TestFullOutboxBackpressure(t *testing.T) {
 		t.Errorf("outbox dropped %d alerts", st.Dropped)
 	}
 }
+
+// TestSnapshotOverwrittenAlertsAgain: a camera that overwrites one file
+// gets an alert for each version, under different ids.
+func TestSnapshotOverwrittenAlertsAgain(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	col := subscribeOrigins(t, broker.URL(), "central-"+t.Name())
+	frames := t.TempDir()
+	a := newAgent(t, testConfig(t, frames, t.TempDir(), broker.URL()))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	snapshot := filepath.Join(frames, "snapshot.png")
+	write := func(seed uint64) {
+		img := image.NewGray(image.Rect(0, 0, 28, 28))
+		for k := range img.Pix {
+			img.Pix[k] = uint8(seed * uint64(k))
+		}
+		var b bytes.Buffer
+		png.Encode(&b, img)
+		if err := os.WriteFile(snapshot, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1)
+	waitFor(t, "the first version's alert", 20*time.Second, func() bool { return len(col.snapshot()[snapshot]) == 1 })
+	write(2)
+	waitFor(t, "the second version's alert", 20*time.Second, func() bool { return len(col.snapshot()[snapshot]) == 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
