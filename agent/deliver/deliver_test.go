@@ -266,3 +266,23 @@ func BenchmarkWriter(b *testing.B) {
 	}
 	b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "alerts/s")
 }
+
+// TestWriterPutAfterCloseDoesNotBlock: once closed, a Put (a late event_end
+// on the way out) never waits for room in a full outbox.
+func TestWriterPutAfterCloseDoesNotBlock(t *testing.T) {
+	ob := openOutbox(t, 1)
+	w := NewWriter(ob, WriterOptions{Backpressure: true})
+	go w.Run(context.Background())
+	w.Put([]outbox.Message{msg(0)}, nil)
+	w.Close()
+	done := make(chan struct{})
+	go func() { w.Put([]outbox.Message{msg(1)}, nil); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Put after Close blocked on a full outbox")
+	}
+	if n, st := ob.Len(), ob.Stats(); n != 1 || st.Dropped != 0 {
+		t.Errorf("outbox holds %d, dropped %d; want the first message kept", n, st.Dropped)
+	}
+}

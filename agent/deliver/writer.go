@@ -62,12 +62,15 @@ func NewWriter(ob *outbox.Outbox, opts WriterOptions) *Writer {
 // Put hands messages to the writer; done, if not nil, runs once they are
 // committed to disk (a source records there that its input is handled).
 // Put blocks while the writer is busy and its queue is full. After Close
-// it commits directly.
+// it commits directly, without waiting for room.
 func (w *Writer) Put(msgs []outbox.Message, done func()) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
-		w.commit(context.Background(), []item{{msgs, done}})
+		// Nothing may block the way out: no waiting for room now.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		w.commit(ctx, []item{{msgs, done}})
 		return
 	}
 	w.in <- item{msgs, done}
