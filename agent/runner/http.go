@@ -58,7 +58,7 @@ func (a *Agent) healthz(w http.ResponseWriter, _ *http.Request) {
 		Model: a.modelID.Name, Version: a.version, Status: "ok",
 	}
 	if last := a.lastFrame.Load(); last > 0 {
-		h.LastFrameAgeS = time.Since(time.Unix(0, last)).Seconds()
+		h.LastFrameAgeS = a.clock.Now().Sub(time.Unix(0, last)).Seconds()
 	}
 	code := http.StatusOK
 	if !h.Pipeline {
