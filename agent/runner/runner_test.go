@@ -202,6 +202,14 @@ func TestBrokerRestartLosesNoAlert(t *testing.T) {
 		t.Error("outbox empty while the broker is down; alerts were not kept")
 	}
 	broker.Restart()
+	restarted := time.Now()
+	// The sender is woken by the reconnect: the queue drains within the
+	// client's longest reconnect delay, plus a second.
+	bound := a.cfg.MQTT.BackoffMax + time.Second
+	waitFor(t, "the outbox to drain", 30*time.Second, func() bool { return a.ob.Len() == 0 })
+	if d := time.Since(restarted); d > bound {
+		t.Errorf("outbox drained %v after the broker returned, want ≤ backoff_max + 1s = %v", d, bound)
+	}
 	for ; n < 40; n++ {
 		writeFrame(t, frames, n)
 	}
