@@ -562,3 +562,41 @@ func BenchmarkPublishQoS1(b *testing.B) {
 	b.StopTimer()
 	c.Close(context.Background())
 }
+
+// TestChangedSignalsConnectionChanges: the channel from Changed closes when
+// the connection comes up and again when it is lost, so a publisher waiting
+// on it wakes at a reconnect.
+func TestChangedSignalsConnectionChanges(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	url := broker.URL()
+	broker.Stop()
+	c, _ := startClient(t, Options{Broker: url})
+	changed := c.Changed()
+	select {
+	case <-changed:
+		// A failed attempt is a change too; take a fresh channel.
+		changed = c.Changed()
+	case <-time.After(waitTimeout):
+		t.Fatal("no change while connection attempts fail")
+	}
+	if c.Connected() {
+		t.Fatal("connected to a stopped broker")
+	}
+	broker.Restart()
+	deadline := time.After(waitTimeout)
+	for !c.Connected() {
+		select {
+		case <-changed:
+			changed = c.Changed()
+		case <-deadline:
+			t.Fatal("Changed did not signal the connection")
+		}
+	}
+	lost := c.Changed()
+	broker.Stop()
+	select {
+	case <-lost:
+	case <-time.After(waitTimeout + 10*time.Second): // keep-alive 5 s
+		t.Fatal("Changed did not signal the lost connection")
+	}
+}
