@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -831,5 +832,34 @@ func TestSnapshotOverwrittenAlertsAgain(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFailingPartStopsTheAgent: a part added with Add that fails stops the
+// whole group, and Run reports it; a part that ends cleanly does not stop it.
+func TestFailingPartStopsTheAgent(t *testing.T) {
+	a := newAgent(t, testConfig(t, t.TempDir(), t.TempDir(), "tcp://127.0.0.1:1"))
+	a.Add("quiet", func(context.Context) error { return nil })
+	boom := errors.New("boom")
+	a.Add("fails", func(ctx context.Context) error {
+		select {
+		case <-time.After(300 * time.Millisecond):
+			return boom
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, boom) || !strings.Contains(err.Error(), "fails") {
+			t.Fatalf("Run = %v, want the failing part's error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the agent kept running after a part failed")
+	}
+	if a.Healthy() {
+		t.Error("agent healthy after Run returned")
 	}
 }
