@@ -250,6 +250,32 @@ func TestHelperAgentProcess(t *testing.T) {
 	a.Run(context.Background())
 }
 
+// childAgents writes cfg to the state directory and returns a function
+// that starts an agent on it in a child process (TestHelperAgentProcess).
+// The children's log is shown if the test fails.
+func childAgents(t *testing.T, state string, cfg *config.Config) func() *exec.Cmd {
+	t.Helper()
+	cfgPath := filepath.Join(state, "agent.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logtest.Buffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent log:\n%s", logs)
+		}
+	})
+	return func() *exec.Cmd {
+		cmd := selfCommand("-test.run=^TestHelperAgentProcess$")
+		cmd.Env = append(os.Environ(), "OOD_RUNNER_TEST_CONFIG="+cfgPath)
+		cmd.Stderr = logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+}
+
 // TestKill9OutboxDeliversAfterRestart runs the agent in a child process with
 // the broker down, kills it with SIGKILL once alerts are queued, and starts
 // it again with the broker up: the queued alerts must be delivered.
@@ -263,25 +289,7 @@ func TestKill9OutboxDeliversAfterRestart(t *testing.T) {
 		writeFrame(t, frames, i)
 	}
 	cfg := testConfig(t, frames, state, url)
-	cfgPath := filepath.Join(state, "agent.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logs := &logtest.Buffer{}
-	child := func() *exec.Cmd {
-		cmd := selfCommand("-test.run=^TestHelperAgentProcess$")
-		cmd.Env = append(os.Environ(), "OOD_RUNNER_TEST_CONFIG="+cfgPath)
-		cmd.Stderr = logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("agent log:\n%s", logs)
-		}
-	}()
+	child := childAgents(t, state, cfg)
 	first := child()
 	// Wait until the child has queued an alert for every frame: the outbox
 	// file is locked while the child runs, so wait for the frames to be
@@ -709,18 +717,7 @@ func TestKill9RestartDoesNotRealert(t *testing.T) {
 	col := subscribeOrigins(t, url, "central-"+t.Name())
 	frames, state := t.TempDir(), t.TempDir()
 	cfg := testConfig(t, frames, state, url)
-	cfgPath := filepath.Join(state, "agent.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	child := func() *exec.Cmd {
-		cmd := selfCommand("-test.run=^TestHelperAgentProcess$")
-		cmd.Env = append(os.Environ(), "OOD_RUNNER_TEST_CONFIG="+cfgPath)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	child := childAgents(t, state, cfg)
 	const total = 60
 	first := child()
 	written := make(chan struct{})
