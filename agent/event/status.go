@@ -40,9 +40,10 @@ type Status struct {
 	Model   Model
 }
 
-// NewStatus returns a Status built at t by an agent started at started.
-func NewStatus(state State, deviceID, version string, model Model, t, started time.Time) Status {
-	return Status{State: state, DeviceID: deviceID, Time: t, Started: started, Version: version, Model: model}
+// NewStatus returns a Status built at t; Started is t too until the caller
+// sets the agent's start time.
+func NewStatus(state State, deviceID, version string, model Model, t time.Time) Status {
+	return Status{State: state, DeviceID: deviceID, Time: t, Started: t, Version: version, Model: model}
 }
 
 type statusJSON struct {

@@ -200,7 +200,9 @@ func (a *Agent) newClient() (*mqtt.Client, error) {
 	}
 	started := a.clock.Now()
 	status := func(s event.State) []byte {
-		b, _ := json.Marshal(event.NewStatus(s, cfg.DeviceID, a.version, a.modelID, a.clock.Now(), started))
+		st := event.NewStatus(s, cfg.DeviceID, a.version, a.modelID, a.clock.Now())
+		st.Started = started
+		b, _ := json.Marshal(st)
 		return b
 	}
 	c, err := mqtt.New(mqtt.Options{
