@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // Observation is the outcome of classifying and scoring one frame.
@@ -14,7 +16,13 @@ type Observation struct {
 	// FrameSeq numbers the frames of the agent's run.
 	FrameSeq uint64
 	// Origin names the input: a file path, URL or camera input.
-	Origin     string
+	Origin string
+	// Key, if not empty, identifies the input across restarts (a file's
+	// path, size and modification time). The alert or event_start it
+	// causes then gets an id derived from the device and Key (DeriveID),
+	// so that an input processed again after a crash is re-sent under
+	// the same id. Empty means a fresh id.
+	Key        string
 	Label      int
 	LabelName  string
 	Confidence float64
@@ -52,7 +60,7 @@ type Options struct {
 	// Model goes into every message; SetModel changes it.
 	Model Model
 	// Clock tells the time where none is passed in; nil means
-	// RealClock.
+	// the system clock.
 	Clock Clock
 	// IDs makes message ids; nil means NewIDGenerator(Clock). Share one
 	// generator between everything that makes messages.
@@ -133,7 +141,7 @@ func NewDecider(s Settings, opts Options) (*Decider, error) {
 	}
 	d := &Decider{clock: opts.Clock, ids: opts.IDs, device: opts.DeviceID, model: opts.Model}
 	if d.clock == nil {
-		d.clock = RealClock{}
+		d.clock = clock.Real{}
 	}
 	if d.ids == nil {
 		d.ids = NewIDGenerator(d.clock)
@@ -344,7 +352,7 @@ func (d *Decider) start(o Observation) Message {
 		}
 	}
 	ev.info.Duration = o.Time.Sub(ev.info.Start)
-	ev.info.ID = d.ids.NewAt(o.Time)
+	ev.info.ID = d.newID(TypeEventStart, o, o.Time)
 	d.ev = ev
 	d.open = true
 	d.cnt.Events++
@@ -415,7 +423,17 @@ func (d *Decider) message(typ Type, o Observation, t time.Time, ev *EventInfo) M
 		Event:      ev,
 	}
 	if typ != TypeEventStart {
-		m.ID = d.ids.NewAt(t)
+		m.ID = d.newID(typ, o, t)
 	}
 	return m
+}
+
+// newID returns the id of a message of type typ at t about o: derived
+// from o.Key for the message an input causes (alert, event_start), fresh
+// otherwise.
+func (d *Decider) newID(typ Type, o Observation, t time.Time) string {
+	if o.Key != "" && (typ == TypeAlert || typ == TypeEventStart) {
+		return DeriveID(t, d.device+"\x00"+string(typ)+"\x00"+o.Key)
+	}
+	return d.ids.NewAt(t)
 }

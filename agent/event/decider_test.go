@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 var t0 = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
@@ -252,7 +254,7 @@ func TestDecider(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := NewFakeClock(t0)
+			clock := clock.NewFake(t0)
 			d, err := NewDecider(tt.settings, Options{DeviceID: "cam-01", Model: testModel, Clock: clock})
 			if err != nil {
 				t.Fatalf("NewDecider(%+v) error: %v", tt.settings, err)
@@ -410,7 +412,7 @@ func TestDeciderUpdateSpacing(t *testing.T) {
 }
 
 func TestDeciderZeroTimeUsesClock(t *testing.T) {
-	clock := NewFakeClock(t0.Add(42 * time.Second))
+	clock := clock.NewFake(t0.Add(42 * time.Second))
 	d, err := NewDecider(Settings{Mode: ModeFrame}, Options{DeviceID: "cam-01", Clock: clock})
 	if err != nil {
 		t.Fatal(err)
@@ -569,5 +571,37 @@ func TestObserveDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("Observe without messages: %v allocations, want 0", allocs)
+	}
+}
+
+// TestDeciderKeyedIDs: the message an input causes gets an id derived from
+// the device and the input's key, so processing it again (after a restart)
+// yields the same id; other messages and unkeyed inputs get fresh ids.
+func TestDeciderKeyedIDs(t *testing.T) {
+	run := func(mode Mode, keys ...string) []string {
+		d, err := NewDecider(Settings{Mode: mode, K: 1, N: 1, EndAfter: 1, Timeout: time.Minute}, Options{DeviceID: "cam-01"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for i, k := range keys {
+			o := observation(uint64(i+1), t0.Add(time.Duration(i)*time.Second), -1)
+			o.Key = k
+			for _, m := range d.Observe(o) {
+				ids = append(ids, string(m.Type)+" "+m.ID)
+			}
+		}
+		return ids
+	}
+	a, b := run(ModeFrame, "dir:/a|1|1", "dir:/b|1|1", ""), run(ModeFrame, "dir:/a|1|1", "dir:/b|1|1", "")
+	if a[0] != b[0] || a[1] != b[1] {
+		t.Errorf("keyed alerts got different ids in two runs: %v and %v", a[:2], b[:2])
+	}
+	if a[0] == a[1] || a[2] == b[2] {
+		t.Errorf("distinct or unkeyed inputs share ids: %v, %v", a, b)
+	}
+	s1, s2 := run(ModeStream, "dir:/a|1|1"), run(ModeStream, "dir:/a|1|1")
+	if len(s1) != 1 || s1[0] != s2[0] || !strings.HasPrefix(s1[0], "event_start ") {
+		t.Errorf("keyed event_start ids %v and %v, want one and the same", s1, s2)
 	}
 }

@@ -2,12 +2,15 @@ package event
 
 import (
 	crand "crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // ErrInvalidID reports a string that is not a UUIDv7 in canonical form.
@@ -42,7 +45,7 @@ type IDGenerator struct {
 }
 
 // NewIDGenerator returns a generator that stamps ids made by New with c's
-// time; nil means RealClock.
+// time; nil means the system clock.
 func NewIDGenerator(c Clock) *IDGenerator {
 	var seed [32]byte
 	// crypto/rand.Read never fails: it crashes the program instead.
@@ -52,7 +55,7 @@ func NewIDGenerator(c Clock) *IDGenerator {
 
 func newIDGenerator(c Clock, seed [32]byte) *IDGenerator {
 	if c == nil {
-		c = RealClock{}
+		c = clock.Real{}
 	}
 	return &IDGenerator{clock: c, rng: rand.NewChaCha8(seed), lastMS: -1}
 }
@@ -85,6 +88,21 @@ func (g *IDGenerator) NewAt(t time.Time) string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[0:8], uint64(ms)<<16|0x7000|uint64(seq))
 	binary.BigEndian.PutUint64(b[8:16], 0x8000_0000_0000_0000|r>>2)
+	return formatUUID(b)
+}
+
+// DeriveID returns the UUIDv7 of a message stamped with t whose identity is
+// key: the same t (to the millisecond) and key always give the same id, so
+// a message made again for the same input, after a crash, is recognisable
+// as a re-send. The 74 bits after the timestamp come from SHA-256 of key
+// instead of a counter and random bits: such ids sort by time to the
+// millisecond, and in no particular order within one.
+func DeriveID(t time.Time, key string) string {
+	ms := min(max(t.UnixMilli(), 0), maxUnixMilli)
+	h := sha256.Sum256([]byte(key))
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[0:8], uint64(ms)<<16|0x7000|uint64(binary.BigEndian.Uint16(h[0:2])&0xfff))
+	binary.BigEndian.PutUint64(b[8:16], 0x8000_0000_0000_0000|binary.BigEndian.Uint64(h[2:10])>>2)
 	return formatUUID(b)
 }
 

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 func TestIDsUniqueAndIncreasing(t *testing.T) {
@@ -40,7 +42,7 @@ func TestIDsUniqueAndIncreasing(t *testing.T) {
 }
 
 func TestIDTime(t *testing.T) {
-	g := NewIDGenerator(NewFakeClock(t0))
+	g := NewIDGenerator(clock.NewFake(t0))
 	tests := []struct {
 		name string
 		at   time.Time
@@ -151,5 +153,32 @@ func BenchmarkNewID(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		g.New()
+	}
+}
+
+func TestDeriveID(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 15, 0, 0, 123e6, time.UTC)
+	a := DeriveID(t0, "dev\x00alert\x00dir:/in/a.png")
+	if b := DeriveID(t0, "dev\x00alert\x00dir:/in/a.png"); a != b {
+		t.Errorf("same input, different ids %s and %s", a, b)
+	}
+	for _, other := range []string{
+		DeriveID(t0, "dev\x00alert\x00dir:/in/b.png"),
+		DeriveID(t0, "dev2\x00alert\x00dir:/in/a.png"),
+		DeriveID(t0.Add(time.Millisecond), "dev\x00alert\x00dir:/in/a.png"),
+	} {
+		if other == a {
+			t.Errorf("different inputs share id %s", a)
+		}
+	}
+	got, err := IDTime(a)
+	if err != nil {
+		t.Fatalf("derived id %s does not parse: %v", a, err)
+	}
+	if !got.Equal(t0) {
+		t.Errorf("derived id time = %v, want %v", got, t0)
+	}
+	if later := DeriveID(t0.Add(time.Millisecond), "x"); later <= a {
+		t.Errorf("id of a later time %s does not sort after %s", later, a)
 	}
 }

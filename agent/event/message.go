@@ -12,7 +12,7 @@ import (
 // a new name.
 const (
 	AlertSchema  = "ood-agent/alert/v1"
-	StatusSchema = "ood-agent/status/v1"
+	StatusSchema = "ood-agent/status/v2"
 	StatsSchema  = "ood-agent/stats/v1"
 )
 
@@ -222,11 +222,8 @@ func (m Message) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes an AlertSchema payload. It checks the schema
 // name, the type and the times, not every constraint of the JSON Schema.
 func (m *Message) UnmarshalJSON(data []byte) error {
-	if err := checkSchema(data, AlertSchema); err != nil {
-		return err
-	}
 	var w messageJSON
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := decode(data, AlertSchema, &w); err != nil {
 		return err
 	}
 	if !w.Type.valid() {
@@ -281,6 +278,15 @@ func (m *Message) UnmarshalJSON(data []byte) error {
 // checkSchema reads only the schema field of a payload, so that a payload
 // of another schema is reported as such rather than by the first field
 // that fails to decode.
+// decode unmarshals data into its wire form w once its schema name is
+// want.
+func decode(data []byte, want string, w any) error {
+	if err := checkSchema(data, want); err != nil {
+		return err
+	}
+	return json.Unmarshal(data, w)
+}
+
 func checkSchema(data []byte, want string) error {
 	var head struct {
 		Schema string `json:"schema"`

@@ -101,7 +101,7 @@ func sampleStats(t testing.TB) []Stats {
 
 func sampleStatuses() []Status {
 	return []Status{
-		NewStatus(StateOnline, "cam-01", "v0.3.0", testModel, t0),
+		started(NewStatus(StateOnline, "cam-01", "v0.3.0", testModel, t0), t0.Add(-time.Hour)),
 		NewStatus(StateOffline, "cam-01", "v0.3.0", testModel, t0),
 	}
 }
@@ -235,4 +235,10 @@ func TestDocExamples(t *testing.T) {
 			t.Errorf("docs/mqtt.md has no example of %s", k)
 		}
 	}
+}
+
+// started sets a status's start time.
+func started(s Status, t time.Time) Status {
+	s.Started = t
+	return s
 }

@@ -144,11 +144,8 @@ func (s Stats) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes a StatsSchema payload; fps and ood_rate are
 // recomputed from the counts.
 func (s *Stats) UnmarshalJSON(data []byte) error {
-	if err := checkSchema(data, StatsSchema); err != nil {
-		return err
-	}
 	var w statsJSON
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := decode(data, StatsSchema, &w); err != nil {
 		return err
 	}
 	t, err := parseTime("time", w.Time)

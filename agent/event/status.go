@@ -29,16 +29,21 @@ const (
 type Status struct {
 	State    State
 	DeviceID string
-	// Time is when the payload was built.
+	// Time is when the payload was built: when the message was sent,
+	// except for the will (see above).
 	Time time.Time
+	// Started is when the agent process started; a Started later than
+	// the previous status's means the agent restarted.
+	Started time.Time
 	// Version is the agent's version string.
 	Version string
 	Model   Model
 }
 
-// NewStatus returns a Status.
+// NewStatus returns a Status built at t; Started is t too until the caller
+// sets the agent's start time.
 func NewStatus(state State, deviceID, version string, model Model, t time.Time) Status {
-	return Status{State: state, DeviceID: deviceID, Time: t, Version: version, Model: model}
+	return Status{State: state, DeviceID: deviceID, Time: t, Started: t, Version: version, Model: model}
 }
 
 type statusJSON struct {
@@ -46,6 +51,7 @@ type statusJSON struct {
 	State    State  `json:"state"`
 	DeviceID string `json:"device_id"`
 	Time     string `json:"time"`
+	Started  string `json:"started"`
 	Version  string `json:"version"`
 	Model    Model  `json:"model"`
 }
@@ -57,6 +63,7 @@ func (s Status) MarshalJSON() ([]byte, error) {
 		State:    s.State,
 		DeviceID: s.DeviceID,
 		Time:     formatTime(s.Time),
+		Started:  formatTime(s.Started),
 		Version:  s.Version,
 		Model:    s.Model,
 	})
@@ -64,11 +71,8 @@ func (s Status) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON decodes a StatusSchema payload.
 func (s *Status) UnmarshalJSON(data []byte) error {
-	if err := checkSchema(data, StatusSchema); err != nil {
-		return err
-	}
 	var w statusJSON
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := decode(data, StatusSchema, &w); err != nil {
 		return err
 	}
 	if w.State != StateOnline && w.State != StateOffline {
@@ -78,6 +82,10 @@ func (s *Status) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return err
 	}
-	*s = Status{State: w.State, DeviceID: w.DeviceID, Time: t, Version: w.Version, Model: w.Model}
+	started, err := parseTime("started", w.Started)
+	if err != nil {
+		return err
+	}
+	*s = Status{State: w.State, DeviceID: w.DeviceID, Time: t, Started: started, Version: w.Version, Model: w.Model}
 	return nil
 }

@@ -14,6 +14,9 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/ood-agent/ood-agent/agent/backoff"
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // Errors callers may branch on. They are wrapped with context.
@@ -215,6 +218,16 @@ func (c *Client) Connected() bool {
 	return c.session() != nil && c.pc.IsConnectionOpen()
 }
 
+// Changed returns a channel that is closed at the next change of the
+// connection's state: a connection made or lost, an attempt that failed,
+// Close. A publisher that failed takes it before publishing and waits on
+// it, so that a reconnect wakes it at once instead of after a retry delay.
+func (c *Client) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
+}
+
 // WaitConnected blocks until the client is connected, ctx is done or the
 // client is closed. When ctx ends first, the error also wraps the last
 // connection error, such as ErrNotAuthorized or ErrClientCertRequired. It
@@ -247,7 +260,7 @@ func (c *Client) WaitConnected(ctx context.Context) error {
 
 // Run connects to the broker and keeps the connection up until ctx is done
 // or Close is called. Attempts that fail, at boot or after a lost
-// connection, are retried after a Backoff delay. After each connection Run
+// connection, are retried after a backoff delay (package backoff). After each connection Run
 // renews the subscriptions, publishes the online status and calls
 // OnConnect.
 //
@@ -301,7 +314,8 @@ func (c *Client) isClosing() bool {
 
 // loop connects and reconnects until ctx is done.
 func (c *Client) loop(ctx context.Context) {
-	bo := Backoff{Initial: c.cfg.BackoffInitial, Max: c.cfg.BackoffMax, Rand: c.cfg.Rand}
+	clk := clock.OrReal(c.cfg.Clock)
+	bo := backoff.Backoff{Initial: c.cfg.BackoffInitial, Max: c.cfg.BackoffMax, Rand: c.cfg.Rand, Clock: clk}
 	// Close cancels ctx, but from another goroutine: checking closing too
 	// keeps a Close that just returned from racing with a new attempt.
 	for failures := 0; ctx.Err() == nil && !c.isClosing(); {
@@ -314,7 +328,7 @@ func (c *Client) loop(ctx context.Context) {
 			c.mu.Unlock()
 			d := bo.Next()
 			c.log.Warn("mqtt connect failed", "attempt", failures, "retry_in", d, "err", err)
-			sleep(ctx, d)
+			clock.Sleep(ctx, clk, d)
 			continue
 		}
 		if c.closed.Load() {
@@ -339,12 +353,12 @@ func (c *Client) loop(ctx context.Context) {
 		// A connection that survived a keep-alive period worked; one
 		// that died sooner (a client id clash, a broker that kicks us)
 		// must not be retried at the initial rate forever.
-		if time.Since(s.up) >= c.cfg.KeepAlive {
+		if clk.Now().Sub(s.up) >= c.cfg.KeepAlive {
 			bo.Reset()
 		}
 		d := bo.Next()
 		c.log.Warn("mqtt connection lost", "err", s.lostErr, "reconnect_in", d)
-		sleep(ctx, d)
+		clock.Sleep(ctx, clk, d)
 	}
 }
 
@@ -373,7 +387,7 @@ func (c *Client) connect() (*session, error) {
 		}
 		return nil, fmt.Errorf("connect to %s: %w", c.cfg.broker.Redacted(), err)
 	}
-	s.up = time.Now()
+	s.up = clock.OrReal(c.cfg.Clock).Now()
 	c.mu.Lock()
 	if !s.isLost() {
 		c.sess = s
@@ -405,7 +419,7 @@ func (c *Client) afterConnect(ctx context.Context, s *session) {
 		}
 	}
 	if st := c.cfg.Status; st != nil {
-		if err := c.Publish(ctx, st.Topic, c.cfg.online, st.QoS, true); err != nil {
+		if err := c.Publish(ctx, st.Topic, c.statusPayload(true), st.QoS, true); err != nil {
 			c.log.Warn("mqtt publish online status failed", "topic", st.Topic, "err", err)
 		}
 	}
@@ -539,6 +553,17 @@ func (c *Client) subscribe(ctx context.Context, s *session, filter string, sub *
 	return nil
 }
 
+// statusPayload returns the status payload to publish now.
+func (c *Client) statusPayload(online bool) []byte {
+	if f := c.cfg.Status.Payload; f != nil {
+		return f(online)
+	}
+	if online {
+		return c.cfg.online
+	}
+	return c.cfg.offline
+}
+
 // Close stops Run, publishes the offline status if a Status is configured
 // and the client is connected (a clean disconnect does not fire the
 // will), and disconnects. ctx bounds the whole shutdown. Closing twice
@@ -560,7 +585,7 @@ func (c *Client) Close(ctx context.Context) error {
 func (c *Client) shutdown(ctx context.Context) error {
 	c.shutdownOnce.Do(func() {
 		if st := c.cfg.Status; st != nil && c.session() != nil {
-			if err := c.Publish(ctx, st.Topic, c.cfg.offline, st.QoS, true); err != nil {
+			if err := c.Publish(ctx, st.Topic, c.statusPayload(false), st.QoS, true); err != nil {
 				c.shutdownErr = fmt.Errorf("mqtt: publish offline status: %w", err)
 			}
 		}

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ood-agent/ood-agent/agent/internal/logtest"
 	"github.com/ood-agent/ood-agent/agent/internal/mosquittotest"
 )
 
@@ -19,31 +19,12 @@ import (
 // milliseconds, leaving room for a slow CI machine.
 const waitTimeout = 5 * time.Second
 
-// syncBuffer collects a client's log, shown when the test fails and
-// searched for leaked passwords.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startClient creates a client with fast test timings, fills in options
 // left zero, runs it and closes it in t.Cleanup. It returns the client's
 // log buffer too.
-func startClient(t *testing.T, o Options) (*Client, *syncBuffer) {
+func startClient(t *testing.T, o Options) (*Client, *logtest.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	if o.ClientID == "" {
 		o.ClientID = strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
 	}
@@ -580,4 +561,42 @@ func BenchmarkPublishQoS1(b *testing.B) {
 	}
 	b.StopTimer()
 	c.Close(context.Background())
+}
+
+// TestChangedSignalsConnectionChanges: the channel from Changed closes when
+// the connection comes up and again when it is lost, so a publisher waiting
+// on it wakes at a reconnect.
+func TestChangedSignalsConnectionChanges(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	url := broker.URL()
+	broker.Stop()
+	c, _ := startClient(t, Options{Broker: url})
+	changed := c.Changed()
+	select {
+	case <-changed:
+		// A failed attempt is a change too; take a fresh channel.
+		changed = c.Changed()
+	case <-time.After(waitTimeout):
+		t.Fatal("no change while connection attempts fail")
+	}
+	if c.Connected() {
+		t.Fatal("connected to a stopped broker")
+	}
+	broker.Restart()
+	deadline := time.After(waitTimeout)
+	for !c.Connected() {
+		select {
+		case <-changed:
+			changed = c.Changed()
+		case <-deadline:
+			t.Fatal("Changed did not signal the connection")
+		}
+	}
+	lost := c.Changed()
+	broker.Stop()
+	select {
+	case <-lost:
+	case <-time.After(waitTimeout + 10*time.Second): // keep-alive 5 s
+		t.Fatal("Changed did not signal the lost connection")
+	}
 }

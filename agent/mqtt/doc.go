@@ -13,7 +13,7 @@
 //     at least once and receivers drop duplicates by message id.
 //   - Connection attempts, at boot and after a lost connection, are made
 //     by the Client's own loop with capped exponential backoff and full
-//     jitter (see Backoff), not by Paho's ConnectRetry or AutoReconnect.
+//     jitter (package backoff), not by Paho's ConnectRetry or AutoReconnect.
 //   - After every connection the Client re-subscribes, publishes the
 //     retained "online" status and runs the OnConnect hook; a will
 //     carries the retained "offline" status when the link dies, and Close

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // Defaults applied by New to zero-valued Options fields.
@@ -56,6 +58,8 @@ type Options struct {
 	// Rand returns numbers in [0, 1) for backoff jitter; nil means
 	// math/rand/v2. Tests inject it for reproducible delays.
 	Rand func() float64
+	// Clock times reconnects; nil means the system clock.
+	Clock clock.Clock
 
 	// Will is published by the broker if the connection dies without a
 	// DISCONNECT. Nil means Status's offline message, if Status is set.
@@ -89,6 +93,11 @@ type Status struct {
 	// "offline".
 	Online  []byte
 	Offline []byte
+	// Payload, if set, builds the payload published when the state
+	// changes (online true after a connection, false before a clean
+	// disconnect), so that it can carry the time it is sent. The will
+	// is fixed at connect time and stays Offline.
+	Payload func(online bool) []byte
 	// QoS of the status messages; 0 means 1, since a lost status would
 	// otherwise stay wrong until the next reconnect.
 	QoS byte

@@ -14,6 +14,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/ood-agent/ood-agent/agent/internal/fsutil"
 )
 
 // Errors that callers may test for with errors.Is.
@@ -130,6 +132,7 @@ type Outbox struct {
 	statsDirty bool
 	ready      chan struct{} // closed while depth > 0 or after Close
 	readyShut  bool
+	freed      chan struct{} // closed and replaced whenever depth falls, and at Close
 }
 
 // Open opens the queue stored at path, creating it and its directory if
@@ -153,7 +156,7 @@ func Open(path string, opts Options) (*Outbox, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	o := &Outbox{opts: opts, log: opts.Logger, ready: make(chan struct{})}
+	o := &Outbox{opts: opts, log: opts.Logger, ready: make(chan struct{}), freed: make(chan struct{})}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
@@ -181,20 +184,11 @@ func Open(path string, opts Options) (*Outbox, error) {
 	o.db, o.depth, o.stats = db, depth, stats
 	// bbolt syncs the file but not its directory entry, which a new or
 	// renamed file needs to survive a power cut.
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
 		o.log.Warn("outbox could not sync its directory", "dir", filepath.Dir(path), "err", err)
 	}
 	o.updateReady()
 	return o, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // corruptError marks a file whose contents cannot be used.
@@ -419,6 +413,7 @@ func (o *Outbox) removeCorrupt(keys [][]byte) {
 	o.stats, o.statsDirty = st, false
 	o.depth -= len(keys)
 	o.updateReady()
+	o.signalFreedLocked()
 }
 
 // Ack removes the message with sequence number seq, once the broker has
@@ -455,6 +450,7 @@ func (o *Outbox) Ack(seq uint64) error {
 	o.stats, o.statsDirty = st, false
 	o.depth--
 	o.updateReady()
+	o.signalFreedLocked()
 	return nil
 }
 
@@ -499,6 +495,50 @@ func (o *Outbox) Wait(ctx context.Context) error {
 	return nil
 }
 
+// signalFreedLocked wakes the waiters for room; o.mu is held.
+func (o *Outbox) signalFreedLocked() {
+	close(o.freed)
+	o.freed = make(chan struct{})
+}
+
+// MaxMessages returns the queue's capacity.
+func (o *Outbox) MaxMessages() int { return o.opts.MaxMessages }
+
+// WaitRoom blocks until n more messages fit without a drop, the context
+// is done, or the outbox is closed (ErrClosed). A producer that must not
+// lose messages — a directory whose files can all wait — calls it before
+// PutAll, so that a full queue slows the producer down instead of
+// dropping what it holds. An empty queue always has room, even for more
+// than its capacity.
+func (o *Outbox) WaitRoom(ctx context.Context, n int) error {
+	return o.waitDepth(ctx, func(depth int) bool { return depth == 0 || depth+n <= o.opts.MaxMessages })
+}
+
+// WaitEmpty blocks until every queued message has been acknowledged, the
+// context is done, or the outbox is closed (ErrClosed).
+func (o *Outbox) WaitEmpty(ctx context.Context) error {
+	return o.waitDepth(ctx, func(depth int) bool { return depth == 0 })
+}
+
+func (o *Outbox) waitDepth(ctx context.Context, ok func(depth int) bool) error {
+	for {
+		o.mu.Lock()
+		closed, depth, freed := o.closed, o.depth, o.freed
+		o.mu.Unlock()
+		switch {
+		case closed:
+			return ErrClosed
+		case ok(depth):
+			return nil
+		}
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // updateReady keeps the Notify channel in step with depth; o.mu is held.
 func (o *Outbox) updateReady() {
 	want := o.depth > 0 || o.closed
@@ -522,6 +562,7 @@ func (o *Outbox) Close() error {
 	}
 	o.closed = true
 	o.updateReady()
+	o.signalFreedLocked()
 	var errs []error
 	if o.statsDirty {
 		st := o.stats

@@ -15,31 +15,15 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ood-agent/ood-agent/agent/internal/logtest"
 )
 
 var testNow = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func openTest(t *testing.T, path string, opts Options) (*Outbox, *syncBuffer) {
+func openTest(t *testing.T, path string, opts Options) (*Outbox, *logtest.Buffer) {
 	t.Helper()
-	logs := new(syncBuffer)
+	logs := new(logtest.Buffer)
 	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	if opts.Now == nil {
 		opts.Now = func() time.Time { return testNow }
@@ -575,5 +559,52 @@ func TestPutAllBatchAndBounds(t *testing.T) {
 				t.Errorf("Stats = %+v, want 2 dropped, depth 3", st)
 			}
 		})
+	}
+}
+
+func TestWaitRoomAndEmpty(t *testing.T) {
+	ob, err := Open(filepath.Join(t.TempDir(), "q.db"), Options{MaxMessages: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	ctx := context.Background()
+	if err := ob.WaitRoom(ctx, 5); err != nil {
+		t.Fatalf("WaitRoom on an empty queue = %v", err)
+	}
+	if _, err := ob.PutAll([]Message{{ID: "a", Topic: "t"}, {ID: "b", Topic: "t"}}); err != nil {
+		t.Fatal(err)
+	}
+	room := make(chan error, 1)
+	go func() { room <- ob.WaitRoom(ctx, 1) }()
+	empty := make(chan error, 1)
+	go func() { empty <- ob.WaitEmpty(ctx) }()
+	select {
+	case err := <-room:
+		t.Fatalf("WaitRoom returned %v on a full queue", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	entries, err := ob.Peek(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob.Ack(entries[0].Seq)
+	if err := <-room; err != nil {
+		t.Fatalf("WaitRoom after an Ack = %v", err)
+	}
+	select {
+	case err := <-empty:
+		t.Fatalf("WaitEmpty returned %v with a message queued", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	ob.Ack(entries[1].Seq)
+	if err := <-empty; err != nil {
+		t.Fatalf("WaitEmpty after the last Ack = %v", err)
+	}
+	ob.PutAll([]Message{{ID: "c", Topic: "t"}, {ID: "d", Topic: "t"}})
+	go func() { room <- ob.WaitRoom(ctx, 1) }()
+	ob.Close()
+	if err := <-room; !errors.Is(err, ErrClosed) {
+		t.Fatalf("WaitRoom after Close = %v, want ErrClosed", err)
 	}
 }

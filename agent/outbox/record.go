@@ -144,27 +144,23 @@ func (d *decoder) byte() byte {
 }
 
 func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad uvarint")
-		return 0
-	}
-	if n != len(binary.AppendUvarint(nil, v)) {
-		d.fail("non-minimal uvarint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
+	return minimalVarint(d, binary.Uvarint, binary.AppendUvarint, "uvarint")
 }
 
 func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
+	return minimalVarint(d, binary.Varint, binary.AppendVarint, "varint")
+}
+
+// minimalVarint reads a varint that must be in its shortest encoding, so
+// that every record has one spelling.
+func minimalVarint[T int64 | uint64](d *decoder, read func([]byte) (T, int), encode func([]byte, T) []byte, name string) T {
+	v, n := read(d.b)
 	if n <= 0 {
-		d.fail("bad varint")
+		d.fail("bad %s", name)
 		return 0
 	}
-	if n != len(binary.AppendVarint(nil, v)) {
-		d.fail("non-minimal varint")
+	if n != len(encode(nil, v)) {
+		d.fail("non-minimal %s", name)
 		return 0
 	}
 	d.b = d.b[n:]

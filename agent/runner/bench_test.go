@@ -1,9 +1,7 @@
 package runner
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -13,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ood-agent/ood-agent/agent/internal/mosquittotest"
-	"github.com/ood-agent/ood-agent/agent/mqtt"
-	"github.com/ood-agent/ood-agent/agent/outbox"
 	"github.com/ood-agent/ood-agent/agent/source"
 	"github.com/ood-agent/ood-agent/config"
 	"github.com/ood-agent/ood-agent/model"
@@ -136,7 +131,7 @@ func benchmarkPipeline(b *testing.B, file *model.File, calib *ood.Calibration, f
 		b.StartTimer()
 		t0 = time.Now()
 		go func() { done <- a.Run(ctx) }()
-		for a.frames.Value()+a.skipped.Value() < uint64(len(frames)) {
+		for a.frames.Get()+a.skipped.Get() < uint64(len(frames)) {
 			time.Sleep(time.Millisecond)
 		}
 		total += time.Since(t0)
@@ -160,42 +155,4 @@ func testConfigB(b *testing.B) *config.Config {
 	cfg.Outbox.Path = filepath.Join(b.TempDir(), "outbox.db")
 	cfg.HTTP.Listen = ""
 	return cfg
-}
-
-// BenchmarkOutboxToMosquitto measures alerts per second from the durable
-// outbox to a real Mosquitto (QoS 1, each removed only after its PUBACK).
-func BenchmarkOutboxToMosquitto(b *testing.B) {
-	broker := mosquittotest.Start(b)
-	ob, err := outbox.Open(filepath.Join(b.TempDir(), "outbox.db"), outbox.Options{MaxMessages: 100000})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ob.Close()
-	client, err := mqtt.New(mqtt.Options{Broker: broker.URL(), ClientID: "bench", KeepAlive: 30 * time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go client.Run(ctx)
-	if err := client.WaitConnected(ctx); err != nil {
-		b.Fatal(err)
-	}
-	payload := bytes.Repeat([]byte("x"), 600) // about an alert's size
-	const batch = 200
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		for k := 0; k < batch; k++ {
-			if _, err := ob.Put(outbox.Message{ID: fmt.Sprint(i, "-", k), Topic: "ood/bench/alert", Payload: payload, QoS: 1}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		s := &sender{ob: ob, pub: client, log: slog.New(slog.DiscardHandler), retry: time.Millisecond, maxWait: time.Second}
-		b.StartTimer()
-		if left := s.flush(ctx); left != 0 {
-			b.Fatalf("%d messages left", left)
-		}
-	}
-	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "alerts/s")
 }

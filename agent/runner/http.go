@@ -19,7 +19,7 @@ func (a *Agent) serveHTTP(ctx context.Context) error {
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		a.reg.WriteTo(w)
+		a.writeMetrics(w)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	a.log.Info("serving health and metrics", "addr", ln.Addr().String())
@@ -58,7 +58,7 @@ func (a *Agent) healthz(w http.ResponseWriter, _ *http.Request) {
 		Model: a.modelID.Name, Version: a.version, Status: "ok",
 	}
 	if last := a.lastFrame.Load(); last > 0 {
-		h.LastFrameAgeS = time.Since(time.Unix(0, last)).Seconds()
+		h.LastFrameAgeS = a.clock.Now().Sub(time.Unix(0, last)).Seconds()
 	}
 	code := http.StatusOK
 	if !h.Pipeline {

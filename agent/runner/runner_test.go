@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +26,7 @@ import (
 	"time"
 
 	"github.com/ood-agent/ood-agent/agent/event"
+	"github.com/ood-agent/ood-agent/agent/internal/logtest"
 	"github.com/ood-agent/ood-agent/agent/internal/mosquittotest"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/outbox"
@@ -99,27 +104,47 @@ type collector struct {
 func subscribe(t *testing.T, url, clientID string) *collector {
 	t.Helper()
 	c := &collector{ids: map[string]int{}, byOri: map[string]string{}}
-	sub, err := mqtt.New(mqtt.Options{Broker: url, ClientID: clientID, KeepAlive: 5 * time.Second,
-		BackoffInitial: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := sub.Subscribe(ctx, "ood/+/alert", 1, func(_ string, payload []byte) {
-		var m event.Message
-		if err := json.Unmarshal(payload, &m); err != nil {
-			t.Errorf("alert payload: %v", err)
-			return
-		}
+	subscribeAlerts(t, url, clientID, func(m event.Message) {
 		c.mu.Lock()
+		defer c.mu.Unlock()
 		c.ids[m.ID]++
 		frame := fmt.Sprintf("%s#%d", m.Origin, m.FrameSeq)
 		if prev, ok := c.byOri[frame]; ok && prev != m.ID {
 			t.Errorf("frame %s got two different alert ids %s and %s", frame, prev, m.ID)
 		}
 		c.byOri[frame] = m.ID
-		c.mu.Unlock()
-	}); err != nil {
+	})
+	return c
+}
+
+// subscribeAlerts is a central server: a persistent-session subscriber to
+// every device's alerts.
+func subscribeAlerts(t *testing.T, url, clientID string, handle func(event.Message)) {
+	t.Helper()
+	runSubscriber(t, url, clientID, false, "ood/+/alert", func(_ string, payload []byte) {
+		var m event.Message
+		if err := json.Unmarshal(payload, &m); err != nil {
+			t.Errorf("alert payload: %v", err)
+			return
+		}
+		handle(m)
+	})
+}
+
+// runSubscriber runs a client subscribed to filter until the test ends. It
+// returns once the broker has acknowledged the subscription: connected is
+// not yet subscribed, and a message published in between would be lost
+// (or, with a persistent session, missing from it across a broker
+// restart).
+func runSubscriber(t *testing.T, url, clientID string, clean bool, filter string, handler func(topic string, payload []byte)) {
+	t.Helper()
+	sub, err := mqtt.New(mqtt.Options{Broker: url, ClientID: clientID, KeepAlive: 5 * time.Second, CleanSession: clean,
+		BackoffInitial: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := sub.Subscribe(ctx, filter, 1, handler); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
@@ -130,7 +155,9 @@ func subscribe(t *testing.T, url, clientID string) *collector {
 	if err := sub.WaitConnected(wctx); err != nil {
 		t.Fatal(err)
 	}
-	return c
+	if err := sub.Subscribe(wctx, filter, 1, handler); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (c *collector) distinct() int {
@@ -171,11 +198,19 @@ func TestBrokerRestartLosesNoAlert(t *testing.T) {
 		writeFrame(t, frames, n)
 	}
 	// Let the agent classify them while the broker is away.
-	waitFor(t, "frames processed while the broker is down", 20*time.Second, func() bool { return a.frames.Value() >= 30 })
+	waitFor(t, "frames processed while the broker is down", 20*time.Second, func() bool { return a.frames.Get() >= 30 })
 	if a.ob.Len() == 0 {
 		t.Error("outbox empty while the broker is down; alerts were not kept")
 	}
 	broker.Restart()
+	restarted := time.Now()
+	// The sender is woken by the reconnect: the queue drains within the
+	// client's longest reconnect delay, plus a second.
+	bound := a.cfg.MQTT.BackoffMax + time.Second
+	waitFor(t, "the outbox to drain", 30*time.Second, func() bool { return a.ob.Len() == 0 })
+	if d := time.Since(restarted); d > bound {
+		t.Errorf("outbox drained %v after the broker returned, want ≤ backoff_max + 1s = %v", d, bound)
+	}
 	for ; n < 40; n++ {
 		writeFrame(t, frames, n)
 	}
@@ -202,8 +237,43 @@ func TestHelperAgentProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newAgent(t, cfg)
+	file, calib, err := zoo.Open(zoo.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The parent shows the child's log when it fails.
+	a, err := New(Options{Config: cfg, Model: file, Calibration: calib, Version: "test",
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	a.Run(context.Background())
+}
+
+// childAgents writes cfg to the state directory and returns a function
+// that starts an agent on it in a child process (TestHelperAgentProcess).
+// The children's log is shown if the test fails.
+func childAgents(t *testing.T, state string, cfg *config.Config) func() *exec.Cmd {
+	t.Helper()
+	cfgPath := filepath.Join(state, "agent.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logtest.Buffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent log:\n%s", logs)
+		}
+	})
+	return func() *exec.Cmd {
+		cmd := selfCommand("-test.run=^TestHelperAgentProcess$")
+		cmd.Env = append(os.Environ(), "OOD_RUNNER_TEST_CONFIG="+cfgPath)
+		cmd.Stderr = logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
 }
 
 // TestKill9OutboxDeliversAfterRestart runs the agent in a child process with
@@ -219,18 +289,7 @@ func TestKill9OutboxDeliversAfterRestart(t *testing.T) {
 		writeFrame(t, frames, i)
 	}
 	cfg := testConfig(t, frames, state, url)
-	cfgPath := filepath.Join(state, "agent.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	child := func() *exec.Cmd {
-		cmd := selfCommand("-test.run=^TestHelperAgentProcess$")
-		cmd.Env = append(os.Environ(), "OOD_RUNNER_TEST_CONFIG="+cfgPath)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	child := childAgents(t, state, cfg)
 	first := child()
 	// Wait until the child has queued an alert for every frame: the outbox
 	// file is locked while the child runs, so wait for the frames to be
@@ -324,7 +383,7 @@ func TestBadFramesAreSkipped(t *testing.T) {
 	// The directory source waits IncompleteTimeout (10 s) for a file that
 	// does not parse as a complete image before it skips it.
 	waitFor(t, "bad frames counted", 30*time.Second, func() bool {
-		return a.skipped.Value()+a.pump.Stats().Skipped >= uint64(len(bad))
+		return a.skipped.Get()+a.pump.Stats().Skipped >= uint64(len(bad))
 	})
 	cancel()
 	if err := <-done; err != nil {
@@ -358,13 +417,7 @@ func TestStatusAndStats(t *testing.T) {
 	var mu sync.Mutex
 	var statuses []event.Status
 	var stats []event.Stats
-	sub, err := mqtt.New(mqtt.Options{Broker: broker.URL(), ClientID: "observer", KeepAlive: 5 * time.Second, CleanSession: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, scancel := context.WithCancel(context.Background())
-	defer scancel()
-	sub.Subscribe(sctx, "ood/test-device/#", 1, func(topic string, payload []byte) {
+	runSubscriber(t, broker.URL(), "observer", true, "ood/test-device/#", func(topic string, payload []byte) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -382,7 +435,6 @@ func TestStatusAndStats(t *testing.T) {
 			stats = append(stats, s)
 		}
 	})
-	go sub.Run(sctx)
 
 	a := newAgent(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -413,6 +465,11 @@ func TestStatusAndStats(t *testing.T) {
 	defer mu.Unlock()
 	if statuses[0].State != event.StateOnline {
 		t.Errorf("first status = %s, want online", statuses[0].State)
+	}
+	// Each status carries the time it was sent and the start time.
+	first, last := statuses[0], statuses[len(statuses)-1]
+	if !first.Started.Equal(last.Started) || first.Time.Before(first.Started) || !last.Time.After(first.Time) {
+		t.Errorf("status times: online sent %v, offline sent %v, started %v and %v", first.Time, last.Time, first.Started, last.Started)
 	}
 	for _, s := range stats {
 		if s.Frames > 0 && (s.Inference == nil || s.Energy == nil || s.Calibration.EnergyP50 == nil) {
@@ -486,13 +543,7 @@ func TestFFmpegStreamEvents(t *testing.T) {
 	broker := mosquittotest.Start(t)
 	var mu sync.Mutex
 	var msgs []event.Message
-	sub, err := mqtt.New(mqtt.Options{Broker: broker.URL(), ClientID: "central", KeepAlive: 5 * time.Second, CleanSession: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, scancel := context.WithCancel(context.Background())
-	defer scancel()
-	sub.Subscribe(sctx, "ood/+/alert", 1, func(_ string, payload []byte) {
+	runSubscriber(t, broker.URL(), "central", true, "ood/+/alert", func(_ string, payload []byte) {
 		var m event.Message
 		if err := json.Unmarshal(payload, &m); err != nil {
 			t.Errorf("alert: %v", err)
@@ -502,10 +553,6 @@ func TestFFmpegStreamEvents(t *testing.T) {
 		msgs = append(msgs, m)
 		mu.Unlock()
 	})
-	go sub.Run(sctx)
-	if err := sub.WaitConnected(sctx); err != nil {
-		t.Fatal(err)
-	}
 
 	cfg := testConfig(t, t.TempDir(), t.TempDir(), broker.URL())
 	cfg.Decision.Threshold = nil // the calibrated threshold
@@ -521,7 +568,7 @@ func TestFFmpegStreamEvents(t *testing.T) {
 	if err := a.Run(ctx); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if got := a.frames.Value(); got < 20 {
+	if got := a.frames.Get(); got < 20 {
 		t.Errorf("classified %d frames of a 3 s, 10 fps video", got)
 	}
 	waitFor(t, "event end", 10*time.Second, func() bool {
@@ -537,5 +584,279 @@ func TestFFmpegStreamEvents(t *testing.T) {
 	start, end := msgs[0], msgs[len(msgs)-1]
 	if start.Event == nil || end.Event == nil || start.Event.ID != end.Event.ID || end.Event.OODFrames < 3 {
 		t.Errorf("event_start %+v and event_end %+v do not describe one event", start.Event, end.Event)
+	}
+}
+
+// TestSystemdNotify runs the agent as systemd would, with a notify socket
+// and a watchdog: it must report ready, feed the watchdog while running and
+// report stopping.
+func TestSystemdNotify(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "100000")
+	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
+	a := newAgent(t, testConfig(t, t.TempDir(), t.TempDir(), "tcp://127.0.0.1:1"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	got := map[string]int{}
+	buf := make([]byte, 256)
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for got["READY=1"] == 0 || got["WATCHDOG=1"] < 2 {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		got[string(buf[:n])]++
+	}
+	cancel()
+	for got["STOPPING=1"] == 0 {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no STOPPING=1 after %v: %v", got, err)
+		}
+		got[string(buf[:n])]++
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMetricsEndpoint scrapes /metrics: the agent's counters, its
+// histograms and the process and Go runtime metrics are there.
+func TestMetricsEndpoint(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	frames := t.TempDir()
+	cfg := testConfig(t, frames, t.TempDir(), "tcp://127.0.0.1:1")
+	cfg.HTTP.Listen = addr
+	a := newAgent(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	writeFrame(t, frames, 0)
+	waitFor(t, "a frame classified", 20*time.Second, func() bool { return a.frames.Get() == 1 })
+	var body string
+	waitFor(t, "/metrics", 10*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == http.StatusOK
+	})
+	for _, want := range []string{
+		"ood_agent_frames_total 1\n", "ood_agent_alerts_total 1\n", "# TYPE ood_agent_frames_total counter",
+		`ood_agent_inference_seconds_bucket{le="+Inf"} 1`, "ood_agent_outbox_depth ", "ood_agent_mqtt_connected 0",
+		"go_goroutines ", "process_resident_memory_bytes ", "go_gc_duration_seconds",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
+	}
+}
+
+// originCollector records the alert ids received per frame file, across
+// agent restarts (frame_seq restarts with each run; the origin does not).
+type originCollector struct {
+	mu       sync.Mutex
+	byOrigin map[string]map[string]int // origin → id → times received
+}
+
+func subscribeOrigins(t *testing.T, url, clientID string) *originCollector {
+	t.Helper()
+	c := &originCollector{byOrigin: map[string]map[string]int{}}
+	subscribeAlerts(t, url, clientID, func(m event.Message) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.byOrigin[m.Origin] == nil {
+			c.byOrigin[m.Origin] = map[string]int{}
+		}
+		c.byOrigin[m.Origin][m.ID]++
+	})
+	return c
+}
+
+// snapshot returns a copy of what has been received.
+func (c *originCollector) snapshot() map[string]map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]map[string]int, len(c.byOrigin))
+	for o, ids := range c.byOrigin {
+		out[o] = maps.Clone(ids)
+	}
+	return out
+}
+
+// TestKill9RestartDoesNotRealert kills the agent with SIGKILL while it is
+// working through a directory and starts it again: every frame is alerted
+// on under exactly one id, the frames whose alerts arrived before the kill
+// are not processed again (the ledger), and whatever is re-sent carries the
+// id it had.
+func TestKill9RestartDoesNotRealert(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	url := broker.URL()
+	col := subscribeOrigins(t, url, "central-"+t.Name())
+	frames, state := t.TempDir(), t.TempDir()
+	cfg := testConfig(t, frames, state, url)
+	child := childAgents(t, state, cfg)
+	const total = 60
+	first := child()
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for i := range total {
+			writeFrame(t, frames, i)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	waitFor(t, "alerts before the kill", 60*time.Second, func() bool { return len(col.snapshot()) >= 15 })
+	first.Process.Signal(syscall.SIGKILL)
+	first.Wait()
+	<-written
+	time.Sleep(300 * time.Millisecond) // let in-flight PUBLISHes land
+	before := col.snapshot()
+
+	second := child()
+	defer func() { second.Process.Kill(); second.Wait() }()
+	waitFor(t, "an alert for every frame after the restart", 60*time.Second, func() bool { return len(col.snapshot()) == total })
+	time.Sleep(500 * time.Millisecond) // would-be duplicates arrive
+	after := col.snapshot()
+
+	resent := 0
+	for origin, ids := range after {
+		if len(ids) != 1 {
+			t.Errorf("frame %s alerted under %d ids: %v", filepath.Base(origin), len(ids), ids)
+		}
+		for id, n := range ids {
+			if prev := before[origin][id]; prev > 0 {
+				resent += n - prev
+			}
+		}
+	}
+	t.Logf("%d frames delivered before the kill; %d of their alerts sent again after the restart", len(before), resent)
+	// Without the ledger the restart reads the directory again and re-sends
+	// every one; with it, only alerts queued in the last moments before
+	// the kill can come twice.
+	if resent > len(before)/3 {
+		t.Errorf("%d of the %d alerts delivered before the kill were sent again", resent, len(before))
+	}
+}
+
+// TestFullOutboxBackpressure restarts on a big inbox with the broker away:
+// the outbox fills to outbox.max_messages and the directory source waits
+// instead of dropping queued alerts; once the broker is back every frame's
+// alert arrives.
+func TestFullOutboxBackpressure(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	url := broker.URL()
+	col := subscribeOrigins(t, url, "central-"+t.Name())
+	broker.Stop()
+	frames, state := t.TempDir(), t.TempDir()
+	const total, capacity = 120, 10
+	for i := range total {
+		writeFrame(t, frames, i)
+	}
+	cfg := testConfig(t, frames, state, url)
+	cfg.Outbox.MaxMessages = capacity
+	a := newAgent(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	waitFor(t, "a full outbox", 20*time.Second, func() bool { return a.ob.Len() == capacity })
+	time.Sleep(time.Second) // time to overflow, were it to
+	if n, st := a.ob.Len(), a.ob.Stats(); n > capacity || st.Dropped > 0 {
+		t.Fatalf("outbox holds %d (max %d), dropped %d", n, capacity, st.Dropped)
+	}
+	if n := a.frames.Get(); n >= total {
+		t.Errorf("all %d frames classified with room for %d alerts: no backpressure", n, capacity)
+	}
+	broker.Restart()
+	waitFor(t, "every frame's alert", 60*time.Second, func() bool { return len(col.snapshot()) == total })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := a.ob.Stats(); st.Dropped > 0 {
+		t.Errorf("outbox dropped %d alerts", st.Dropped)
+	}
+}
+
+// TestSnapshotOverwrittenAlertsAgain: a camera that overwrites one file
+// gets an alert for each version, under different ids.
+func TestSnapshotOverwrittenAlertsAgain(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	col := subscribeOrigins(t, broker.URL(), "central-"+t.Name())
+	frames := t.TempDir()
+	a := newAgent(t, testConfig(t, frames, t.TempDir(), broker.URL()))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	snapshot := filepath.Join(frames, "snapshot.png")
+	write := func(seed uint64) {
+		img := image.NewGray(image.Rect(0, 0, 28, 28))
+		for k := range img.Pix {
+			img.Pix[k] = uint8(seed * uint64(k))
+		}
+		var b bytes.Buffer
+		png.Encode(&b, img)
+		if err := os.WriteFile(snapshot, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1)
+	waitFor(t, "the first version's alert", 20*time.Second, func() bool { return len(col.snapshot()[snapshot]) == 1 })
+	write(2)
+	waitFor(t, "the second version's alert", 20*time.Second, func() bool { return len(col.snapshot()[snapshot]) == 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFailingPartStopsTheAgent: a part added with Add that fails stops the
+// whole group, and Run reports it; a part that ends cleanly does not stop it.
+func TestFailingPartStopsTheAgent(t *testing.T) {
+	a := newAgent(t, testConfig(t, t.TempDir(), t.TempDir(), "tcp://127.0.0.1:1"))
+	a.Add("quiet", func(context.Context) error { return nil })
+	boom := errors.New("boom")
+	a.Add("fails", func(ctx context.Context) error {
+		select {
+		case <-time.After(300 * time.Millisecond):
+			return boom
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, boom) || !strings.Contains(err.Error(), "fails") {
+			t.Fatalf("Run = %v, want the failing part's error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the agent kept running after a part failed")
+	}
+	if a.Healthy() {
+		t.Error("agent healthy after Run returned")
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // DirOptions configures a Dir source.
@@ -24,7 +26,7 @@ type DirOptions struct {
 	Path string
 	// Pattern is a glob (path/filepath.Match syntax) matched against file
 	// names; empty matches all. Whatever the pattern, only names ending in
-	// .png, .jpg or .jpeg (ignoring case) are read, and names starting with
+	// .png, .jpg, .jpeg, .bmp, .gif or .webp (ignoring case) are read, and names starting with
 	// a dot, often temporary files, never are.
 	Pattern string
 	// Watch keeps watching the directory for new files after the existing
@@ -42,29 +44,38 @@ type DirOptions struct {
 	// IncompleteTimeout is how long a watched file that is still not a
 	// complete image is waited for before it is skipped. Zero means 10s.
 	IncompleteTimeout time.Duration
+	// Ledger, if set, remembers the files handled across restarts: a
+	// file whose path, size and modification time are in it is not read
+	// again. The Dir records the files it skips; the consumer records
+	// the frames it has handled (Frame.Key), once their results are safe.
+	Ledger *Ledger
+	// Clock is for tests; nil means the system clock.
+	Clock clock.Clock
 }
 
 // ErrDirRemoved is returned by Dir.Next when the watched directory itself
 // is removed or renamed.
 var ErrDirRemoved = errors.New("source: directory removed")
 
-// Dir is a source that reads PNG and JPEG files from a directory: the
-// existing ones in name order, then, when watching, new ones as they are
-// completely written.
+// Dir is a source that reads image files (PNG, JPEG, BMP, GIF, WebP) from
+// a directory: the existing ones in name order, then, when watching, new
+// ones as they are completely written.
 //
 // Linux reports no "closed after writing" event through fsnotify, so a
 // new or changed file is read once its size and modification time have not
 // changed and no event has arrived for it for Settle. Because a writer may
 // pause longer than that, the file must also parse as a complete image (a
-// PNG up to IEND, a JPEG up to EOI); if it does not, it is read again when
+// PNG up to IEND, a JPEG up to EOI, a GIF up to its trailer, a BMP or WebP
+// as long as its header says); if it does not, it is read again when
 // it next changes, and skipped if it stays incomplete for
 // IncompleteTimeout. Files moved into the directory arrive as creations and
 // are handled the same way; writing to a temporary name and renaming is
 // the most reliable way to hand files over.
 //
-// A path is returned at most once. A file changed in place after it has
-// been read is not read again; a path removed (or renamed away) and then
-// created anew is.
+// A file is returned once per version: one changed in place after it has
+// been read (a camera overwriting snapshot.jpg) is read again once it has
+// settled, as is a path removed and created anew. With a Ledger, the
+// files handled before a restart are not read again unless they changed.
 type Dir struct {
 	log       *slog.Logger
 	root      string
@@ -75,16 +86,41 @@ type Dir struct {
 	settle    time.Duration
 	patience  time.Duration
 	w         *fsnotify.Watcher // nil unless watching
-	timer     *time.Timer
+	clock     clock.Clock
+	timer     clock.Timer
 	nextCheck time.Time // of the pending files; zero when not scheduled
 	ready     []string  // paths to read next, in order
 	pending   map[string]*pendingFile
-	seen      map[string]bool
+	seen      map[string]fileVersion // the version of each path last read or skipped
+	ignored   map[string]bool        // paths logged as ignored
+	ledger    *Ledger
 	seq       uint64
 	counters
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close
+}
+
+// fileVersion tells versions of a file apart.
+type fileVersion struct {
+	size int64
+	mod  time.Time
+}
+
+func versionOf(info fs.FileInfo) fileVersion { return fileVersion{info.Size(), info.ModTime()} }
+
+// key is the file version's identity across restarts (Frame.Key).
+func (v fileVersion) key(path string) string {
+	return fmt.Sprintf("dir:%s|%d|%d", path, v.size, v.mod.UnixNano())
+}
+
+// handled reports whether this version of path was read or skipped,
+// in this run or (with a ledger) before.
+func (d *Dir) handled(path string, v fileVersion) bool {
+	if s, ok := d.seen[path]; ok && s.size == v.size && s.mod.Equal(v.mod) {
+		return true
+	}
+	return d.ledger != nil && d.ledger.Has(v.key(path))
 }
 
 // pendingFile is a file waiting to be completely written.
@@ -122,7 +158,10 @@ func NewDir(opts DirOptions, log *slog.Logger) (*Dir, error) {
 		settle:    orDefault(opts.Settle, 100*time.Millisecond),
 		patience:  orDefault(opts.IncompleteTimeout, 10*time.Second),
 		pending:   make(map[string]*pendingFile),
-		seen:      make(map[string]bool),
+		seen:      make(map[string]fileVersion),
+		ignored:   make(map[string]bool),
+		ledger:    opts.Ledger,
+		clock:     clock.OrReal(opts.Clock),
 		done:      make(chan struct{}),
 	}
 	if d.watch {
@@ -131,7 +170,7 @@ func NewDir(opts DirOptions, log *slog.Logger) (*Dir, error) {
 		if d.w, err = fsnotify.NewWatcher(); err != nil {
 			return nil, fmt.Errorf("source: dir watch: %w", err)
 		}
-		d.timer = time.NewTimer(time.Hour)
+		d.timer = d.clock.NewTimer(time.Hour)
 		d.timer.Stop()
 	}
 	if err := d.scan(root, func(path string, _ fs.FileInfo) { d.ready = append(d.ready, path) }); err != nil {
@@ -189,22 +228,49 @@ func (d *Dir) scan(dir string, found func(string, fs.FileInfo)) error {
 	})
 }
 
+// match reports whether path is a file to read. Files passed over are
+// logged with the reason, once per path: hidden names (temporary files)
+// at debug level, the others at info, since an operator who drops a .bmp
+// into the inbox wants to know why nothing happens.
 func (d *Dir) match(path string) bool {
 	name := filepath.Base(path)
-	if strings.HasPrefix(name, ".") {
-		return false
+	var why string
+	level := slog.LevelInfo
+	switch ext := strings.ToLower(filepath.Ext(name)); {
+	case strings.HasPrefix(name, "."):
+		why, level = "hidden name (a temporary file?)", slog.LevelDebug
+	case !isImageExt(ext):
+		why = "not an image file name (.png, .jpg, .jpeg, .bmp, .gif, .webp)"
+	case d.pattern != "":
+		if ok, _ := filepath.Match(d.pattern, name); !ok {
+			why = fmt.Sprintf("name does not match source.dir.pattern %q", d.pattern)
+		}
 	}
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".png", ".jpg", ".jpeg":
-	default:
-		return false
-	}
-	if d.pattern == "" {
+	if why == "" {
 		return true
 	}
-	ok, _ := filepath.Match(d.pattern, name)
-	return ok
+	if !d.ignored[path] {
+		if len(d.ignored) >= maxIgnoredLogged {
+			clear(d.ignored)
+		}
+		d.ignored[path] = true
+		d.log.Log(context.Background(), level, "ignoring file", "file", path, "reason", why)
+	}
+	return false
 }
+
+// isImageExt reports whether files with the (lower-case) extension ext
+// are read.
+func isImageExt(ext string) bool {
+	switch ext {
+	case ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp":
+		return true
+	}
+	return false
+}
+
+// maxIgnoredLogged bounds the memory of ignored files already logged.
+const maxIgnoredLogged = 4096
 
 // Live reports false: every file is processed.
 func (d *Dir) Live() bool { return false }
@@ -261,10 +327,10 @@ func (d *Dir) wait(ctx context.Context) error {
 		// a steady stream of events (a large file being written) cannot
 		// postpone it forever.
 		if d.nextCheck.IsZero() {
-			d.nextCheck = time.Now().Add(max(d.settle/2, time.Millisecond))
+			d.nextCheck = d.clock.Now().Add(max(d.settle/2, time.Millisecond))
 		}
-		d.timer.Reset(time.Until(d.nextCheck))
-		tick = d.timer.C
+		d.timer.Reset(d.nextCheck.Sub(d.clock.Now()))
+		tick = d.timer.C()
 		defer d.timer.Stop()
 	}
 	select {
@@ -302,6 +368,7 @@ func (d *Dir) event(ev fsnotify.Event) error {
 		}
 		delete(d.pending, path)
 		delete(d.seen, path)
+		delete(d.ignored, path)
 		return nil
 	}
 	if !ev.Has(fsnotify.Create) && !ev.Has(fsnotify.Write) {
@@ -309,7 +376,7 @@ func (d *Dir) event(ev fsnotify.Event) error {
 	}
 	if p := d.pending[path]; p != nil && !ev.Has(fsnotify.Create) {
 		// A file being written sends a burst of these: skip the stat.
-		p.changed, p.incomplete = time.Now(), false
+		p.changed, p.incomplete = d.clock.Now(), false
 		return nil
 	}
 	info, err := os.Stat(path)
@@ -327,7 +394,7 @@ func (d *Dir) event(ev fsnotify.Event) error {
 	}
 	if d.match(path) {
 		if p := d.addPending(path, info); p != nil {
-			p.changed = time.Now()
+			p.changed = d.clock.Now()
 		}
 	}
 	return nil
@@ -336,15 +403,15 @@ func (d *Dir) event(ev fsnotify.Event) error {
 // addPending starts or continues waiting for a file to be complete. It
 // returns the file's entry, or nil if the file has been read already.
 func (d *Dir) addPending(path string, info fs.FileInfo) *pendingFile {
-	if d.seen[path] {
+	if d.handled(path, versionOf(info)) {
 		return nil
 	}
 	p := d.pending[path]
 	if p == nil {
-		p = &pendingFile{size: info.Size(), mod: info.ModTime(), changed: time.Now()}
+		p = &pendingFile{size: info.Size(), mod: info.ModTime(), changed: d.clock.Now()}
 		d.pending[path] = p
 	} else if p.size != info.Size() || !p.mod.Equal(info.ModTime()) {
-		p.size, p.mod, p.changed, p.incomplete = info.Size(), info.ModTime(), time.Now(), false
+		p.size, p.mod, p.changed, p.incomplete = info.Size(), info.ModTime(), d.clock.Now(), false
 	}
 	return p
 }
@@ -352,7 +419,7 @@ func (d *Dir) addPending(path string, info fs.FileInfo) *pendingFile {
 // checkPending moves the files that have settled to the ready list, in
 // name order.
 func (d *Dir) checkPending() {
-	now := time.Now()
+	now := d.clock.Now()
 	var settled []string
 	for path, p := range d.pending {
 		if now.Sub(p.changed) < d.settle {
@@ -383,12 +450,14 @@ func (d *Dir) checkPending() {
 
 // load reads a file and returns it as a frame if it is a complete image.
 func (d *Dir) load(path string) (Frame, bool) {
-	if d.seen[path] {
-		return Frame{}, false
-	}
 	info, err := os.Stat(path)
 	if err != nil {
 		d.log.Debug("file vanished", "file", path, "err", err)
+		return Frame{}, false
+	}
+	v := versionOf(info)
+	if d.handled(path, v) {
+		d.log.Debug("file already handled", "file", path)
 		return Frame{}, false
 	}
 	if info.Size() > d.maxBytes {
@@ -400,23 +469,30 @@ func (d *Dir) load(path string) (Frame, bool) {
 		d.skip(path, err)
 		return Frame{}, false
 	}
-	switch _, err := imageLen(data); {
+	switch _, err := fileImageLen(data); {
 	case errors.Is(err, errTruncated) && d.watch:
 		// Still being written, or a writer that pauses: wait for more.
-		d.pending[path] = &pendingFile{size: info.Size(), mod: info.ModTime(), changed: time.Now(), incomplete: true}
+		d.pending[path] = &pendingFile{size: info.Size(), mod: info.ModTime(), changed: d.clock.Now(), incomplete: true}
 		return Frame{}, false
 	case err != nil:
 		d.skip(path, err)
 		return Frame{}, false
 	}
-	d.seen[path] = true
+	d.seen[path] = v
 	delete(d.pending, path)
 	d.seq++
-	return Frame{Seq: d.seq, Time: info.ModTime(), Origin: path, Data: data}, true
+	return Frame{Seq: d.seq, Time: info.ModTime(), Origin: path, Data: data, Key: v.key(path)}, true
 }
 
+// skip passes over the current version of path for good.
 func (d *Dir) skip(path string, err error) {
-	d.seen[path] = true
+	if info, serr := os.Stat(path); serr == nil {
+		v := versionOf(info)
+		d.seen[path] = v
+		if d.ledger != nil {
+			d.ledger.Add(v.key(path))
+		}
+	}
 	d.skipped.Add(1)
 	d.log.Warn("skipping file", "file", path, "err", err)
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -227,12 +230,22 @@ func TestDirWatch(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		// Touching or rewriting a file already read does not return it
-		// again.
+		// A file changed in place after it was read is a new version
+		// and is read again, once.
 		if _, err := f.Write([]byte("trailing")); err != nil {
 			t.Fatal(err)
 		}
-		expectNothing(t, "after appending to a file read")
+		expect(t, "slow.jpg", append(jpg, "trailing"...))
+		expectNothing(t, "after the changed file was read")
+	})
+
+	t.Run("snapshot overwritten in place", func(t *testing.T) {
+		first, second := encodeJPEG(t, 16, 16, 7), encodeJPEG(t, 16, 16, 8)
+		path := filepath.Join(root, "snapshot.jpg")
+		writeFile(t, path, first)
+		expect(t, "snapshot.jpg", first)
+		writeFile(t, path, second)
+		expect(t, "snapshot.jpg", second)
 	})
 
 	t.Run("renamed in", func(t *testing.T) {
@@ -371,5 +384,85 @@ func TestDirWatchBusyDirectory(t *testing.T) {
 	f, err := nextWithin(t, src, 3*time.Second)
 	if err != nil || filepath.Base(f.Origin) != "done.jpg" {
 		t.Fatalf("Next() = %q, %v; want done.jpg", f.Origin, err)
+	}
+}
+
+// TestDirLedgerAcrossRestarts: files handled before a restart are not read
+// again, a file changed in place while the agent was away is, and so are
+// the files the consumer did not record as handled.
+func TestDirLedgerAcrossRestarts(t *testing.T) {
+	root, state := t.TempDir(), t.TempDir()
+	for i := range 4 {
+		writeFile(t, filepath.Join(root, fmt.Sprintf("%d.png", i)), encodePNG(t, 8, 8, i))
+	}
+	writeFile(t, filepath.Join(root, "bad.png"), []byte("not a png"))
+	open := func() (*Dir, *Ledger) {
+		l, err := OpenLedger(filepath.Join(state, "ledger"), LedgerOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := NewDir(DirOptions{Path: root, Ledger: l}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, l
+	}
+	d, l := open()
+	frames := drain(t, d)
+	if got := origins(t, root, frames); fmt.Sprint(got) != "[0.png 1.png 2.png 3.png]" {
+		t.Fatalf("first run read %v", got)
+	}
+	// The consumer handled the first three; the fourth was in flight
+	// when the agent died.
+	for _, f := range frames[:3] {
+		if f.Key == "" {
+			t.Fatalf("frame %s has no key", f.Origin)
+		}
+		l.Add(f.Key)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	d.Close() // no ledger Close: as after kill -9
+
+	// 1.png changes while the agent is away (a new modification time).
+	later := time.Now().Add(time.Minute)
+	writeFile(t, filepath.Join(root, "1.png"), encodePNG(t, 8, 8, 11))
+	if err := os.Chtimes(filepath.Join(root, "1.png"), later, later); err != nil {
+		t.Fatal(err)
+	}
+	d, l = open()
+	defer l.Close()
+	defer d.Close()
+	if got := origins(t, root, drain(t, d)); fmt.Sprint(got) != "[1.png 3.png]" {
+		t.Errorf("after the restart read %v, want the changed and the unhandled file", got)
+	}
+	if n := d.Counts().Skipped; n != 0 {
+		t.Errorf("the bad file, skipped in the first run, was skipped again (%d)", n)
+	}
+}
+
+// TestDirLogsIgnoredFiles: a file the source will not read is logged once
+// with the reason.
+func TestDirLogsIgnoredFiles(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "a.png"), encodePNG(t, 8, 8, 1))
+	writeFile(t, filepath.Join(root, "b.txt"), []byte("BM"))
+	writeFile(t, filepath.Join(root, "c.jpg"), encodeJPEG(t, 8, 8, 2))
+	logs := &logRecords{}
+	d, err := NewDir(DirOptions{Path: root, Pattern: "a*"}, slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if got := origins(t, root, drain(t, d)); fmt.Sprint(got) != "[a.png]" {
+		t.Fatalf("read %v", got)
+	}
+	reasons := map[string]string{}
+	for _, r := range logs.records(t, "ignoring file") {
+		reasons[filepath.Base(r["file"].(string))] = r["reason"].(string)
+	}
+	if !strings.Contains(reasons["b.txt"], ".png") || !strings.Contains(reasons["c.jpg"], "pattern") || len(reasons) != 2 {
+		t.Errorf("ignored files logged with reasons %v", reasons)
 	}
 }

@@ -16,6 +16,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/backoff"
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // Liveness overrides whether an ffmpeg input is treated as live.
@@ -57,6 +60,9 @@ type FFmpegOptions struct {
 	// StallTimeout restarts a live input that delivers no frame for this
 	// long. Zero means 30s; negative disables the check.
 	StallTimeout time.Duration
+	// Clock times restarts; nil means the system clock. (The stall
+	// timeout runs on the system clock.)
+	Clock clock.Clock
 }
 
 // FFmpeg is a source that decodes frames with an ffmpeg child process.
@@ -84,7 +90,8 @@ type FFmpeg struct {
 	redact    func(string) string
 	pool      chan *frameBuf
 	done      chan struct{} // closed by Close
-	restart   backoff
+	restart   backoff.Backoff
+	clock     clock.Clock
 	notBefore time.Time // no restart before this
 	finished  bool      // a file input reached its end
 	endErr    error     // io.EOF or why ffmpeg failed, once finished
@@ -143,7 +150,8 @@ func NewFFmpeg(opts FFmpegOptions, log *slog.Logger) (*FFmpeg, error) {
 		redact:  redact,
 		pool:    make(chan *frameBuf, framePool),
 		done:    make(chan struct{}),
-		restart: backoff{min: opts.RestartMin, max: opts.RestartMax},
+		restart: backoff.Backoff{Initial: opts.RestartMin, Max: opts.RestartMax},
+		clock:   clock.OrReal(opts.Clock),
 	}
 	return f, nil
 }
@@ -281,18 +289,18 @@ func (f *FFmpeg) Next(ctx context.Context) (Frame, error) {
 func (f *FFmpeg) failed(err error, delivered bool) {
 	f.errors.Add(1)
 	if delivered {
-		f.restart.reset()
+		f.restart.Reset()
 	}
-	d := f.restart.next()
-	f.notBefore = time.Now().Add(d)
+	d := f.restart.Next()
+	f.notBefore = f.clock.Now().Add(d)
 	f.log.Warn("ffmpeg failed, restarting", "err", err, "delay", d)
 }
 
 func (f *FFmpeg) waitRestart(ctx context.Context) error {
-	if time.Until(f.notBefore) <= 0 {
+	if !f.notBefore.After(f.clock.Now()) {
 		return nil
 	}
-	return waitUntil(ctx, f.done, f.notBefore)
+	return waitUntil(ctx, f.clock, f.done, f.notBefore)
 }
 
 // Close stops ffmpeg and waits for it to exit.

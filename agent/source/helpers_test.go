@@ -11,8 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/ood-agent/ood-agent/agent/internal/logtest"
 )
 
 // testImage returns a w×h image with a gradient that depends on seed, so
@@ -82,22 +83,11 @@ func needFFmpeg(t testing.TB) string {
 }
 
 // logRecords collects JSON log records.
-type logRecords struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logRecords) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type logRecords struct{ logtest.Buffer }
 
 func (l *logRecords) records(t *testing.T, msg string) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
 		if line == "" {
 			continue
 		}

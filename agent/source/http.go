@@ -13,6 +13,9 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/backoff"
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // HTTPOptions configures an HTTP source.
@@ -37,6 +40,8 @@ type HTTPOptions struct {
 	// MaxBackoff caps the delay between polls after repeated failures.
 	// Zero means 1m.
 	MaxBackoff time.Duration
+	// Clock is for tests; nil means the system clock.
+	Clock clock.Clock
 }
 
 // HTTP is a source that polls a snapshot URL for a PNG or JPEG image.
@@ -57,7 +62,8 @@ type HTTP struct {
 	interval time.Duration
 	timeout  time.Duration
 	maxBytes int64
-	backoff  backoff
+	backoff  backoff.Backoff
+	clock    clock.Clock
 	failures int
 	next     time.Time // start of the next poll
 	seq      uint64
@@ -100,11 +106,12 @@ func NewHTTP(opts HTTPOptions, log *slog.Logger) (*HTTP, error) {
 		timeout:  orDefault(opts.Timeout, 5*time.Second),
 		maxBytes: orDefault(opts.MaxBytes, 10<<20),
 		done:     make(chan struct{}),
+		clock:    clock.OrReal(opts.Clock),
 	}
 	if opts.BearerToken != "" {
 		h.auth = "Bearer " + opts.BearerToken
 	}
-	h.backoff = backoff{min: 2 * h.interval, max: max(orDefault(opts.MaxBackoff, time.Minute), h.interval)}
+	h.backoff = backoff.Backoff{Initial: 2 * h.interval, Max: max(orDefault(opts.MaxBackoff, time.Minute), h.interval)}
 	return h, nil
 }
 
@@ -151,7 +158,7 @@ func (h *HTTP) Next(ctx context.Context) (Frame, error) {
 		if err := h.wait(ctx); err != nil {
 			return Frame{}, err
 		}
-		start := time.Now()
+		start := h.clock.Now()
 		data, err := h.poll(ctx)
 		if err != nil {
 			select {
@@ -165,19 +172,19 @@ func (h *HTTP) Next(ctx context.Context) (Frame, error) {
 			}
 			h.failures++
 			h.errors.Add(1)
-			d := max(h.backoff.next(), h.interval)
-			h.next = time.Now().Add(d)
+			d := max(h.backoff.Next(), h.interval)
+			h.next = h.clock.Now().Add(d)
 			h.log.Warn("poll failed", "err", err, "failures", h.failures, "retry_in", d)
 			continue
 		}
 		if h.failures > 0 {
 			h.log.Info("poll recovered", "failures", h.failures)
 			h.failures = 0
-			h.backoff.reset()
+			h.backoff.Reset()
 		}
 		h.next = start.Add(h.interval)
 		h.seq++
-		return Frame{Seq: h.seq, Time: time.Now(), Origin: h.origin, Data: data}, nil
+		return Frame{Seq: h.seq, Time: h.clock.Now(), Origin: h.origin, Data: data}, nil
 	}
 }
 
@@ -185,13 +192,13 @@ func (h *HTTP) wait(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return waitUntil(ctx, h.done, h.next)
+	return waitUntil(ctx, h.clock, h.done, h.next)
 }
 
 // waitUntil sleeps until t, returning early with ctx's error or ErrClosed
 // when done is closed; a time in the past still reports a closed source.
-func waitUntil(ctx context.Context, done <-chan struct{}, t time.Time) error {
-	d := time.Until(t)
+func waitUntil(ctx context.Context, clk clock.Clock, done <-chan struct{}, t time.Time) error {
+	d := t.Sub(clk.Now())
 	if d <= 0 {
 		select {
 		case <-done:
@@ -200,14 +207,14 @@ func waitUntil(ctx context.Context, done <-chan struct{}, t time.Time) error {
 			return nil
 		}
 	}
-	timer := time.NewTimer(d)
+	timer := clk.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-done:
 		return ErrClosed
-	case <-timer.C:
+	case <-timer.C():
 		return nil
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sync/atomic"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // PumpOptions configures a Pump.
@@ -16,6 +18,8 @@ type PumpOptions struct {
 	FPS float64
 	// Queue is the capacity of the frame channel. Less than 1 means 1.
 	Queue int
+	// Clock is for tests; nil means the system clock.
+	Clock clock.Clock
 }
 
 // Stats are a Pump's counts.
@@ -48,6 +52,7 @@ type Pump struct {
 	src    Source
 	live   bool
 	every  time.Duration // minimum time between frames; 0 is unlimited
+	clock  clock.Clock
 	frames chan Frame
 	done   chan struct{}
 	err    error // written before done is closed
@@ -64,6 +69,7 @@ func StartPump(ctx context.Context, src Source, opts PumpOptions) *Pump {
 		live:   src.Live(),
 		frames: make(chan Frame, max(opts.Queue, 1)),
 		done:   make(chan struct{}),
+		clock:  clock.OrReal(opts.Clock),
 	}
 	if opts.FPS > 0 {
 		p.every = time.Duration(float64(time.Second) / opts.FPS)
@@ -110,7 +116,7 @@ func (p *Pump) run(ctx context.Context) {
 	}()
 	var (
 		next  time.Time // earliest time for the next frame
-		timer *time.Timer
+		timer clock.Timer
 	)
 	for {
 		f, err := p.src.Next(ctx)
@@ -123,7 +129,7 @@ func (p *Pump) run(ctx context.Context) {
 		}
 		p.read.Add(1)
 		if p.every > 0 {
-			now := time.Now()
+			now := p.clock.Now()
 			if wait := next.Sub(now); wait > 0 {
 				if p.live {
 					f.Release()
@@ -131,7 +137,7 @@ func (p *Pump) run(ctx context.Context) {
 					continue
 				}
 				if timer == nil {
-					timer = time.NewTimer(wait)
+					timer = p.clock.NewTimer(wait)
 				} else {
 					timer.Reset(wait)
 				}
@@ -140,7 +146,7 @@ func (p *Pump) run(ctx context.Context) {
 					timer.Stop()
 					f.Release()
 					return
-				case now = <-timer.C:
+				case now = <-timer.C():
 				}
 			}
 			// Keep to the schedule, so that frames arriving with jitter

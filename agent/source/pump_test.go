@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // fakeSource produces frames on a fake schedule. The pump tests run in a
@@ -327,5 +329,28 @@ func BenchmarkPump(b *testing.B) {
 	}
 	if n != b.N {
 		b.Fatalf("got %d frames, want %d", n, b.N)
+	}
+}
+
+// TestPumpRateOnFakeClock paces a file source at 1 fps on a fake clock: a
+// frame comes only when the clock has moved on by a second.
+func TestPumpRateOnFakeClock(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC))
+	p := StartPump(t.Context(), &instantSource{n: 3}, PumpOptions{FPS: 1, Queue: 1, Clock: clk})
+	first := <-p.Frames()
+	if first.Seq != 1 {
+		t.Fatalf("first frame %d", first.Seq)
+	}
+	for clk.Waiters() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case f := <-p.Frames():
+		t.Fatalf("frame %d before the clock moved", f.Seq)
+	case <-time.After(50 * time.Millisecond):
+	}
+	clk.Advance(time.Second)
+	if f := <-p.Frames(); f.Seq != 2 {
+		t.Fatalf("after one second got frame %d, want 2", f.Seq)
 	}
 }

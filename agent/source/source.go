@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/ood-agent/ood-agent/agent/clock"
 )
 
 // Source types accepted by [New], as spelled in the source.type setting.
@@ -28,6 +30,9 @@ type Frame struct {
 	Origin string      // file path, URL, "ffmpeg:<input>", "stdin"
 	Data   []byte      // encoded image (PNG/JPEG); set by dir, http and stdin
 	Image  image.Image // decoded frame; set by ffmpeg (raw frames), Data is nil then
+	// Key identifies the input across restarts, when the source can tell
+	// (a file's path, size and modification time); empty otherwise.
+	Key string
 
 	// buf and gen let Release hand a pooled pixel buffer back to its source
 	// exactly once, whichever copy of the Frame it is called on.
@@ -104,6 +109,9 @@ type Options struct {
 	FPS float64
 	// Queue is the capacity of the Pump's frame channel.
 	Queue int
+	// Clock, if set, replaces the system clock of the source and its
+	// Pump (tests).
+	Clock clock.Clock
 
 	Dir    DirOptions
 	HTTP   HTTPOptions
@@ -113,11 +121,14 @@ type Options struct {
 
 // PumpOptions returns the options for a Pump of the source.
 func (o Options) PumpOptions() PumpOptions {
-	return PumpOptions{FPS: o.FPS, Queue: o.Queue}
+	return PumpOptions{FPS: o.FPS, Queue: o.Queue, Clock: o.Clock}
 }
 
 // New returns the source selected by opts.Type. A nil log discards.
 func New(opts Options, log *slog.Logger) (Source, error) {
+	if opts.Clock != nil {
+		opts.Dir.Clock, opts.HTTP.Clock, opts.FFmpeg.Clock = opts.Clock, opts.Clock, opts.Clock
+	}
 	switch opts.Type {
 	case TypeDir:
 		return NewDir(opts.Dir, log)

@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ood-agent/ood-agent/agent/runner"
-	"github.com/ood-agent/ood-agent/agent/sdnotify"
 	"github.com/ood-agent/ood-agent/agent/source"
 	"github.com/ood-agent/ood-agent/config"
 	"github.com/ood-agent/ood-agent/model"
@@ -67,7 +66,8 @@ func runAgent(ctx context.Context, path string, flags *pflag.FlagSet, src source
 		return err
 	}
 	runner.TuneGC()
-	log.Info("starting", "version", version, "device_id", cfg.DeviceID, "model", file.Name, "config", cfg)
+	log.Info("starting", "version", version, "device_id", cfg.DeviceID, "model", file.Name, "config_file", path,
+		slog.GroupAttrs("config_not_default", cfg.Summary()...))
 	agent, err := runner.New(runner.Options{
 		Config: cfg, Logger: log, Version: version, Model: file, Calibration: calib, Source: src, LogLevel: level,
 	})
@@ -75,22 +75,14 @@ func runAgent(ctx context.Context, path string, flags *pflag.FlagSet, src source
 		return err
 	}
 	if path != "" {
-		go watchConfig(ctx, path, flags, agent, log)
+		agent.Add("config watcher", func(ctx context.Context) error {
+			watchConfig(ctx, path, flags, agent, log)
+			return ctx.Err()
+		})
 	}
-	// Under systemd (Type=notify): ready once built, watchdog pings while
-	// the pipeline runs, stopping on the way out. Without NOTIFY_SOCKET
-	// these do nothing.
-	go func() {
-		if err := sdnotify.RunWatchdog(ctx, agent.Healthy); err != nil && ctx.Err() == nil {
-			log.Warn("systemd watchdog", "err", err)
-		}
-	}()
-	if err := sdnotify.Ready(); err != nil {
-		log.Warn("systemd notify", "err", err)
-	}
-	err = agent.Run(ctx)
-	sdnotify.Stopping()
-	return err
+	// The agent tells systemd (Type=notify) when it is ready, feeds the
+	// watchdog and reports reloads and stopping itself.
+	return agent.Run(ctx)
 }
 
 func newLogger(w io.Writer, format string, level *slog.LevelVar) *slog.Logger {
@@ -166,9 +158,7 @@ func reload(path string, flags *pflag.FlagSet, agent *runner.Agent, log *slog.Lo
 		log.Error("reload rejected; keeping the running configuration", "err", err)
 		return
 	}
-	sdnotify.Reloading()
 	if err := agent.Reload(cfg); err != nil {
 		log.Warn("reload", "err", err)
 	}
-	sdnotify.Ready()
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"net"
 	"net/http"
@@ -115,4 +118,77 @@ decision:
 	write("-3")
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	wait("3")
+}
+
+// TestRunSaysWhatHappened runs the agent on a directory: the start-up line
+// lists only the keys that differ from the defaults, with the password
+// redacted, and the frame's alert gets one info line with its frame, label,
+// score and threshold.
+func TestRunSaysWhatHappened(t *testing.T) {
+	dir := t.TempDir()
+	frames := filepath.Join(dir, "frames")
+	os.Mkdir(frames, 0o755)
+	var img bytes.Buffer
+	png.Encode(&img, image.NewGray(image.Rect(0, 0, 28, 28)))
+	if err := os.WriteFile(filepath.Join(frames, "cam-7.png"), img.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	cfg := fmt.Sprintf(`device_id: say-test
+source:
+  type: dir
+  dir:
+    path: %s
+    watch: false
+outbox:
+  path: %s
+http:
+  listen: ""
+mqtt:
+  broker: tcp://127.0.0.1:1
+  username: agent
+  password: s3cret-pw
+decision:
+  threshold: -1e9
+`, frames, filepath.Join(dir, "outbox.db"))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runAgent(ctx, cfgPath, nil, nil, logs) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "msg=alert") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("runAgent: %v", err)
+	}
+	out := logs.String()
+	var start, alert string
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.Contains(line, "msg=starting"):
+			start = line
+		case strings.Contains(line, "msg=alert"):
+			alert = line
+		}
+	}
+	for _, want := range []string{"config_not_default.device_id=say-test", "config_not_default.mqtt.password=", "config_not_default.decision.threshold=-1e+09"} {
+		if !strings.Contains(start, want) {
+			t.Errorf("start-up line lacks %q:\n%s", want, start)
+		}
+	}
+	for _, unwanted := range []string{"s3cret-pw", "keepalive", "stats_interval"} {
+		if strings.Contains(start, unwanted) {
+			t.Errorf("start-up line has %q:\n%s", unwanted, start)
+		}
+	}
+	for _, want := range []string{"frame=" + filepath.Join(frames, "cam-7.png"), "label=", "score=", "threshold=1e+09", "id="} {
+		if !strings.Contains(alert, want) {
+			t.Errorf("alert line lacks %q:\n%s\nlog:\n%s", want, alert, out)
+		}
+	}
 }

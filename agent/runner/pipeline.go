@@ -1,0 +1,155 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"image"
+	"time"
+
+	"github.com/ood-agent/ood-agent/agent/event"
+	"github.com/ood-agent/ood-agent/agent/outbox"
+	"github.com/ood-agent/ood-agent/agent/source"
+	"github.com/ood-agent/ood-agent/model/preprocess"
+)
+
+// decoded is a frame ready for inference.
+type decoded struct {
+	frame source.Frame
+	img   image.Image
+}
+
+// runPipeline reads frames, decodes them in one goroutine and classifies
+// them in another, so decoding overlaps inference. It returns nil when the
+// source is finished.
+func (a *Agent) runPipeline(ctx context.Context) error {
+	pump := a.pump
+	frames := pump.Frames()
+	ready := make(chan decoded, 2)
+	go func() {
+		defer close(ready)
+		for f := range frames {
+			img := f.Image
+			if img == nil {
+				var err error
+				img, err = preprocess.Decode(f.Data, a.limits)
+				if err != nil {
+					a.skip(f, "decode", err)
+					continue
+				}
+			}
+			select {
+			case ready <- decoded{frame: f, img: img}:
+			case <-ctx.Done():
+				f.Release()
+				return
+			}
+		}
+	}()
+	for d := range ready {
+		a.process(d)
+	}
+	<-pump.Done()
+	if err := pump.Err(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// skip accounts for a frame that could not be classified. It counts as
+// handled: reading it again would fail again.
+func (a *Agent) skip(f source.Frame, stage string, err error) {
+	a.skipped.Inc()
+	a.log.Warn("frame skipped", "frame", f.Origin, "stage", stage, "err", err)
+	if done := a.handled(f); done != nil {
+		a.writer.Put(nil, done) // in order with the frames before it
+	}
+	f.Release()
+}
+
+// handled returns what to run once a frame's messages are on disk: the
+// ledger records it, so that a restart does not read it again.
+func (a *Agent) handled(f source.Frame) func() {
+	if a.ledger == nil || f.Key == "" {
+		return nil
+	}
+	key := f.Key
+	return func() { a.ledger.Add(key) }
+}
+
+func (a *Agent) process(d decoded) {
+	defer d.frame.Release()
+	start := time.Now() // inference time is measured on the system clock, even in tests
+	r, err := a.det.Image(d.img)
+	elapsed := time.Since(start)
+	if err != nil {
+		a.skip(d.frame, "classify", err)
+		return
+	}
+	isOOD, threshold := a.decide(r)
+	a.frames.Inc()
+	if isOOD {
+		a.oodFrames.Inc()
+	}
+	a.latency.Update(elapsed.Seconds())
+	a.energy.Update(r.Energy)
+	a.win.add(float64(elapsed.Microseconds())/1000, r.Energy, isOOD)
+	a.lastFrame.Store(a.clock.Now().UnixNano())
+	t := d.frame.Time
+	if t.IsZero() {
+		t = a.clock.Now()
+	}
+	a.log.Debug("frame", "frame", d.frame.Origin, "seq", d.frame.Seq, "label", r.LabelName, "score", r.IDScore,
+		"energy", r.Energy, "threshold", threshold, "ood", isOOD, "ms", float64(elapsed.Microseconds())/1000)
+	msgs := a.decider.Observe(event.Observation{
+		Time: t, FrameSeq: d.frame.Seq, Origin: d.frame.Origin, Key: d.frame.Key,
+		Label: r.Label, LabelName: r.LabelName, Confidence: r.Confidence,
+		Energy: r.Energy, Score: r.IDScore, Threshold: threshold,
+		Method: string(a.calib.Method), OOD: isOOD,
+	})
+	a.enqueue(msgs, d.img, a.handled(d.frame))
+}
+
+// enqueue hands messages (and their evidence) to the outbox writer, and
+// logs each one; done runs once they are on disk.
+func (a *Agent) enqueue(msgs []event.Message, img image.Image, done func()) {
+	qos := byte(a.cfg.MQTT.QoS)
+	var out []outbox.Message
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Type == event.TypeAlert || m.Type == event.TypeEventStart {
+			a.alerts.Inc()
+			if ev := a.cfg.MQTT.Evidence; ev.Enabled && img != nil {
+				jpeg, err := event.EncodeEvidence(img, ev.MaxBytes, ev.Quality)
+				if err != nil {
+					a.log.Warn("evidence not attached", "id", m.ID, "err", err)
+				} else {
+					m.AttachEvidence(a.topics, len(jpeg))
+					out = append(out, outbox.Message{ID: m.ID + "/evidence", Topic: m.Evidence.Topic, Payload: jpeg, QoS: qos, Created: m.Time})
+				}
+			}
+		}
+		payload, err := json.Marshal(m)
+		if err != nil {
+			a.log.Error("encode message", "id", m.ID, "err", err)
+			continue
+		}
+		a.logMessage(m)
+		out = append(out, outbox.Message{ID: m.ID, Topic: a.topics.Alert(), Payload: payload, QoS: qos, Created: m.Time})
+	}
+	if len(out) == 0 && done == nil {
+		return
+	}
+	a.writer.Put(out, done)
+}
+
+// logMessage says what the agent decided, one line per message.
+func (a *Agent) logMessage(m *event.Message) {
+	attrs := []any{"id", m.ID, "frame", m.Origin, "label", m.LabelName, "score", m.Score, "energy", m.Energy, "threshold", m.Threshold, "method", m.Method}
+	if m.Event != nil {
+		attrs = append(attrs, "event_id", m.Event.ID, "frames", m.Event.Frames, "ood_frames", m.Event.OODFrames)
+		if m.Event.EndReason != "" {
+			attrs = append(attrs, "end_reason", m.Event.EndReason)
+		}
+	}
+	a.log.Info(string(m.Type), attrs...)
+}
