@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ood-agent/ood-agent/agent/internal/mosquittotest"
+	"github.com/ood-agent/ood-agent/internal/mosquittotest"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/outbox"
 	"github.com/ood-agent/ood-agent/agent/source"
