@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ood-agent/ood-agent/internal/mosquittotest"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/outbox"
 	"github.com/ood-agent/ood-agent/agent/source"
 	"github.com/ood-agent/ood-agent/config"
+	"github.com/ood-agent/ood-agent/internal/mosquittotest"
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/dataset"
 	"github.com/ood-agent/ood-agent/model/interp"

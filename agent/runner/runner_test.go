@@ -22,10 +22,10 @@ import (
 	"time"
 
 	"github.com/ood-agent/ood-agent/agent/event"
-	"github.com/ood-agent/ood-agent/internal/mosquittotest"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/outbox"
 	"github.com/ood-agent/ood-agent/config"
+	"github.com/ood-agent/ood-agent/internal/mosquittotest"
 	"github.com/ood-agent/ood-agent/model/zoo"
 )
 
