@@ -56,13 +56,13 @@ type Stats struct {
 
 // Status is a device's last status message.
 type Status struct {
-	DeviceID    string
-	State       string
-	Time        time.Time // as the agent wrote it; see docs/mqtt.md
-	Received    time.Time
-	Version     string
-	ModelName   string
-	ModelSHA    string
+	DeviceID  string
+	State     string
+	Time      time.Time // as the agent wrote it; see docs/mqtt.md
+	Received  time.Time
+	Version   string
+	ModelName string
+	ModelSHA  string
 }
 
 // Evidence is a JPEG attached to an alert.
