@@ -107,6 +107,7 @@ func New(opts Options) (*Ingester, error) {
 	po := paho.NewClientOptions().
 		AddBroker(u.String()).
 		SetClientID(opts.ClientID).
+		SetProtocolVersion(4). // MQTT 3.1.1: all the hub needs, on every broker
 		SetCleanSession(false).
 		SetAutoAckDisabled(true).
 		SetOrderMatters(true).
@@ -135,7 +136,9 @@ func New(opts Options) (*Ingester, error) {
 }
 
 // Filters returns the subscriptions the Ingester makes.
-func (in *Ingester) Filters() []string { return in.parser.Filters(in.opts.ShareGroup, in.opts.Evidence) }
+func (in *Ingester) Filters() []string {
+	return in.parser.Filters(in.opts.ShareGroup, in.opts.Evidence)
+}
 
 // onConnect (re)subscribes. With a resumed session the broker already
 // has the subscriptions, and messages it queued may arrive before this
