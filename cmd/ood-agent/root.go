@@ -14,7 +14,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newModelCommand(), newScoreCommand(), newCalibrateCommand(), newEvalCommand(), newWatchCommand(), newRunCommand(), newDemoCommand(), newVersionCommand())
+	root.AddCommand(newModelCommand(), newScoreCommand(), newCalibrateCommand(), newEvalCommand(), newWatchCommand(), newRunCommand(), newDemoCommand(), newHubCommand(), newVersionCommand())
 	return root
 }
 
