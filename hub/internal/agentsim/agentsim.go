@@ -5,10 +5,13 @@
 package agentsim
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
+	"image"
+	"image/color"
+	"image/jpeg"
 	"time"
 
 	"github.com/ood-agent/ood-agent/agent/event"
@@ -87,9 +90,22 @@ func Connect(ctx context.Context, broker, clientID string) (*mqtt.Client, error)
 	return c, nil
 }
 
-// JPEG is the smallest payload the hub accepts as evidence: the JPEG
-// start-of-image marker and an APP0 marker, which is all the hub checks.
-var JPEG = []byte{0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 'J', 'F', 'I', 'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xff, 0xd9}
-
-// Round keeps fixture floats short in JSON.
-func Round(v float64) float64 { return math.Round(v*1000) / 1000 }
+// JPEG is a real 64×64 JPEG (a gradient with a bright square, standing
+// in for an unusual frame) to attach as evidence.
+var JPEG = func() []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 64, 64))
+	for y := range 64 {
+		for x := range 64 {
+			c := color.RGBA{uint8(4 * x), uint8(4 * y), 96, 255}
+			if x > 20 && x < 44 && y > 20 && y < 44 {
+				c = color.RGBA{250, 220, 40, 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 80}); err != nil {
+		panic(err) // encoding to memory does not fail
+	}
+	return buf.Bytes()
+}()
