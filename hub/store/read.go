@@ -23,9 +23,12 @@ type Device struct {
 	ModelName  string
 	ModelSHA   string
 	// From the newest statistics message.
-	StatsTime    time.Time
-	FPS          float64
-	OODRate      float64
+	StatsTime time.Time
+	FPS       float64
+	OODRate   float64
+	// OODRate1h is the OOD rate of the statistics of the hour up to
+	// StatsTime.
+	OODRate1h    float64
 	Energy       Quantiles
 	Calibration  Quantiles
 	CalThreshold float64
@@ -43,7 +46,7 @@ func (d Device) Drifting() bool {
 	return *e.P50 < *c.P05 || *e.P50 > *c.P95
 }
 
-const deviceColumns = `id, state, status_ms, last_seen_ms, version, model_name, model_sha256, stats_ms, fps, ood_rate,
+const deviceColumns = `id, state, status_ms, last_seen_ms, version, model_name, model_sha256, stats_ms, fps, ood_rate, ood_rate_1h,
 	energy_p05, energy_p50, energy_p95, cal_p05, cal_p50, cal_p95, cal_threshold`
 
 type scanner interface{ Scan(...any) error }
@@ -52,7 +55,7 @@ func scanDevice(r scanner) (Device, error) {
 	var d Device
 	var status, seen, stats int64
 	var q [6]sql.NullFloat64
-	err := r.Scan(&d.ID, &d.State, &status, &seen, &d.Version, &d.ModelName, &d.ModelSHA, &stats, &d.FPS, &d.OODRate,
+	err := r.Scan(&d.ID, &d.State, &status, &seen, &d.Version, &d.ModelName, &d.ModelSHA, &stats, &d.FPS, &d.OODRate, &d.OODRate1h,
 		&q[0], &q[1], &q[2], &q[3], &q[4], &q[5], &d.CalThreshold)
 	d.StatusTime, d.LastSeen, d.StatsTime = fromMS(status), fromMS(seen), fromMS(stats)
 	d.Energy = Quantiles{ptr(q[0]), ptr(q[1]), ptr(q[2])}
@@ -97,15 +100,20 @@ func (s *Store) Device(ctx context.Context, id string) (Device, error) {
 	return d, nil
 }
 
-// AlertsPerHour counts each device's alert and event_start messages in
-// the hours hours before end (the last bucket ends at end), oldest first.
-// Devices without alerts are absent from the map.
-func (s *Store) AlertsPerHour(ctx context.Context, end time.Time, hours int) (map[string][]int, error) {
-	const hour = int64(time.Hour / time.Millisecond)
-	start := end.UnixMilli() - int64(hours)*hour
-	rows, err := s.db.QueryContext(ctx, `SELECT device_id, (time_ms - $1) / $2 AS bucket, COUNT(*) FROM alerts
-		WHERE time_ms >= $1 AND time_ms < $3 AND type IN ('alert', 'event_start') GROUP BY device_id, bucket`,
-		start, hour, end.UnixMilli())
+// AlertsPerHour counts the alert and event_start messages of one device,
+// or of each device if device is "", in the last hours clock hours up to
+// and including the one of end, oldest first. Devices without alerts in
+// them are absent from the map.
+func (s *Store) AlertsPerHour(ctx context.Context, device string, end time.Time, hours int) (map[string][]int, error) {
+	last := hourOf(end)
+	first := last - int64(hours) + 1
+	query := `SELECT device_id, hour, alerts FROM alert_hours WHERE hour >= $1 AND hour <= $2`
+	args := []any{first, last}
+	if device != "" {
+		query += ` AND device_id = $3`
+		args = append(args, device)
+	}
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: alerts per hour: %w", err)
 	}
@@ -113,38 +121,15 @@ func (s *Store) AlertsPerHour(ctx context.Context, end time.Time, hours int) (ma
 	out := map[string][]int{}
 	for rows.Next() {
 		var device string
-		var bucket int64
+		var hour int64
 		var n int
-		if err := rows.Scan(&device, &bucket, &n); err != nil {
+		if err := rows.Scan(&device, &hour, &n); err != nil {
 			return nil, fmt.Errorf("store: alerts per hour: %w", err)
-		}
-		if bucket < 0 || bucket >= int64(hours) {
-			continue
 		}
 		if out[device] == nil {
 			out[device] = make([]int, hours)
 		}
-		out[device][bucket] += n
-	}
-	return out, rows.Err()
-}
-
-// OODRates returns each device's fraction of out-of-distribution frames
-// over the statistics intervals that ended at or after since.
-func (s *Store) OODRates(ctx context.Context, since time.Time) (map[string]float64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT device_id, SUM(ood_frames), SUM(frames) FROM stats WHERE time_ms >= $1 GROUP BY device_id`, since.UnixMilli())
-	if err != nil {
-		return nil, fmt.Errorf("store: ood rates: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]float64{}
-	for rows.Next() {
-		var device string
-		var ood, frames int64
-		if err := rows.Scan(&device, &ood, &frames); err != nil {
-			return nil, fmt.Errorf("store: ood rates: %w", err)
-		}
-		out[device] = rate(ood, frames)
+		out[device][hour-first] += n
 	}
 	return out, rows.Err()
 }

@@ -106,6 +106,7 @@ var migrations = []string{
 		stats_ms BIGINT NOT NULL DEFAULT 0,
 		fps DOUBLE PRECISION NOT NULL DEFAULT 0,
 		ood_rate DOUBLE PRECISION NOT NULL DEFAULT 0,
+		ood_rate_1h DOUBLE PRECISION NOT NULL DEFAULT 0,
 		energy_p05 DOUBLE PRECISION, energy_p50 DOUBLE PRECISION, energy_p95 DOUBLE PRECISION,
 		cal_p05 DOUBLE PRECISION, cal_p50 DOUBLE PRECISION, cal_p95 DOUBLE PRECISION,
 		cal_threshold DOUBLE PRECISION NOT NULL DEFAULT 0
@@ -156,7 +157,16 @@ var migrations = []string{
 		content_type TEXT NOT NULL,
 		data {{blob}} NOT NULL
 	);
-	CREATE INDEX evidence_received ON evidence (received_ms);`,
+	CREATE INDEX evidence_received ON evidence (received_ms);
+	-- Alerts per device and clock hour, kept up to date by Write, so that
+	-- the fleet page's sparklines read 24 rows per device, not every alert.
+	CREATE TABLE alert_hours (
+		device_id TEXT NOT NULL,
+		hour BIGINT NOT NULL,
+		alerts BIGINT NOT NULL,
+		PRIMARY KEY (device_id, hour)
+	);
+	CREATE INDEX alert_hours_hour ON alert_hours (hour, device_id, alerts);`,
 }
 
 // migrate applies the migrations the database has not seen yet. On

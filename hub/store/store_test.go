@@ -85,7 +85,7 @@ func TestStore(t *testing.T) {
 				t.Fatalf("devices = %+v, %v", devs, err)
 			}
 			d := devs[0]
-			if d.ID != "cam-1" || d.State != "online" || d.ModelName != "m.tflite" || d.OODRate != 0.25 || d.FPS != 1.67 {
+			if d.ID != "cam-1" || d.State != "online" || d.ModelName != "m.tflite" || d.OODRate != 0.25 || d.OODRate1h != 0.25 || d.FPS != 1.67 {
 				t.Errorf("cam-1 = %+v", d)
 			}
 			if !d.Drifting() {
@@ -107,13 +107,13 @@ func TestStore(t *testing.T) {
 				t.Errorf("evidence = %+v, %v", ev, err)
 			}
 
-			hours, err := s.AlertsPerHour(ctx, base.Add(time.Hour), 2)
-			if err != nil || fmt.Sprint(hours["cam-1"]) != "[0 2]" || fmt.Sprint(hours["cam-2"]) != "[0 1]" {
-				t.Errorf("alerts per hour = %v, %v", hours, err)
+			hours, err := s.AlertsPerHour(ctx, "", base.Add(time.Hour), 2)
+			one, err1 := s.AlertsPerHour(ctx, "cam-2", base.Add(time.Hour), 2)
+			if err1 != nil || len(one) != 1 || fmt.Sprint(one["cam-2"]) != "[1 0]" {
+				t.Errorf("alerts per hour of cam-2 = %v, %v", one, err1)
 			}
-			rates, err := s.OODRates(ctx, base)
-			if err != nil || rates["cam-1"] != 0.25 {
-				t.Errorf("ood rates = %v, %v", rates, err)
+			if err != nil || fmt.Sprint(hours["cam-1"]) != "[2 0]" || fmt.Sprint(hours["cam-2"]) != "[1 0]" {
+				t.Errorf("alerts per hour = %v, %v", hours, err)
 			}
 			series, err := s.StatsSince(ctx, "cam-1", base, 10)
 			if err != nil || len(series) != 1 || *series[0].Energy.P50 != -2 {

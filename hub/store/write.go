@@ -119,6 +119,11 @@ func (s *Store) Write(ctx context.Context, b *Batch) (WriteResult, error) {
 			lastSeen[device] = v
 		}
 	}
+	type deviceHour struct {
+		device string
+		hour   int64
+	}
+	hourly := map[deviceHour]int{}
 	if len(b.Alerts) > 0 {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO alerts (id, device_id, type, event_id, time_ms, received_ms, origin, frame_seq,
 			label, label_name, confidence, energy, score, threshold, method, model_name, model_sha256, evidence_id, payload)
@@ -136,8 +141,17 @@ func (s *Store) Write(ctx context.Context, b *Batch) (WriteResult, error) {
 			}
 			if n, _ := r.RowsAffected(); n > 0 {
 				res.NewAlerts++
+				if a.Type == "alert" || a.Type == "event_start" {
+					hourly[deviceHour{a.DeviceID, hourOf(a.Time)}]++
+				}
 			}
 			seen(a.DeviceID, a.Received)
+		}
+	}
+	for k, n := range hourly {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO alert_hours (device_id, hour, alerts) VALUES ($1, $2, $3)
+			ON CONFLICT (device_id, hour) DO UPDATE SET alerts = alert_hours.alerts + excluded.alerts`, k.device, k.hour, n); err != nil {
+			return res, fmt.Errorf("store: count alerts of %s: %w", k.device, err)
 		}
 	}
 	for _, st := range b.Stats {
@@ -156,8 +170,9 @@ func (s *Store) Write(ctx context.Context, b *Batch) (WriteResult, error) {
 			continue
 		}
 		res.NewStats++
-		// The device row shows the newest interval; a late redelivery of
-		// an older one does not overwrite it.
+		// The device row shows the newest interval, and the OOD rate of
+		// the hour up to it, so that the fleet page reads one row per
+		// device; a late redelivery of an older interval changes nothing.
 		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, stats_ms, fps, ood_rate, energy_p05, energy_p50, energy_p95,
 			cal_p05, cal_p50, cal_p95, cal_threshold) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 			ON CONFLICT (id) DO UPDATE SET stats_ms = excluded.stats_ms, fps = excluded.fps, ood_rate = excluded.ood_rate,
@@ -167,6 +182,15 @@ func (s *Store) Write(ctx context.Context, b *Batch) (WriteResult, error) {
 			st.DeviceID, ms(st.Time), st.FPS, rate(st.OODFrames, st.Frames), nullable(st.Energy.P05), nullable(st.Energy.P50), nullable(st.Energy.P95),
 			nullable(st.Calibration.P05), nullable(st.Calibration.P50), nullable(st.Calibration.P95), st.CalThreshold); err != nil {
 			return res, fmt.Errorf("store: update device %s from stats: %w", st.DeviceID, err)
+		}
+		var ood, frames sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT SUM(ood_frames), SUM(frames) FROM stats WHERE device_id = $1 AND time_ms > $2 AND time_ms <= $3`,
+			st.DeviceID, ms(st.Time)-int64(time.Hour/time.Millisecond), ms(st.Time)).Scan(&ood, &frames); err != nil {
+			return res, fmt.Errorf("store: ood rate of %s: %w", st.DeviceID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET ood_rate_1h = $1 WHERE id = $2 AND stats_ms = $3`,
+			rate(ood.Int64, frames.Int64), st.DeviceID, ms(st.Time)); err != nil {
+			return res, fmt.Errorf("store: update ood rate of %s: %w", st.DeviceID, err)
 		}
 	}
 	for _, st := range b.Statuses {
@@ -202,6 +226,9 @@ func (s *Store) Write(ctx context.Context, b *Batch) (WriteResult, error) {
 	return res, nil
 }
 
+// hourOf numbers the clock hour of t since the Unix epoch.
+func hourOf(t time.Time) int64 { return t.Unix() / 3600 }
+
 func nullable(p *float64) sql.NullFloat64 {
 	if p == nil {
 		return sql.NullFloat64{}
@@ -216,21 +243,28 @@ func rate(part, whole int64) float64 {
 	return float64(part) / float64(whole)
 }
 
-// Prune deletes alerts, statistics and evidence older than before and
-// returns how many rows went.
+// Prune deletes alerts, statistics and evidence older than before, and
+// the hourly alert counts of the hours before, and returns how many
+// alerts, statistics and images went.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
-	for _, q := range []string{
-		`DELETE FROM alerts WHERE time_ms < $1`,
-		`DELETE FROM stats WHERE time_ms < $1`,
-		`DELETE FROM evidence WHERE received_ms < $1`,
+	for _, q := range []struct {
+		sql   string
+		bound int64
+		count bool // whether its rows count in the total
+	}{
+		{`DELETE FROM alerts WHERE time_ms < $1`, before.UnixMilli(), true},
+		{`DELETE FROM stats WHERE time_ms < $1`, before.UnixMilli(), true},
+		{`DELETE FROM evidence WHERE received_ms < $1`, before.UnixMilli(), true},
+		{`DELETE FROM alert_hours WHERE hour < $1`, hourOf(before), false},
 	} {
-		r, err := s.db.ExecContext(ctx, q, before.UnixMilli())
+		r, err := s.db.ExecContext(ctx, q.sql, q.bound)
 		if err != nil {
 			return total, fmt.Errorf("store: prune: %w", err)
 		}
-		n, _ := r.RowsAffected()
-		total += n
+		if n, _ := r.RowsAffected(); q.count {
+			total += n
+		}
 	}
 	return total, nil
 }

@@ -117,22 +117,17 @@ func securityHeaders(next http.Handler) http.Handler {
 // deviceView is a device with the aggregates the fleet page shows.
 type deviceView struct {
 	store.Device
-	OODRate1h float64
 	Alerts24h []int
 }
 
-// fleet gathers the fleet page: three queries whatever the fleet size.
+// fleet gathers the fleet page: two queries whatever the fleet size.
 func (s *Server) fleet(ctx context.Context) ([]deviceView, error) {
 	now := s.now()
 	devices, err := s.store.Devices(ctx)
 	if err != nil {
 		return nil, err
 	}
-	hours, err := s.store.AlertsPerHour(ctx, now, 24)
-	if err != nil {
-		return nil, err
-	}
-	rates, err := s.store.OODRates(ctx, now.Add(-time.Hour))
+	hours, err := s.store.AlertsPerHour(ctx, "", now, 24)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +137,7 @@ func (s *Server) fleet(ctx context.Context) ([]deviceView, error) {
 		if h == nil {
 			h = make([]int, 24)
 		}
-		out[i] = deviceView{Device: d, OODRate1h: rates[d.ID], Alerts24h: h}
+		out[i] = deviceView{Device: d, Alerts24h: h}
 	}
 	return out, nil
 }
@@ -154,7 +149,7 @@ func (s *Server) device(ctx context.Context, id string) (deviceView, []store.Sta
 	if err != nil {
 		return deviceView{}, nil, err
 	}
-	hours, err := s.store.AlertsPerHour(ctx, now, 24)
+	hours, err := s.store.AlertsPerHour(ctx, id, now, 24)
 	if err != nil {
 		return deviceView{}, nil, err
 	}
@@ -162,18 +157,9 @@ func (s *Server) device(ctx context.Context, id string) (deviceView, []store.Sta
 	if err != nil {
 		return deviceView{}, nil, err
 	}
-	var ood, frames int64
-	for _, st := range stats {
-		if !st.Time.Before(now.Add(-time.Hour)) {
-			ood, frames = ood+st.OODFrames, frames+st.Frames
-		}
-	}
 	v := deviceView{Device: d, Alerts24h: hours[id]}
 	if v.Alerts24h == nil {
 		v.Alerts24h = make([]int, 24)
-	}
-	if frames > 0 {
-		v.OODRate1h = float64(ood) / float64(frames)
 	}
 	return v, stats, nil
 }
