@@ -38,6 +38,7 @@ func main() {
 type options struct {
 	arch, version, binary, out   string
 	config, unit, scripts        string
+	hubUnit, hubConfig           string
 	maintainer, homepage, vendor string
 	compression                  string
 }
@@ -59,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.out, "out", "dist", "directory to write the package to")
 	fs.StringVar(&o.config, "config", "config/agent.example.yaml", "example configuration to install as the default")
 	fs.StringVar(&o.unit, "unit", "firmware-scripts/ood-agent.service", "systemd unit")
+	fs.StringVar(&o.hubUnit, "hub-unit", "firmware-scripts/deb/ood-agent-hub.service", "systemd unit of the hub (installed disabled)")
+	fs.StringVar(&o.hubConfig, "hub-config", "config/hub.example.yaml", "hub configuration to install")
 	fs.StringVar(&o.scripts, "scripts", "firmware-scripts/deb", "directory holding postinst, prerm and postrm")
 	fs.StringVar(&o.maintainer, "maintainer", "ood-agent maintainers <ood-agent@localhost>", "Maintainer field")
 	fs.StringVar(&o.homepage, "homepage", "https://github.com/ood-agent/ood-agent", "Homepage field")
@@ -124,6 +127,9 @@ func build(o options, log io.Writer) (string, error) {
 		layout.Binary: o.binary,
 		layout.Unit:   o.unit,
 		layout.Config: cfgPath,
+		// The hub's paths are absolute already: installed as is.
+		layout.HubUnit:   o.hubUnit,
+		layout.HubConfig: o.hubConfig,
 	}
 
 	var contents files.Contents
