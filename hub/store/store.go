@@ -180,7 +180,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	defer conn.Close()
 	if s.dialect == postgres {
 		// An arbitrary constant: "ood-hub" in ASCII.
-		const lockKey = 0x6f6f642d687562
+		const lockKey int64 = 0x6f6f642d687562
 		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, lockKey); err != nil {
 			return fmt.Errorf("store: migration lock: %w", err)
 		}
