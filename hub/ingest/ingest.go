@@ -124,12 +124,17 @@ func New(opts Options) (*Ingester, error) {
 	if opts.Username != "" {
 		po.SetUsername(opts.Username).SetPassword(opts.Password)
 	}
-	if u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts" || u.Scheme == "wss" {
+	switch tlsScheme := u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts" || u.Scheme == "wss"; {
+	case tlsScheme:
 		cfg, err := opts.TLS.Config()
 		if err != nil {
 			return nil, fmt.Errorf("ingest: %w", err)
 		}
 		po.SetTLSConfig(cfg)
+	case !opts.TLS.IsZero():
+		// As in the agent: TLS settings on a plain URL would silently
+		// send everything in the clear.
+		return nil, fmt.Errorf("ingest: TLS options set but broker scheme %q is not a TLS scheme", u.Scheme)
 	}
 	in.client = paho.NewClient(po)
 	return in, nil
