@@ -26,6 +26,7 @@ import (
 	"github.com/ood-agent/ood-agent/hub"
 	"github.com/ood-agent/ood-agent/hub/ingest"
 	"github.com/ood-agent/ood-agent/hub/internal/agentsim"
+	"github.com/ood-agent/ood-agent/hub/internal/pgtest"
 	"github.com/ood-agent/ood-agent/hub/store"
 	"github.com/ood-agent/ood-agent/hub/web"
 	"github.com/ood-agent/ood-agent/internal/mosquittotest"
@@ -36,19 +37,39 @@ import (
 // alerts in total, each waiting for its PUBACKs as the agent does; the
 // clock stops when the last row is committed.
 func BenchmarkIngestSQLite(b *testing.B) {
+	benchIngest(b, "sqlite://"+filepath.Join(b.TempDir(), "hub.db"), 1)
+}
+
+// BenchmarkIngestPostgres is the same into one PostgreSQL, with one hub
+// and with three replicas sharing the subscription.
+func BenchmarkIngestPostgres(b *testing.B) {
+	dsn := pgtest.Start(b)
+	for _, replicas := range []int{1, 3} {
+		b.Run(fmt.Sprintf("replicas=%d", replicas), func(b *testing.B) { benchIngest(b, dsn, replicas) })
+	}
+}
+
+func benchIngest(b *testing.B, dsn string, replicas int) {
 	broker := mosquittotest.Start(b, mosquittotest.WithConfig("max_inflight_messages 1000", "max_queued_messages 1000000"))
-	s, err := store.Open(context.Background(), "sqlite://"+filepath.Join(b.TempDir(), "hub.db"))
+	s, err := store.Open(context.Background(), dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	in, err := ingest.New(ingest.Options{Broker: broker.URL(), ClientID: "bench-hub", Prefix: "ood", Store: s})
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go in.Run(ctx)
+	for r := range replicas {
+		rs, err := store.Open(ctx, dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rs.Close()
+		in, err := ingest.New(ingest.Options{Broker: broker.URL(), ClientID: fmt.Sprintf("bench-hub-%d", r), Prefix: "ood", ShareGroup: "hubs", Store: rs})
+		if err != nil {
+			b.Fatal(err)
+		}
+		go in.Run(ctx)
+	}
 
 	const publishers = 8
 	type pub struct {
@@ -72,9 +93,12 @@ func BenchmarkIngestSQLite(b *testing.B) {
 		}
 		clients[p] = c
 	}
-	// One probe, so that the subscription is in place before the clock.
+	// Probes until every replica's subscription is in place.
 	probe, _ := agentsim.NewDevice("ood", "probe")
-	for n, _ := s.CountAlerts(ctx); n == 0; n, _ = s.CountAlerts(ctx) {
+	for strings.Count(broker.Log(), "as bench-hub-") < replicas {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for n, _ := s.CountAlerts(ctx); n < int64(replicas); n, _ = s.CountAlerts(ctx) {
 		if err := agentsim.Publish(ctx, clients[0], probe.Topics.Alert(), probe.Alert(time.Now()), false); err != nil {
 			b.Fatal(err)
 		}
