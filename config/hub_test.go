@@ -81,3 +81,21 @@ func TestHubToken(t *testing.T) {
 		t.Errorf("no password: %q, %v", p, err)
 	}
 }
+
+// FuzzDecodeHub: no file crashes the hub configuration loader, and what it
+// accepts validates.
+func FuzzDecodeHub(f *testing.F) {
+	example, _ := os.ReadFile("hub.example.yaml")
+	f.Add(example)
+	f.Add([]byte("hub:\n  retention: 1h\n"))
+	f.Add([]byte("hub: [1, 2]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := DefaultHub()
+		if err := decodeHub(data, c); err != nil {
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("accepted a configuration that does not validate: %v", err)
+		}
+	})
+}
