@@ -214,7 +214,14 @@ func (in *Ingester) commit(ctx context.Context, batch *store.Batch, msgs []paho.
 	for _, m := range msgs {
 		kind := topicKind(m.Topic())
 		in.metrics.Received.WithLabelValues(kind).Inc()
-		if err := in.parser.Parse(m.Topic(), m.Payload(), now, batch); err != nil {
+		// A retained message is an old state replayed on subscribe (every
+		// status, at each hub start): it must not count as the device
+		// being seen now. A zero receive time leaves last seen alone.
+		received := now
+		if m.Retained() {
+			received = time.Time{}
+		}
+		if err := in.parser.Parse(m.Topic(), m.Payload(), received, batch); err != nil {
 			// Never stored, but acknowledged: a redelivery would be as
 			// malformed as this copy.
 			in.metrics.Dropped.WithLabelValues(Reason(err)).Inc()

@@ -240,3 +240,30 @@ func dropped(m *ingest.Metrics) float64 {
 	}
 	return sum
 }
+
+// TestRetainedStatus: a status retained before the hub subscribed (every
+// device's, at each hub start) gives the device's state but does not
+// make it "seen" now; a live one does.
+func TestRetainedStatus(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub, err := agentsim.Connect(ctx, broker.URL(), "agent-old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := agentsim.NewDevice("ood", "cam-old")
+	if err := agentsim.Publish(ctx, pub, old.Topics.Status(), old.Status(event.StateOffline, time.Now()), true); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, "sqlite://"+filepath.Join(t.TempDir(), "hub.db"))
+	startIngester(t, ingest.Options{Broker: broker.URL(), ClientID: "hub-retained", Prefix: "ood", Store: s})
+	waitFor(t, "retained status", func() bool { d, err := s.Device(ctx, "cam-old"); return err == nil && d.State == "offline" })
+	if d, _ := s.Device(ctx, "cam-old"); !d.LastSeen.IsZero() {
+		t.Errorf("a retained status counted as seen at %v", d.LastSeen)
+	}
+	if err := agentsim.Publish(ctx, pub, old.Topics.Status(), old.Status(event.StateOnline, time.Now()), true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "live status", func() bool { d, _ := s.Device(ctx, "cam-old"); return d.State == "online" && !d.LastSeen.IsZero() })
+}

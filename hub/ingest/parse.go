@@ -98,7 +98,9 @@ func (p *Parser) Filters(group string, evidence bool) []string {
 	return fs
 }
 
-// Parse reads one message received at now into b. A message the hub
+// Parse reads one message received at now into b; now is zero for a
+// retained message, which says nothing about when the device was last
+// heard from. A message the hub
 // does not store — a foreign topic, invalid JSON, a payload that breaks
 // its schema or names another device than its topic — is an error that
 // wraps the reason; a retained status being cleared (empty payload) is
