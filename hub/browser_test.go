@@ -178,7 +178,7 @@ func TestBrowser(t *testing.T) {
 	charts := run(t, bctx, chromedp.Evaluate[int](`document.querySelectorAll("figure.chart svg").length`))
 	imgWidth := run(t, bctx, chromedp.Poll[int](fmt.Sprintf(`(() => { const i = document.querySelector('img[src="/api/v1/evidence/%s"]'); return i && i.complete && i.naturalWidth; })()`, evidenceID)))
 	saveShot(t, "device.png", run(t, bctx, chromedp.FullScreenshot(100)))
-	if !strings.Contains(heading, "cam-b") || !strings.Contains(heading, "drift") || charts != 4 || imgWidth != 64 {
+	if !strings.Contains(heading, "cam-b") || !strings.Contains(heading, "drift") || charts != 5 || imgWidth != 64 {
 		t.Errorf("device page: heading %q, %d charts, evidence image width %d", heading, charts, imgWidth)
 	}
 

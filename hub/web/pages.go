@@ -174,12 +174,16 @@ func (s *Server) pageDevice(w http.ResponseWriter, r *http.Request) {
 		timeline.Lines = []hline{{Y: threshold, Class: "l-threshold", Name: "threshold"}}
 	}
 	fps := series{Name: "fps", Class: "s-fps"}
+	latency := series{Name: "inference p50 (ms)", Class: "s-fps"}
 	ood = series{Name: "OOD rate", Class: "s-ood"}
 	p05 := series{Name: "energy p05", Class: "s-e05"}
 	p50 := series{Name: "energy p50", Class: "s-e50"}
 	p95 := series{Name: "energy p95", Class: "s-e95"}
 	for _, st := range stats {
 		fps.Pts = append(fps.Pts, point{st.Time, st.FPS})
+		if st.InferenceP50 != nil {
+			latency.Pts = append(latency.Pts, point{st.Time, *st.InferenceP50})
+		}
 		r := 0.0
 		if st.Frames > 0 {
 			r = float64(st.OODFrames) / float64(st.Frames)
@@ -203,6 +207,7 @@ func (s *Server) pageDevice(w http.ResponseWriter, r *http.Request) {
 		"Title": v.ID, "Nav": "fleet", "D": v, "Alerts": page.Alerts,
 		"Timeline": timeline.svg(),
 		"FPS":      chart{Title: "Frames per second", Series: []series{fps}}.svg(),
+		"Latency":  chart{Title: "Inference time, median (ms)", Series: []series{latency}}.svg(),
 		"OOD":      chart{Title: "Out-of-distribution rate", Series: []series{ood}, Format: pctFormat}.svg(),
 		"Energy":   energy.svg(),
 	})

@@ -243,7 +243,7 @@ func TestPages(t *testing.T) {
 		want []string
 	}{
 		{"/", []string{"cam-drift", "cam-ok", `class="badge drift"`, agentsim.Model.Name, "<svg class=\"spark\"", "2</b> online"}},
-		{"/devices/cam-drift", []string{"cam-drift", "calibration p05–p95", "/api/v1/evidence/" + alerts[0].ID, "threshold"}},
+		{"/devices/cam-drift", []string{"cam-drift", "calibration p05–p95", "Inference time", "/api/v1/evidence/" + alerts[0].ID, "threshold"}},
 		{"/alerts", []string{alerts[0].ID, alerts[len(alerts)-1].ID, "format=csv"}},
 		{"/alerts?device=cam-ok&limit=2", []string{"cam-ok", "older →"}},
 		{"/static/style.css", []string{"--accent"}},
