@@ -7,16 +7,23 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.da
 CONFORMANCE ?= ../shared/conformance
 FUZZTIME ?= 20s
 
-.PHONY: all build test fuzz bench bench-model vet demo demo-model evaluate clean
+.PHONY: all build test fuzz bench bench-model vet demo demo-model evaluate clean build-hub demo-hub test-hub bench-hub
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ood-agent ./cmd/ood-agent
 
+# The same program with `ood-agent hub` compiled in (build tag hub): the
+# central server's SQLite/PostgreSQL drivers, metrics and web UI. Kept out
+# of the edge binary for its size (docs/hub.md).
+build-hub:
+	CGO_ENABLED=0 $(GO) build -trimpath -tags hub -ldflags '$(LDFLAGS)' -o bin/ood-agent-hub ./cmd/ood-agent
+
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+	$(GO) vet -tags hub ./cmd/ood-agent/
 
 # The whole suite: unit, conformance against the real TFLite runtime's outputs,
 # the differential test against TFLite itself (WebAssembly under Node), the
@@ -24,6 +31,7 @@ vet:
 # model reader.
 test: vet
 	$(GO) test -count=1 -timeout 40m ./...
+	$(MAKE) test-hub
 	$(MAKE) fuzz
 
 fuzz:
@@ -43,6 +51,21 @@ bench-model:
 
 demo: build
 	./bin/ood-agent demo
+
+# The hub's commands, built with the tag hub (the hub's packages are in
+# ./... above).
+test-hub:
+	$(GO) test -count=1 -timeout 10m -tags hub -run 'Hub' ./cmd/ood-agent/
+
+# Three simulated cameras, an embedded broker and the hub on SQLite; prints
+# a URL that logs a browser in. Serves until interrupted.
+demo-hub: build-hub
+	./bin/ood-agent-hub demo --hub
+
+# Hub benchmarks: ingest rate into SQLite through Mosquitto, fleet page
+# time and RSS with 1,000 devices and 1 M alerts (builds a fixture first).
+bench-hub:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./hub/...
 
 # Data for training and evaluation: Fashion-MNIST (Debian dataset-fashion-mnist),
 # MNIST (the GoMNIST Go module), and natural images from the python3-skimage

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ood-agent/ood-agent/agent/internal/mosquittotest"
+	"github.com/ood-agent/ood-agent/internal/mosquittotest"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/ood-agent/ood-agent/agent/backoff"
 	"github.com/ood-agent/ood-agent/agent/internal/logtest"
-	"github.com/ood-agent/ood-agent/agent/internal/mosquittotest"
+	"github.com/ood-agent/ood-agent/internal/mosquittotest"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/outbox"
 )

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ood-agent/ood-agent/agent/internal/logtest"
-	"github.com/ood-agent/ood-agent/agent/internal/mosquittotest"
+	"github.com/ood-agent/ood-agent/internal/mosquittotest"
 )
 
 // waitTimeout bounds every wait for something that should happen in a few

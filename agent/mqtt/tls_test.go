@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ood-agent/ood-agent/agent/internal/mosquittotest"
+	"github.com/ood-agent/ood-agent/internal/mosquittotest"
 )
 
 func writeFile(t *testing.T, dir, name, content string) string {

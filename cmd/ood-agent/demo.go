@@ -26,17 +26,24 @@ func newDemoCommand() *cobra.Command {
 	var (
 		verbose bool
 		mode    string
+		withHub bool
+		listen  string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Zero set-up demo: embedded broker, embedded model, bundled frames; prints what a subscriber receives",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if withHub {
+				return runDemoHub(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), listen, verbose)
+			}
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), mode, verbose)
 		},
 	}
 	cmd.Flags().BoolVar(&verbose, "verbose", false, "show the agent's log")
 	cmd.Flags().StringVar(&mode, "mode", "frame", "decision mode: frame (one alert per OOD frame) or stream (events)")
+	cmd.Flags().BoolVar(&withHub, "hub", false, "run three simulated cameras and the hub with its web UI until interrupted")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9110", "with --hub: the hub's web address")
 	return cmd
 }
 

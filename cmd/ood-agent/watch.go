@@ -24,15 +24,17 @@ func newWatchCommand() *cobra.Command {
 		username, passwordFile   string
 		tlsOpts                  mqtt.TLSOptions
 		qos                      int
-		all                      bool
+		all, cleanSession        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "watch --broker URL [--topic FILTER]",
 		Short: "Subscribe to agents' alerts and print them as JSON lines (what a central server runs)",
 		Long: `Subscribe to the alert topics of every agent under a prefix and print each
 message as one JSON line on stdout, de-duplicated by id (the agents deliver at
-least once). With --client-id the broker keeps a persistent session, so alerts
-published while watch was away are delivered when it comes back.`,
+least once). The broker keeps a persistent session for watch's client id
+(default: ood-agent-watch-<host name>, the same on every run), so alerts
+published while watch was away, or while it reconnects after a broker restart,
+are delivered when it comes back; --clean-session gives that up.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			password := os.Getenv("OOD_AGENT_MQTT_PASSWORD")
@@ -43,16 +45,13 @@ published while watch was away are delivered when it comes back.`,
 				}
 				password = string(bytes.TrimSpace(data))
 			}
-			clean := clientID == ""
-			if clean {
-				var b [4]byte
-				rand.Read(b[:])
-				clientID = "ood-agent-watch-" + hex.EncodeToString(b[:])
+			if clientID == "" {
+				clientID = defaultWatchClientID()
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 			c, err := mqtt.New(mqtt.Options{
 				Broker: broker, ClientID: clientID, Username: username, Password: password, TLS: tlsOpts,
-				KeepAlive: 30 * time.Second, CleanSession: clean, Logger: log,
+				KeepAlive: 30 * time.Second, CleanSession: cleanSession, Logger: log,
 			})
 			if err != nil {
 				return err
@@ -70,7 +69,8 @@ published while watch was away are delivered when it comes back.`,
 	}
 	cmd.Flags().StringVar(&broker, "broker", "tcp://127.0.0.1:1883", "broker URL (tcp://, ssl://, mqtts://, ws://, wss://)")
 	cmd.Flags().StringVar(&filter, "topic", "ood/+/alert", "topic filter")
-	cmd.Flags().StringVar(&clientID, "client-id", "", "client id for a persistent session (default: random, clean session)")
+	cmd.Flags().StringVar(&clientID, "client-id", "", "client id of the persistent session (default: ood-agent-watch-<host name>); run two watches with two ids")
+	cmd.Flags().BoolVar(&cleanSession, "clean-session", false, "let the broker forget the session on disconnect (messages sent meanwhile are lost)")
 	cmd.Flags().StringVar(&username, "username", "", "username")
 	cmd.Flags().StringVar(&passwordFile, "password-file", "", "file holding the password (default: $OOD_AGENT_MQTT_PASSWORD)")
 	cmd.Flags().StringVar(&tlsOpts.CAFile, "ca-file", "", "CA certificate (PEM) to verify the broker")
@@ -80,6 +80,18 @@ published while watch was away are delivered when it comes back.`,
 	cmd.Flags().IntVar(&qos, "qos", 1, "subscription QoS")
 	cmd.Flags().BoolVar(&all, "all", false, "print every message (status, stats, binary evidence as a size) with its topic")
 	return cmd
+}
+
+// defaultWatchClientID is stable across runs, so that the broker finds
+// the persistent session again; the host name keeps two hosts apart.
+func defaultWatchClientID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		var b [4]byte
+		rand.Read(b[:])
+		host = hex.EncodeToString(b[:])
+	}
+	return "ood-agent-watch-" + host
 }
 
 // printer writes one JSON line per distinct message.

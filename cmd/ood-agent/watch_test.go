@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/ood-agent/ood-agent/agent/demo"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
+	"github.com/ood-agent/ood-agent/internal/mosquittotest"
 )
 
 type syncBuffer struct {
@@ -86,5 +89,76 @@ func TestRunMissingModel(t *testing.T) {
 	err := runAgent(context.Background(), "", flags, nil, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "model.path") || !strings.Contains(err.Error(), "nonexistent") {
 		t.Fatalf("runAgent with a missing model = %v, want an error naming model.path and the file", err)
+	}
+}
+
+// TestWatchBrokerRestart: watch runs with its defaults; the broker (a real
+// Mosquitto, with persistence) restarts; the agent re-sends what failed
+// and goes on publishing while watch is still reconnecting. Watch's
+// persistent session gets every alert: none is missing.
+func TestWatchBrokerRestart(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	cmd := newRootCommand()
+	cmd.SetOut(&out)
+	cmd.SetErr(io.Discard)
+	cmd.SetArgs([]string{"watch", "--broker", broker.URL()})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+
+	pub, err := mqtt.New(mqtt.Options{Broker: broker.URL(), ClientID: "agent", KeepAlive: 5 * time.Second,
+		BackoffInitial: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go pub.Run(ctx)
+	// send publishes like the agent's outbox: again until acknowledged.
+	send := func(id string) {
+		payload := []byte(`{"schema":"ood-agent/alert/v1","type":"alert","id":"` + id + `"}`)
+		for {
+			pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+			err := pub.Publish(pctx, "ood/cam/alert", payload, 1, false)
+			pcancel()
+			if err == nil {
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitLines := func(n int) {
+		deadline := time.Now().Add(30 * time.Second)
+		for strings.Count(out.String(), "\n") < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("watch printed %d lines, want %d:\n%s", strings.Count(out.String(), "\n"), n, out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// The first alert, again until watch has subscribed.
+	for strings.Count(out.String(), "\n") == 0 {
+		send("before")
+		time.Sleep(100 * time.Millisecond)
+	}
+	broker.Restart()
+	// Watch waits at least a second before reconnecting; the agent is
+	// back sooner, so these reach the broker while watch is away.
+	const n = 20
+	for i := range n {
+		send(fmt.Sprintf("after-%02d", i))
+	}
+	waitLines(1 + n)
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	<-done
+	got := out.String()
+	for i := range n {
+		if id := fmt.Sprintf(`"id":"after-%02d"`, i); strings.Count(got, id) != 1 {
+			t.Errorf("%s printed %d times", id, strings.Count(got, id))
+		}
 	}
 }

@@ -75,8 +75,8 @@ func TestDebPackage(t *testing.T) {
 				t.Errorf("%s in the package: %q, want %q", e.Path, got[e.Path], want)
 			}
 		}
-		if len(got) != 13 {
-			t.Errorf("package holds %d entries, want 13 (5 entries and their parent directories): %v", len(got), got)
+		if len(got) != 15 {
+			t.Errorf("package holds %d entries, want 15 (7 entries and their parent directories): %v", len(got), got)
 		}
 	})
 
@@ -89,6 +89,12 @@ func TestDebPackage(t *testing.T) {
 		}
 		if got, want := readFile(t, filepath.Join(root, layout.DebUnitPath)), readFile(t, unitPath()); got != want {
 			t.Errorf("%s differs from firmware-scripts/ood-agent.service", layout.DebUnitPath)
+		}
+		if got, want := readFile(t, filepath.Join(root, layout.HubUnitPath)), readFile(t, filepath.Join(repoRoot, "firmware-scripts", "deb", "ood-agent-hub.service")); got != want {
+			t.Errorf("%s differs from firmware-scripts/deb/ood-agent-hub.service", layout.HubUnitPath)
+		}
+		if got, want := readFile(t, filepath.Join(root, layout.HubConfigPath)), readFile(t, filepath.Join(repoRoot, "config", "hub.example.yaml")); got != want {
+			t.Errorf("%s differs from config/hub.example.yaml", layout.HubConfigPath)
 		}
 		example := readFile(t, filepath.Join(repoRoot, "config", "agent.example.yaml"))
 		want, err := layout.SystemConfig([]byte(example))
@@ -103,7 +109,7 @@ func TestDebPackage(t *testing.T) {
 	t.Run("control files", func(t *testing.T) {
 		ctl := t.TempDir()
 		run(t, nil, dpkgDeb, "-e", deb, ctl)
-		if got, want := readFile(t, filepath.Join(ctl, "conffiles")), layout.ConfigPath+"\n"; got != want {
+		if got, want := readFile(t, filepath.Join(ctl, "conffiles")), layout.ConfigPath+"\n"+layout.HubConfigPath+"\n"; got != want {
 			t.Errorf("conffiles = %q, want %q", got, want)
 		}
 		for _, s := range []string{"postinst", "prerm", "postrm"} {
@@ -371,7 +377,7 @@ func TestMaintainerScriptsHost(t *testing.T) {
 			want: []string{
 				"dpkg-statoverride --remove /etc/ood-agent/agent.yaml",
 				"rm -rf /var/lib/ood-agent /etc/ood-agent",
-				"rm -f /etc/systemd/system/multi-user.target.wants/ood-agent.service",
+				"rm -f /etc/systemd/system/multi-user.target.wants/ood-agent.service /etc/systemd/system/multi-user.target.wants/ood-agent-hub.service",
 				"deluser --system --quiet ood-agent",
 			},
 		},

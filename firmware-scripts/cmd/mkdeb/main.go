@@ -34,6 +34,7 @@ func main() { layout.Main("mkdeb", run) }
 type options struct {
 	layout.BuildFlags
 	version, scripts             string
+	hubUnit, hubConfig           string
 	maintainer, homepage, vendor string
 	compression                  string
 }
@@ -51,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	})
 	o.Register(fs, "Debian architecture: "+strings.Join(archs, ", "), "directory to write the package to")
 	fs.StringVar(&o.version, "version", "", "version of the build, e.g. v1.2.0 or git describe output")
+	fs.StringVar(&o.hubUnit, "hub-unit", "firmware-scripts/deb/ood-agent-hub.service", "systemd unit of the hub (installed disabled)")
+	fs.StringVar(&o.hubConfig, "hub-config", "config/hub.example.yaml", "hub configuration to install")
 	fs.StringVar(&o.scripts, "scripts", "firmware-scripts/deb", "directory holding postinst, prerm and postrm")
 	fs.StringVar(&o.maintainer, "maintainer", "ood-agent maintainers <ood-agent@localhost>", "Maintainer field")
 	fs.StringVar(&o.homepage, "homepage", "https://github.com/ood-agent/ood-agent", "Homepage field")
@@ -109,6 +112,9 @@ func build(o options, log io.Writer) (string, error) {
 		layout.Binary: o.Binary,
 		layout.Unit:   o.Unit,
 		layout.Config: cfgPath,
+		// The hub's paths are absolute already: installed as is.
+		layout.HubUnit:   o.hubUnit,
+		layout.HubConfig: o.hubConfig,
 	}
 
 	var contents files.Contents

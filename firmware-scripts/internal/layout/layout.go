@@ -17,6 +17,10 @@ const (
 	// WantsLink enables the unit the way systemctl enable would, for images
 	// assembled without running systemctl.
 	WantsLink = "/etc/systemd/system/multi-user.target.wants/ood-agent.service"
+	// The hub's unit and configuration (docs/hub.md); the unit is not
+	// enabled by the package.
+	HubUnitPath   = "/lib/systemd/system/ood-agent-hub.service"
+	HubConfigPath = "/etc/ood-agent/hub.yaml"
 )
 
 // Source says where an entry's content comes from.
@@ -24,11 +28,13 @@ type Source int
 
 // Sources of entry contents. A directory or symlink has no source.
 const (
-	NoSource Source = iota
-	Binary          // the cross-compiled ood-agent executable
-	Unit            // firmware-scripts/ood-agent.service
-	Config          // the installed default configuration (see SystemConfig)
-	Sysusers        // firmware-scripts/ood-agent.sysusers
+	NoSource  Source = iota
+	Binary           // the cross-compiled ood-agent executable
+	Unit             // firmware-scripts/ood-agent.service
+	Config           // the installed default configuration (see SystemConfig)
+	Sysusers         // firmware-scripts/ood-agent.sysusers
+	HubUnit          // firmware-scripts/deb/ood-agent-hub.service
+	HubConfig        // config/hub.example.yaml
 )
 
 // Entry is one file, directory or symlink of an installed agent.
@@ -51,6 +57,8 @@ func Deb() []Entry {
 		{Path: ConfigDir, Mode: fs.ModeDir | 0o755},
 		{Path: ConfigPath, Mode: 0o644, Source: Config, Conffile: true},
 		{Path: StateDir, Mode: fs.ModeDir | 0o750},
+		{Path: HubUnitPath, Mode: 0o644, Source: HubUnit},
+		{Path: HubConfigPath, Mode: 0o644, Source: HubConfig, Conffile: true},
 	}
 }
 

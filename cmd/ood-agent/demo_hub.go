@@ -1,0 +1,167 @@
+//go:build hub
+
+package main
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ood-agent/ood-agent/agent/demo"
+	"github.com/ood-agent/ood-agent/hub"
+	"github.com/ood-agent/ood-agent/hub/ingest"
+)
+
+// demoCamera is a simulated camera of `demo --hub`: a real agent reading a
+// directory into which the demo drops bundled frames, a given share of
+// them out of distribution.
+type demoCamera struct {
+	id      string
+	oodRate float64
+	every   time.Duration
+}
+
+var demoCameras = []demoCamera{
+	{"cam-entrance", 0.05, 1500 * time.Millisecond},
+	{"cam-loading-dock", 0.25, time.Second},
+	{"cam-yard", 0.6, 2 * time.Second},
+}
+
+// runDemoHub runs an embedded broker, three real agents and a hub on
+// SQLite until ctx ends, and prints the URL that logs a browser in.
+func runDemoHub(ctx context.Context, stdout, stderr io.Writer, listen string, verbose bool) error {
+	logOut := io.Discard
+	if verbose {
+		logOut = stderr
+	}
+	log := slog.New(slog.NewTextHandler(logOut, nil))
+	broker, err := demo.StartBroker(log.With("component", "broker"))
+	if err != nil {
+		return err
+	}
+	defer broker.Close()
+	dir, err := os.MkdirTemp("", "ood-agent-demo-hub-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	frames := filepath.Join(dir, "frames")
+	if err := os.Mkdir(frames, 0o755); err != nil {
+		return err
+	}
+	names, err := demo.WriteFrames(frames)
+	if err != nil {
+		return err
+	}
+	// The bundled frames 01–08 are Fashion-MNIST (in distribution), the
+	// rest digits, noise and a checkerboard.
+	var inDist, outDist []string
+	for _, n := range names {
+		if strings.Contains(n, "-fashion-") {
+			inDist = append(inDist, n)
+		} else {
+			outDist = append(outDist, n)
+		}
+	}
+
+	var tok [16]byte
+	crand.Read(tok[:])
+	token := hex.EncodeToString(tok[:])
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1+len(demoCameras))
+	ready := make(chan net.Addr, 1)
+	go func() {
+		errc <- hub.Run(ctx, hub.Config{
+			Database: "sqlite://" + filepath.Join(dir, "hub.db"), Listen: listen, Token: token,
+			Ingest: ingest.Options{Broker: broker.URL(), ClientID: "demo-hub", Prefix: "ood", Evidence: true},
+			Logger: log.With("component", "hub"), Ready: func(a net.Addr) { ready <- a },
+		})
+	}()
+	var addr net.Addr
+	select {
+	case addr = <-ready:
+	case err := <-errc:
+		return err
+	}
+
+	for _, cam := range demoCameras {
+		inbox := filepath.Join(dir, cam.id)
+		if err := os.Mkdir(inbox, 0o755); err != nil {
+			return err
+		}
+		flags := pflag.NewFlagSet(cam.id, pflag.ContinueOnError)
+		for key, value := range map[string]string{
+			"device_id": cam.id, "mqtt.broker": broker.URL(), "source.type": "dir",
+			"source.dir.path": inbox, "source.dir.watch": "true", "outbox.path": filepath.Join(dir, cam.id+".db"),
+			"http.listen": "", "mqtt.stats_interval": "10s", "mqtt.evidence.enabled": "true", "log.level": "warn",
+		} {
+			flags.String(key, "", "")
+			if err := flags.Set(key, value); err != nil {
+				return err
+			}
+		}
+		go func() { errc <- runAgent(ctx, "", flags, nil, logOut) }()
+		go feedCamera(ctx, cam, frames, inbox, inDist, outDist)
+	}
+
+	fmt.Fprintf(stdout, "ood-agent demo --hub: embedded broker at %s, %d simulated cameras, hub on SQLite in %s\n\n", broker.URL(), len(demoCameras), dir)
+	fmt.Fprintf(stdout, "Open the hub (the link logs you in):\n\n    http://%s/?token=%s\n\n", addr, token)
+	fmt.Fprintf(stdout, "The same token works for the API:\n\n    curl -H 'Authorization: Bearer %s' http://%s/api/v1/devices\n\nPress Ctrl-C to stop.\n", token, addr)
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+}
+
+// feedCamera drops a frame into the camera's inbox every cam.every, out of
+// distribution with probability cam.oodRate, and removes old ones. The
+// file is written under a dot name and renamed, so the agent never reads
+// half a frame.
+func feedCamera(ctx context.Context, cam demoCamera, frames, inbox string, inDist, outDist []string) {
+	tick := time.NewTicker(cam.every)
+	defer tick.Stop()
+	var written []string
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		pick := inDist
+		if rand.Float64() < cam.oodRate {
+			pick = outDist
+		}
+		src := pick[rand.IntN(len(pick))]
+		data, err := os.ReadFile(filepath.Join(frames, src))
+		if err != nil {
+			continue
+		}
+		name := fmt.Sprintf("%06d-%s", n, src)
+		tmp := filepath.Join(inbox, "."+name)
+		if os.WriteFile(tmp, data, 0o644) != nil || os.Rename(tmp, filepath.Join(inbox, name)) != nil {
+			continue
+		}
+		written = append(written, name)
+		if len(written) > 20 {
+			os.Remove(filepath.Join(inbox, written[0]))
+			written = written[1:]
+		}
+	}
+}

@@ -1,0 +1,12 @@
+// Package schema embeds the JSON Schemas of the MQTT payloads (documented
+// in docs/mqtt.md) so that programs, such as the hub's ingest, can
+// validate what they receive against the very files the documentation
+// links to.
+package schema
+
+import "embed"
+
+// FS holds alert.schema.json, status.schema.json and stats.schema.json.
+//
+//go:embed *.schema.json
+var FS embed.FS

@@ -1,0 +1,105 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ood-agent/ood-agent/hub/ingest"
+	"github.com/ood-agent/ood-agent/hub/store"
+	"github.com/ood-agent/ood-agent/hub/web"
+)
+
+// Config is everything a hub needs to run.
+type Config struct {
+	// Database is sqlite:///path or a postgres:// URL.
+	Database string
+	// Retention is how long rows are kept; 0 means store.DefaultRetention.
+	Retention time.Duration
+	// Listen is the HTTP address; TLSCert and TLSKey, if set, serve HTTPS.
+	Listen          string
+	TLSCert, TLSKey string
+	// Token guards the UI and API.
+	Token string
+	// Ingest configures the MQTT side; its Store, Metrics and Logger are
+	// filled in by Run.
+	Ingest ingest.Options
+	Logger *slog.Logger
+	// Ready, if set, is called with the listening address once the HTTP
+	// server accepts connections.
+	Ready func(addr net.Addr)
+}
+
+// Run opens the store, starts ingest, retention and the HTTP server, and
+// runs until ctx ends or one of them fails.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = store.DefaultRetention
+	}
+	s, err := store.Open(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := ingest.NewMetrics(reg)
+	iopts := cfg.Ingest
+	iopts.Store, iopts.Metrics, iopts.Logger = s, metrics, log.With("component", "ingest")
+	in, err := ingest.New(iopts)
+	if err != nil {
+		return err
+	}
+	handler, err := web.New(web.Options{Store: s, Token: cfg.Token, Registry: reg, Logger: log.With("component", "web")})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("hub: listen: %w", err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 3)
+	go func() { errc <- in.Run(ctx) }()
+	go func() {
+		s.RunRetention(ctx, cfg.Retention, time.Hour, log.With("component", "retention"), metrics.DBErrors.Inc)
+		errc <- ctx.Err()
+	}()
+	go func() {
+		var err error
+		if cfg.TLSCert != "" {
+			err = srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			err = srv.Serve(ln)
+		}
+		errc <- fmt.Errorf("hub: http: %w", err)
+	}()
+	log.Info("hub running", "listen", ln.Addr().String(), "tls", cfg.TLSCert != "", "broker", iopts.Broker, "client_id", iopts.ClientID, "share_group", iopts.ShareGroup)
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr())
+	}
+	err = <-errc
+	cancel()
+	shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	srv.Shutdown(shutdown)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,272 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ood-agent/ood-agent/agent/mqtt"
+	"github.com/ood-agent/ood-agent/hub/store"
+)
+
+// Writer is where the Ingester commits messages: *store.Store.
+type Writer interface {
+	Write(ctx context.Context, b *store.Batch) (store.WriteResult, error)
+}
+
+// Defaults for zero Options fields.
+const (
+	DefaultClientID  = "ood-agent-hub"
+	DefaultBatchSize = 500
+)
+
+// Options configure an Ingester.
+type Options struct {
+	// Broker, Username, Password and TLS connect to the broker as the
+	// agent does (see agent/mqtt.Options).
+	Broker   string
+	Username string
+	Password string
+	TLS      mqtt.TLSOptions
+	// ClientID names the hub's persistent session; every replica needs
+	// its own. Empty means DefaultClientID.
+	ClientID string
+	// Prefix is the agents' mqtt.topic_prefix.
+	Prefix string
+	// ShareGroup, if set, subscribes through $share/<ShareGroup>/… so
+	// that replicas with the same group split the messages.
+	ShareGroup string
+	// Evidence subscribes to the evidence images too.
+	Evidence bool
+	// KeepAlive is the MQTT keep-alive; 0 means 30 s.
+	KeepAlive time.Duration
+	// BatchSize caps the messages committed per transaction; 0 means
+	// DefaultBatchSize.
+	BatchSize int
+	// Store receives the records.
+	Store Writer
+	// Metrics, if set, are updated; Logger, if set, receives connection
+	// events and rejected messages.
+	Metrics *Metrics
+	Logger  *slog.Logger
+}
+
+// Ingester is the hub's MQTT subscriber.
+type Ingester struct {
+	opts    Options
+	parser  *Parser
+	client  paho.Client
+	pending chan paho.Message
+	done    chan struct{} // closed when Run returns
+	log     *slog.Logger
+	metrics *Metrics
+}
+
+// New checks opts and returns an Ingester; Run connects it.
+func New(opts Options) (*Ingester, error) {
+	if opts.Store == nil {
+		return nil, errors.New("ingest: no store")
+	}
+	u, err := mqtt.ParseBroker(opts.Broker)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	parser, err := NewParser(opts.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(opts.ShareGroup, "/+#") {
+		return nil, fmt.Errorf("ingest: share group %q must be one topic level without wildcards", opts.ShareGroup)
+	}
+	if opts.ClientID == "" {
+		opts.ClientID = DefaultClientID
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	if opts.KeepAlive <= 0 {
+		opts.KeepAlive = 30 * time.Second
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(prometheus.NewRegistry())
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	in := &Ingester{
+		opts: opts, parser: parser, log: opts.Logger, metrics: opts.Metrics,
+		pending: make(chan paho.Message, opts.BatchSize),
+		done:    make(chan struct{}),
+	}
+	po := paho.NewClientOptions().
+		AddBroker(u.String()).
+		SetClientID(opts.ClientID).
+		SetProtocolVersion(4). // MQTT 3.1.1: all the hub needs, on every broker
+		SetCleanSession(false).
+		SetAutoAckDisabled(true).
+		SetOrderMatters(true).
+		SetKeepAlive(opts.KeepAlive).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(30 * time.Second).
+		SetDefaultPublishHandler(in.receive).
+		SetOnConnectHandler(in.onConnect).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			in.log.Warn("mqtt connection lost", "err", err)
+		})
+	if opts.Username != "" {
+		po.SetUsername(opts.Username).SetPassword(opts.Password)
+	}
+	switch tlsScheme := u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts" || u.Scheme == "wss"; {
+	case tlsScheme:
+		cfg, err := opts.TLS.Config()
+		if err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+		po.SetTLSConfig(cfg)
+	case !opts.TLS.IsZero():
+		// As in the agent: TLS settings on a plain URL would silently
+		// send everything in the clear.
+		return nil, fmt.Errorf("ingest: TLS options set but broker scheme %q is not a TLS scheme", u.Scheme)
+	}
+	in.client = paho.NewClient(po)
+	return in, nil
+}
+
+// Filters returns the subscriptions the Ingester makes.
+func (in *Ingester) Filters() []string {
+	return in.parser.Filters(in.opts.ShareGroup, in.opts.Evidence)
+}
+
+// onConnect (re)subscribes. With a resumed session the broker already
+// has the subscriptions, and messages it queued may arrive before this
+// runs; the default handler takes those.
+func (in *Ingester) onConnect(c paho.Client) {
+	filters := map[string]byte{}
+	for _, f := range in.Filters() {
+		filters[f] = 1
+	}
+	tok := c.SubscribeMultiple(filters, in.receive)
+	go func() {
+		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+			in.log.Error("mqtt subscribe failed", "err", tok.Error(), "filters", in.Filters())
+			return
+		}
+		in.log.Info("mqtt subscribed", "client_id", in.opts.ClientID, "filters", in.Filters())
+	}()
+}
+
+// receive runs on Paho's router goroutine: it only queues the message.
+// A full queue blocks it, which stops reading from the broker: the
+// backpressure that keeps a slow database from buffering without bound.
+func (in *Ingester) receive(_ paho.Client, m paho.Message) {
+	select {
+	case in.pending <- m:
+	case <-in.done: // unacknowledged: the broker delivers it again
+	}
+}
+
+// Run connects and stores messages until ctx ends. Connection failures
+// are retried; database failures are retried with the messages kept
+// unacknowledged, so nothing is lost.
+func (in *Ingester) Run(ctx context.Context) error {
+	in.client.Connect() // with ConnectRetry, it keeps trying in the background
+	defer in.client.Disconnect(250)
+	defer close(in.done)
+	batch := &store.Batch{}
+	msgs := make([]paho.Message, 0, in.opts.BatchSize)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case m := <-in.pending:
+			msgs = append(msgs[:0], m)
+		}
+		// Take what else is waiting, up to a batch: under load one
+		// transaction carries many messages, when idle each goes alone.
+	drain:
+		for len(msgs) < in.opts.BatchSize {
+			select {
+			case m := <-in.pending:
+				msgs = append(msgs, m)
+			default:
+				break drain
+			}
+		}
+		if err := in.commit(ctx, batch, msgs); err != nil {
+			return err
+		}
+	}
+}
+
+// commit parses msgs into one batch, writes it — retrying until it
+// succeeds or ctx ends — and then acknowledges every message.
+func (in *Ingester) commit(ctx context.Context, batch *store.Batch, msgs []paho.Message) error {
+	batch.Reset()
+	now := time.Now()
+	for _, m := range msgs {
+		kind := topicKind(m.Topic())
+		in.metrics.Received.WithLabelValues(kind).Inc()
+		// A retained message is an old state replayed on subscribe (every
+		// status, at each hub start): it must not count as the device
+		// being seen now. A zero receive time leaves last seen alone.
+		received := now
+		if m.Retained() {
+			received = time.Time{}
+		}
+		if err := in.parser.Parse(m.Topic(), m.Payload(), received, batch); err != nil {
+			// Never stored, but acknowledged: a redelivery would be as
+			// malformed as this copy.
+			in.metrics.Dropped.WithLabelValues(Reason(err)).Inc()
+			in.log.Warn("dropped message", "topic", m.Topic(), "bytes", len(m.Payload()), "err", err)
+		}
+	}
+	delay := 100 * time.Millisecond
+	for batch.Len() > 0 {
+		res, err := in.opts.Store.Write(ctx, batch)
+		if err == nil {
+			in.metrics.Stored.WithLabelValues("alerts").Add(float64(res.NewAlerts))
+			in.metrics.Stored.WithLabelValues("stats").Add(float64(res.NewStats))
+			in.metrics.Duplicates.Add(float64(len(batch.Alerts) - res.NewAlerts))
+			done := time.Now()
+			for _, a := range batch.Alerts {
+				in.metrics.Lag.Observe(done.Sub(a.Time).Seconds())
+			}
+			break
+		}
+		in.metrics.DBErrors.Inc()
+		in.log.Error("store write failed; retrying", "err", err, "messages", len(msgs), "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return ctx.Err() // unacknowledged: the broker delivers them again
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 10*time.Second)
+	}
+	in.metrics.BatchSize.Observe(float64(len(msgs)))
+	for _, m := range msgs {
+		m.Ack()
+	}
+	return nil
+}
+
+// topicKind is the metrics label of a topic: its last level, or
+// "evidence".
+func topicKind(topic string) string {
+	levels := strings.Split(topic, "/")
+	if len(levels) >= 2 && levels[len(levels)-2] == "evidence" {
+		return "evidence"
+	}
+	switch k := levels[len(levels)-1]; k {
+	case "alert", "status", "stats":
+		return k
+	}
+	return "other"
+}

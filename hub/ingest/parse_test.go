@@ -1,0 +1,147 @@
+package ingest
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/ood-agent/ood-agent/agent/event"
+	"github.com/ood-agent/ood-agent/hub/internal/agentsim"
+	"github.com/ood-agent/ood-agent/hub/store"
+)
+
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestParse(t *testing.T) {
+	p, err := NewParser("ood/site")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := agentsim.NewDevice("ood/site", "cam-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	alert := d.Alert(now)
+	alert.AttachEvidence(d.Topics, len(agentsim.JPEG))
+	other, _ := agentsim.NewDevice("ood/site", "cam-2")
+	var extra map[string]any
+	json.Unmarshal(mustJSON(t, alert), &extra)
+	extra["unexpected"] = 1
+
+	tests := []struct {
+		name    string
+		topic   string
+		payload []byte
+		reason  string // "" = stored
+		check   func(t *testing.T, b *store.Batch)
+	}{
+		{"alert", d.Topics.Alert(), mustJSON(t, alert), "", func(t *testing.T, b *store.Batch) {
+			a := b.Alerts[0]
+			if a.ID != alert.ID || a.DeviceID != "cam-1" || a.Type != "alert" || a.EvidenceID != alert.ID || !a.Time.Equal(now) || a.Received != now {
+				t.Errorf("alert record = %+v", a)
+			}
+		}},
+		{"stats", d.Topics.Stats(), mustJSON(t, d.Stats(now, 120, 30, -9)), "", func(t *testing.T, b *store.Batch) {
+			s := b.Stats[0]
+			if s.Frames != 120 || s.OODFrames != 30 || s.FPS != 2 || *s.Energy.P50 != -9 || *s.Calibration.P95 != -8.3 {
+				t.Errorf("stats record = %+v", s)
+			}
+		}},
+		{"status", d.Topics.Status(), mustJSON(t, d.Status(event.StateOnline, now)), "", func(t *testing.T, b *store.Batch) {
+			if s := b.Statuses[0]; s.State != "online" || s.ModelName != agentsim.Model.Name {
+				t.Errorf("status record = %+v", s)
+			}
+		}},
+		{"evidence", d.Topics.Evidence(alert.ID), agentsim.JPEG, "", func(t *testing.T, b *store.Batch) {
+			if e := b.Evidence[0]; e.ID != alert.ID || e.DeviceID != "cam-1" || len(e.Data) != len(agentsim.JPEG) {
+				t.Errorf("evidence record = %+v", e)
+			}
+		}},
+		{"cleared status", d.Topics.Status(), nil, "", func(t *testing.T, b *store.Batch) {
+			if b.Len() != 0 {
+				t.Errorf("cleared status stored %+v", b)
+			}
+		}},
+		{"foreign prefix", "other/cam-1/alert", mustJSON(t, alert), reasonTopic, nil},
+		{"unknown kind", "ood/site/cam-1/config", []byte(`{}`), reasonTopic, nil},
+		{"no device", "ood/site/alert", mustJSON(t, alert), reasonTopic, nil},
+		{"not json", d.Topics.Alert(), []byte(`{"schema":`), reasonJSON, nil},
+		{"unknown field", d.Topics.Alert(), mustJSON(t, extra), reasonSchema, nil},
+		{"status on alert topic", d.Topics.Alert(), mustJSON(t, d.Status(event.StateOnline, now)), reasonSchema, nil},
+		{"device mismatch", other.Topics.Alert(), mustJSON(t, alert), reasonMismatch, nil},
+		{"evidence not jpeg", d.Topics.Evidence(alert.ID), []byte("GIF89a"), reasonEvidence, nil},
+		{"evidence bad id", d.Topics.Alert() + "/../evidence/", agentsim.JPEG, reasonTopic, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &store.Batch{}
+			err := p.Parse(tt.topic, tt.payload, now, b)
+			if got := Reason(err); got != tt.reason || (err != nil) != (tt.reason != "") {
+				t.Fatalf("Parse: err %v (reason %q), want reason %q", err, got, tt.reason)
+			}
+			if tt.reason != "" && b.Len() != 0 {
+				t.Errorf("rejected message was added: %+v", b)
+			}
+			if tt.check != nil {
+				tt.check(t, b)
+			}
+		})
+	}
+}
+
+func TestFilters(t *testing.T) {
+	p, _ := NewParser("ood")
+	got := p.Filters("hubs", true)
+	want := []string{"$share/hubs/ood/+/alert", "$share/hubs/ood/+/stats", "ood/+/status", "$share/hubs/ood/+/evidence/+"}
+	if len(got) != len(want) {
+		t.Fatalf("filters = %v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("filter %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+	if _, err := NewParser("bad/+"); err == nil {
+		t.Error("wildcard prefix accepted")
+	}
+}
+
+// FuzzParse: no input crashes the parser, and whatever it accepts is
+// one record naming the topic's device.
+func FuzzParse(f *testing.F) {
+	d, _ := agentsim.NewDevice("ood", "cam")
+	now := time.Now()
+	f.Add(d.Topics.Alert(), mustJSON(f, d.Alert(now)))
+	f.Add(d.Topics.Stats(), mustJSON(f, d.Stats(now, 10, 1, -9)))
+	f.Add(d.Topics.Status(), mustJSON(f, d.Status(event.StateOffline, now)))
+	f.Add(d.Topics.Evidence("x"), agentsim.JPEG)
+	p, err := NewParser("ood")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
+		b := &store.Batch{}
+		if err := p.Parse(topic, payload, now, b); err != nil {
+			if Reason(err) == "" {
+				t.Fatalf("error without a reason: %v", err)
+			}
+			return
+		}
+		if b.Len() > 1 {
+			t.Fatalf("%d records from one message", b.Len())
+		}
+		for _, a := range b.Alerts {
+			if a.DeviceID != "cam" && topic != "ood/"+a.DeviceID+"/alert" {
+				t.Fatalf("alert of %q stored from topic %q", a.DeviceID, topic)
+			}
+		}
+	})
+}

@@ -1,0 +1,165 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ood-agent/ood-agent/hub/store"
+)
+
+// Options configure a Server.
+type Options struct {
+	Store *store.Store
+	// Token is the access token; it must not be empty.
+	Token string
+	// Registry, if set, is served on /metrics (the ingest metrics are
+	// registered there) and gets the web metrics too.
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	// Now is the clock of the pages' time windows; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the hub's HTTP handler.
+type Server struct {
+	store   *store.Store
+	log     *slog.Logger
+	now     func() time.Time
+	handler http.Handler
+	metrics webMetrics
+	pages   *pages
+}
+
+type webMetrics struct {
+	dbErrors prometheus.Counter
+	duration *prometheus.HistogramVec
+}
+
+// New returns a Server.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("web: no store")
+	}
+	if opts.Token == "" {
+		return nil, errors.New("web: an access token is required")
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	s := &Server{store: opts.Store, log: opts.Logger, now: opts.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.metrics = webMetrics{
+		dbErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ood_hub_web_db_errors_total", Help: "Failed database queries of the UI and API."}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ood_hub_http_request_seconds", Help: "Time to answer UI and API requests, by route.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 3, 10),
+		}, []string{"route"}),
+	}
+	reg.MustRegister(s.metrics.dbErrors, s.metrics.duration)
+	var err error
+	if s.pages, err = newPages(); err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	route := func(pattern string, h http.HandlerFunc) {
+		obs := s.metrics.duration.WithLabelValues(pattern)
+		mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			h(w, r)
+			obs.Observe(time.Since(start).Seconds())
+		}))
+	}
+	route("GET /api/v1/devices", s.apiDevices)
+	route("GET /api/v1/devices/{id}", s.apiDevice)
+	route("GET /api/v1/alerts", s.apiAlerts)
+	route("GET /api/v1/alerts/{id}", s.apiAlert)
+	route("GET /api/v1/evidence/{id}", s.apiEvidence)
+	route("GET /{$}", s.pageFleet)
+	route("GET /devices/{id}", s.pageDevice)
+	route("GET /alerts", s.pageAlerts)
+	mux.Handle("GET /static/", http.FileServerFS(staticFS))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+
+	guarded := newAuth(opts.Token).wrap(mux)
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", s.healthz)
+	root.Handle("/", guarded)
+	s.handler = securityHeaders(root)
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// deviceView is a device with the aggregates the fleet page shows.
+type deviceView struct {
+	store.Device
+	Alerts24h []int
+}
+
+// fleet gathers the fleet page: two queries whatever the fleet size.
+func (s *Server) fleet(ctx context.Context) ([]deviceView, error) {
+	now := s.now()
+	devices, err := s.store.Devices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hours, err := s.store.AlertsPerHour(ctx, "", now, 24)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]deviceView, len(devices))
+	for i, d := range devices {
+		h := hours[d.ID]
+		if h == nil {
+			h = make([]int, 24)
+		}
+		out[i] = deviceView{Device: d, Alerts24h: h}
+	}
+	return out, nil
+}
+
+// device gathers one device with its last day of statistics.
+func (s *Server) device(ctx context.Context, id string) (deviceView, []store.Stats, error) {
+	now := s.now()
+	d, err := s.store.Device(ctx, id)
+	if err != nil {
+		return deviceView{}, nil, err
+	}
+	hours, err := s.store.AlertsPerHour(ctx, id, now, 24)
+	if err != nil {
+		return deviceView{}, nil, err
+	}
+	stats, err := s.store.StatsSince(ctx, id, now.Add(-24*time.Hour), 1440)
+	if err != nil {
+		return deviceView{}, nil, err
+	}
+	v := deviceView{Device: d, Alerts24h: hours[id]}
+	if v.Alerts24h == nil {
+		v.Alerts24h = make([]int, 24)
+	}
+	return v, stats, nil
+}
