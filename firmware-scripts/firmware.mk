@@ -40,6 +40,12 @@ FW_BINARIES     := $(FW_TARGETS:%=$(DIST)/ood-agent-linux-%)
 # system; set FW_DEB_ARMHF=armv7 for fleets without ARMv6 boards.
 FW_DEB_ARCHES ?= arm64 armhf amd64
 FW_DEB_ARMHF  ?= armv6
+# The packages carry the binary built with the hub (tag hub: SQLite and
+# PostgreSQL drivers, web UI; about twice the edge binary) so that the
+# disabled ood-agent-hub.service can be enabled on a gateway or server. The
+# rootfs overlay and `make cross` keep the edge binary. FW_DEB_TAGS= builds
+# packages without the hub.
+FW_DEB_TAGS   ?= hub
 
 # File times in packages and overlays: the last commit's, so that a
 # rebuild of the same commit gives the same bytes.
@@ -69,17 +75,21 @@ $(DIST)/ood-agent-linux-%: fw-force
 	@mkdir -p $(DIST)
 	CGO_ENABLED=0 GOOS=linux $(FW_GOENV_$*) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/ood-agent
 
+$(DIST)/ood-agent-deb-linux-%: fw-force
+	@mkdir -p $(DIST)
+	CGO_ENABLED=0 GOOS=linux $(FW_GOENV_$*) $(GO) build -trimpath -tags '$(FW_DEB_TAGS)' -ldflags '$(LDFLAGS)' -o $@ ./cmd/ood-agent
+
 # SHA256SUMS covers every artifact in dist.
 define fw_sums
 cd $(DIST) && find . -maxdepth 1 -type f \( -name 'ood-agent-linux-*' -o -name '*.deb' -o -name 'ood-agent-rootfs-overlay-*.tar.gz' \) \
 	| sed 's,^\./,,' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS
 endef
 
-packages: $(DIST)/ood-agent-linux-arm64 $(DIST)/ood-agent-linux-$(FW_DEB_ARMHF) $(DIST)/ood-agent-linux-amd64
+packages: $(DIST)/ood-agent-deb-linux-arm64 $(DIST)/ood-agent-deb-linux-$(FW_DEB_ARMHF) $(DIST)/ood-agent-deb-linux-amd64
 	@set -e; for arch in $(FW_DEB_ARCHES); do \
 		case $$arch in armhf) bin=$(FW_DEB_ARMHF) ;; *) bin=$$arch ;; esac; \
 		SOURCE_DATE_EPOCH=$(FW_EPOCH) $(GO) run ./$(FW)/cmd/mkdeb --arch $$arch --version '$(VERSION)' \
-			--binary $(DIST)/ood-agent-linux-$$bin --out $(DIST); \
+			--binary $(DIST)/ood-agent-deb-linux-$$bin --out $(DIST); \
 	done
 	$(fw_sums)
 

@@ -13,7 +13,7 @@ import (
 // The hub's database drivers, metrics and web UI would more than double
 // the size of the edge binary, so it is only compiled in with the build
 // tag hub (make build-hub). This build says so instead of failing obscurely.
-var errNoHub = errors.New("this ood-agent was built without the hub: build it with `make build-hub` (go build -tags hub)")
+var errNoHub = errors.New("this ood-agent was built without the hub: build it with `make build-hub` (go build -tags hub), or install the .deb, which carries it")
 
 func newHubCommand() *cobra.Command {
 	return &cobra.Command{
