@@ -181,16 +181,19 @@ func (a *Agent) openSource(src source.Source) error {
 	opts := sourceOptions(cfg, a.det.Spec())
 	opts.Clock = a.clock
 	if opts.Type == source.TypeDir {
-		l, err := source.OpenLedger(filepath.Join(filepath.Dir(cfg.Outbox.Path), "dir-ledger"), source.LedgerOptions{})
+		l, err := source.OpenLedger(cfg.Outbox.Path+".dir-ledger", source.LedgerOptions{})
 		if err != nil {
 			return err
 		}
 		a.ledger = l
 		opts.Dir.Ledger = l
 	}
-	var err error
-	a.src, err = source.New(opts, a.log.With("component", "source"))
-	return err // already names the source
+	src, err := source.New(opts, a.log.With("component", "source"))
+	if err != nil {
+		return err // already names the source
+	}
+	a.src = src
+	return nil
 }
 
 func (a *Agent) newClient() (*mqtt.Client, error) {

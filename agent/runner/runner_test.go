@@ -771,7 +771,10 @@ func TestFullOutboxBackpressure(t *testing.T) {
 	col := subscribeOrigins(t, url, "central-"+t.Name())
 	broker.Stop()
 	frames, state := t.TempDir(), t.TempDir()
-	const total, capacity = 120, 10
+	// More frames than the pipeline can hold in flight with a full outbox
+	// (the writer's queue and the batch it commits, 64 each, plus the
+	// decoded frames waiting), so that only backpressure keeps it bounded.
+	const total, capacity = 180, 10
 	for i := range total {
 		writeFrame(t, frames, i)
 	}
