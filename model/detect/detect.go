@@ -45,6 +45,7 @@ type Detector struct {
 	labels []string
 	calib  *ood.Calibration
 	temp   float64
+	feat   *featureTap // nil when the model has no recognizable features
 }
 
 // New builds a detector for the model file.
@@ -58,7 +59,8 @@ func New(f *model.File, opts Options) (*Detector, error) {
 			return nil, fmt.Errorf("calibration for %s: %w", f.Name, err)
 		}
 	}
-	it, err := interp.New(f.Model, interp.Options{Threads: opts.Threads, Preserve: []int{lg.Tensor}})
+	preserve, feat := preserveList(f, lg)
+	it, err := interp.New(f.Model, interp.Options{Threads: opts.Threads, Preserve: preserve})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Name, err)
 	}
@@ -87,6 +89,10 @@ func New(f *model.File, opts Options) (*Detector, error) {
 	// The softmax's beta scales logits inside the model; the scores use the
 	// logits as the classifier's last layer produced them.
 	d.buf = make([]float32, d.logits.NumElements())
+	if err := d.initFeatures(feat); err != nil {
+		it.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -141,7 +147,7 @@ func (d *Detector) run() (Result, error) {
 		r.LabelName = d.labels[scores.Label]
 	}
 	if d.calib != nil {
-		r.IDScore, err = scores.ID(d.calib.Method)
+		r.IDScore, err = d.idScore(scores)
 		if err != nil {
 			return Result{}, err
 		}

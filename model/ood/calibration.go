@@ -121,6 +121,9 @@ type Calibration struct {
 	Created time.Time `json:"created"`
 	// Summary describes the calibration ID scores, for drift comparison.
 	Summary Summary `json:"summary"`
+	// Features is the data a feature-space method was fitted on (clip
+	// value, feature bank); set only for those methods (see Fit).
+	Features *FeatureData `json:"features,omitempty"`
 }
 
 // Calibrate computes the calibration of a model from the ID scores of an
@@ -251,7 +254,7 @@ func (c *Calibration) validate() error {
 	if err := c.Summary.validate(c.N); err != nil {
 		return fmt.Errorf("summary: %w", err)
 	}
-	return nil
+	return c.validateFeatures()
 }
 
 // MarshalJSON implements json.Marshaler. It refuses to encode an invalid
