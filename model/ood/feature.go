@@ -51,20 +51,21 @@ type FeatureData struct {
 	Percentile float64 `json:"percentile,omitempty"`
 	// Clip is ReAct's clip value: Percentile of all ID activations.
 	Clip float32 `json:"clip,omitempty"`
-	// K is the neighbour rank of kNN and the ball radius rank of support.
+	// K is the neighbour rank of kNN and of the support radius.
 	K int `json:"k,omitempty"`
 	// Bank holds L2-normalized ID features (kNN, support).
 	Bank *Bank `json:"bank,omitempty"`
-	// Radii are the support balls: the distance of each bank vector to its
-	// K-th nearest other bank vector.
-	Radii []float32 `json:"radii,omitempty"`
+	// Radius is the support balls' common radius: the mean distance of the
+	// bank vectors to their K-th nearest other bank vector.
+	Radius float32 `json:"radius,omitempty"`
 }
 
 // FitOptions bounds and tunes Fit; zero values take the defaults.
 type FitOptions struct {
 	// Percentile for ReAct (default 90) and ASH (default 90).
 	Percentile float64
-	// K for kNN (default 10) and support (default 5).
+	// K for kNN and support (default 5: Sun et al.'s k = 50 for 50,000
+	// CIFAR-10 training images, scaled to a 5,000-vector bank).
 	K int
 	// BankSize bounds the feature bank (default 5,000).
 	BankSize int
@@ -78,7 +79,7 @@ type FitOptions struct {
 // Default fit parameters.
 const (
 	DefaultPercentile = 90
-	DefaultKNNK       = 10
+	DefaultKNNK       = 5
 	DefaultSupportK   = 5
 	DefaultBankSize   = 5000
 )
@@ -150,7 +151,11 @@ func Fit(m Method, features [][]float32, opts FitOptions) (*FeatureData, error) 
 	}
 	d := &FeatureData{K: k, Bank: bank}
 	if m == MethodSupport {
-		d.Radii = bank.radii(k)
+		var sum float64
+		for _, r := range bank.radii(k) {
+			sum += float64(r)
+		}
+		d.Radius = float32(sum / float64(bank.N))
 	}
 	return d, nil
 }
@@ -185,8 +190,8 @@ func (d *FeatureData) validate(m Method) error {
 		if d.K < 1 || d.K >= d.Bank.N {
 			return fmt.Errorf("features: k = %d outside [1, %d)", d.K, d.Bank.N)
 		}
-		if m == MethodSupport && len(d.Radii) != d.Bank.N {
-			return fmt.Errorf("features: %d support radii for %d bank vectors", len(d.Radii), d.Bank.N)
+		if m == MethodSupport && !(d.Radius > 0 && d.Radius <= 2) {
+			return fmt.Errorf("features: support radius %v outside (0, 2]", d.Radius)
 		}
 	}
 	return nil
@@ -227,7 +232,7 @@ func NewScorer(m Method, T float64, head *Head, data *FeatureData) (Scorer, erro
 	case MethodKNN:
 		return newKNN(data.Bank, data.K), nil
 	default:
-		return newSupport(data.Bank, data.Radii), nil
+		return newSupport(data.Bank, data.Radius), nil
 	}
 }
 
