@@ -28,6 +28,7 @@ func newCalibrateCommand() *cobra.Command {
 		tpr    float64
 		method string
 		out    string
+		sf     scoreFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "calibrate [--model M] --id INPUT [--tpr 0.95] [--temperature T] --out C.json",
@@ -43,6 +44,9 @@ func newCalibrateCommand() *cobra.Command {
 			m, err := ood.ParseMethod(method)
 			if err != nil {
 				return err
+			}
+			if m.NeedsFeatures() || len(sf.fit) > 0 {
+				return sf.calibrateFeatures(cmd, &mf, m, idSets, tpr, out)
 			}
 			d, err := mf.open(false)
 			if err != nil {
@@ -77,8 +81,9 @@ func newCalibrateCommand() *cobra.Command {
 	mf.register(cmd, false)
 	cmd.Flags().StringArrayVar(&idSets, "id", nil, "in-distribution inputs (repeatable; see 'score' for the forms)")
 	cmd.Flags().Float64Var(&tpr, "tpr", 0.95, "fraction of in-distribution inputs to keep")
-	cmd.Flags().StringVar(&method, "score", "energy", "score: energy, msp, maxlogit or tmsp")
+	cmd.Flags().StringVar(&method, "score", "energy", "score: energy, msp, maxlogit, tmsp, react, ash, knn or support (the last four need --fit)")
 	cmd.Flags().StringVar(&out, "out", "", "calibration file to write")
+	sf.register(cmd, false)
 	return cmd
 }
 
@@ -116,6 +121,7 @@ func newEvalCommand() *cobra.Command {
 		oodSets  []string
 		asJSON   bool
 		plotPath string
+		sf       scoreFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "eval [--model M] --id INPUT --ood INPUT [--ood INPUT ...] [--json] [--plot FILE.png]",
@@ -124,6 +130,9 @@ func newEvalCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(idSets) == 0 || len(oodSets) == 0 {
 				return fmt.Errorf("--id and at least one --ood are required")
+			}
+			if sf.score != "" || len(sf.fit) > 0 {
+				return sf.evalScores(cmd, &mf, idSets, oodSets, asJSON)
 			}
 			d, err := mf.open(false)
 			if err != nil {
@@ -202,5 +211,6 @@ func newEvalCommand() *cobra.Command {
 	cmd.Flags().StringArrayVar(&oodSets, "ood", nil, "out-of-distribution inputs (repeatable; one row group each)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().StringVar(&plotPath, "plot", "", "write ID-vs-OOD histograms of energy and softmax score to this PNG")
+	sf.register(cmd, true)
 	return cmd
 }

@@ -28,11 +28,11 @@ const (
 )
 
 // FeatureMethods lists the feature-space methods.
-var FeatureMethods = []Method{MethodReAct, MethodASH, MethodKNN, MethodSupport}
+func FeatureMethods() []Method { return []Method{MethodReAct, MethodASH, MethodKNN, MethodSupport} }
 
 // LogitMethods lists the methods computed from the logits alone that eval
 // compares.
-var LogitMethods = []Method{MethodEnergy, MethodMSP, MethodMaxLogit}
+func LogitMethods() []Method { return []Method{MethodEnergy, MethodMSP, MethodMaxLogit} }
 
 // ErrNoFeatureData reports a feature-space method used without the
 // calibration data it needs.
@@ -40,7 +40,11 @@ var ErrNoFeatureData = errors.New("ood: feature score without its calibration da
 
 // NeedsFeatures reports whether m is computed from penultimate features.
 func (m Method) NeedsFeatures() bool {
-	return slices.Contains(FeatureMethods, m)
+	switch m {
+	case MethodReAct, MethodASH, MethodKNN, MethodSupport:
+		return true
+	}
+	return false
 }
 
 // FeatureData is what a feature-space score keeps from the ID data it was

@@ -236,7 +236,7 @@ func TestFeatureCalibrationRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	feats := randomFeatures(rng, 100, 8, 0.2)
 	sha := SHA256Hex([]byte("model"))
-	for _, m := range FeatureMethods {
+	for _, m := range FeatureMethods() {
 		t.Run(string(m), func(t *testing.T) {
 			d, err := Fit(m, feats, FitOptions{BankSize: 50, Storage: StorageFloat16})
 			if err != nil {

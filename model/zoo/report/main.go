@@ -49,7 +49,7 @@ type modelResult struct {
 	bankBytes map[ood.Method]int
 }
 
-var methods = append(slices.Clone(ood.LogitMethods), ood.FeatureMethods...)
+var methods = append(ood.LogitMethods(), ood.FeatureMethods()...)
 
 func main() {
 	var (
@@ -351,8 +351,8 @@ func meanFPR(r *modelResult, m ood.Method) float64 {
 
 // bestFeatureMethod is the feature-space score with the lowest mean FPR95.
 func bestFeatureMethod(r *modelResult) ood.Method {
-	best := ood.FeatureMethods[0]
-	for _, m := range ood.FeatureMethods[1:] {
+	best := ood.FeatureMethods()[0]
+	for _, m := range ood.FeatureMethods()[1:] {
 		if meanFPR(r, m) < meanFPR(r, best) {
 			best = m
 		}
@@ -420,7 +420,7 @@ func writeReport(w io.Writer, results []*modelResult, sets []oodSet) {
 	rel := (e - b) / e
 	p("- *Goal: on the pretrained model the best feature-space score lowers mean FPR95 by at least 25%% relative to energy.* Best: **%s**, %s%% vs energy %s%%, a relative reduction of %.1f%% — %s.\n",
 		best, pct(b), pct(e), 100*rel, map[bool]string{true: "**met**", false: "**not met**"}[rel >= 0.25])
-	for _, m := range ood.FeatureMethods {
+	for _, m := range ood.FeatureMethods() {
 		p("- *%s*: mean FPR95 %s%% pretrained (energy %s%%), %s%% fine-tuned (energy %s%%).\n", m,
 			pct(meanFPR(pre, m)), pct(e), pct(meanFPR(fine, m)), pct(meanFPR(fine, ood.MethodEnergy)))
 	}
