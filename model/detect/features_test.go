@@ -18,12 +18,12 @@ import (
 // with the interpreter's logits.
 type headCase struct {
 	name string
-	open func(t *testing.T) *model.File
+	open func(t testing.TB) *model.File
 	fill func(d *Detector, rng *rand.Rand) error
 }
 
 func zooCase(name string) headCase {
-	return headCase{name, func(t *testing.T) *model.File {
+	return headCase{name, func(t testing.TB) *model.File {
 		f, _, err := zoo.Open(name)
 		if err != nil {
 			t.Fatal(err)
@@ -40,7 +40,7 @@ func zooCase(name string) headCase {
 }
 
 func conformanceCase(name string) headCase {
-	return headCase{name, func(t *testing.T) *model.File {
+	return headCase{name, func(t testing.TB) *model.File {
 		dir := conformance.Dir(".")
 		f, err := model.Open(filepath.Join(dir, name, "model.tflite"))
 		if err != nil {
