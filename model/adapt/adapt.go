@@ -26,11 +26,13 @@ type Sample struct {
 type Options struct {
 	// Epochs of full-batch Adam (default 300).
 	Epochs int
-	// LearningRate of Adam (default 0.01).
+	// LearningRate of Adam (default 0.001: the layer starts near its
+	// optimum for the training data, and larger steps overfit the few
+	// hundred field samples).
 	LearningRate float64
 	// Lambda weighs the energy hinge (default 0.1, as in Liu et al.).
 	Lambda float64
-	// L2 pulls the weights toward the original layer (default 1e-3).
+	// L2 pulls the weights toward the original layer (default 0.1).
 	L2 float64
 	// MIn and MOut are the energy margins; zero means from the data: MIn is
 	// the mean energy of the training samples under the original layer and
@@ -51,13 +53,13 @@ func (o *Options) defaults() {
 		o.Epochs = 300
 	}
 	if o.LearningRate == 0 {
-		o.LearningRate = 0.01
+		o.LearningRate = 1e-3
 	}
 	if o.Lambda == 0 {
 		o.Lambda = 0.1
 	}
 	if o.L2 == 0 {
-		o.L2 = 1e-3
+		o.L2 = 0.1
 	}
 	if o.HoldOut == 0 {
 		o.HoldOut = 0.2

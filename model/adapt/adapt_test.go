@@ -112,7 +112,7 @@ func TestTrainFixesAShiftedClassAndRaisesOutlierEnergy(t *testing.T) {
 		}
 		outliers = append(outliers, f)
 	}
-	h, rep, err := Train(context.Background(), orig, id, outliers, Options{Seed: 1})
+	h, rep, err := Train(context.Background(), orig, id, outliers, Options{Seed: 1, LearningRate: 0.01, L2: 1e-3})
 	if err != nil {
 		t.Fatalf("Train: %v (report %+v)", err, rep)
 	}

@@ -141,3 +141,6 @@ func constant(m *model.Model, mt *model.Tensor) ([]float32, error) {
 	}
 	return t.Dequantize(nil)
 }
+
+// Calibration is the calibration in use, or nil.
+func (d *Detector) Calibration() *ood.Calibration { return d.calib }
