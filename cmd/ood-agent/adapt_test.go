@@ -6,9 +6,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/adapt"
@@ -118,5 +120,61 @@ func TestAdaptCLI(t *testing.T) {
 	// The model in use is never overwritten.
 	if _, err := runAdapt("--model", out, "--id", images, "--out", out); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Errorf("adapt --out = --model: %v", err)
+	}
+}
+
+// TestAdaptKilled kills an adapt process at several points with SIGKILL
+// and checks that the model in use never changes and that the adapted
+// model, when present, is complete and has its calibration.
+func TestAdaptKilled(t *testing.T) {
+	if os.Getenv("OOD_ADAPT_HELPER") == "1" {
+		_, err := runAdapt(strings.Split(os.Getenv("OOD_ADAPT_ARGS"), "\n")...)
+		if err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	images, labels := writeIdx(t, 2000)
+	dir := t.TempDir()
+	inUse := filepath.Join(dir, "model.tflite")
+	f, _, _ := openModel("zoo:fashion_mnist_cnn_int8")
+	os.WriteFile(inUse, f.Raw, 0o644)
+	out := filepath.Join(dir, "adapted.tflite")
+	args := strings.Join([]string{"--model", inUse, "--id", images, "--id-labels", labels, "--ood", "noise:uniform:100", "--out", out}, "\n")
+	interrupted := 0
+	for _, delay := range []time.Duration{50 * time.Millisecond, 300 * time.Millisecond, 800 * time.Millisecond, 1500 * time.Millisecond, 3 * time.Second} {
+		os.Remove(out)
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestAdaptKilled$")
+		cmd.Env = append(os.Environ(), "OOD_ADAPT_HELPER=1", "OOD_ADAPT_ARGS="+args)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		cmd.Process.Kill()
+		cmd.Wait()
+		now, err := os.ReadFile(inUse)
+		if err != nil || !bytes.Equal(now, f.Raw) {
+			t.Fatalf("killed after %v: the model in use changed (%v)", delay, err)
+		}
+		nf, err := model.Open(out)
+		if errors.Is(err, os.ErrNotExist) {
+			interrupted++
+			continue
+		}
+		if err != nil {
+			t.Fatalf("killed after %v: partial adapted model: %v", delay, err)
+		}
+		// The calibration is written last: its absence means the adapted
+		// model is not ready yet, its presence that it is bound to it.
+		c, err := ood.Load(calibrationPath(out))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil || c.CheckModel(nf.SHA256()) != nil {
+			t.Fatalf("killed after %v: calibration %v, bound: %v", delay, err, c.CheckModel(nf.SHA256()))
+		}
+	}
+	if interrupted == 0 {
+		t.Error("no kill landed before the adapted model was written; the test checked nothing")
 	}
 }
