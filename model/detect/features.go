@@ -41,6 +41,9 @@ func (d *Detector) initFeatures(feat *model.Features) error {
 		_, err := d.file.FindFeatures()
 		return fmt.Errorf("%s: calibration method %s: %w", d.file.Name, d.calib.Method, err)
 	}
+	if fd := d.calib.Features; fd != nil && fd.Bank != nil && fd.Bank.Dim != feat.Dim {
+		return fmt.Errorf("%s: calibration bank has %d features, the model %d", d.file.Name, fd.Bank.Dim, feat.Dim)
+	}
 	head, err := d.Head()
 	if err != nil {
 		return err

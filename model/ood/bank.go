@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // Storage is the element type of a feature bank.
@@ -26,7 +27,8 @@ type Bank struct {
 	Data    []byte    `json:"data"`
 	Scales  []float32 `json:"scales,omitempty"`
 
-	decoded []float32 // float16 banks as float32, built on first use
+	decodeOnce sync.Once // detectors sharing a calibration decode it once
+	decoded    []float32 // float16 banks as float32, built on first use
 }
 
 // NewBank normalizes and stores the vectors. An empty storage means int8.
@@ -69,9 +71,16 @@ func NewBank(vectors [][]float32, storage Storage) (*Bank, error) {
 // Bytes is the memory the stored vectors take.
 func (b *Bank) Bytes() int { return len(b.Data) + 4*len(b.Scales) }
 
+// Bounds on a bank read from a file, far above any real one, so that a
+// corrupt size cannot overflow or exhaust memory.
+const (
+	maxBankDim     = 1 << 16
+	maxBankVectors = 1 << 20
+)
+
 func (b *Bank) validate() error {
-	if b.Dim < 1 || b.N < 1 {
-		return fmt.Errorf("bank: %d vectors of %d features", b.N, b.Dim)
+	if b.Dim < 1 || b.N < 1 || b.Dim > maxBankDim || b.N > maxBankVectors {
+		return fmt.Errorf("bank: %d vectors of %d features (at most %d of %d)", b.N, b.Dim, maxBankVectors, maxBankDim)
 	}
 	switch b.Storage {
 	case StorageInt8:
@@ -86,6 +95,11 @@ func (b *Bank) validate() error {
 	case StorageFloat16:
 		if len(b.Data) != 2*b.N*b.Dim {
 			return fmt.Errorf("bank: %d bytes for %d float16 vectors of %d", len(b.Data), b.N, b.Dim)
+		}
+		for i := 0; i < len(b.Data); i += 2 {
+			if binary.LittleEndian.Uint16(b.Data[i:])&0x7c00 == 0x7c00 {
+				return fmt.Errorf("bank: value %d is not finite", i/2)
+			}
 		}
 	default:
 		return fmt.Errorf("bank: unknown storage %q", b.Storage)
@@ -103,11 +117,13 @@ type searcher struct {
 }
 
 func newSearcher(b *Bank) *searcher {
-	if b.Storage == StorageFloat16 && b.decoded == nil {
-		b.decoded = make([]float32, b.N*b.Dim)
-		for i := range b.decoded {
-			b.decoded[i] = float16Value(binary.LittleEndian.Uint16(b.Data[2*i:]))
-		}
+	if b.Storage == StorageFloat16 {
+		b.decodeOnce.Do(func() {
+			b.decoded = make([]float32, b.N*b.Dim)
+			for i := range b.decoded {
+				b.decoded[i] = float16Value(binary.LittleEndian.Uint16(b.Data[2*i:]))
+			}
+		})
 	}
 	return &searcher{bank: b, unit: make([]float32, b.Dim), q8: make([]int8, b.Dim), sims: make([]float32, b.N)}
 }

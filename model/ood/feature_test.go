@@ -334,3 +334,37 @@ func TestFloat16(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseFeatures checks that every feature calibration Parse accepts
+// gives a scorer that scores without panicking.
+func FuzzParseFeatures(f *testing.F) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	feats := randomFeatures(rng, 12, 4, 0.3)
+	for _, m := range FeatureMethods() {
+		for _, st := range []Storage{StorageInt8, StorageFloat16} {
+			d, err := Fit(m, feats, FitOptions{K: 2, Storage: st})
+			if err != nil {
+				f.Fatal(err)
+			}
+			c, _ := Calibrate(SHA256Hex([]byte("m")), m, 1, 0.95, []float64{1, 2, 3})
+			c.Features = d
+			var buf bytes.Buffer
+			if err := c.Write(&buf); err != nil {
+				f.Fatal(err)
+			}
+			f.Add(buf.Bytes())
+		}
+	}
+	head := randomHead(rng, 3, 4)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err != nil || !c.Method.NeedsFeatures() {
+			return
+		}
+		s, err := c.ScorerFor(head)
+		if err != nil {
+			t.Fatalf("Parse accepted a calibration NewScorer rejects: %v", err)
+		}
+		s.Score([]float32{1, 2, 3}, []float32{0.5, 0, 1, 2})
+	})
+}
