@@ -145,6 +145,11 @@ func TestAdaptKilled(t *testing.T) {
 	for _, delay := range []time.Duration{50 * time.Millisecond, 300 * time.Millisecond, 800 * time.Millisecond, 1500 * time.Millisecond, 3 * time.Second} {
 		os.Remove(out)
 		cmd := exec.Command(os.Args[0], "-test.run", "^TestAdaptKilled$")
+		if emu := os.Getenv("OOD_AGENT_TEST_EMULATOR"); emu != "" {
+			// Under qemu user emulation (make test-arm), which does not
+			// follow execve.
+			cmd = exec.Command(emu, os.Args[0], "-test.run", "^TestAdaptKilled$")
+		}
 		cmd.Env = append(os.Environ(), "OOD_ADAPT_HELPER=1", "OOD_ADAPT_ARGS="+args)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
