@@ -10,9 +10,11 @@ import (
 // Storage is the element type of a feature bank.
 type Storage string
 
-// Bank storages: int8 with one scale per vector (1 byte a feature, the
-// fastest to search) or IEEE half precision (2 bytes, decoded to float32 in
-// memory when the bank is first searched).
+// Bank storages: int8 with one scale per vector (1 byte a feature, holding
+// 7-bit values in [−63, 63] so that the search can do four products per
+// 64-bit multiply, see dotInt7) or IEEE half precision (2 bytes, decoded to
+// float32 in memory when the bank is first searched: as fast, four times the
+// memory).
 const (
 	StorageInt8    Storage = "int8"
 	StorageFloat16 Storage = "float16"
@@ -27,8 +29,9 @@ type Bank struct {
 	Data    []byte    `json:"data"`
 	Scales  []float32 `json:"scales,omitempty"`
 
-	decodeOnce sync.Once // detectors sharing a calibration decode it once
-	decoded    []float32 // float16 banks as float32, built on first use
+	prepareOnce sync.Once // detectors sharing a calibration prepare it once
+	decoded     []float32 // float16 banks as float32, built on first use
+	rowSums     []int32   // int8 banks: Σ of each vector's values
 }
 
 // NewBank normalizes and stores the vectors. An empty storage means int8.
@@ -58,7 +61,7 @@ func NewBank(vectors [][]float32, storage Storage) (*Bank, error) {
 		normalize(unit, v)
 		switch storage {
 		case StorageInt8:
-			b.Scales[i] = quantizeInt8(asInt8(b.Data[i*dim:(i+1)*dim]), unit)
+			b.Scales[i] = quantizeInt7(asInt8(b.Data[i*dim:(i+1)*dim]), unit)
 		case StorageFloat16:
 			for j, x := range unit {
 				binary.LittleEndian.PutUint16(b.Data[2*(i*dim+j):], float16Bits(x))
@@ -92,6 +95,11 @@ func (b *Bank) validate() error {
 				return fmt.Errorf("bank: scale %d is %v", i, s)
 			}
 		}
+		for i, v := range asInt8(b.Data) {
+			if v < -int7Offset || v > int7Max {
+				return fmt.Errorf("bank: value %d is %d, outside the 7-bit range [−64, 63]", i, v)
+			}
+		}
 	case StorageFloat16:
 		if len(b.Data) != 2*b.N*b.Dim {
 			return fmt.Errorf("bank: %d bytes for %d float16 vectors of %d", len(b.Data), b.N, b.Dim)
@@ -112,20 +120,30 @@ func (b *Bank) validate() error {
 type searcher struct {
 	bank *Bank
 	unit []float32
-	q8   []int8
+	q7   []int8
+	qw   []uint64
 	sims []float32
 }
 
 func newSearcher(b *Bank) *searcher {
-	if b.Storage == StorageFloat16 {
-		b.decodeOnce.Do(func() {
+	b.prepareOnce.Do(func() {
+		switch b.Storage {
+		case StorageFloat16:
 			b.decoded = make([]float32, b.N*b.Dim)
 			for i := range b.decoded {
 				b.decoded[i] = float16Value(binary.LittleEndian.Uint16(b.Data[2*i:]))
 			}
-		})
-	}
-	return &searcher{bank: b, unit: make([]float32, b.Dim), q8: make([]int8, b.Dim), sims: make([]float32, b.N)}
+		case StorageInt8:
+			b.rowSums = make([]int32, b.N)
+			for i := range b.rowSums {
+				for _, v := range asInt8(b.Data[i*b.Dim : (i+1)*b.Dim]) {
+					b.rowSums[i] += int32(v)
+				}
+			}
+		}
+	})
+	return &searcher{bank: b, unit: make([]float32, b.Dim), q7: make([]int8, b.Dim),
+		qw: make([]uint64, (b.Dim+3)/4), sims: make([]float32, b.N)}
 }
 
 // similarities fills s.sims with the cosine similarity of f to every bank
@@ -147,10 +165,12 @@ func (s *searcher) similarities(f []float32) error {
 		}
 		return nil
 	}
-	qs := quantizeInt8(s.q8, s.unit)
-	data := asInt8(b.Data)
+	qs := quantizeInt7(s.q7, s.unit)
+	// dotInt7 sums (b+64)(v+64); subtract the offset terms to get Σ b·v.
+	offset := int64(int7Offset)*int64(packQuery7(s.qw, s.q7)) + int7Offset*int7Offset*int64(b.Dim)
 	for i := range s.sims {
-		s.sims[i] = float32(dotInt8(s.q8, data[i*b.Dim:(i+1)*b.Dim])) * qs * b.Scales[i]
+		dot := int64(dotInt7(s.qw, b.Data[i*b.Dim:(i+1)*b.Dim])) - int7Offset*int64(b.rowSums[i]) - offset
+		s.sims[i] = float32(dot) * qs * b.Scales[i]
 	}
 	return nil
 }
@@ -225,9 +245,9 @@ func normalize(dst, v []float32) {
 	}
 }
 
-// quantizeInt8 writes v symmetrically quantized into dst and returns the
-// scale.
-func quantizeInt8(dst []int8, v []float32) float32 {
+// quantizeInt7 writes v symmetrically quantized to [−63, 63] into dst and
+// returns the scale.
+func quantizeInt7(dst []int8, v []float32) float32 {
 	var m float32
 	for _, x := range v {
 		m = max(m, x, -x)
@@ -236,11 +256,11 @@ func quantizeInt8(dst []int8, v []float32) float32 {
 		clear(dst)
 		return 0
 	}
-	inv := 127 / m
+	inv := int7Max / m
 	for i, x := range v {
-		dst[i] = int8(math.Round(float64(x * inv)))
+		dst[i] = int8(max(-int7Max, min(int7Max, math.Round(float64(x*inv)))))
 	}
-	return m / 127
+	return m / int7Max
 }
 
 func dotF32(a, b []float32) float32 {

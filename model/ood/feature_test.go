@@ -368,3 +368,37 @@ func FuzzParseFeatures(f *testing.F) {
 		s.Score([]float32{1, 2, 3}, []float32{0.5, 0, 1, 2})
 	})
 }
+
+// TestDotInt7Exact checks the four-products-per-multiply dot product
+// against a plain loop, for every tail length and the extreme values.
+func TestDotInt7Exact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for n := 1; n <= 40; n++ {
+		for trial := 0; trial < 20; trial++ {
+			b := make([]int8, n)
+			v := make([]int8, n)
+			for i := range b {
+				b[i] = int8(rng.IntN(128) - 64)
+				v[i] = int8(rng.IntN(127) - 63)
+				if trial == 0 {
+					b[i], v[i] = -64, -63 // the largest offset products
+				}
+			}
+			qw := make([]uint64, (n+3)/4)
+			vsum := packQuery7(qw, v)
+			var want, bsum int64
+			for i := range b {
+				want += int64(b[i]) * int64(v[i])
+				bsum += int64(b[i])
+			}
+			raw := make([]byte, n)
+			for i, x := range b {
+				raw[i] = byte(x)
+			}
+			got := int64(dotInt7(qw, raw)) - 64*bsum - 64*int64(vsum) - 64*64*int64(n)
+			if got != want {
+				t.Fatalf("n=%d trial %d: %d, want %d", n, trial, got, want)
+			}
+		}
+	}
+}
