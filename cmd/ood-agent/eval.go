@@ -132,7 +132,7 @@ func newEvalCommand() *cobra.Command {
 				return fmt.Errorf("--id and at least one --ood are required")
 			}
 			if sf.score != "" || len(sf.fit) > 0 {
-				return sf.evalScores(cmd, &mf, idSets, oodSets, asJSON)
+				return sf.evalScores(cmd, &mf, idSets, oodSets, asJSON, plotPath)
 			}
 			d, err := mf.open(false)
 			if err != nil {

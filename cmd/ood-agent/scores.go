@@ -12,6 +12,7 @@ import (
 	"github.com/ood-agent/ood-agent/model/dataset"
 	"github.com/ood-agent/ood-agent/model/detect"
 	"github.com/ood-agent/ood-agent/model/ood"
+	"github.com/ood-agent/ood-agent/model/ood/plot"
 )
 
 // scoreFlags select and fit the OOD scores of calibrate and eval: the
@@ -192,7 +193,7 @@ func (f *scoreFlags) calibrateFeatures(cmd *cobra.Command, mf *modelFlags, m ood
 
 // evalScores is eval over the methods of --score, feature methods fitted on
 // --fit.
-func (f *scoreFlags) evalScores(cmd *cobra.Command, mf *modelFlags, idSets, oodSets []string, asJSON bool) error {
+func (f *scoreFlags) evalScores(cmd *cobra.Command, mf *modelFlags, idSets, oodSets []string, asJSON bool, plotPath string) error {
 	methods, err := f.methods()
 	if err != nil {
 		return err
@@ -220,6 +221,10 @@ func (f *scoreFlags) evalScores(cmd *cobra.Command, mf *modelFlags, idSets, oodS
 		}
 	}
 	var rows []EvalRow
+	panels := make([]plot.Panel, len(methods))
+	for i, m := range methods {
+		panels[i] = plot.Panel{Title: string(m) + " score", ID: plot.Series{Name: "in-distribution", Values: idScores[i]}}
+	}
 	for _, in := range oodSets {
 		o, _, err := collectOutputs(d, []string{in}, "out-of-distribution", 0)
 		if err != nil {
@@ -230,9 +235,15 @@ func (f *scoreFlags) evalScores(cmd *cobra.Command, mf *modelFlags, idSets, oodS
 			if err != nil {
 				return err
 			}
+			panels[i].OOD = append(panels[i].OOD, plot.Series{Name: filepath.Base(in), Values: scores})
 			r := ood.Evaluate(idScores[i], scores)
 			rows = append(rows, EvalRow{OOD: filepath.Base(in), Score: string(methods[i]), FPR95: r.FPR95, AUROC: r.AUROC,
 				AUPRIn: r.AUPRIn, AUPROut: r.AUPROut, DetErr: r.DetectionError, NID: r.NID, NOOD: r.NOOD})
+		}
+	}
+	if plotPath != "" {
+		if err := plot.WriteFile(plotPath, panels); err != nil {
+			return err
 		}
 	}
 	if asJSON {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,7 +53,8 @@ func TestFeatureScoresCLI(t *testing.T) {
 		t.Errorf("%d lines, %d flagged OOD; want 35 lines and about the 15 frames flagged", len(lines), flagged)
 	}
 
-	out, err = run(t, "eval", "--score", "all", "--fit", "noise:gaussian:300", "--k", "3", "--id", "noise:gaussian:100", "--ood", frames, "--json")
+	plotPath := filepath.Join(t.TempDir(), "all.png")
+	out, err = run(t, "eval", "--score", "all", "--fit", "noise:gaussian:300", "--k", "3", "--id", "noise:gaussian:100", "--ood", frames, "--json", "--plot", plotPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,5 +72,8 @@ func TestFeatureScoresCLI(t *testing.T) {
 		if m == ood.MethodKNN && r.AUROC < 0.9 {
 			t.Errorf("knn separates gaussian noise from garments with AUROC %.3f", r.AUROC)
 		}
+	}
+	if st, err := os.Stat(plotPath); err != nil || st.Size() < 1000 {
+		t.Errorf("plot of every score not written: %v", err)
 	}
 }

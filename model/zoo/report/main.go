@@ -349,15 +349,7 @@ func writePlot(path string, r *modelResult, sets []oodSet, extra ood.Method) err
 	if extra != "" {
 		panels = append(panels, panel(string(extra)+" score", extra))
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := plot.Histograms(f, panels); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return plot.WriteFile(path, panels)
 }
 
 func mean(rows []row, m ood.Method, pick func(ood.Result) float64) float64 {
