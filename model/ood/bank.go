@@ -87,7 +87,8 @@ func (b *Bank) validate() error {
 	}
 	switch b.Storage {
 	case StorageInt8:
-		if len(b.Data) != b.N*b.Dim || len(b.Scales) != b.N {
+		// int64: on 32-bit platforms N·Dim of a corrupt file can overflow int.
+		if int64(len(b.Data)) != int64(b.N)*int64(b.Dim) || len(b.Scales) != b.N {
 			return fmt.Errorf("bank: %d bytes and %d scales for %d int8 vectors of %d", len(b.Data), len(b.Scales), b.N, b.Dim)
 		}
 		for i, s := range b.Scales {
@@ -101,7 +102,7 @@ func (b *Bank) validate() error {
 			}
 		}
 	case StorageFloat16:
-		if len(b.Data) != 2*b.N*b.Dim {
+		if int64(len(b.Data)) != 2*int64(b.N)*int64(b.Dim) {
 			return fmt.Errorf("bank: %d bytes for %d float16 vectors of %d", len(b.Data), b.N, b.Dim)
 		}
 		for i := 0; i < len(b.Data); i += 2 {
