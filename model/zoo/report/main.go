@@ -48,6 +48,9 @@ type modelResult struct {
 	kept      map[ood.Method]float64
 	bankBytes map[ood.Method]int
 	field     []fieldRow
+	// knnInt8 is knn's mean FPR95 with the int8 bank, and its bytes.
+	knnInt8      float64
+	knnInt8Bytes int
 }
 
 // allMethods are the scores the report compares.
@@ -298,6 +301,23 @@ func evaluate(name string, in data) (*modelResult, error) {
 			res.rows = append(res.rows, row{s.name, m, ood.Evaluate(res.id[m], res.ood[s.name][m])})
 		}
 	}
+	// The same kNN with the int8 bank the CLI stores by default.
+	fd, err := ood.Fit(ood.MethodKNN, fit.features, ood.FitOptions{Storage: ood.StorageInt8, Seed: 1})
+	if err != nil {
+		return nil, err
+	}
+	res.knnInt8Bytes = fd.Bank.Bytes()
+	idKNN, err := scoreAll(ood.MethodKNN, calib.Temperature, head, fd, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range sets {
+		oodKNN, err := scoreAll(ood.MethodKNN, calib.Temperature, head, fd, o)
+		if err != nil {
+			return nil, err
+		}
+		res.knnInt8 += ood.Evaluate(idKNN, oodKNN).FPR95 / float64(len(sets))
+	}
 	return res, nil
 }
 
@@ -458,6 +478,8 @@ func writeReport(w io.Writer, results []*modelResult, sets []oodSet) {
 		}
 		return worst, name
 	}
+	p("- *knn bank storage*: with the int8 bank (7-bit values and one scale per vector, %s bytes) instead of float16 (%s bytes), knn's mean FPR95 is %s%% vs %s%% (pretrained), %s%% vs %s%% (fine-tuned).\n",
+		thousands(pre.knnInt8Bytes), thousands(pre.bankBytes[ood.MethodKNN]), pct(pre.knnInt8), pct(meanFPR(pre, ood.MethodKNN)), pct(fine.knnInt8), pct(meanFPR(fine, ood.MethodKNN)))
 	fw, fn := gap(ood.Method.NeedsFeatures)
 	aw, an := gap(func(ood.Method) bool { return true })
 	p("- *int8 within 2 points of float on every figure*: the largest FPR95 gap between a float model and its int8 twin is %.2f points over the feature-space scores (%s) — %s; over all scores %.2f points (%s) — %s.\n\n",
