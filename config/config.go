@@ -20,6 +20,11 @@ const (
 	ScoreEnergy   = "energy"
 	ScoreMSP      = "msp"
 	ScoreMaxLogit = "maxlogit"
+	ScoreTempMSP  = "tmsp"
+	ScoreReAct    = "react"
+	ScoreASH      = "ash"
+	ScoreKNN      = "knn"
+	ScoreSupport  = "support"
 
 	SourceDir    = "dir"
 	SourceHTTP   = "http"
@@ -88,7 +93,7 @@ type Model struct {
 	// the model, or the embedded calibration for the demo model.
 	Calibration string `mapstructure:"calibration"`
 	Threads     int    `mapstructure:"threads"`
-	Score       string `mapstructure:"score"` // energy, msp or maxlogit
+	Score       string `mapstructure:"score"` // energy, msp, maxlogit, tmsp, react, ash, knn or support
 }
 
 // Source configures where frames come from.

@@ -36,7 +36,7 @@ func (c *Config) Validate() error {
 	v.oneOf("log.format", c.Log.Format, FormatText, FormatJSON)
 
 	v.check(c.Model.Threads >= 1, "model.threads", "must be at least 1, got %d", c.Model.Threads)
-	v.oneOf("model.score", c.Model.Score, ScoreEnergy, ScoreMSP, ScoreMaxLogit)
+	v.oneOf("model.score", c.Model.Score, ScoreEnergy, ScoreMSP, ScoreMaxLogit, ScoreTempMSP, ScoreReAct, ScoreASH, ScoreKNN, ScoreSupport)
 
 	s := c.Source
 	v.oneOf("source.type", s.Type, SourceDir, SourceHTTP, SourceFFmpeg, SourceStdin)

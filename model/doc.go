@@ -11,6 +11,7 @@
 // (the demo zoo, the quantizer's output, single-operator test models) with
 // aligned buffers that the real TFLite runtime accepts.
 //
-// FindLogits locates the tensor that holds a classifier's logits. Running a
+// FindLogits locates the tensor that holds a classifier's logits, and
+// FindFeatures its penultimate features and last layer. Running a
 // model is the job of package interp, with the kernels of package kernels.
 package model

@@ -17,6 +17,7 @@ func newCalibrateCommand() *cobra.Command {
 		tpr    float64
 		method string
 		out    string
+		sf     scoreFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "calibrate [--model M] --id INPUT [--tpr 0.95] [--temperature T] --out C.json",
@@ -37,6 +38,9 @@ settings that contradict it.`,
 			m, err := ood.ParseMethod(method)
 			if err != nil {
 				return err
+			}
+			if m.NeedsFeatures() || len(sf.fit) > 0 {
+				return sf.calibrateFeatures(cmd, &mf, m, idSets, tpr, out)
 			}
 			log := newCLILogger(cmd.ErrOrStderr())
 			d, err := mf.open(false, log)
@@ -76,8 +80,9 @@ settings that contradict it.`,
 	mf.register(cmd, false)
 	cmd.Flags().StringArrayVar(&idSets, "id", nil, "in-distribution inputs (repeatable; see 'score' for the forms)")
 	cmd.Flags().Float64Var(&tpr, "tpr", 0.95, "fraction of in-distribution inputs to keep")
-	cmd.Flags().StringVar(&method, "score", "energy", "score: energy, msp, maxlogit or tmsp")
+	cmd.Flags().StringVar(&method, "score", "energy", "score: energy, msp, maxlogit, tmsp, react, ash, knn or support (the last four need --fit)")
 	cmd.Flags().StringVar(&out, "out", "", "calibration file to write")
+	sf.register(cmd, false)
 	return cmd
 }
 

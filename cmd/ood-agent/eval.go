@@ -97,6 +97,7 @@ func newEvalCommand() *cobra.Command {
 		oodSets  []string
 		asJSON   bool
 		plotPath string
+		sf       scoreFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "eval [--model M] [--calibration C] --id INPUT --ood INPUT [--ood INPUT ...] [--json] [--plot FILE.png]",
@@ -111,6 +112,9 @@ as in-distribution.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(idSets) == 0 || len(oodSets) == 0 {
 				return fmt.Errorf("--id and at least one --ood are required")
+			}
+			if sf.score != "" || len(sf.fit) > 0 {
+				return sf.evalScores(cmd, &mf, idSets, oodSets, asJSON, plotPath)
 			}
 			log := newCLILogger(cmd.ErrOrStderr())
 			d, err := mf.open(true, log)
@@ -199,5 +203,6 @@ as in-distribution.`,
 	cmd.Flags().StringArrayVar(&oodSets, "ood", nil, "out-of-distribution inputs (repeatable; one row group each)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().StringVar(&plotPath, "plot", "", "write ID-vs-OOD histograms of energy and softmax score to this PNG")
+	sf.register(cmd, true)
 	return cmd
 }

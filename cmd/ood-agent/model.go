@@ -55,6 +55,7 @@ type inspectReport struct {
 	Metadata    *model.Metadata `json:"metadata,omitempty"`
 	Labels      int             `json:"labels,omitempty"`
 	Logits      *logitsInfo     `json:"logits,omitempty"`
+	Features    *featuresInfo   `json:"features,omitempty"`
 	Supported   bool            `json:"supported"`
 	Problem     string          `json:"problem,omitempty"`
 	ArenaBytes  int             `json:"arena_bytes,omitempty"`
@@ -65,6 +66,17 @@ type logitsInfo struct {
 	Name       string `json:"name"`
 	ViaSoftmax bool   `json:"via_softmax"`
 	Error      string `json:"error,omitempty"`
+}
+
+// featuresInfo is the penultimate-feature tap that the feature-space
+// scores (react, ash, knn, support) and adapt read.
+type featuresInfo struct {
+	Tensor  int    `json:"tensor"`
+	Name    string `json:"name"`
+	Dim     int    `json:"dim"`
+	HeadOp  string `json:"head_op"`
+	Classes int    `json:"classes"`
+	Error   string `json:"error,omitempty"`
 }
 
 func describeTensor(m *model.Model, i int) tensorInfo {
@@ -109,6 +121,11 @@ func inspect(f *model.File, withTensors bool) inspectReport {
 		r.Logits = &logitsInfo{Tensor: -1, Error: err.Error()}
 	} else {
 		r.Logits = &logitsInfo{Tensor: l.Tensor, Name: sg.Tensors[l.Tensor].Name, ViaSoftmax: l.ViaSoftmax}
+	}
+	if f, err := m.FindFeatures(); err != nil {
+		r.Features = &featuresInfo{Tensor: -1, Error: err.Error()}
+	} else {
+		r.Features = &featuresInfo{Tensor: f.Tensor, Name: sg.Tensors[f.Tensor].Name, Dim: f.Dim, HeadOp: f.HeadOp.String(), Classes: f.Classes}
 	}
 	it, err := interp.New(m, interp.Options{})
 	if err != nil {
@@ -174,6 +191,13 @@ func printInspect(w io.Writer, r inspectReport) {
 				via = "input of the final SOFTMAX"
 			}
 			fmt.Fprintf(tw, "logits\ttensor %d %q, %s\n", r.Logits.Tensor, elide(r.Logits.Name), via)
+		}
+	}
+	if f := r.Features; f != nil {
+		if f.Error != "" {
+			fmt.Fprintf(tw, "features\t%s\n", f.Error)
+		} else {
+			fmt.Fprintf(tw, "features\ttensor %d %q, %d values, input of the %s head (%d classes)\n", f.Tensor, elide(f.Name), f.Dim, f.HeadOp, f.Classes)
 		}
 	}
 	var ops []string

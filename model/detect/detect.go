@@ -56,6 +56,7 @@ type Detector struct {
 	calib  *ood.Calibration
 	dec    ood.Decision
 	temp   float64
+	feat   *featureTap // nil when the model has no recognizable features
 }
 
 // New builds a detector for the model file.
@@ -75,7 +76,8 @@ func New(f *model.File, opts Options) (*Detector, error) {
 				f.Name, t, c.Temperature)
 		}
 	}
-	it, err := interp.New(f.Model, interp.Options{Threads: opts.Threads, Preserve: []int{lg.Tensor}})
+	preserve, feat := preserveList(f, lg)
+	it, err := interp.New(f.Model, interp.Options{Threads: opts.Threads, Preserve: preserve})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Name, err)
 	}
@@ -117,6 +119,10 @@ func New(f *model.File, opts Options) (*Detector, error) {
 	// The softmax's beta scales logits inside the model; the scores use the
 	// logits as the classifier's last layer produced them.
 	d.buf = make([]float32, d.logits.NumElements())
+	if err := d.initFeatures(feat); err != nil {
+		it.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -206,7 +212,7 @@ func (d *Detector) run() (Result, error) {
 		r.LabelName = d.labels[scores.Label]
 	}
 	if d.calib != nil {
-		r.IDScore, err = scores.ID(d.calib.Method)
+		r.IDScore, err = d.idScore(scores)
 		if err != nil {
 			return Result{}, err
 		}

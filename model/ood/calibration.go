@@ -125,6 +125,9 @@ type Calibration struct {
 	// computed. Files written before it was recorded lack it: nil means
 	// unknown (see Warnings).
 	Preprocess *Preprocessing `json:"preprocess,omitempty"`
+	// Features is the data a feature-space method was fitted on (clip
+	// value, feature bank); set only for those methods (see Fit).
+	Features *FeatureData `json:"features,omitempty"`
 }
 
 // Calibrate computes the calibration of a model from the ID scores of an
@@ -257,7 +260,7 @@ func (c *Calibration) validate() error {
 			return fmt.Errorf("preprocess: %w", err)
 		}
 	}
-	return nil
+	return c.validateFeatures()
 }
 
 // MarshalJSON implements json.Marshaler. It refuses to encode an invalid

@@ -23,6 +23,13 @@
 // computed with (Preprocessing), so that a run with other settings is
 // refused rather than silently miscalibrated.
 //
+// Feature-space scores work on the classifier's penultimate features as
+// well (model.FindFeatures): ReAct and ASH-S recompute the last layer (Head)
+// on reshaped features and take the energy; kNN and support compare the
+// normalized features with a bounded bank of ID features. Fit computes the
+// data each needs from ID features, Calibration.Features stores it, and
+// NewScorer gives one Scorer interface over every method.
+//
 // The functions work on plain slices and know nothing about the model
 // runtime, so they can be used both on the device and in offline tools.
 package ood

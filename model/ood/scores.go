@@ -40,7 +40,7 @@ const (
 func ParseMethod(s string) (Method, error) {
 	m := Method(strings.ToLower(strings.TrimSpace(s)))
 	if !m.Valid() {
-		return "", fmt.Errorf("%w %q (want energy, msp, maxlogit or tmsp)", ErrUnknownMethod, s)
+		return "", fmt.Errorf("%w %q (want energy, msp, maxlogit, tmsp, react, ash, knn or support)", ErrUnknownMethod, s)
 	}
 	return m, nil
 }
@@ -51,7 +51,7 @@ func (m Method) Valid() bool {
 	case MethodEnergy, MethodMSP, MethodMaxLogit, MethodTempMSP:
 		return true
 	}
-	return false
+	return m.NeedsFeatures()
 }
 
 // UsesTemperature reports whether the score of m depends on the temperature.

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ood-agent/ood-agent/model"
+	"github.com/ood-agent/ood-agent/model/adapt"
+	"github.com/ood-agent/ood-agent/model/dataset"
+	"github.com/ood-agent/ood-agent/model/detect"
+	"github.com/ood-agent/ood-agent/model/ood"
+)
+
+func newAdaptCommand() *cobra.Command {
+	var (
+		mf          modelFlags
+		idSets      []string
+		idLabels    string
+		falseAlarms string
+		oodSets     []string
+		out         string
+		calibOut    string
+		tpr         float64
+		opts        adapt.Options
+	)
+	cmd := &cobra.Command{
+		Use:   "adapt --model M.tflite [--calibration C.json] --id INPUT [--false-alarms DIR] [--ood INPUT] --out NEW.tflite",
+		Short: "Retrain the last layer from field feedback and write a new model with its calibration",
+		Long: `Retrain only the classifier's last layer (DFR-style logistic regression on
+the penultimate features, warm-started from the current layer) on a
+class-balanced set of in-distribution inputs, with the energy-bounded hinge of
+Liu et al. on confirmed out-of-distribution inputs.
+
+--id inputs are labeled by the current model's own predictions (the frames it
+kept) unless --id-labels gives an idx label file for a single idx --id input.
+--false-alarms DIR holds flagged inputs that were in-distribution after all,
+in one subdirectory per true class (a label name or a class index). --ood
+inputs are confirmed out-of-distribution.
+
+Held-out ID accuracy is measured before and after; when it drops by more than
+--max-drop the command fails and writes nothing. Otherwise it writes NEW.tflite
+(only the last layer differs) and NEW.calibration.json bound to it, each
+through a temporary file and a rename, the calibration last: a crash leaves
+either nothing or a complete model, never a changed current model.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" || len(idSets) == 0 {
+				return fmt.Errorf("--out and --id are required")
+			}
+			if calibOut == "" {
+				calibOut = calibrationPath(out)
+			}
+			if mf.model != "" && sameFile(mf.model, out) {
+				return fmt.Errorf("--out %s is the model in use: write the adapted model to a new file", out)
+			}
+			d, err := mf.open(true, newCLILogger(cmd.ErrOrStderr()))
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			feat, ok := d.FeatureInfo()
+			if !ok {
+				_, err := d.File().FindFeatures()
+				return err
+			}
+			head, err := d.Head()
+			if err != nil {
+				return err
+			}
+			id, err := labeledInputs(d, idSets, idLabels, falseAlarms)
+			if err != nil {
+				return err
+			}
+			var outliers [][]float32
+			if len(oodSets) > 0 {
+				o, _, err := collectOutputs(d, oodSets, "confirmed OOD", 0)
+				if err != nil {
+					return err
+				}
+				outliers = o.features
+			}
+			newHead, rep, err := adapt.Train(cmd.Context(), head, id, outliers, opts)
+			w := cmd.OutOrStdout()
+			if rep.HeldOut > 0 {
+				fmt.Fprintf(w, "trained on %d ID samples (class-balanced) and %d confirmed OOD; held-out ID accuracy %.2f%% → %.2f%% (%d samples)\n",
+					rep.Train, rep.Outliers, 100*rep.AccuracyBefore, 100*rep.AccuracyAfter, rep.HeldOut)
+			}
+			if err != nil {
+				return err
+			}
+			features := make([][]float32, len(id))
+			for i, s := range id {
+				features[i] = s.Features
+			}
+			raw, err := adapt.Rewrite(d.File(), feat, newHead, adapt.LogitRange(newHead, features))
+			if err != nil {
+				return err
+			}
+			calib, err := calibrateAdapted(d, raw, features, tpr)
+			if err != nil {
+				return err
+			}
+			if err := writeFileAtomic(out, raw); err != nil {
+				return err
+			}
+			if err := calib.Save(calibOut); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "wrote %s and %s (%s threshold %.4f)\n", out, calibOut, calib.Method, calib.Threshold)
+			return nil
+		},
+	}
+	mf.register(cmd, true)
+	cmd.Flags().StringArrayVar(&idSets, "id", nil, "in-distribution inputs (repeatable)")
+	cmd.Flags().StringVar(&idLabels, "id-labels", "", "idx label file for a single idx --id input (default: the model's predictions)")
+	cmd.Flags().StringVar(&falseAlarms, "false-alarms", "", "directory of false alarms, one subdirectory per true class")
+	cmd.Flags().StringArrayVar(&oodSets, "ood", nil, "confirmed out-of-distribution inputs (repeatable)")
+	cmd.Flags().StringVar(&out, "out", "", "adapted model file to write (not the model in use)")
+	cmd.Flags().StringVar(&calibOut, "calibration-out", "", "calibration of the adapted model (default: next to --out)")
+	cmd.Flags().Float64Var(&tpr, "tpr", 0.95, "fraction of in-distribution inputs the new threshold keeps")
+	cmd.Flags().IntVar(&opts.Epochs, "epochs", 300, "full-batch training steps")
+	cmd.Flags().Float64Var(&opts.Lambda, "lambda", 0.1, "weight of the energy hinge")
+	cmd.Flags().Float64Var(&opts.MaxAccuracyDrop, "max-drop", 0.01, "largest allowed drop of held-out ID accuracy (0.01 = one point)")
+	return cmd
+}
+
+// calibrationPath is NAME.calibration.json next to NAME.tflite.
+func calibrationPath(modelPath string) string {
+	ext := filepath.Ext(modelPath)
+	return modelPath[:len(modelPath)-len(ext)] + ".calibration.json"
+}
+
+func sameFile(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	if errA != nil || errB != nil {
+		return filepath.Clean(a) == filepath.Clean(b)
+	}
+	return os.SameFile(sa, sb)
+}
+
+// labeledInputs collects the features and classes of the ID inputs and the
+// false alarms.
+func labeledInputs(d *detect.Detector, idSets []string, idLabels, falseAlarms string) ([]adapt.Sample, error) {
+	var labels []uint8
+	if idLabels != "" {
+		if len(idSets) != 1 {
+			return nil, fmt.Errorf("--id-labels needs exactly one --id input, got %d", len(idSets))
+		}
+		var err error
+		if labels, err = dataset.ReadIdxLabels(idLabels); err != nil {
+			return nil, err
+		}
+	}
+	id, skipped, err := collectOutputs(d, idSets, "in-distribution", 0)
+	if err != nil {
+		return nil, err
+	}
+	if labels != nil && (skipped > 0 || len(labels) != len(id.features)) {
+		return nil, fmt.Errorf("--id-labels has %d labels for %d inputs (%d unreadable)", len(labels), len(id.features)+skipped, skipped)
+	}
+	var samples []adapt.Sample
+	for i, f := range id.features {
+		label, _ := ood.Argmax(id.logits[i])
+		if labels != nil {
+			label = int(labels[i])
+		}
+		samples = append(samples, adapt.Sample{Features: f, Label: label})
+	}
+	if falseAlarms == "" {
+		return samples, nil
+	}
+	dirs, err := os.ReadDir(falseAlarms)
+	if err != nil {
+		return nil, fmt.Errorf("false alarms: %w", err)
+	}
+	for _, e := range dirs {
+		if !e.IsDir() {
+			continue
+		}
+		class, err := classIndex(e.Name(), d.Labels())
+		if err != nil {
+			return nil, fmt.Errorf("false alarms: %w", err)
+		}
+		o, _, err := collectOutputs(d, []string{filepath.Join(falseAlarms, e.Name())}, "false alarms", 0)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range o.features {
+			samples = append(samples, adapt.Sample{Features: f, Label: class})
+		}
+	}
+	return samples, nil
+}
+
+// classIndex resolves a class given as a label name or an index.
+func classIndex(name string, labels []string) (int, error) {
+	if i := slices.Index(labels, name); i >= 0 {
+		return i, nil
+	}
+	if i, err := strconv.Atoi(name); err == nil && i >= 0 && (labels == nil || i < len(labels)) {
+		return i, nil
+	}
+	return 0, fmt.Errorf("unknown class %q (want a label name or a class index)", name)
+}
+
+// calibrateAdapted calibrates the adapted model with the method and
+// temperature of the current calibration (energy at T = 1 without one),
+// scoring the ID features through the adapted model's own, requantized
+// last layer.
+func calibrateAdapted(d *detect.Detector, raw []byte, features [][]float32, tpr float64) (*ood.Calibration, error) {
+	method, T := ood.MethodEnergy, d.Temperature()
+	var data *ood.FeatureData
+	if c := d.Calibration(); c != nil {
+		method, data = c.Method, c.Features
+	}
+	f, err := model.OpenBytes("adapted", raw)
+	if err != nil {
+		return nil, err
+	}
+	feat, err := f.FindFeatures()
+	if err != nil {
+		return nil, err
+	}
+	head, err := detect.LoadHead(f.Model, feat)
+	if err != nil {
+		return nil, err
+	}
+	s, err := ood.NewScorer(method, T, head, data)
+	if err != nil {
+		return nil, err
+	}
+	logits := make([]float32, feat.Classes)
+	scores := make([]float64, len(features))
+	for i, x := range features {
+		head.Logits(logits, x)
+		if scores[i], err = s.Score(logits, x); err != nil {
+			return nil, err
+		}
+	}
+	c, err := ood.Calibrate(f.SHA256(), method, T, tpr, scores)
+	if err != nil {
+		return nil, err
+	}
+	c.Features = data
+	c.ModelName = filepath.Base(d.File().Name) + " (adapted)"
+	pre := d.Preprocessing()
+	c.Preprocess = &pre
+	return c, nil
+}
+
+// writeFileAtomic writes data to path through a synced temporary file and a
+// rename, so readers see the old file or the whole new one.
+func writeFileAtomic(path string, data []byte) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			err = fmt.Errorf("write %s: %w", path, err)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return errors.Join(os.Rename(f.Name(), path), syncDir(filepath.Dir(path)))
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

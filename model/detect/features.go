@@ -1,0 +1,149 @@
+package detect
+
+import (
+	"fmt"
+
+	"github.com/ood-agent/ood-agent/model"
+	"github.com/ood-agent/ood-agent/model/ood"
+	"github.com/ood-agent/ood-agent/model/tensor"
+)
+
+// featureTap reads a classifier's penultimate features after each run.
+type featureTap struct {
+	info   model.Features
+	tensor *tensor.Tensor
+	buf    []float32
+	head   *ood.Head
+	scorer ood.Scorer // for calibrations of feature methods
+}
+
+// preserveList is the tensors the interpreter must keep readable: the
+// logits and, when the model has them, the penultimate features.
+func preserveList(f *model.File, lg model.Logits) ([]int, *model.Features) {
+	feat, err := f.FindFeatures()
+	if err != nil {
+		return []int{lg.Tensor}, nil
+	}
+	return []int{lg.Tensor, feat.Tensor}, &feat
+}
+
+// initFeatures sets up the feature tap and, for a calibration of a feature
+// method, its scorer.
+func (d *Detector) initFeatures(feat *model.Features) error {
+	if feat != nil {
+		t := d.it.Tensor(feat.Tensor)
+		d.feat = &featureTap{info: *feat, tensor: t, buf: make([]float32, t.NumElements())}
+	}
+	if d.calib == nil || !d.calib.Method.NeedsFeatures() {
+		return nil
+	}
+	if d.feat == nil {
+		_, err := d.file.FindFeatures()
+		return fmt.Errorf("%s: calibration method %s: %w", d.file.Name, d.calib.Method, err)
+	}
+	if fd := d.calib.Features; fd != nil && fd.Bank != nil && fd.Bank.Dim != feat.Dim {
+		return fmt.Errorf("%s: calibration bank has %d features, the model %d", d.file.Name, fd.Bank.Dim, feat.Dim)
+	}
+	head, err := d.Head()
+	if err != nil {
+		return err
+	}
+	s, err := ood.NewScorer(d.calib.Method, d.temp, head, d.calib.Features)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.file.Name, err)
+	}
+	d.feat.scorer = s
+	return nil
+}
+
+// idScore is the calibrated method's ID score of the last run.
+func (d *Detector) idScore(scores ood.Scores) (float64, error) {
+	if d.feat == nil || d.feat.scorer == nil {
+		return scores.ID(d.calib.Method)
+	}
+	f, err := d.Features()
+	if err != nil {
+		return 0, err
+	}
+	return d.feat.scorer.Score(d.buf, f)
+}
+
+// FeatureInfo describes the model's penultimate features; ok is false when
+// the model has none FindFeatures recognizes.
+func (d *Detector) FeatureInfo() (info model.Features, ok bool) {
+	if d.feat == nil {
+		return model.Features{}, false
+	}
+	return d.feat.info, true
+}
+
+// Features returns the penultimate features of the last run as real
+// numbers (valid until the next run). It does not allocate.
+func (d *Detector) Features() ([]float32, error) {
+	if d.feat == nil {
+		_, err := d.file.FindFeatures()
+		return nil, fmt.Errorf("%s: %w", d.file.Name, err)
+	}
+	return d.feat.tensor.Dequantize(d.feat.buf)
+}
+
+// Head returns the model's last layer as real numbers, loaded on first use.
+func (d *Detector) Head() (*ood.Head, error) {
+	if d.feat == nil {
+		_, err := d.file.FindFeatures()
+		return nil, fmt.Errorf("%s: %w", d.file.Name, err)
+	}
+	if d.feat.head == nil {
+		h, err := LoadHead(d.file.Model, d.feat.info)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.file.Name, err)
+		}
+		d.feat.head = h
+	}
+	return d.feat.head, nil
+}
+
+// LoadHead dequantizes the weights and bias of a classifier's last layer,
+// so that its logits can be recomputed on changed features.
+func LoadHead(m *model.Model, f model.Features) (*ood.Head, error) {
+	sg := &m.Subgraphs[0]
+	w, err := constant(m, &sg.Tensors[f.Weights])
+	if err != nil {
+		return nil, err
+	}
+	var b []float32
+	if f.Bias >= 0 {
+		if b, err = constant(m, &sg.Tensors[f.Bias]); err != nil {
+			return nil, err
+		}
+	}
+	lo, hi := ood.Unbounded()
+	switch f.Activation {
+	case model.ActRelu:
+		lo = 0
+	case model.ActRelu6:
+		lo, hi = 0, 6
+	case model.ActReluN1To1:
+		lo, hi = -1, 1
+	}
+	return ood.NewHead(w, b, f.Classes, f.Dim, lo, hi)
+}
+
+// constant dequantizes a constant tensor of the model.
+func constant(m *model.Model, mt *model.Tensor) ([]float32, error) {
+	if mt.Buffer <= 0 || mt.Buffer >= len(m.Buffers) {
+		return nil, fmt.Errorf("tensor %q is not constant", mt.Name)
+	}
+	data := m.Buffers[mt.Buffer]
+	if !tensor.Aligned(data, mt.Type.Size()) {
+		data = append(tensor.AlignedBytes(len(data))[:0], data...)
+	}
+	t := &tensor.Tensor{Name: mt.Name, Type: mt.Type, Shape: mt.Shape, Data: data, Quant: mt.Quant, Const: true}
+	if len(data) < t.Bytes() {
+		return nil, fmt.Errorf("tensor %q has %d bytes, want %d", mt.Name, len(data), t.Bytes())
+	}
+	return t.Dequantize(nil)
+}
+
+// Calibration is the calibration in use, or nil.
+func (d *Detector) Calibration() *ood.Calibration { return d.calib }

@@ -1,0 +1,47 @@
+package ood
+
+import (
+	"fmt"
+	"math"
+)
+
+// Head is a classifier's last layer as real numbers: logits = act(W·f + B),
+// with W row-major [Classes][Dim]. Scores that change the features (ReAct,
+// ASH) recompute the logits with it.
+type Head struct {
+	W       []float32
+	B       []float32
+	Classes int
+	Dim     int
+	// Lo and Hi clamp the output (the fused activation); ±Inf without one.
+	Lo, Hi float32
+}
+
+// NewHead checks the shapes of a last layer. bias may be nil.
+func NewHead(w, bias []float32, classes, dim int, lo, hi float32) (*Head, error) {
+	if classes < 1 || dim < 1 || len(w) != classes*dim {
+		return nil, fmt.Errorf("ood: head weights have %d values, want %d×%d", len(w), classes, dim)
+	}
+	if bias != nil && len(bias) != classes {
+		return nil, fmt.Errorf("ood: head bias has %d values, want %d", len(bias), classes)
+	}
+	if bias == nil {
+		bias = make([]float32, classes)
+	}
+	return &Head{W: w, B: bias, Classes: classes, Dim: dim, Lo: lo, Hi: hi}, nil
+}
+
+// Unbounded is the (Lo, Hi) pair of a head without activation.
+func Unbounded() (lo, hi float32) { return float32(math.Inf(-1)), float32(math.Inf(1)) }
+
+// Logits writes act(W·f + B) into dst, which must hold Classes values.
+func (h *Head) Logits(dst, f []float32) {
+	for c := 0; c < h.Classes; c++ {
+		row := h.W[c*h.Dim : (c+1)*h.Dim]
+		var s float32
+		for i, w := range row {
+			s += w * f[i]
+		}
+		dst[c] = min(max(s+h.B[c], h.Lo), h.Hi)
+	}
+}
