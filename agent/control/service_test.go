@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ood-agent/ood-agent/internal/mosquittotest"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
+	"github.com/ood-agent/ood-agent/internal/mosquittotest"
 )
 
 // recorder is a Handler that remembers what it applied.

@@ -13,9 +13,9 @@ import (
 
 	"github.com/ood-agent/ood-agent/agent/backoff"
 	"github.com/ood-agent/ood-agent/agent/internal/logtest"
-	"github.com/ood-agent/ood-agent/internal/mosquittotest"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/outbox"
+	"github.com/ood-agent/ood-agent/internal/mosquittotest"
 )
 
 func openOutbox(tb testing.TB, max int) *outbox.Outbox {
