@@ -110,7 +110,7 @@ func TestLoadBad(t *testing.T) {
 		{"k_gt_n.bad.yml", []string{"decision.stream.k: must not exceed decision.stream.n (5), got 6"}},
 		{"negative_duration.bad.yml", []string{"mqtt.keepalive: must be positive, got -30s"}},
 		{"duration_no_unit.bad.yml", []string{`decision.stream.cooldown: duration 30 has no unit, want e.g. "30s"`}},
-		{"enum.bad.yml", []string{`model.score: must be one of energy, msp, maxlogit, got "entropy"`}},
+		{"enum.bad.yml", []string{`model.score: must be one of energy, msp, maxlogit, tmsp, react, ash, knn, support, got "entropy"`}},
 		{"url_scheme.bad.yml", []string{`mqtt.broker: scheme must be one of tcp, ssl, tls, mqtt, mqtts, ws, wss, got "http"`}},
 		{"password_both.bad.yml", []string{"mqtt.password: must not be set together with mqtt.password_file"}},
 		{"section_scalar.bad.yml", []string{"source: must be a mapping of keys"}},
