@@ -78,7 +78,7 @@ func (a *Agent) openRollout(detOpts detect.Options, file *model.File, calib *ood
 	f := &fleet{cfg: ccfg, kept: newFrameRing(rcfg.SelfTestFrames, a.limits)}
 	f.mgr, err = rollout.Open(rollout.Options{
 		Dir: filepath.Join(a.stateDir(), "models"), Keys: ring, Config: rcfg, AgentVersion: a.version,
-		Detect: detOpts, SelfTestFrames: f.kept.images, Log: a.log.With("component", "rollout"),
+		Detect: detOpts, SelfTestFrames: f.kept.images, Log: a.log,
 	})
 	if err != nil {
 		return nil, nil, "", err
