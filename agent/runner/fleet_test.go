@@ -284,6 +284,11 @@ func startFeeder(t *testing.T, dir string, every time.Duration) *feeder {
 	if err != nil || len(id) == 0 {
 		t.Fatalf("demo frames: %v", err)
 	}
+	// Noise and a checkerboard, which the zoo models flag.
+	odd, err := filepath.Glob(filepath.Join("..", "demo", "frames", "1[3-5]-*.png"))
+	if err != nil || len(odd) == 0 {
+		t.Fatalf("demo frames: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	t.Cleanup(func() { cancel(); <-done })
@@ -305,11 +310,11 @@ func startFeeder(t *testing.T, dir string, every time.Duration) *feeder {
 				f.noise--
 			}
 			f.mu.Unlock()
+			src := id[i%len(id)]
 			if noise {
-				writeFrame(t, dir, 100000+i)
-				continue
+				src = odd[i%len(odd)]
 			}
-			data, err := os.ReadFile(id[i%len(id)])
+			data, err := os.ReadFile(src)
 			if err != nil {
 				t.Error(err)
 				return
@@ -322,7 +327,7 @@ func startFeeder(t *testing.T, dir string, every time.Duration) *feeder {
 	return f
 }
 
-// addNoise makes the next n frames noise, which every model here flags.
+// addNoise makes the next n frames out of distribution.
 func (f *feeder) addNoise(n int) {
 	f.mu.Lock()
 	f.noise += n
@@ -388,6 +393,16 @@ func TestFleetControl(t *testing.T) {
 		rs := byDev["cam-a"]
 		return len(rs) == 2 && rs[1].Code == control.CodeReplayed
 	})
+	// cam-a's command copied to cam-b's topic: the signed target decides.
+	forA := hub.send(control.Device("cam-a"), control.TypeReportConfig, nil)
+	hub.final(forA, "cam-a")
+	hub.mu.Lock()
+	copied := hub.sent[forA]
+	hub.mu.Unlock()
+	hub.publish(control.Device("cam-b").Topic("ood"), copied)
+	if r := hub.final(forA, "cam-b"); r.OK || r.Code != control.CodeWrongTarget {
+		t.Errorf("cam-a's command on cam-b's topic: %+v, want %s", r, control.CodeWrongTarget)
+	}
 	otherKey, _ := control.GenerateKey(nil)
 	id = hub.sendWith(control.NewSigner(otherKey), control.Device("cam-b"), control.TypePause, nil)
 	if r := hub.final(id, "cam-b"); r.OK || r.Code != control.CodeUntrustedKey {
@@ -403,8 +418,6 @@ func TestFleetControl(t *testing.T) {
 			t.Fatalf("pause on %s: %+v", name, r)
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // frames in flight when it paused
-	before := hub.alertCount("cam-a")
 	id = hub.send(control.Device("cam-a"), control.TypeSnapshot, nil)
 	r = hub.final(id, "cam-a")
 	if !r.OK || r.Stage != "published" {
@@ -416,6 +429,10 @@ func TestFleetControl(t *testing.T) {
 		jpeg := hub.evidence[r.Message]
 		return len(jpeg) > 2 && jpeg[0] == 0xFF && jpeg[1] == 0xD8
 	})
+	// Frames read before the pause may still be classified and their
+	// alerts delivered; give them time, then count.
+	time.Sleep(time.Second)
+	before := hub.alertCount("cam-a")
 	time.Sleep(1500 * time.Millisecond)
 	if after := hub.alertCount("cam-a"); after != before {
 		t.Errorf("cam-a alerted %d times while paused", after-before)
@@ -484,6 +501,26 @@ func TestFleetControl(t *testing.T) {
 	if s := settingsOf(t, hub.final(id, "cam-a")); s.Model.SHA256 != newSHA || s.Version != "v1" || s.Rollout.Phase != string(rollout.PhaseFailed) {
 		t.Errorf("after the failed rollout cam-a reports model %s version %q rollout %+v, want v1 (%s) and failed", s.Model.SHA256, s.Version, s.Rollout, newSHA)
 	}
+
+	// 6. A release that passes the self-test but flags the camera's
+	// frames once live is rolled back to v1 after the first frames.
+	devs["cam-a"].feed.addNoise(40)
+	time.Sleep(300 * time.Millisecond)
+	noisy, noisySHA := hub.release("v3", "fashion_mnist_cnn_energy_int8", nil)
+	id = hub.send(control.Device("cam-a"), control.TypeRollout, &control.RolloutArgs{Manifest: noisy})
+	r = hub.final(id, "cam-a")
+	if r.Stage != string(rollout.PhaseRolledBack) || !strings.Contains(r.Message, "out-of-distribution rate") {
+		t.Fatalf("release on a noisy camera ended with %+v, want rolled back", r)
+	}
+	n = hub.alertCount("cam-a")
+	// Alerts of the watched frames may still be on their way; the later
+	// ones come from v1.
+	waitFor(t, "alerts after the rollback", 30*time.Second, func() bool { return hub.alertCount("cam-a") > n+3 })
+	hub.mu.Lock()
+	if last := hub.alerts["cam-a"][len(hub.alerts["cam-a"])-1]; last.Model.SHA256 != newSHA || last.Model.SHA256 == noisySHA {
+		t.Errorf("after the rollback cam-a alerts with %s, want v1 %s", last.Model.SHA256, newSHA)
+	}
+	hub.mu.Unlock()
 }
 
 // TestFleetRolloutKill9MidSwap kills the agent while a rolled-out model is
