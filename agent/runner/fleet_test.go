@@ -445,6 +445,18 @@ func TestFleetControl(t *testing.T) {
 	id = hub.send(control.Device("cam-b"), control.TypeResume, nil)
 	hub.final(id, "cam-b")
 
+	// Decision settings for cam-b, then a reload: the file's settings
+	// (frame mode) come back.
+	mode, k, n3 := "stream", 2, 3
+	id = hub.send(control.Device("cam-b"), control.TypeSetDecision, &control.SetDecisionArgs{Mode: &mode, K: &k, N: &n3})
+	if s := settingsOf(t, hub.final(id, "cam-b")); s.Mode != "stream" || s.K != 2 || s.N != 3 {
+		t.Errorf("set_decision: settings %+v", s)
+	}
+	id = hub.send(control.Device("cam-b"), control.TypeReload, nil)
+	if r := hub.final(id, "cam-b"); !r.OK || settingsOf(t, r).Mode != "frame" {
+		t.Errorf("reload: %+v", r)
+	}
+
 	// 4. Back to the calibration's 95% target, then a rollout of another
 	// zoo model to cam-a: it swaps, and its alerts name the new model.
 	tpr := 0.95
