@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/draw"
 	"path/filepath"
 	"sync"
 	"time"
@@ -444,14 +445,11 @@ func (r *frameRing) images() []image.Image {
 	return out
 }
 
+// copyImage copies img, which the source may reuse for its next frame.
 func copyImage(img image.Image) image.Image {
 	b := img.Bounds()
 	dst := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			dst.Set(x-b.Min.X, y-b.Min.Y, img.At(x, y))
-		}
-	}
+	draw.Draw(dst, dst.Bounds(), img, b.Min, draw.Src)
 	return dst
 }
 

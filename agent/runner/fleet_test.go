@@ -516,8 +516,9 @@ func TestFleetControl(t *testing.T) {
 
 	// 6. A release that passes the self-test but flags the camera's
 	// frames once live is rolled back to v1 after the first frames.
-	devs["cam-a"].feed.addNoise(40)
-	time.Sleep(300 * time.Millisecond)
+	n = hub.alertCount("cam-a")
+	devs["cam-a"].feed.addNoise(100000) // from now on
+	waitFor(t, "cam-a alerting on the noise", 30*time.Second, func() bool { return hub.alertCount("cam-a") >= n+3 })
 	noisy, noisySHA := hub.release("v3", "fashion_mnist_cnn_energy_int8", nil)
 	id = hub.send(control.Device("cam-a"), control.TypeRollout, &control.RolloutArgs{Manifest: noisy})
 	r = hub.final(id, "cam-a")

@@ -121,12 +121,6 @@ func (a *Agent) process(d decoded) {
 		return
 	}
 	isOOD, threshold := a.decide(r)
-	if a.fleet != nil {
-		a.observe(isOOD)
-		if !isOOD {
-			a.fleet.kept.add(d.frame.Data, d.img)
-		}
-	}
 	a.frames.Inc()
 	if isOOD {
 		a.oodFrames.Inc()
@@ -148,6 +142,14 @@ func (a *Agent) process(d decoded) {
 		Method: string(m.calib.Method), OOD: isOOD,
 	})
 	a.enqueue(msgs, d.img, a.handled(d.frame))
+	if a.fleet != nil {
+		// After the frame's messages, which name the model that
+		// classified it, even when this verdict swaps it out.
+		if !isOOD {
+			a.fleet.kept.add(d.frame.Data, d.img)
+		}
+		a.observe(isOOD)
+	}
 }
 
 // classify runs the detector on one frame. While a rolled-out model is
