@@ -403,6 +403,23 @@ func TestFleetControl(t *testing.T) {
 	if r := hub.final(forA, "cam-b"); r.OK || r.Code != control.CodeWrongTarget {
 		t.Errorf("cam-a's command on cam-b's topic: %+v, want %s", r, control.CodeWrongTarget)
 	}
+	// An expired command (signed by the right key, issued two hours ago
+	// with a five-minute lifetime) and a plain unsigned one.
+	old := time.Now().Add(-2 * time.Hour).UTC()
+	expired := fmt.Sprintf(`{"v":1,"id":"c-expired","target":"device/cam-b","issued_at":%q,"ttl_s":300,"nonce":"bm9uY2Utbm9uY2Utbm9uY2U","seq":%d,"type":"pause"}`,
+		old.Format(time.RFC3339Nano), old.UnixMicro())
+	env, err := control.Seal(hub.key, control.PurposeCommand, []byte(expired))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.publish(control.Device("cam-b").Topic("ood"), env)
+	if r := hub.final("c-expired", "cam-b"); r.OK || r.Code != control.CodeExpired {
+		t.Errorf("expired command: %+v, want %s", r, control.CodeExpired)
+	}
+	hub.publish(control.Device("cam-b").Topic("ood"), []byte(`{"v":1,"id":"c-plain","type":"pause"}`))
+	if r := hub.final("c-plain", "cam-b"); r.OK || r.Code != control.CodeUnsigned {
+		t.Errorf("unsigned command: %+v, want %s", r, control.CodeUnsigned)
+	}
 	otherKey, _ := control.GenerateKey(nil)
 	id = hub.sendWith(control.NewSigner(otherKey), control.Device("cam-b"), control.TypePause, nil)
 	if r := hub.final(id, "cam-b"); r.OK || r.Code != control.CodeUntrustedKey {
