@@ -23,6 +23,7 @@ import (
 	"github.com/ood-agent/ood-agent/agent/control"
 	"github.com/ood-agent/ood-agent/agent/event"
 	"github.com/ood-agent/ood-agent/agent/internal/mosquittotest"
+	"github.com/ood-agent/ood-agent/agent/internal/schematest"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/rollout"
 	"github.com/ood-agent/ood-agent/config"
@@ -75,7 +76,16 @@ func newFleetHub(t *testing.T, brokerURL string) *fleetHub {
 	if err := os.WriteFile(h.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: h.srv.Certificate().Raw}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	subscribeJSON(t, brokerURL, "hub-results-"+t.Name(), "ood/+/cmd/result", func(r control.Result) {
+	resultSchema := schematest.Compile(t, "command_result.schema.json")
+	runSubscriber(t, brokerURL, "hub-results-"+t.Name(), true, "ood/+/cmd/result", func(_ string, p []byte) {
+		if err := schematest.Validate(resultSchema, p); err != nil {
+			t.Errorf("result %s: %v", p, err)
+		}
+		var r control.Result
+		if err := json.Unmarshal(p, &r); err != nil {
+			t.Errorf("result payload: %v", err)
+			return
+		}
 		h.mu.Lock()
 		h.results[r.ID] = append(h.results[r.ID], r)
 		h.mu.Unlock()
