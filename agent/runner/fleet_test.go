@@ -22,7 +22,6 @@ import (
 
 	"github.com/ood-agent/ood-agent/agent/control"
 	"github.com/ood-agent/ood-agent/agent/event"
-	"github.com/ood-agent/ood-agent/agent/internal/mosquittotest"
 	"github.com/ood-agent/ood-agent/agent/internal/schematest"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/rollout"
@@ -347,7 +346,7 @@ func (f *feeder) addNoise(n int) {
 // TestFleetControl runs two agents in child processes against a real
 // broker and sends them signed commands the way the hub does.
 func TestFleetControl(t *testing.T) {
-	broker := mosquittotest.Start(t)
+	broker := startBroker(t)
 	hub := newFleetHub(t, broker.URL())
 	type dev struct {
 		frames, state string
@@ -566,7 +565,7 @@ func TestFleetControl(t *testing.T) {
 // TestFleetRolloutKill9MidSwap kills the agent while a rolled-out model is
 // live but not yet committed: after a restart it runs the old model.
 func TestFleetRolloutKill9MidSwap(t *testing.T) {
-	broker := mosquittotest.Start(t)
+	broker := startBroker(t)
 	hub := newFleetHub(t, broker.URL())
 	frames, state := t.TempDir(), t.TempDir()
 	cfg := hub.agentConfig(t, "cam-k", frames, state)

@@ -861,3 +861,7 @@ func TestFailingPartStopsTheAgent(t *testing.T) {
 		t.Error("agent healthy after Run returned")
 	}
 }
+
+// startBroker starts a real Mosquitto for the test; other test files use
+// it instead of importing the helper package themselves.
+func startBroker(t *testing.T) *mosquittotest.Broker { return mosquittotest.Start(t) }
