@@ -315,8 +315,10 @@ func (a *Agent) Reload(cfg *config.Config) error {
 		return err
 	}
 	a.enqueue(msgs, nil, nil)
-	if a.active().version == "" {
+	if v := a.active().version; v == "" {
 		a.setThreshold(cfg.Decision.Threshold)
+	} else if cfg.Decision.Threshold != nil {
+		a.log.Warn("decision.threshold not applied: the rolled-out model uses its own calibration (set_threshold changes it)", "version", v)
 	}
 	if a.level != nil {
 		a.level.Set(cfg.Log.SlogLevel())
