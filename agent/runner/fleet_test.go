@@ -49,6 +49,11 @@ type fleetHub struct {
 	status   map[string]event.Status     // by device
 	sent     map[string][]byte           // envelopes by command id
 	pub      func(topic string, payload []byte) error
+	// stallAfter > 0 makes model downloads without Range hang after that
+	// many bytes; stalled says one did.
+	stallAfter int
+	stalled    bool
+	ranges     []string // "path range" of each request
 }
 
 func newFleetHub(t *testing.T, brokerURL string) *fleetHub {
@@ -64,8 +69,24 @@ func newFleetHub(t *testing.T, brokerURL string) *fleetHub {
 		h.mu.Lock()
 		data, ok := h.files[r.URL.Path]
 		h.mu.Unlock()
+		h.mu.Lock()
+		h.ranges = append(h.ranges, r.URL.Path+" "+r.Header.Get("Range"))
+		stall := h.stallAfter > 0 && r.Header.Get("Range") == "" && strings.HasSuffix(r.URL.Path, ".tflite")
+		h.mu.Unlock()
 		if !ok {
 			http.NotFound(w, r)
+			return
+		}
+		if stall {
+			// Send the first bytes, then hang until the client goes
+			// away: a download the agent is killed in the middle of.
+			w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+			w.Write(data[:h.stallAfter])
+			w.(http.Flusher).Flush()
+			h.mu.Lock()
+			h.stalled = true
+			h.mu.Unlock()
+			<-r.Context().Done()
 			return
 		}
 		http.ServeContent(w, r, filepath.Base(r.URL.Path), time.Time{}, bytes.NewReader(data))
@@ -565,16 +586,8 @@ func TestFleetControl(t *testing.T) {
 // TestFleetRolloutKill9MidSwap kills the agent while a rolled-out model is
 // live but not yet committed: after a restart it runs the old model.
 func TestFleetRolloutKill9MidSwap(t *testing.T) {
-	broker := startBroker(t)
-	hub := newFleetHub(t, broker.URL())
-	frames, state := t.TempDir(), t.TempDir()
-	cfg := hub.agentConfig(t, "cam-k", frames, state)
-	cfg.Control.Rollout.WatchFrames = 1_000_000 // never decided
-	child := childAgents(t, state, cfg)
-	first := child()
-	t.Cleanup(func() { first.Process.Kill(); first.Wait() })
-	startFeeder(t, frames, 100*time.Millisecond)
-	hub.waitOnline("cam-k")
+	hub := newFleetHub(t, startBroker(t).URL())
+	agent := startKillable(t, hub, "cam-k", func(c *config.Config) { c.Control.Rollout.WatchFrames = 1_000_000 }) // never decided
 	_, configuredSHA, _ := zooModel(t)
 
 	manifest, newSHA := hub.release("v1", "fashion_mnist_cnn_energy", nil)
@@ -589,15 +602,7 @@ func TestFleetRolloutKill9MidSwap(t *testing.T) {
 		return hub.status["cam-k"].Model.SHA256 == newSHA
 	})
 	// The new model is live: its alerts would name it. Kill now.
-	first.Process.Signal(syscall.SIGKILL)
-	first.Wait()
-	hub.mu.Lock()
-	delete(hub.status, "cam-k")
-	hub.mu.Unlock()
-
-	second := child()
-	t.Cleanup(func() { second.Process.Kill(); second.Wait() })
-	hub.waitOnline("cam-k")
+	agent.kill9AndRestart(nil)
 	hub.mu.Lock()
 	st := hub.status["cam-k"]
 	hub.mu.Unlock()
@@ -609,6 +614,49 @@ func TestFleetRolloutKill9MidSwap(t *testing.T) {
 	if s.Model.SHA256 != configuredSHA || s.Rollout.Phase != string(rollout.PhaseRolledBack) || !strings.Contains(s.Rollout.Reason, "restarted") {
 		t.Errorf("after the restart: model %s, rollout %+v; want the old model and rolled_back", s.Model.SHA256, s.Rollout)
 	}
+}
+
+// killableAgent is one controlled agent in a child process, fed with
+// in-distribution frames.
+type killableAgent struct {
+	t      *testing.T
+	hub    *fleetHub
+	device string
+	start  func() *exec.Cmd
+	cmd    *exec.Cmd
+}
+
+// startKillable starts the agent for device (edit, if set, changes its
+// configuration) and waits until it is online.
+func startKillable(t *testing.T, hub *fleetHub, device string, edit func(*config.Config)) *killableAgent {
+	t.Helper()
+	frames, state := t.TempDir(), t.TempDir()
+	cfg := hub.agentConfig(t, device, frames, state)
+	if edit != nil {
+		edit(cfg)
+	}
+	k := &killableAgent{t: t, hub: hub, device: device, start: childAgents(t, state, cfg)}
+	k.cmd = k.start()
+	t.Cleanup(func() { k.cmd.Process.Kill(); k.cmd.Wait() })
+	startFeeder(t, frames, 100*time.Millisecond)
+	hub.waitOnline(device)
+	return k
+}
+
+// kill9AndRestart kills the agent with SIGKILL, runs between (with the
+// hub locked), starts it again and waits until it is online.
+func (k *killableAgent) kill9AndRestart(between func()) {
+	k.t.Helper()
+	k.cmd.Process.Signal(syscall.SIGKILL)
+	k.cmd.Wait()
+	k.hub.mu.Lock()
+	delete(k.hub.status, k.device)
+	if between != nil {
+		between()
+	}
+	k.hub.mu.Unlock()
+	k.cmd = k.start()
+	k.hub.waitOnline(k.device)
 }
 
 func zooModel(t *testing.T) (name, sha string, calib *ood.Calibration) {
@@ -628,4 +676,42 @@ func stageList(rs []control.Result) []string {
 		}
 	}
 	return s
+}
+
+// TestFleetRolloutKill9MidDownload kills the agent while it downloads a
+// model: it restarts on the old model, and the rollout sent again resumes
+// the download where it stopped and goes live.
+func TestFleetRolloutKill9MidDownload(t *testing.T) {
+	hub := newFleetHub(t, startBroker(t).URL())
+	hub.stallAfter = 20000
+	agent := startKillable(t, hub, "cam-d", nil)
+	_, configuredSHA, _ := zooModel(t)
+
+	manifest, newSHA := hub.release("v1", "fashion_mnist_cnn_energy", nil)
+	hub.send(control.Device("cam-d"), control.TypeRollout, &control.RolloutArgs{Manifest: manifest})
+	waitFor(t, "the download hanging half way", 30*time.Second, func() bool {
+		hub.mu.Lock()
+		defer hub.mu.Unlock()
+		return hub.stalled
+	})
+	time.Sleep(200 * time.Millisecond) // the agent writes what it got
+	agent.kill9AndRestart(func() { hub.stallAfter = 0 })
+	id := hub.send(control.Device("cam-d"), control.TypeReportConfig, nil)
+	s := settingsOf(t, hub.final(id, "cam-d"))
+	if s.Model.SHA256 != configuredSHA || s.Rollout.Phase != string(rollout.PhaseFailed) || !strings.Contains(s.Rollout.Reason, "restarted") {
+		t.Fatalf("after kill -9 mid-download: model %s, rollout %+v; want the old model and failed", s.Model.SHA256, s.Rollout)
+	}
+
+	id = hub.send(control.Device("cam-d"), control.TypeRollout, &control.RolloutArgs{Manifest: manifest})
+	if r := hub.final(id, "cam-d"); r.Stage != string(rollout.PhaseCommitted) {
+		t.Fatalf("rollout sent again ended with %+v", r)
+	}
+	hub.mu.Lock()
+	defer hub.mu.Unlock()
+	if !slices.Contains(hub.ranges, "/models/v1/model.tflite bytes=20000-") {
+		t.Errorf("the second download did not resume at byte 20000; requests %q", hub.ranges)
+	}
+	if st := hub.status["cam-d"]; st.Model.SHA256 != newSHA {
+		t.Errorf("status names model %s after the rollout, want %s", st.Model.SHA256, newSHA)
+	}
 }
