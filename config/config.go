@@ -63,6 +63,7 @@ type Config struct {
 	MQTT       MQTT       `mapstructure:"mqtt"`
 	Outbox     Outbox     `mapstructure:"outbox"`
 	HTTP       HTTP       `mapstructure:"http"`
+	Control    Control    `mapstructure:"control"`
 }
 
 // Log configures the agent's logger.
@@ -221,6 +222,34 @@ type HTTP struct {
 	Listen string `mapstructure:"listen"` // host:port; empty disables the server
 }
 
+// Control configures remote control and model rollouts (docs/control.md).
+// It mirrors agent/control.Config and agent/rollout.Config, which the
+// runner builds from it, so that this package stays free of the agent's.
+// Control is off unless TrustedKeys is set.
+type Control struct {
+	// TrustedKeys are the hub public keys ("ed25519:<base64>") whose
+	// signed commands and manifests the agent obeys.
+	TrustedKeys []string      `mapstructure:"trusted_keys"`
+	Groups      []string      `mapstructure:"groups"`
+	ClockSkew   time.Duration `mapstructure:"clock_skew"`
+	MaxTTL      time.Duration `mapstructure:"max_ttl"`
+	Rollout     Rollout       `mapstructure:"rollout"`
+}
+
+// Enabled reports whether remote control is on.
+func (c Control) Enabled() bool { return len(c.TrustedKeys) > 0 }
+
+// Rollout configures model rollouts.
+type Rollout struct {
+	HubURL            string  `mapstructure:"hub_url" redact:"url"`
+	CAFile            string  `mapstructure:"ca_file"`
+	AllowHTTP         bool    `mapstructure:"allow_http"`
+	SelfTestTolerance float64 `mapstructure:"self_test_tolerance"`
+	SelfTestFrames    int     `mapstructure:"self_test_frames"`
+	WatchFrames       int     `mapstructure:"watch_frames"`
+	MaxOODRate        float64 `mapstructure:"max_ood_rate"`
+}
+
 // Default returns the configuration used when nothing overrides it.
 func Default() *Config {
 	c := defaults()
@@ -284,6 +313,13 @@ func defaults() *Config {
 			DropPolicy:  DropOldest,
 		},
 		HTTP: HTTP{Listen: "127.0.0.1:9108"},
+		// The same defaults as control.DefaultConfig and
+		// rollout.DefaultConfig; a runner test keeps them equal.
+		Control: Control{
+			ClockSkew: 30 * time.Second,
+			MaxTTL:    time.Hour,
+			Rollout:   Rollout{SelfTestTolerance: 0.15, SelfTestFrames: 32, WatchFrames: 200, MaxOODRate: 0.5},
+		},
 	}
 }
 
@@ -302,8 +338,10 @@ func (c *Config) derive() {
 			*s = nil
 		}
 	}
-	if len(c.Source.FFmpeg.InputArgs) == 0 {
-		c.Source.FFmpeg.InputArgs = nil
+	for _, s := range []*[]string{&c.Source.FFmpeg.InputArgs, &c.Control.TrustedKeys, &c.Control.Groups} {
+		if len(*s) == 0 {
+			*s = nil
+		}
 	}
 }
 

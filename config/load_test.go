@@ -197,6 +197,9 @@ func TestEnvOverrides(t *testing.T) {
 	t.Setenv("OOD_AGENT_SOURCE_DIR_WATCH", "false")
 	t.Setenv("OOD_AGENT_HTTP_LISTEN", "") // empty is a value: it disables the server
 	t.Setenv("OOD_AGENT_MQTT_PASSWORD", "s3cret")
+	// Two keys during a rotation; standard base64 has no commas.
+	t.Setenv("OOD_AGENT_CONTROL_TRUSTED_KEYS", testKey+","+testKey2)
+	t.Setenv("OOD_AGENT_CONTROL_ROLLOUT_WATCH_FRAMES", "50")
 
 	for _, file := range []string{"", "testdata/minimal.good.yml"} {
 		t.Run("file="+file, func(t *testing.T) {
@@ -219,6 +222,8 @@ func TestEnvOverrides(t *testing.T) {
 				{"source.dir.watch", c.Source.Dir.Watch, false},
 				{"http.listen", c.HTTP.Listen, ""},
 				{"mqtt.password", c.MQTT.Password.Reveal(), "s3cret"},
+				{"control.trusted_keys", c.Control.TrustedKeys, []string{testKey, testKey2}},
+				{"control.rollout.watch_frames", c.Control.Rollout.WatchFrames, 50},
 			}
 			for _, ck := range checks {
 				if !reflect.DeepEqual(ck.got, ck.want) {
@@ -229,6 +234,35 @@ func TestEnvOverrides(t *testing.T) {
 				t.Errorf("mqtt.broker = %q, want the file's value", c.MQTT.Broker)
 			}
 		})
+	}
+}
+
+// Ed25519 public keys as 'ood-agent keygen' prints them.
+const (
+	testKey  = "ed25519:D04pjYbm2DAX3P6CvMgFvTi0XgFkkGUP4fzDIE+36oA="
+	testKey2 = "ed25519:3b6SWPjnZVxUAUjpnXbvrsUe0DMxyW04Jnr3Ql6Kl4I="
+)
+
+// TestLoadControl reads the control section from YAML and refuses a bad
+// key by name.
+func TestLoadControl(t *testing.T) {
+	c, err := load([]byte("control:\n  trusted_keys: ["+testKey+"]\n  groups: [lobby, outdoor]\n  clock_skew: 5s\n  rollout:\n    hub_url: https://hub.example:8443/\n    max_ood_rate: 0.25\n"), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl := c.Control
+	if !ctl.Enabled() || !reflect.DeepEqual(ctl.Groups, []string{"lobby", "outdoor"}) || ctl.ClockSkew != 5*time.Second ||
+		ctl.MaxTTL != time.Hour || ctl.Rollout.HubURL != "https://hub.example:8443/" || ctl.Rollout.MaxOODRate != 0.25 || ctl.Rollout.WatchFrames != 200 {
+		t.Errorf("control = %+v", ctl)
+	}
+	if Default().Control.Enabled() {
+		t.Error("control is on by default")
+	}
+	_, err = load([]byte("control:\n  trusted_keys: [ed25519:short]\n  max_tll: 1h\n"), nil, false)
+	for _, want := range []string{"control.trusted_keys[0]", "control.max_tll", "control.max_ttl"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad control section: error %v, want it to name %s", err, want)
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -123,7 +125,40 @@ func (c *Config) Validate() error {
 			v.add("http.listen", "must be host:port with a numeric port, or empty, got %q", c.HTTP.Listen)
 		}
 	}
+	v.control(c.Control)
 	return errors.Join(v.errs...)
+}
+
+// control checks the control section. The runner checks it again with
+// agent/control and agent/rollout, which own these limits; checking here
+// too reports mistakes with the other keys, before the agent starts.
+func (v *validator) control(c Control) {
+	for i, k := range c.TrustedKeys {
+		key := fmt.Sprintf("control.trusted_keys[%d]", i)
+		rest, ok := strings.CutPrefix(strings.TrimSpace(k), "ed25519:")
+		raw, err := base64.StdEncoding.DecodeString(rest)
+		switch {
+		case !ok:
+			v.add(key, "want ed25519:<base64> as printed by 'ood-agent keygen', got %q", k)
+		case err != nil || len(raw) != ed25519.PublicKeySize:
+			v.add(key, "want the standard base64 of a %d-byte Ed25519 public key, got %q", ed25519.PublicKeySize, k)
+		}
+	}
+	for i, g := range c.Groups {
+		key := fmt.Sprintf("control.groups[%d]", i)
+		v.check(strings.TrimSpace(g) != "", key, "must not be empty")
+		v.topicLevel(key, g)
+	}
+	v.check(c.ClockSkew >= 0 && c.ClockSkew <= time.Hour, "control.clock_skew", "must be between 0 and 1h, got %v", c.ClockSkew)
+	v.check(c.MaxTTL >= 0 && c.MaxTTL <= 7*24*time.Hour, "control.max_ttl", "must be between 0 and 168h, got %v", c.MaxTTL)
+	r := c.Rollout
+	if r.HubURL != "" {
+		v.url("control.rollout.hub_url", r.HubURL, "http", "https")
+	}
+	v.check(r.SelfTestTolerance >= 0 && r.SelfTestTolerance <= 1, "control.rollout.self_test_tolerance", "must be between 0 and 1, got %v", r.SelfTestTolerance)
+	v.check(r.SelfTestFrames >= 0, "control.rollout.self_test_frames", "must not be negative, got %d", r.SelfTestFrames)
+	v.check(r.WatchFrames >= 1, "control.rollout.watch_frames", "must be at least 1, got %d", r.WatchFrames)
+	v.check(r.MaxOODRate > 0 && r.MaxOODRate <= 1, "control.rollout.max_ood_rate", "must be above 0 and at most 1, got %v", r.MaxOODRate)
 }
 
 type validator struct{ errs []error }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidate(t *testing.T) {
@@ -28,6 +29,18 @@ func TestValidate(t *testing.T) {
 		{"mean one", func(c *Config) { c.Preprocess.Mean = []float64{0.5} }, ""},
 		{"threshold inf", func(c *Config) { inf := math.Inf(1); c.Decision.Threshold = &inf }, "decision.threshold: must be a finite number, got +Inf"},
 		{"end after", func(c *Config) { c.Decision.Stream.EndAfter = 0 }, "decision.stream.end_after: must be at least 1, got 0"},
+		{"control key", func(c *Config) { c.Control.TrustedKeys = []string{"ed25519:AAAA"} }, "control.trusted_keys[0]: want the standard base64 of a 32-byte Ed25519 public key"},
+		{"control key prefix", func(c *Config) { c.Control.TrustedKeys = []string{"rsa:AAAA"} }, "control.trusted_keys[0]: want ed25519:<base64>"},
+		{"control key ok", func(c *Config) {
+			c.Control.TrustedKeys = []string{"ed25519:D04pjYbm2DAX3P6CvMgFvTi0XgFkkGUP4fzDIE+36oA="}
+		}, ""},
+		{"control group", func(c *Config) { c.Control.Groups = []string{"a/b"} }, "control.groups[0]: must not contain /"},
+		{"control skew", func(c *Config) { c.Control.ClockSkew = -time.Second }, "control.clock_skew: must be between 0 and 1h, got -1s"},
+		{"control ttl", func(c *Config) { c.Control.MaxTTL = 200 * time.Hour }, "control.max_ttl: must be between 0 and 168h"},
+		{"rollout hub url", func(c *Config) { c.Control.Rollout.HubURL = "ftp://hub" }, `control.rollout.hub_url: scheme must be one of http, https, got "ftp"`},
+		{"rollout watch", func(c *Config) { c.Control.Rollout.WatchFrames = 0 }, "control.rollout.watch_frames: must be at least 1, got 0"},
+		{"rollout rate", func(c *Config) { c.Control.Rollout.MaxOODRate = 0 }, "control.rollout.max_ood_rate: must be above 0 and at most 1, got 0"},
+		{"rollout tolerance", func(c *Config) { c.Control.Rollout.SelfTestTolerance = 2 }, "control.rollout.self_test_tolerance: must be between 0 and 1, got 2"},
 		{"cooldown zero", func(c *Config) { c.Decision.Stream.Cooldown = 0 }, ""},
 		{"cooldown negative", func(c *Config) { c.Decision.Stream.Cooldown = -1 }, "decision.stream.cooldown: must not be negative, got -1ns"},
 		{"broker host", func(c *Config) { c.MQTT.Broker = "tcp://" }, `mqtt.broker: must include a host, got "tcp://"`},

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ood-agent/ood-agent/agent/control"
 	"github.com/ood-agent/ood-agent/agent/source"
 	"github.com/ood-agent/ood-agent/config"
 	"github.com/ood-agent/ood-agent/model"
@@ -96,17 +97,27 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 	defer it.Close()
 
-	for _, set := range []struct{ name, match string }{
-		{"in-distribution", "fashion"}, // a camera's usual day: no alerts
-		{"demo-mix", ""},               // 7 of 15 frames out of distribution
+	key, err := control.GenerateKey(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, set := range []struct {
+		name, match string
+		trusted     []string
+	}{
+		{"in-distribution", "fashion", nil}, // a camera's usual day: no alerts
+		{"demo-mix", "", nil},               // 7 of 15 frames out of distribution
+		// With fleet control on: the rollout watch and the kept
+		// self-test frames on every frame.
+		{"in-distribution-control", "fashion", []string{control.NewSigner(key).PublicKey()}},
 	} {
 		b.Run(set.name, func(b *testing.B) {
-			benchmarkPipeline(b, file, calib, demoFrames(b, 3000, set.match), it)
+			benchmarkPipeline(b, file, calib, demoFrames(b, 3000, set.match), it, set.trusted)
 		})
 	}
 }
 
-func benchmarkPipeline(b *testing.B, file *model.File, calib *ood.Calibration, frames [][]byte, it *interp.Interpreter) {
+func benchmarkPipeline(b *testing.B, file *model.File, calib *ood.Calibration, frames [][]byte, it *interp.Interpreter, trusted []string) {
 	b.ResetTimer()
 	var total, rawTotal time.Duration
 	for i := 0; i < b.N; i++ {
@@ -121,6 +132,7 @@ func benchmarkPipeline(b *testing.B, file *model.File, calib *ood.Calibration, f
 		}
 		rawTotal += time.Since(t0)
 		cfg := testConfigB(b)
+		cfg.Control.TrustedKeys = trusted
 		a, err := New(Options{Config: cfg, Model: file, Calibration: calib, Version: "bench",
 			Source: &memSource{frames: frames}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {

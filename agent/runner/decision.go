@@ -9,8 +9,18 @@ import (
 // units (an energy for the energy method); nil restores the calibrated
 // threshold. The rule itself is ood.Decision's, shared with the CLI.
 func (a *Agent) setThreshold(v *float64) {
-	d := ood.NewDecision(a.calib, v)
+	a.modelMu.Lock()
+	defer a.modelMu.Unlock()
+	a.model.thresh = v
+	d := ood.NewDecision(a.model.calib, v)
 	a.decision.Store(&d)
+}
+
+// active returns the model in use.
+func (a *Agent) active() *activeModel {
+	a.modelMu.RLock()
+	defer a.modelMu.RUnlock()
+	return a.model
 }
 
 // idThreshold is the threshold in ID-score orientation in force now.

@@ -47,6 +47,10 @@ type health struct {
 	LastFrameAgeS float64 `json:"last_frame_age_s,omitempty"`
 	Model         string  `json:"model"`
 	Version       string  `json:"version"`
+	// Paused is set while a pause command holds the analysis.
+	Paused bool `json:"paused"`
+	// Rollout is the rollout state when remote control is on.
+	Rollout *RolloutState `json:"rollout,omitempty"`
 }
 
 // healthz answers 200 while the pipeline runs. A broker that is away does
@@ -55,7 +59,10 @@ type health struct {
 func (a *Agent) healthz(w http.ResponseWriter, _ *http.Request) {
 	h := health{
 		Pipeline: a.pipeline.Load(), MQTTConnected: a.client.Connected(), OutboxDepth: a.ob.Len(),
-		Model: a.modelID.Name, Version: a.version, Status: "ok",
+		Model: a.active().id.Name, Version: a.version, Status: "ok", Paused: a.paused.Load(),
+	}
+	if a.fleet != nil {
+		h.Rollout = a.settings().Rollout
 	}
 	if last := a.lastFrame.Load(); last > 0 {
 		h.LastFrameAgeS = a.clock.Now().Sub(time.Unix(0, last)).Seconds()

@@ -15,14 +15,15 @@ import (
 // binary by 4.9 MB (14.3 → 19.2 MB), past its 16 MB budget; this library
 // adds a few hundred kB and writes the same exposition format.
 type metrics struct {
-	set       *vm.Set
-	frames    *vm.Counter
-	oodFrames *vm.Counter
-	skipped   *vm.Counter
-	alerts    *vm.Counter
-	sent      *vm.Counter
-	latency   *vm.PrometheusHistogram
-	energy    *vm.PrometheusHistogram
+	set          *vm.Set
+	frames       *vm.Counter
+	oodFrames    *vm.Counter
+	skipped      *vm.Counter
+	pausedFrames *vm.Counter
+	alerts       *vm.Counter
+	sent         *vm.Counter
+	latency      *vm.PrometheusHistogram
+	energy       *vm.PrometheusHistogram
 
 	lastReport struct{ dropped, skipped, obDropped, alerts uint64 } // touched by the ticker only
 }
@@ -36,6 +37,7 @@ func (a *Agent) initMetrics() {
 	a.frames = s.NewCounter("ood_agent_frames_total")                      // frames classified
 	a.oodFrames = s.NewCounter("ood_agent_ood_frames_total")               // frames classified out of distribution
 	a.skipped = s.NewCounter("ood_agent_frames_skipped_total")             // frames not decoded or classified
+	a.pausedFrames = s.NewCounter("ood_agent_frames_paused_total")         // frames read but not analysed while paused
 	a.alerts = s.NewCounter("ood_agent_alerts_total")                      // alert and event_start messages queued
 	a.sent = s.NewCounter("ood_agent_messages_published_total")            // messages the broker acknowledged
 	a.latency = s.NewPrometheusHistogramExt("ood_agent_inference_seconds", // preprocessing and inference per frame

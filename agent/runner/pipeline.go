@@ -3,12 +3,14 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"image"
 	"time"
 
 	"github.com/ood-agent/ood-agent/agent/event"
 	"github.com/ood-agent/ood-agent/agent/outbox"
 	"github.com/ood-agent/ood-agent/agent/source"
+	"github.com/ood-agent/ood-agent/model/detect"
 	"github.com/ood-agent/ood-agent/model/preprocess"
 )
 
@@ -28,6 +30,13 @@ func (a *Agent) runPipeline(ctx context.Context) error {
 	go func() {
 		defer close(ready)
 		for f := range frames {
+			// Paused: frames are read (a camera cannot wait) and counted,
+			// but not decoded, unless a snapshot waits for one.
+			paused := a.paused.Load()
+			if paused && len(a.snapshots) == 0 {
+				a.pause(f)
+				continue
+			}
 			img := f.Image
 			if img == nil {
 				var err error
@@ -36,6 +45,13 @@ func (a *Agent) runPipeline(ctx context.Context) error {
 					a.skip(f, "decode", err)
 					continue
 				}
+			}
+			if a.fleet != nil {
+				a.takeSnapshot(img, f.Origin)
+			}
+			if paused {
+				a.pause(f)
+				continue
 			}
 			select {
 			case ready <- decoded{frame: f, img: img}:
@@ -66,6 +82,15 @@ func (a *Agent) skip(f source.Frame, stage string, err error) {
 	f.Release()
 }
 
+// pause accounts for a frame not analysed because the agent is paused.
+func (a *Agent) pause(f source.Frame) {
+	a.pausedFrames.Inc()
+	if done := a.handled(f); done != nil {
+		a.writer.Put(nil, done)
+	}
+	f.Release()
+}
+
 // handled returns what to run once a frame's messages are on disk: the
 // ledger records it, so that a restart does not read it again.
 func (a *Agent) handled(f source.Frame) func() {
@@ -78,8 +103,18 @@ func (a *Agent) handled(f source.Frame) func() {
 
 func (a *Agent) process(d decoded) {
 	defer d.frame.Release()
+	if a.fleet != nil {
+		a.swapIfReady()
+	}
+	m := a.active()
 	start := time.Now() // inference time is measured on the system clock, even in tests
-	r, err := a.det.Image(d.img)
+	r, err := a.classify(m.det, d.img)
+	if err != nil && a.rollbackOnError(err) {
+		a.log.Warn("new model failed on a frame; classifying it with the previous model", "frame", d.frame.Origin, "err", err)
+		m = a.active()
+		start = time.Now()
+		r, err = a.classify(m.det, d.img)
+	}
 	elapsed := time.Since(start)
 	if err != nil {
 		a.skip(d.frame, "classify", err)
@@ -104,9 +139,31 @@ func (a *Agent) process(d decoded) {
 		Time: t, FrameSeq: d.frame.Seq, Origin: d.frame.Origin, Key: d.frame.Key,
 		Label: r.Label, LabelName: r.LabelName, Confidence: r.Confidence,
 		Energy: r.Energy, Score: r.IDScore, Threshold: threshold,
-		Method: string(a.calib.Method), OOD: isOOD,
+		Method: string(m.calib.Method), OOD: isOOD,
 	})
 	a.enqueue(msgs, d.img, a.handled(d.frame))
+	if a.fleet != nil {
+		// After the frame's messages, which name the model that
+		// classified it, even when this verdict swaps it out.
+		if !isOOD {
+			a.fleet.kept.add(d.frame.Data, d.img)
+		}
+		a.observe(isOOD)
+	}
+}
+
+// classify runs the detector on one frame. While a rolled-out model is
+// watched, a panic becomes an error, which rolls it back; otherwise a
+// panic is a bug and crashes the agent as usual.
+func (a *Agent) classify(det *detect.Detector, img image.Image) (r detect.Result, err error) {
+	if a.fleet != nil && a.fleet.previous != nil {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("model panicked: %v", p)
+			}
+		}()
+	}
+	return det.Image(img)
 }
 
 // enqueue hands messages (and their evidence) to the outbox writer, and

@@ -40,10 +40,11 @@ func (a *Agent) publishStats(ctx context.Context) {
 		st.Inference = &event.LatencyQuantiles{P50: s.Latency[0], P90: s.Latency[1], P99: s.Latency[2]}
 		st.Energy = &event.EnergyQuantiles{P05: s.Energy[0], P50: s.Energy[1], P95: s.Energy[2]}
 	}
-	st.Calibration = event.CalibrationInfo{Method: string(a.calib.Method), Threshold: a.idThreshold()}
-	if a.calib.Method == ood.MethodEnergy {
+	calib := a.active().calib
+	st.Calibration = event.CalibrationInfo{Method: string(calib.Method), Threshold: a.idThreshold()}
+	if calib.Method == ood.MethodEnergy {
 		// The calibration summarizes −E; report energies.
-		q := a.calib.Summary.Quantiles
+		q := calib.Summary.Quantiles
 		p05, p50, p95 := -q.P95, -q.P50, -q.P05
 		st.Calibration.EnergyP05, st.Calibration.EnergyP50, st.Calibration.EnergyP95 = &p05, &p50, &p95
 	}

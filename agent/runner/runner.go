@@ -2,13 +2,14 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ood-agent/ood-agent/agent/backoff"
 	"github.com/ood-agent/ood-agent/agent/clock"
@@ -39,6 +40,9 @@ type Options struct {
 	LogLevel *slog.LevelVar
 	// Clock is for tests; nil means the system clock.
 	Clock clock.Clock
+	// LoadConfig reads the configuration again, as SIGHUP does, for the
+	// reload command; nil makes that command unsupported.
+	LoadConfig func() (*config.Config, error)
 }
 
 // Agent is a configured agent, ready to Run.
@@ -47,8 +51,6 @@ type Agent struct {
 	log     *slog.Logger
 	level   *slog.LevelVar
 	version string
-	calib   *ood.Calibration
-	det     *detect.Detector
 	decider *event.Decider
 	topics  event.Topics
 	ids     *event.IDGenerator
@@ -58,10 +60,18 @@ type Agent struct {
 	src     source.Source
 	ledger  *source.Ledger // nil unless the source keeps one
 	limits  preprocess.Limits
-	modelID event.Model
 	writer  *deliver.Writer
 	sender  *deliver.Sender
 	parts   []part
+	started time.Time
+
+	modelMu sync.RWMutex
+	model   *activeModel // swapped by the frame loop only
+	// fleet is the remote control, nil when control is off.
+	fleet      *fleet
+	paused     atomic.Bool
+	snapshots  chan string // ids of snapshot commands waiting for a frame
+	loadConfig func() (*config.Config, error)
 
 	decision  atomic.Pointer[ood.Decision] // calibration with decision.threshold
 	running   atomic.Bool
@@ -101,28 +111,42 @@ func New(opts Options) (_ *Agent, err error) {
 	if method != opts.Calibration.Method {
 		return nil, fmt.Errorf("model.score is %s but the calibration was made for %s: recalibrate with --score %s", method, opts.Calibration.Method, method)
 	}
-	a := &Agent{cfg: cfg, log: log, level: opts.LogLevel, version: opts.Version, calib: opts.Calibration, clock: clock.OrReal(opts.Clock)}
+	a := &Agent{cfg: cfg, log: log, level: opts.LogLevel, version: opts.Version, clock: clock.OrReal(opts.Clock),
+		snapshots: make(chan string, 4), loadConfig: opts.LoadConfig}
+	a.started = a.clock.Now()
 	defer func() {
 		if err != nil {
 			a.close()
 		}
 	}()
-	a.modelID = event.Model{Name: filepath.Base(opts.Model.Name), SHA256: opts.Model.SHA256()}
 	a.limits = preprocess.Limits{MaxBytes: int(cfg.Preprocess.MaxBytes), MaxPixels: int(cfg.Preprocess.MaxPixels)}
-
-	a.det, err = detect.New(opts.Model, detect.Options{
-		Threads:     cfg.Model.Threads,
-		Calibration: opts.Calibration,
-		Logger:      log,
+	detOpts := detect.Options{
+		Threads: cfg.Model.Threads,
+		Logger:  log,
 		Preprocess: preprocess.Options{
 			Crop: preprocess.Crop(cfg.Preprocess.Crop), Color: cfg.Preprocess.Color,
 			Mean: toF32(cfg.Preprocess.Mean), Std: toF32(cfg.Preprocess.Std),
 		},
-	})
+	}
+	file, calib, version := opts.Model, opts.Calibration, ""
+	if cfg.Control.Enabled() {
+		if file, calib, version, err = a.openRollout(detOpts, file, calib); err != nil {
+			return nil, err
+		}
+	}
+	detOpts.Calibration = calib
+	det, err := detect.New(file, detOpts)
 	if err != nil {
 		return nil, err
 	}
-	a.setThreshold(cfg.Decision.Threshold)
+	a.model = &activeModel{det: det, calib: calib, version: version, id: event.Model{Name: filepath.Base(file.Name), SHA256: file.SHA256()}}
+	if version == "" {
+		a.setThreshold(cfg.Decision.Threshold)
+	} else {
+		// decision.threshold is in the units of the configured model's
+		// calibration; the rolled-out one brings its own.
+		a.setThreshold(nil)
+	}
 
 	if a.topics, err = event.NewTopics(cfg.MQTT.TopicPrefix, cfg.DeviceID); err != nil {
 		return nil, err
@@ -132,7 +156,7 @@ func New(opts Options) (_ *Agent, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a.decider, err = event.NewDecider(settings, event.Options{DeviceID: cfg.DeviceID, Clock: a.clock, IDs: a.ids, Model: a.modelID})
+	a.decider, err = event.NewDecider(settings, event.Options{DeviceID: cfg.DeviceID, Clock: a.clock, IDs: a.ids, Model: a.model.id})
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +174,11 @@ func New(opts Options) (_ *Agent, err error) {
 	}
 	if a.client, err = a.newClient(); err != nil {
 		return nil, err
+	}
+	if a.fleet != nil {
+		if err := a.startControl(); err != nil {
+			return nil, err
+		}
 	}
 	a.initMetrics()
 	// Files can wait; camera frames cannot: only a source whose every
@@ -178,7 +207,7 @@ func (a *Agent) openSource(src source.Source) error {
 		a.src = src
 		return nil
 	}
-	opts := sourceOptions(cfg, a.det.Spec())
+	opts := sourceOptions(cfg, a.model.det.Spec())
 	opts.Clock = a.clock
 	if opts.Type == source.TypeDir {
 		l, err := source.OpenLedger(cfg.Outbox.Path+".dir-ledger", source.LedgerOptions{})
@@ -202,13 +231,7 @@ func (a *Agent) newClient() (*mqtt.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	started := a.clock.Now()
-	status := func(s event.State) []byte {
-		st := event.NewStatus(s, cfg.DeviceID, a.version, a.modelID, a.clock.Now())
-		st.Started = started
-		b, _ := json.Marshal(st)
-		return b
-	}
+	status := a.statusPayload
 	c, err := mqtt.New(mqtt.Options{
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: password,
 		TLS: mqtt.TLSOptions{
@@ -267,8 +290,16 @@ func (a *Agent) close() {
 	if a.ob != nil {
 		a.ob.Close()
 	}
-	if a.det != nil {
-		a.det.Close()
+	if a.fleet != nil {
+		if a.fleet.stop != nil {
+			a.fleet.stop()
+		}
+		if a.fleet.previous != nil {
+			a.fleet.previous.det.Close()
+		}
+	}
+	if a.model != nil {
+		a.model.det.Close()
 	}
 }
 
@@ -287,7 +318,11 @@ func (a *Agent) Reload(cfg *config.Config) error {
 		return err
 	}
 	a.enqueue(msgs, nil, nil)
-	a.setThreshold(cfg.Decision.Threshold)
+	if v := a.active().version; v == "" {
+		a.setThreshold(cfg.Decision.Threshold)
+	} else if cfg.Decision.Threshold != nil {
+		a.log.Warn("decision.threshold not applied: the rolled-out model uses its own calibration (set_threshold changes it)", "version", v)
+	}
 	if a.level != nil {
 		a.level.Set(cfg.Log.SlogLevel())
 	}

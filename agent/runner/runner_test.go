@@ -243,7 +243,8 @@ func TestHelperAgentProcess(t *testing.T) {
 	}
 	// The parent shows the child's log when it fails.
 	a, err := New(Options{Config: cfg, Model: file, Calibration: calib, Version: "test",
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		LoadConfig: func() (*config.Config, error) { return config.Load(path, nil) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -863,3 +864,7 @@ func TestFailingPartStopsTheAgent(t *testing.T) {
 		t.Error("agent healthy after Run returned")
 	}
 }
+
+// startBroker starts a real Mosquitto for the test; other test files use
+// it instead of importing the helper package themselves.
+func startBroker(t *testing.T) *mosquittotest.Broker { return mosquittotest.Start(t) }

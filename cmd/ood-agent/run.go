@@ -68,9 +68,14 @@ func runAgent(ctx context.Context, path string, flags *pflag.FlagSet, src source
 	runner.TuneGC()
 	log.Info("starting", "version", version, "device_id", cfg.DeviceID, "model", file.Name, "config_file", path,
 		slog.GroupAttrs("config_not_default", cfg.Summary()...))
-	agent, err := runner.New(runner.Options{
+	opts := runner.Options{
 		Config: cfg, Logger: log, Version: version, Model: file, Calibration: calib, Source: src, LogLevel: level,
-	})
+	}
+	if path != "" {
+		// The reload command reads the file as SIGHUP does.
+		opts.LoadConfig = func() (*config.Config, error) { return config.Load(path, flags) }
+	}
+	agent, err := runner.New(opts)
 	if err != nil {
 		return err
 	}
