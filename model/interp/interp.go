@@ -3,6 +3,7 @@ package interp
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -16,8 +17,13 @@ var ErrUnsupportedOps = errors.New("unsupported operators")
 
 // Options configures an Interpreter.
 type Options struct {
-	// Threads is the number of goroutines kernels may use; 0 means 1.
+	// Threads is the number of goroutines kernels may use; 0 means
+	// DefaultThreads.
 	Threads int
+	// Kernels forces a kernel level; the zero value (kernels.LevelAuto)
+	// takes the level named by OOD_AGENT_KERNELS, or else the best one the
+	// machine runs. A level the machine cannot run makes New fail.
+	Kernels kernels.Level
 	// Preserve lists tensor indices that must stay readable after Invoke.
 	// Other intermediate tensors share arena memory and are overwritten.
 	Preserve []int
@@ -77,8 +83,17 @@ func New(m *model.Model, opts Options) (*Interpreter, error) {
 		return nil, fmt.Errorf("%w: %s", ErrUnsupportedOps, strings.Join(parts, ", "))
 	}
 
-	ctx := kernels.NewContext(opts.Threads)
+	level, err := kernels.ResolveLevel(opts.Kernels)
+	if err != nil {
+		return nil, err
+	}
+	threads := opts.Threads
+	if threads <= 0 {
+		threads = DefaultThreads()
+	}
+	ctx := kernels.NewContext(threads)
 	ctx.ReferenceRounding = opts.ReferenceRounding
+	ctx.Level = level
 	it := &Interpreter{model: m, ctx: ctx, byName: map[string]int{}}
 	it.tensors = make([]*kernels.Tensor, len(sg.Tensors))
 	for i := range sg.Tensors {
@@ -266,6 +281,20 @@ func (it *Interpreter) Reset() {
 
 // Close releases the interpreter's worker goroutines.
 func (it *Interpreter) Close() { it.ctx.Close() }
+
+// KernelLevel is the microkernel level the interpreter runs.
+func (it *Interpreter) KernelLevel() kernels.Level { return it.ctx.Level }
+
+// Threads is the number of goroutines the interpreter's kernels use.
+func (it *Interpreter) Threads() int { return it.ctx.Threads }
+
+// MaxDefaultThreads caps DefaultThreads: past four threads the layers of
+// the small models this agent runs split too finely to gain.
+const MaxDefaultThreads = 4
+
+// DefaultThreads is what Options.Threads 0 means: one goroutine per core,
+// at most MaxDefaultThreads.
+func DefaultThreads() int { return min(runtime.NumCPU(), MaxDefaultThreads) }
 
 // Model returns the model the interpreter runs.
 func (it *Interpreter) Model() *model.Model { return it.model }
