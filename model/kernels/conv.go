@@ -14,6 +14,7 @@ type conv2D struct {
 	// reference arithmetic, which TFLite's runtime also runs for it.
 	rounding convRounding
 	geo      convGeometry
+	level    Level
 	k        int // filter values per output channel
 	m        int // output pixels
 	eval     func(ctx *Context, n *Node) error
@@ -23,6 +24,7 @@ func newConv2D() Kernel { return &conv2D{} }
 
 func (c *conv2D) Prepare(ctx *Context, n *Node) error {
 	c.rounding = ctx.rounding()
+	c.level = ctx.level()
 	opts, ok := n.Options.(*model.Conv2DOptions)
 	if !ok || opts == nil {
 		return errorf("missing Conv2DOptions")
@@ -210,7 +212,7 @@ func (c *conv2D) prepareQ8(parts int, in, filter, bias, out *Tensor, act model.A
 	packer := newConvPacker(g, byte(in.ZeroPoint()))
 	// A single output pixel of a pointwise convolution is a
 	// matrix-vector product.
-	gemm := newQ8Gemm(w, g.outC, c.k, -in.ZeroPoint(), quant, c.m == 1 && packer.direct)
+	gemm := newQ8Gemm(w, g.outC, c.k, -in.ZeroPoint(), quant, c.m == 1 && packer.direct, c.level)
 	c.eval = newConvQ8State(parts, c.m, gemm, packer, !unsigned, bias, biasVals).eval
 	return nil
 }
@@ -261,6 +263,10 @@ func (s *convQ8State) eval(ctx *Context, n *Node) error {
 func convQ8Rows[T int8 | uint8](s *convQ8State, p, lo, hi int) {
 	k, n := s.gemm.k, s.gemm.n
 	blk := s.blocks[p]
+	if s.gemm.wide != nil {
+		q8RowsWide[T](s.gemm, blk, s, lo, hi, s.out, n)
+		return
+	}
 	if hi-lo == 1 && s.packer.direct && s.gemm.gemv != nil {
 		q8OneRow[T](s.gemm, s.in[lo*k:(lo+1)*k], blk.panels, s.out[lo*n:(lo+1)*n])
 		return

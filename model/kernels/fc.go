@@ -13,6 +13,7 @@ type fullyConnected struct {
 	// rounding selects the 8-bit requantization; int16 always uses the
 	// reference arithmetic, which TFLite's runtime also runs for it.
 	rounding convRounding
+	level    Level
 	k, n, m  int
 	eval     func(ctx *Context, n *Node) error
 }
@@ -21,6 +22,7 @@ func newFullyConnected() Kernel { return &fullyConnected{} }
 
 func (f *fullyConnected) Prepare(ctx *Context, n *Node) error {
 	f.rounding = ctx.rounding()
+	f.level = ctx.level()
 	opts, _ := n.Options.(*model.FullyConnectedOptions)
 	if opts == nil {
 		opts = &model.FullyConnectedOptions{}
@@ -92,7 +94,7 @@ func (f *fullyConnected) prepareQ8(parts int, in, weights, bias, out *Tensor, ac
 		return err
 	}
 	w := q8Weights{data: weights.Data, unsigned: unsigned, offset: convFilterOffset(weights, mode == convScaleLegacy)}
-	gemm := newQ8Gemm(w, f.n, f.k, -in.ZeroPoint(), quant, f.m == 1)
+	gemm := newQ8Gemm(w, f.n, f.k, -in.ZeroPoint(), quant, f.m == 1, f.level)
 	f.eval = newConvQ8State(parts, f.m, gemm, newRowPacker[byte](f.k), !unsigned, bias, biasVals).eval
 	return nil
 }

@@ -1,0 +1,16 @@
+//go:build !amd64
+
+package kernels
+
+// Without microkernels no level above generic is offered (level_other.go),
+// so the wide 8-bit path is never built and these are never called.
+
+func q8WideTile(a, w []int16, kp, nb int, cc []int32, scale []float32, rq *q8Requant, out []byte, stride int) {
+	panic("kernels: no SIMD 8-bit kernel on this architecture")
+}
+
+func q8WideSums(a, w []int16, kp, nb int, sums []int32) {
+	panic("kernels: no SIMD 8-bit kernel on this architecture")
+}
+
+func q8Widen(dst []int16, src []byte, signed bool) int { return 0 }

@@ -1,0 +1,162 @@
+package kernels
+
+// The SIMD 8-bit matrix product (LevelAVX2). Activations and weights are
+// widened to int16 so that the microkernel can multiply pairs and add them
+// into int32 exactly (VPMADDWD); the filter offset is folded into the
+// weights (w' = w + offset, within ±255), so no row sums are needed:
+//
+//	Σ(a+inOff)(w+wOff) = Σ a·w' + inOff·Σw',
+//
+// and the second term is the generic kernel's per-channel constant. The
+// int32 sums therefore equal the generic kernel's, and the runtime
+// rounding is vectorized with the same float32 operations (convert, one
+// multiply, round half to even), so the output bytes are identical. The
+// reference rounding takes the sums and runs the scalar code.
+
+// q8Requant is the runtime-rounding epilogue constants the assembly reads.
+type q8Requant struct{ zp, lo, hi, _ int32 }
+
+// q8Wide holds the widened weights: blocks of four channels laid out
+// [kp/8][4][8], k padded with zeros to kp, a multiple of 8.
+type q8Wide struct {
+	kp, nb int
+	w      []int16
+	rq     q8Requant
+}
+
+const (
+	q8WideBlockBytes = 16 << 10 // weights per pass over a block of rows
+	q8WidePanelBytes = 64 << 10 // widened activations per block of rows
+)
+
+func newQ8Wide(w q8Weights, n, k int, quant convQuant) *q8Wide {
+	kp := (k + 7) &^ 7
+	x := &q8Wide{kp: kp, nb: (n + 3) / 4}
+	x.w = make([]int16, x.nb*kp*4)
+	for c := 0; c < n; c++ {
+		blk, j := c/4, c%4
+		row := w.data[c*k : c*k+k]
+		for kk, b := range row {
+			v := int32(int8(b))
+			if w.unsigned {
+				v = int32(b)
+			}
+			x.w[blk*kp*4+(kk/8)*32+j*8+kk%8] = int16(v + w.offset)
+		}
+	}
+	x.rq = q8Requant{zp: quant.outZP, lo: quant.lo, hi: quant.hi}
+	return x
+}
+
+// q8WideScratch is one worker's buffers for the wide product.
+type q8WideScratch struct {
+	a     []int16 // tiles panels of four rows × kp
+	tiles int
+	tmp   []byte  // one tile's bytes for partial tiles: 4 rows × nb·4
+	sums  []int32 // one tile's sums for the reference rounding
+}
+
+func (x *q8Wide) newScratch() *q8WideScratch {
+	tiles := min(max(q8WidePanelBytes/(q8MR*x.kp*2), 1), 32)
+	return &q8WideScratch{
+		a:     make([]int16, tiles*q8MR*x.kp),
+		tiles: tiles,
+		tmp:   make([]byte, q8MR*x.nb*4),
+		sums:  make([]int32, x.nb*q8MR*4),
+	}
+}
+
+// q8RowsWide computes rows [lo, hi) of the product into out, whose row m
+// starts at m·outStride.
+func q8RowsWide[T int8 | uint8](g *q8Gemm, blk *q8Block, s *convQ8State, lo, hi int, out []byte, outStride int) {
+	x, ws := g.wide, blk.wide
+	kp, nb := x.kp, x.nb
+	tileLen := q8MR * kp
+	span := ws.tiles * q8MR
+	chunk := max(1, q8WideBlockBytes/(kp*8))
+	for b0 := lo; b0 < hi; b0 += span {
+		b1 := min(hi, b0+span)
+		nt := (b1 - b0 + q8MR - 1) / q8MR
+		for i := 0; i < nt; i++ {
+			m0 := b0 + i*q8MR
+			q8WidenTile[T](s, blk, ws.a[i*tileLen:(i+1)*tileLen], m0, min(q8MR, b1-m0))
+		}
+		// Channel blocks outermost within the row block: each pass's
+		// weights stay in L1 cache while every tile uses them.
+		for c0 := 0; c0 < nb; c0 += chunk {
+			c1 := min(nb, c0+chunk)
+			for i := 0; i < nt; i++ {
+				m0 := b0 + i*q8MR
+				g.wideTile(ws, ws.a[i*tileLen:(i+1)*tileLen], c0, c1, min(q8MR, b1-m0), out[m0*outStride:], outStride)
+			}
+		}
+	}
+}
+
+// q8WidenTile widens output rows m0..m0+rows-1 into a, four rows of kp
+// values; rows past rows keep stale values, whose results are discarded.
+func q8WidenTile[T int8 | uint8](s *convQ8State, blk *q8Block, a []int16, m0, rows int) {
+	k, kp := s.packer.k, s.gemm.wide.kp
+	var zero T
+	signed := ^zero < 0
+	if s.packer.direct {
+		for r := 0; r < rows; r++ {
+			dst := a[r*kp : r*kp+kp]
+			src := s.in[(m0+r)*k : (m0+r)*k+k]
+			i := q8Widen(dst, src, signed)
+			for ; i < k; i++ {
+				dst[i] = int16(T(src[i]))
+			}
+			clear(dst[k:])
+		}
+		return
+	}
+	panel := blk.panel(0)
+	s.packer.pack(s.in, panel, m0, rows)
+	panel = panel[:k*q8MR]
+	a0, a1, a2, a3 := a[:k], a[kp:kp+k], a[2*kp:2*kp+k], a[3*kp:3*kp+k]
+	for i := range a0 {
+		p := panel[i*q8MR : i*q8MR+q8MR : i*q8MR+q8MR]
+		a0[i], a1[i], a2[i], a3[i] = int16(T(p[0])), int16(T(p[1])), int16(T(p[2])), int16(T(p[3]))
+	}
+	for r := 0; r < q8MR; r++ {
+		clear(a[r*kp+k : r*kp+kp])
+	}
+}
+
+// wideTile computes channel blocks [c0, c1) of one tile of rows rows.
+func (g *q8Gemm) wideTile(ws *q8WideScratch, a []int16, c0, c1, rows int, out []byte, stride int) {
+	x := g.wide
+	kp := x.kp
+	q := &g.quant
+	if q.rounding == convRoundReference {
+		sums := ws.sums
+		q8WideSums(a, x.w[c0*kp*4:], kp, c1-c0, sums)
+		for b := c0; b < c1; b++ {
+			tile := sums[(b-c0)*16 : (b-c0)*16+16]
+			for j := 0; j < 4 && b*4+j < g.n; j++ {
+				c := b*4 + j
+				for r := 0; r < rows; r++ {
+					out[r*stride+c] = byte(q.roundReference(tile[r*4+j]+g.colConst[c], c))
+				}
+			}
+		}
+		return
+	}
+	// Whole tiles of whole blocks go straight to the output; the rest
+	// through tmp.
+	if full := min(c1, g.n/4); rows == q8MR && full > c0 {
+		q8WideTile(a, x.w[c0*kp*4:], kp, full-c0, g.colConst[c0*4:], g.scale[c0*4:], &x.rq, out[c0*4:], stride)
+		c0 = full
+	}
+	if c0 == c1 {
+		return
+	}
+	width := (c1 - c0) * 4
+	tmp := ws.tmp[:q8MR*width]
+	q8WideTile(a, x.w[c0*kp*4:], kp, c1-c0, g.colConst[c0*4:], g.scale[c0*4:], &x.rq, tmp, width)
+	end := min(c1*4, g.n)
+	for r := 0; r < rows; r++ {
+		copy(out[r*stride+c0*4:r*stride+end], tmp[r*width:])
+	}
+}
