@@ -25,6 +25,7 @@ type depthwiseConv struct {
 	rounding convRounding
 	// intOnly keeps 8-bit data off the exact float path (tests cover both).
 	intOnly bool
+	level   Level
 	geo     convGeometry
 	mult    int
 	taps    int
@@ -37,6 +38,7 @@ func newDepthwiseConv() Kernel { return &depthwiseConv{} }
 
 func (d *depthwiseConv) Prepare(ctx *Context, n *Node) error {
 	d.rounding = ctx.rounding()
+	d.level = ctx.level()
 	opts, ok := n.Options.(*model.DepthwiseConv2DOptions)
 	if !ok || opts == nil {
 		return errorf("missing DepthwiseConv2DOptions")
@@ -146,6 +148,7 @@ type dwQ8State struct {
 	// float32 (see dwSetConstF); the float path then adds it to its exact
 	// sums in floating point, saving two conversions per output.
 	constF []float32
+	rq     q8Requant // the runtime rounding's constants, for SIMD kernels
 }
 
 // dwSetConstF refreshes constF from colConst, or clears it when a
@@ -235,7 +238,15 @@ func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activ
 			s.accF[i] = make([]float32, g.outC)
 		}
 	}
+	s.rq = q8Requant{zp: quant.outZP, lo: quant.lo, hi: quant.hi}
+	wide := d.level == LevelAVX2 && s.fast != nil && quant.rounding == convRoundRuntime
 	switch {
+	case wide && unsigned:
+		s.fill = func(in []byte) { dwFillQ8Wide[uint8](s.fast, g, in) }
+		s.run = d.rows(len(d.offs), func(_, b, oy int) { dwFastRowQ8Wide(d, s, b, oy) })
+	case wide:
+		s.fill = func(in []byte) { dwFillQ8Wide[int8](s.fast, g, in) }
+		s.run = d.rows(len(d.offs), func(_, b, oy int) { dwFastRowQ8Wide(d, s, b, oy) })
 	case s.fast != nil && unsigned:
 		s.fill = func(in []byte) { dwFillQ8[uint8](s.fast, g, in) }
 		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwFastRowQ8(d, s, p, b, oy) })

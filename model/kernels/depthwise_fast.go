@@ -16,13 +16,15 @@ import "unsafe"
 
 // dwPadded holds the padded float copy of the input and the float filter.
 type dwPadded struct {
-	buf     []float32
-	hp, wp  int // padded height and width
-	c       int
-	tapOff  []int     // offset of each tap from a pixel's first tap, in elements
-	w       []float32 // filter values (plus offset), [tap][c]
-	padTop  int
-	padLeft int
+	buf    []float32
+	hp, wp int // padded height and width
+	c      int
+	tapOff []int // offset of each tap from a pixel's first tap, in elements
+	// tapBytes is tapOff in bytes, for the SIMD kernels.
+	tapBytes []int
+	w        []float32 // filter values (plus offset), [tap][c]
+	padTop   int
+	padLeft  int
 }
 
 func newDWPadded(g *convGeometry, w []float32, pad float32) *dwPadded {
@@ -36,6 +38,7 @@ func newDWPadded(g *convGeometry, w []float32, pad float32) *dwPadded {
 	for ky := 0; ky < g.filterH; ky++ {
 		for kx := 0; kx < g.filterW; kx++ {
 			p.tapOff = append(p.tapOff, (ky*g.dilationH*p.wp+kx*g.dilationW)*p.c)
+			p.tapBytes = append(p.tapBytes, 4*p.tapOff[len(p.tapOff)-1])
 		}
 	}
 	return p

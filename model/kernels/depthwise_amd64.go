@@ -1,0 +1,29 @@
+package kernels
+
+// Assembly in depthwise_amd64.s.
+
+//go:noescape
+func dwRowQ8AVX2(a *dwRowArgs)
+
+//go:noescape
+func dwFillU8AVX2(dst *float32, src *byte, n int)
+
+//go:noescape
+func dwFillI8AVX2(dst *float32, src *byte, n int)
+
+func dwRowQ8(a *dwRowArgs) { dwRowQ8AVX2(a) }
+
+// dwFillWide converts the first len(src)&^7 bytes of src to float32 in dst
+// and returns how many it converted.
+func dwFillWide(dst []float32, src []byte, signed bool) int {
+	n := min(len(src), len(dst)) &^ 7
+	if n == 0 {
+		return 0
+	}
+	if signed {
+		dwFillI8AVX2(&dst[0], &src[0], n)
+	} else {
+		dwFillU8AVX2(&dst[0], &src[0], n)
+	}
+	return n
+}

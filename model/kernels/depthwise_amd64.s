@@ -1,0 +1,194 @@
+#include "textflag.h"
+
+// Depthwise rows on the exact float path (depthwise_fast.go) for AVX2:
+// every product and partial sum is an integer below 2^24, so FMA sums are
+// exact in any order and equal the generic kernel's. The sums are then
+// converted back to int32 and requantized exactly as gemm_q8_amd64.s does.
+
+DATA dwperm<>+0(SB)/8, $0x0000000400000000
+DATA dwperm<>+8(SB)/8, $0x0000000500000001
+DATA dwperm<>+16(SB)/8, $0x0000000600000002
+DATA dwperm<>+24(SB)/8, $0x0000000700000003
+GLOBL dwperm<>(SB), RODATA|NOPTR, $32
+
+DATA dwshuf<>+0(SB)/8, $0x808080800c080400
+DATA dwshuf<>+8(SB)/8, $0x8080808080808080
+DATA dwshuf<>+16(SB)/8, $0x808080800c080400
+DATA dwshuf<>+24(SB)/8, $0x8080808080808080
+GLOBL dwshuf<>(SB), RODATA|NOPTR, $32
+
+DATA dwfbound<>+0(SB)/4, $0x47000000
+DATA dwfbound<>+4(SB)/4, $0xc7000000
+GLOBL dwfbound<>(SB), RODATA|NOPTR, $8
+
+// DWREQ requantizes the eight float sums in Y at channel byte offset off
+// (cc at CX, scale at AX) and stores eight bytes at R11+R9+boff.
+#define DWREQ(Y, X, off, boff) \
+	VCVTPS2DQ Y, Y \
+	VPADDD off(CX), Y, Y \
+	VCVTDQ2PS Y, Y \
+	VMULPS off(AX), Y, Y \
+	VMINPS Y14, Y, Y \
+	VMAXPS Y15, Y, Y \
+	VCVTPS2DQ Y, Y \
+	VPADDD Y11, Y, Y \
+	VPMAXSD Y12, Y, Y \
+	VPMINSD Y13, Y, Y \
+	VPSHUFB Y10, Y, Y \
+	VPERMD Y, Y9, Y \
+	VMOVQ X, boff(R11)(R9*1)
+
+// Offsets in dwRowArgs.
+#define A_X 0
+#define A_XSTEP 8
+#define A_PIXELS 16
+#define A_W 24
+#define A_TAPS 32
+#define A_NTAPS 40
+#define A_C 48
+#define A_C32 56
+#define A_C8 64
+#define A_CC 72
+#define A_SCALE 80
+#define A_RQ 88
+#define A_OUT 96
+#define A_OSTEP 104
+
+// func dwRowQ8AVX2(a *dwRowArgs)
+TEXT ·dwRowQ8AVX2(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), BX
+	MOVQ A_RQ(BX), CX
+	VPBROADCASTD (CX), Y11
+	VPBROADCASTD 4(CX), Y12
+	VPBROADCASTD 8(CX), Y13
+	VBROADCASTSS dwfbound<>+0(SB), Y14
+	VBROADCASTSS dwfbound<>+4(SB), Y15
+	VMOVDQU dwshuf<>(SB), Y10
+	VMOVDQU dwperm<>(SB), Y9
+	MOVQ A_X(BX), SI
+	MOVQ A_OUT(BX), R11
+	MOVQ A_PIXELS(BX), DX
+	MOVQ A_C(BX), R14
+	SHLQ $2, R14
+	TESTQ DX, DX
+	JZ done
+
+pixel:
+	XORQ R8, R8 // channel, in float bytes
+	XORQ R9, R9 // channel, in output bytes
+
+c32:
+	CMPQ R9, A_C32(BX)
+	JGE c8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ A_W(BX), DI
+	ADDQ R8, DI
+	MOVQ A_TAPS(BX), R10
+	MOVQ A_NTAPS(BX), R13
+	LEAQ (SI)(R8*1), AX
+
+tap32:
+	MOVQ (R10), CX
+	VMOVUPS (AX)(CX*1), Y4
+	VFMADD231PS (DI), Y4, Y0
+	VMOVUPS 32(AX)(CX*1), Y5
+	VFMADD231PS 32(DI), Y5, Y1
+	VMOVUPS 64(AX)(CX*1), Y6
+	VFMADD231PS 64(DI), Y6, Y2
+	VMOVUPS 96(AX)(CX*1), Y7
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ $8, R10
+	ADDQ R14, DI
+	DECQ R13
+	JNZ tap32
+	MOVQ A_CC(BX), CX
+	ADDQ R8, CX
+	MOVQ A_SCALE(BX), AX
+	ADDQ R8, AX
+	DWREQ(Y0, X0, 0, 0)
+	DWREQ(Y1, X1, 32, 8)
+	DWREQ(Y2, X2, 64, 16)
+	DWREQ(Y3, X3, 96, 24)
+	ADDQ $128, R8
+	ADDQ $32, R9
+	JMP c32
+
+c8:
+	CMPQ R9, A_C8(BX)
+	JGE next
+	VXORPS Y0, Y0, Y0
+	MOVQ A_W(BX), DI
+	ADDQ R8, DI
+	MOVQ A_TAPS(BX), R10
+	MOVQ A_NTAPS(BX), R13
+	LEAQ (SI)(R8*1), AX
+
+tap8:
+	MOVQ (R10), CX
+	VMOVUPS (AX)(CX*1), Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ $8, R10
+	ADDQ R14, DI
+	DECQ R13
+	JNZ tap8
+	MOVQ A_CC(BX), CX
+	ADDQ R8, CX
+	MOVQ A_SCALE(BX), AX
+	ADDQ R8, AX
+	DWREQ(Y0, X0, 0, 0)
+	ADDQ $32, R8
+	ADDQ $8, R9
+	JMP c8
+
+next:
+	ADDQ A_XSTEP(BX), SI
+	ADDQ A_OSTEP(BX), R11
+	DECQ DX
+	JNZ pixel
+
+done:
+	VZEROUPPER
+	RET
+
+// func dwFillU8AVX2(dst *float32, src *byte, n int)
+// converts n bytes (a multiple of 8) to float32, zero-extended.
+TEXT ·dwFillU8AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ fudone
+fuloop:
+	VPMOVZXBD (SI), Y0
+	VCVTDQ2PS Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $8, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ fuloop
+fudone:
+	VZEROUPPER
+	RET
+
+// func dwFillI8AVX2(dst *float32, src *byte, n int)
+// converts n bytes (a multiple of 8) to float32, sign-extended.
+TEXT ·dwFillI8AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ fidone
+filoop:
+	VPMOVSXBD (SI), Y0
+	VCVTDQ2PS Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $8, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ filoop
+fidone:
+	VZEROUPPER
+	RET

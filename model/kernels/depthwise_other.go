@@ -1,0 +1,10 @@
+//go:build !amd64
+
+package kernels
+
+// No level above generic exists here (level_other.go), so the wide
+// depthwise path is never built and these are never called.
+
+func dwRowQ8(a *dwRowArgs) { panic("kernels: no SIMD depthwise kernel on this architecture") }
+
+func dwFillWide(dst []float32, src []byte, signed bool) int { return 0 }
