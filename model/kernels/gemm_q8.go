@@ -112,7 +112,8 @@ func newQ8Gemm(w q8Weights, n, k int, inOff int32, quant convQuant, gemv bool, l
 			}
 		}
 	}
-	padded := groups * q8GemvNR * 3
+	// The SIMD kernels read whole blocks of q8WideNR channels.
+	padded := max(groups*q8GemvNR*3, (n+q8WideNR-1)/q8WideNR*q8WideNR)
 	g.colBase = make([]int32, n)
 	g.colConst = make([]int32, padded)
 	g.scale = make([]float32, padded)

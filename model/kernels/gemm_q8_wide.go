@@ -16,8 +16,8 @@ package kernels
 // q8Requant is the runtime-rounding epilogue constants the assembly reads.
 type q8Requant struct{ zp, lo, hi, _ int32 }
 
-// q8Wide holds the widened weights: blocks of four channels laid out
-// [kp/8][4][8], k padded with zeros to kp, a multiple of 8.
+// q8Wide holds the widened weights: blocks of q8WideNR channels laid out
+// [kp/2][q8WideNR][2], k padded with zeros to kp, a multiple of 8.
 type q8Wide struct {
 	kp, nb int
 	w      []int16
@@ -25,23 +25,24 @@ type q8Wide struct {
 }
 
 const (
+	q8WideNR         = 16       // channels per block
 	q8WideBlockBytes = 16 << 10 // weights per pass over a block of rows
 	q8WidePanelBytes = 64 << 10 // widened activations per block of rows
 )
 
 func newQ8Wide(w q8Weights, n, k int, quant convQuant) *q8Wide {
 	kp := (k + 7) &^ 7
-	x := &q8Wide{kp: kp, nb: (n + 3) / 4}
-	x.w = make([]int16, x.nb*kp*4)
+	x := &q8Wide{kp: kp, nb: (n + q8WideNR - 1) / q8WideNR}
+	x.w = make([]int16, x.nb*kp*q8WideNR)
 	for c := 0; c < n; c++ {
-		blk, j := c/4, c%4
+		blk, j := c/q8WideNR, c%q8WideNR
 		row := w.data[c*k : c*k+k]
 		for kk, b := range row {
 			v := int32(int8(b))
 			if w.unsigned {
 				v = int32(b)
 			}
-			x.w[blk*kp*4+(kk/8)*32+j*8+kk%8] = int16(v + w.offset)
+			x.w[(blk*kp+kk&^1)*q8WideNR+2*j+kk&1] = int16(v + w.offset)
 		}
 	}
 	x.rq = q8Requant{zp: quant.outZP, lo: quant.lo, hi: quant.hi}
@@ -52,7 +53,7 @@ func newQ8Wide(w q8Weights, n, k int, quant convQuant) *q8Wide {
 type q8WideScratch struct {
 	a     []int16 // tiles panels of four rows × kp
 	tiles int
-	tmp   []byte  // one tile's bytes for partial tiles: 4 rows × nb·4
+	tmp   []byte  // one tile's bytes for partial tiles: 4 rows × nb·NR
 	sums  []int32 // one tile's sums for the reference rounding
 }
 
@@ -61,8 +62,8 @@ func (x *q8Wide) newScratch() *q8WideScratch {
 	return &q8WideScratch{
 		a:     make([]int16, tiles*q8MR*x.kp),
 		tiles: tiles,
-		tmp:   make([]byte, q8MR*x.nb*4),
-		sums:  make([]int32, x.nb*q8MR*4),
+		tmp:   make([]byte, q8MR*x.nb*q8WideNR),
+		sums:  make([]int32, x.nb*q8MR*q8WideNR),
 	}
 }
 
@@ -73,7 +74,7 @@ func q8RowsWide[T int8 | uint8](g *q8Gemm, blk *q8Block, s *convQ8State, lo, hi 
 	kp, nb := x.kp, x.nb
 	tileLen := q8MR * kp
 	span := ws.tiles * q8MR
-	chunk := max(1, q8WideBlockBytes/(kp*8))
+	chunk := max(1, q8WideBlockBytes/(kp*q8WideNR*2))
 	for b0 := lo; b0 < hi; b0 += span {
 		b1 := min(hi, b0+span)
 		nt := (b1 - b0 + q8MR - 1) / q8MR
@@ -128,16 +129,17 @@ func q8WidenTile[T int8 | uint8](s *convQ8State, blk *q8Block, a []int16, m0, ro
 func (g *q8Gemm) wideTile(ws *q8WideScratch, a []int16, c0, c1, rows int, out []byte, stride int) {
 	x := g.wide
 	kp := x.kp
+	const nr = q8WideNR
 	q := &g.quant
 	if q.rounding == convRoundReference {
 		sums := ws.sums
-		q8WideSums(a, x.w[c0*kp*4:], kp, c1-c0, sums)
+		q8WideSums(a, x.w[c0*kp*nr:], kp, c1-c0, sums)
 		for b := c0; b < c1; b++ {
-			tile := sums[(b-c0)*16 : (b-c0)*16+16]
-			for j := 0; j < 4 && b*4+j < g.n; j++ {
-				c := b*4 + j
+			tile := sums[(b-c0)*q8MR*nr : (b-c0+1)*q8MR*nr]
+			for j := 0; j < nr && b*nr+j < g.n; j++ {
+				c := b*nr + j
 				for r := 0; r < rows; r++ {
-					out[r*stride+c] = byte(q.roundReference(tile[r*4+j]+g.colConst[c], c))
+					out[r*stride+c] = byte(q.roundReference(tile[r*nr+j]+g.colConst[c], c))
 				}
 			}
 		}
@@ -145,18 +147,18 @@ func (g *q8Gemm) wideTile(ws *q8WideScratch, a []int16, c0, c1, rows int, out []
 	}
 	// Whole tiles of whole blocks go straight to the output; the rest
 	// through tmp.
-	if full := min(c1, g.n/4); rows == q8MR && full > c0 {
-		q8WideTile(a, x.w[c0*kp*4:], kp, full-c0, g.colConst[c0*4:], g.scale[c0*4:], &x.rq, out[c0*4:], stride)
+	if full := min(c1, g.n/nr); rows == q8MR && full > c0 {
+		q8WideTile(a, x.w[c0*kp*nr:], kp, full-c0, g.colConst[c0*nr:], g.scale[c0*nr:], &x.rq, out[c0*nr:], stride)
 		c0 = full
 	}
 	if c0 == c1 {
 		return
 	}
-	width := (c1 - c0) * 4
+	width := (c1 - c0) * nr
 	tmp := ws.tmp[:q8MR*width]
-	q8WideTile(a, x.w[c0*kp*4:], kp, c1-c0, g.colConst[c0*4:], g.scale[c0*4:], &x.rq, tmp, width)
-	end := min(c1*4, g.n)
+	q8WideTile(a, x.w[c0*kp*nr:], kp, c1-c0, g.colConst[c0*nr:], g.scale[c0*nr:], &x.rq, tmp, width)
+	end := min(c1*nr, g.n)
 	for r := 0; r < rows; r++ {
-		copy(out[r*stride+c0*4:r*stride+end], tmp[r*width:])
+		copy(out[r*stride+c0*nr:r*stride+end], tmp[r*width:])
 	}
 }
