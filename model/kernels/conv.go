@@ -61,7 +61,7 @@ func (c *conv2D) Prepare(ctx *Context, n *Node) error {
 	if err != nil {
 		return err
 	}
-	parts := convWorkers(ctx)
+	parts := convWorkers(ctx, c.m*c.k*g.outC)
 	switch kind {
 	case convKindF32:
 		return c.prepareF32(parts, filter, bias, opts.Activation)

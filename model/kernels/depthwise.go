@@ -77,7 +77,7 @@ func (d *depthwiseConv) Prepare(ctx *Context, n *Node) error {
 		return err
 	}
 	d.taps = g.filterH * g.filterW
-	d.offs = make([][]int, convWorkers(ctx))
+	d.offs = make([][]int, convWorkers(ctx, g.batches*g.outH*g.outW*g.outC*d.taps))
 	for i := range d.offs {
 		d.offs[i] = make([]int, d.taps)
 	}

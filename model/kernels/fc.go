@@ -61,7 +61,7 @@ func (f *fullyConnected) Prepare(ctx *Context, n *Node) error {
 	if err != nil {
 		return err
 	}
-	parts := convWorkers(ctx)
+	parts := convWorkers(ctx, f.m*f.k*f.n)
 	switch kind {
 	case convKindF32:
 		return f.prepareF32(parts, weights, bias, opts.Activation)

@@ -64,6 +64,9 @@ type Context struct {
 	// machine runs. Kernels read it at Prepare. LevelAuto means the same.
 	Level Level
 	pool  *pool
+	// splitSmall makes convolutions split even small layers across
+	// threads, so that tests of small shapes cover the parallel path.
+	splitSmall bool
 }
 
 // level is the level kernels run: Level, or the best one when unset or

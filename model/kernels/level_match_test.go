@@ -16,7 +16,7 @@ func levelRun(t *testing.T, newKernel Factory, n *Node, level Level, reference b
 	t.Helper()
 	ctx := NewContext(threads)
 	defer ctx.Close()
-	ctx.Level, ctx.ReferenceRounding = level, reference
+	ctx.Level, ctx.ReferenceRounding, ctx.splitSmall = level, reference, true
 	k := newKernel()
 	if err := k.Prepare(ctx, n); err != nil {
 		t.Fatalf("prepare at %v: %v", level, err)
