@@ -72,8 +72,8 @@ type q8Weights struct {
 // builds the SIMD layout instead of both.
 func newQ8Gemm(w q8Weights, n, k int, inOff int32, quant convQuant, gemv bool, level Level) *q8Gemm {
 	g := &q8Gemm{k: k, n: n, triples: (n + 2) / 3, quant: quant}
-	if level == LevelAVX2 {
-		g.wide = newQ8Wide(w, n, k, quant)
+	if level == LevelAVX2 || level == LevelNEON {
+		g.wide = newQ8Wide(w, n, k, quant, level)
 		gemv = false
 	}
 	d := w.offset

@@ -16,12 +16,16 @@ package kernels
 // q8Requant is the runtime-rounding epilogue constants the assembly reads.
 type q8Requant struct{ zp, lo, hi, _ int32 }
 
-// q8Wide holds the widened weights: blocks of q8WideNR channels laid out
-// [kp/2][q8WideNR][2], k padded with zeros to kp, a multiple of 8.
+// q8Wide holds the widened weights in blocks of q8WideNR channels, k
+// padded with zeros to kp, a multiple of 8: laid out [kp/2][q8WideNR][2]
+// for AVX2 (pairs for VPMADDWD), [kp][q8WideNR] for NEON (SMLAL by lane).
 type q8Wide struct {
 	kp, nb int
 	w      []int16
 	rq     q8Requant
+	// fused is set when the kernel requantizes the runtime rounding
+	// itself (AVX2); otherwise it returns sums and Go requantizes them.
+	fused bool
 }
 
 const (
@@ -30,9 +34,9 @@ const (
 	q8WidePanelBytes = 64 << 10 // widened activations per block of rows
 )
 
-func newQ8Wide(w q8Weights, n, k int, quant convQuant) *q8Wide {
+func newQ8Wide(w q8Weights, n, k int, quant convQuant, level Level) *q8Wide {
 	kp := (k + 7) &^ 7
-	x := &q8Wide{kp: kp, nb: (n + q8WideNR - 1) / q8WideNR}
+	x := &q8Wide{kp: kp, nb: (n + q8WideNR - 1) / q8WideNR, fused: level == LevelAVX2}
 	x.w = make([]int16, x.nb*kp*q8WideNR)
 	for c := 0; c < n; c++ {
 		blk, j := c/q8WideNR, c%q8WideNR
@@ -42,7 +46,11 @@ func newQ8Wide(w q8Weights, n, k int, quant convQuant) *q8Wide {
 			if w.unsigned {
 				v = int32(b)
 			}
-			x.w[(blk*kp+kk&^1)*q8WideNR+2*j+kk&1] = int16(v + w.offset)
+			if level == LevelAVX2 {
+				x.w[(blk*kp+kk&^1)*q8WideNR+2*j+kk&1] = int16(v + w.offset)
+			} else {
+				x.w[(blk*kp+kk)*q8WideNR+j] = int16(v + w.offset)
+			}
 		}
 	}
 	x.rq = q8Requant{zp: quant.outZP, lo: quant.lo, hi: quant.hi}
@@ -131,7 +139,7 @@ func (g *q8Gemm) wideTile(ws *q8WideScratch, a []int16, c0, c1, rows int, out []
 	kp := x.kp
 	const nr = q8WideNR
 	q := &g.quant
-	if q.rounding == convRoundReference {
+	if q.rounding == convRoundReference || !x.fused {
 		sums := ws.sums
 		q8WideSums(a, x.w[c0*kp*nr:], kp, c1-c0, sums)
 		for b := c0; b < c1; b++ {
@@ -139,7 +147,7 @@ func (g *q8Gemm) wideTile(ws *q8WideScratch, a []int16, c0, c1, rows int, out []
 			for j := 0; j < nr && b*nr+j < g.n; j++ {
 				c := b*nr + j
 				for r := 0; r < rows; r++ {
-					out[r*stride+c] = byte(q.roundReference(tile[r*nr+j]+g.colConst[c], c))
+					out[r*stride+c] = byte(q.round(tile[r*nr+j]+g.colConst[c], c))
 				}
 			}
 		}

@@ -21,7 +21,8 @@ const (
 	LevelAVX2
 	// LevelVNNI would use AVX-VNNI dot products (amd64); not implemented.
 	LevelVNNI
-	// LevelNEON would use Advanced SIMD (arm64); not implemented.
+	// LevelNEON uses Advanced SIMD (arm64) for the 8-bit matrix
+	// products.
 	LevelNEON
 	// LevelDotProd would use the ARMv8.2 SDOT/UDOT instructions (arm64);
 	// not implemented.

@@ -1,7 +1,7 @@
-//go:build !amd64
+//go:build !amd64 && !arm64
 
 package kernels
 
-// hostLevels: only amd64 has microkernels so far; arm64 (NEON, dot
-// product) and 32-bit ARM run the generic kernels.
+// hostLevels: microkernels exist for amd64 and arm64 only; 32-bit ARM and
+// every other architecture run the generic kernels.
 func hostLevels() []Level { return []Level{LevelGeneric} }

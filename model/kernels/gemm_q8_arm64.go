@@ -1,0 +1,21 @@
+package kernels
+
+// Assembly in gemm_q8_arm64.s.
+
+//go:noescape
+func q8GemmSumsNEON(a, w *int16, kp, nb int, sums *int32)
+
+// q8WideSums runs nb channel blocks of one tile, writing their int32 sums
+// as [block][4 rows][16 channels].
+func q8WideSums(a, w []int16, kp, nb int, sums []int32) {
+	q8GemmSumsNEON(&a[0], &w[0], kp, nb, &sums[0])
+}
+
+// The NEON product is not fused with the requantization (q8Wide.fused is
+// false here), so this is never called.
+func q8WideTile(a, w []int16, kp, nb int, cc []int32, scale []float32, rq *q8Requant, out []byte, stride int) {
+	panic("kernels: no fused 8-bit kernel on arm64")
+}
+
+// q8Widen leaves all the widening to the scalar loop on arm64.
+func q8Widen(dst []int16, src []byte, signed bool) int { return 0 }

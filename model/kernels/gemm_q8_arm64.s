@@ -1,0 +1,199 @@
+#include "textflag.h"
+
+// 8-bit matrix product tiles for NEON: four rows of int16 activations
+// (each kp values, kp a multiple of 8) against blocks of sixteen channels
+// of int16 weights laid out [kp][16]. SMLAL/SMLAL2 multiply four weights
+// by one activation lane and add the products into int32 lanes exactly
+// (|a|,|w| ≤ 255), so the sums equal the generic kernel's. Go's assembler
+// has no SMLAL: the instructions are emitted as WORDs, each with its
+// mnemonic in a comment.
+//
+// Registers: V0..V3 = eight activations of rows 0..3, V4, V5 = one k's
+// sixteen weights, V16..V31 = row r's channels 4j..4j+3 in V(16+4r+j).
+
+// func q8GemmSumsNEON(a, w *int16, kp, nb int, sums *int32)
+// writes each block's sums as [4 rows][16 channels] int32.
+TEXT ·q8GemmSumsNEON(SB), NOSPLIT, $0-40
+	MOVD a+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD kp+16(FP), R2
+	MOVD nb+24(FP), R3
+	MOVD sums+32(FP), R4
+	LSL $1, R2, R5
+	CBZ R3, done
+
+block:
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	VEOR V20.B16, V20.B16, V20.B16
+	VEOR V21.B16, V21.B16, V21.B16
+	VEOR V22.B16, V22.B16, V22.B16
+	VEOR V23.B16, V23.B16, V23.B16
+	VEOR V24.B16, V24.B16, V24.B16
+	VEOR V25.B16, V25.B16, V25.B16
+	VEOR V26.B16, V26.B16, V26.B16
+	VEOR V27.B16, V27.B16, V27.B16
+	VEOR V28.B16, V28.B16, V28.B16
+	VEOR V29.B16, V29.B16, V29.B16
+	VEOR V30.B16, V30.B16, V30.B16
+	VEOR V31.B16, V31.B16, V31.B16
+	MOVD R0, R6
+	ADD R5, R6, R7
+	ADD R5, R7, R8
+	ADD R5, R8, R9
+	MOVD R2, R10
+
+kloop:
+	VLD1.P 16(R6), [V0.H8]
+	VLD1.P 16(R7), [V1.H8]
+	VLD1.P 16(R8), [V2.H8]
+	VLD1.P 16(R9), [V3.H8]
+	VLD1.P 32(R1), [V4.H8, V5.H8]
+	WORD $0x0f402090 // smlal v16.4s, v4.4h, v0.h[0]
+	WORD $0x4f402091 // smlal2 v17.4s, v4.8h, v0.h[0]
+	WORD $0x0f4020b2 // smlal v18.4s, v5.4h, v0.h[0]
+	WORD $0x4f4020b3 // smlal2 v19.4s, v5.8h, v0.h[0]
+	WORD $0x0f412094 // smlal v20.4s, v4.4h, v1.h[0]
+	WORD $0x4f412095 // smlal2 v21.4s, v4.8h, v1.h[0]
+	WORD $0x0f4120b6 // smlal v22.4s, v5.4h, v1.h[0]
+	WORD $0x4f4120b7 // smlal2 v23.4s, v5.8h, v1.h[0]
+	WORD $0x0f422098 // smlal v24.4s, v4.4h, v2.h[0]
+	WORD $0x4f422099 // smlal2 v25.4s, v4.8h, v2.h[0]
+	WORD $0x0f4220ba // smlal v26.4s, v5.4h, v2.h[0]
+	WORD $0x4f4220bb // smlal2 v27.4s, v5.8h, v2.h[0]
+	WORD $0x0f43209c // smlal v28.4s, v4.4h, v3.h[0]
+	WORD $0x4f43209d // smlal2 v29.4s, v4.8h, v3.h[0]
+	WORD $0x0f4320be // smlal v30.4s, v5.4h, v3.h[0]
+	WORD $0x4f4320bf // smlal2 v31.4s, v5.8h, v3.h[0]
+	VLD1.P 32(R1), [V4.H8, V5.H8]
+	WORD $0x0f502090 // smlal v16.4s, v4.4h, v0.h[1]
+	WORD $0x4f502091 // smlal2 v17.4s, v4.8h, v0.h[1]
+	WORD $0x0f5020b2 // smlal v18.4s, v5.4h, v0.h[1]
+	WORD $0x4f5020b3 // smlal2 v19.4s, v5.8h, v0.h[1]
+	WORD $0x0f512094 // smlal v20.4s, v4.4h, v1.h[1]
+	WORD $0x4f512095 // smlal2 v21.4s, v4.8h, v1.h[1]
+	WORD $0x0f5120b6 // smlal v22.4s, v5.4h, v1.h[1]
+	WORD $0x4f5120b7 // smlal2 v23.4s, v5.8h, v1.h[1]
+	WORD $0x0f522098 // smlal v24.4s, v4.4h, v2.h[1]
+	WORD $0x4f522099 // smlal2 v25.4s, v4.8h, v2.h[1]
+	WORD $0x0f5220ba // smlal v26.4s, v5.4h, v2.h[1]
+	WORD $0x4f5220bb // smlal2 v27.4s, v5.8h, v2.h[1]
+	WORD $0x0f53209c // smlal v28.4s, v4.4h, v3.h[1]
+	WORD $0x4f53209d // smlal2 v29.4s, v4.8h, v3.h[1]
+	WORD $0x0f5320be // smlal v30.4s, v5.4h, v3.h[1]
+	WORD $0x4f5320bf // smlal2 v31.4s, v5.8h, v3.h[1]
+	VLD1.P 32(R1), [V4.H8, V5.H8]
+	WORD $0x0f602090 // smlal v16.4s, v4.4h, v0.h[2]
+	WORD $0x4f602091 // smlal2 v17.4s, v4.8h, v0.h[2]
+	WORD $0x0f6020b2 // smlal v18.4s, v5.4h, v0.h[2]
+	WORD $0x4f6020b3 // smlal2 v19.4s, v5.8h, v0.h[2]
+	WORD $0x0f612094 // smlal v20.4s, v4.4h, v1.h[2]
+	WORD $0x4f612095 // smlal2 v21.4s, v4.8h, v1.h[2]
+	WORD $0x0f6120b6 // smlal v22.4s, v5.4h, v1.h[2]
+	WORD $0x4f6120b7 // smlal2 v23.4s, v5.8h, v1.h[2]
+	WORD $0x0f622098 // smlal v24.4s, v4.4h, v2.h[2]
+	WORD $0x4f622099 // smlal2 v25.4s, v4.8h, v2.h[2]
+	WORD $0x0f6220ba // smlal v26.4s, v5.4h, v2.h[2]
+	WORD $0x4f6220bb // smlal2 v27.4s, v5.8h, v2.h[2]
+	WORD $0x0f63209c // smlal v28.4s, v4.4h, v3.h[2]
+	WORD $0x4f63209d // smlal2 v29.4s, v4.8h, v3.h[2]
+	WORD $0x0f6320be // smlal v30.4s, v5.4h, v3.h[2]
+	WORD $0x4f6320bf // smlal2 v31.4s, v5.8h, v3.h[2]
+	VLD1.P 32(R1), [V4.H8, V5.H8]
+	WORD $0x0f702090 // smlal v16.4s, v4.4h, v0.h[3]
+	WORD $0x4f702091 // smlal2 v17.4s, v4.8h, v0.h[3]
+	WORD $0x0f7020b2 // smlal v18.4s, v5.4h, v0.h[3]
+	WORD $0x4f7020b3 // smlal2 v19.4s, v5.8h, v0.h[3]
+	WORD $0x0f712094 // smlal v20.4s, v4.4h, v1.h[3]
+	WORD $0x4f712095 // smlal2 v21.4s, v4.8h, v1.h[3]
+	WORD $0x0f7120b6 // smlal v22.4s, v5.4h, v1.h[3]
+	WORD $0x4f7120b7 // smlal2 v23.4s, v5.8h, v1.h[3]
+	WORD $0x0f722098 // smlal v24.4s, v4.4h, v2.h[3]
+	WORD $0x4f722099 // smlal2 v25.4s, v4.8h, v2.h[3]
+	WORD $0x0f7220ba // smlal v26.4s, v5.4h, v2.h[3]
+	WORD $0x4f7220bb // smlal2 v27.4s, v5.8h, v2.h[3]
+	WORD $0x0f73209c // smlal v28.4s, v4.4h, v3.h[3]
+	WORD $0x4f73209d // smlal2 v29.4s, v4.8h, v3.h[3]
+	WORD $0x0f7320be // smlal v30.4s, v5.4h, v3.h[3]
+	WORD $0x4f7320bf // smlal2 v31.4s, v5.8h, v3.h[3]
+	VLD1.P 32(R1), [V4.H8, V5.H8]
+	WORD $0x0f402890 // smlal v16.4s, v4.4h, v0.h[4]
+	WORD $0x4f402891 // smlal2 v17.4s, v4.8h, v0.h[4]
+	WORD $0x0f4028b2 // smlal v18.4s, v5.4h, v0.h[4]
+	WORD $0x4f4028b3 // smlal2 v19.4s, v5.8h, v0.h[4]
+	WORD $0x0f412894 // smlal v20.4s, v4.4h, v1.h[4]
+	WORD $0x4f412895 // smlal2 v21.4s, v4.8h, v1.h[4]
+	WORD $0x0f4128b6 // smlal v22.4s, v5.4h, v1.h[4]
+	WORD $0x4f4128b7 // smlal2 v23.4s, v5.8h, v1.h[4]
+	WORD $0x0f422898 // smlal v24.4s, v4.4h, v2.h[4]
+	WORD $0x4f422899 // smlal2 v25.4s, v4.8h, v2.h[4]
+	WORD $0x0f4228ba // smlal v26.4s, v5.4h, v2.h[4]
+	WORD $0x4f4228bb // smlal2 v27.4s, v5.8h, v2.h[4]
+	WORD $0x0f43289c // smlal v28.4s, v4.4h, v3.h[4]
+	WORD $0x4f43289d // smlal2 v29.4s, v4.8h, v3.h[4]
+	WORD $0x0f4328be // smlal v30.4s, v5.4h, v3.h[4]
+	WORD $0x4f4328bf // smlal2 v31.4s, v5.8h, v3.h[4]
+	VLD1.P 32(R1), [V4.H8, V5.H8]
+	WORD $0x0f502890 // smlal v16.4s, v4.4h, v0.h[5]
+	WORD $0x4f502891 // smlal2 v17.4s, v4.8h, v0.h[5]
+	WORD $0x0f5028b2 // smlal v18.4s, v5.4h, v0.h[5]
+	WORD $0x4f5028b3 // smlal2 v19.4s, v5.8h, v0.h[5]
+	WORD $0x0f512894 // smlal v20.4s, v4.4h, v1.h[5]
+	WORD $0x4f512895 // smlal2 v21.4s, v4.8h, v1.h[5]
+	WORD $0x0f5128b6 // smlal v22.4s, v5.4h, v1.h[5]
+	WORD $0x4f5128b7 // smlal2 v23.4s, v5.8h, v1.h[5]
+	WORD $0x0f522898 // smlal v24.4s, v4.4h, v2.h[5]
+	WORD $0x4f522899 // smlal2 v25.4s, v4.8h, v2.h[5]
+	WORD $0x0f5228ba // smlal v26.4s, v5.4h, v2.h[5]
+	WORD $0x4f5228bb // smlal2 v27.4s, v5.8h, v2.h[5]
+	WORD $0x0f53289c // smlal v28.4s, v4.4h, v3.h[5]
+	WORD $0x4f53289d // smlal2 v29.4s, v4.8h, v3.h[5]
+	WORD $0x0f5328be // smlal v30.4s, v5.4h, v3.h[5]
+	WORD $0x4f5328bf // smlal2 v31.4s, v5.8h, v3.h[5]
+	VLD1.P 32(R1), [V4.H8, V5.H8]
+	WORD $0x0f602890 // smlal v16.4s, v4.4h, v0.h[6]
+	WORD $0x4f602891 // smlal2 v17.4s, v4.8h, v0.h[6]
+	WORD $0x0f6028b2 // smlal v18.4s, v5.4h, v0.h[6]
+	WORD $0x4f6028b3 // smlal2 v19.4s, v5.8h, v0.h[6]
+	WORD $0x0f612894 // smlal v20.4s, v4.4h, v1.h[6]
+	WORD $0x4f612895 // smlal2 v21.4s, v4.8h, v1.h[6]
+	WORD $0x0f6128b6 // smlal v22.4s, v5.4h, v1.h[6]
+	WORD $0x4f6128b7 // smlal2 v23.4s, v5.8h, v1.h[6]
+	WORD $0x0f622898 // smlal v24.4s, v4.4h, v2.h[6]
+	WORD $0x4f622899 // smlal2 v25.4s, v4.8h, v2.h[6]
+	WORD $0x0f6228ba // smlal v26.4s, v5.4h, v2.h[6]
+	WORD $0x4f6228bb // smlal2 v27.4s, v5.8h, v2.h[6]
+	WORD $0x0f63289c // smlal v28.4s, v4.4h, v3.h[6]
+	WORD $0x4f63289d // smlal2 v29.4s, v4.8h, v3.h[6]
+	WORD $0x0f6328be // smlal v30.4s, v5.4h, v3.h[6]
+	WORD $0x4f6328bf // smlal2 v31.4s, v5.8h, v3.h[6]
+	VLD1.P 32(R1), [V4.H8, V5.H8]
+	WORD $0x0f702890 // smlal v16.4s, v4.4h, v0.h[7]
+	WORD $0x4f702891 // smlal2 v17.4s, v4.8h, v0.h[7]
+	WORD $0x0f7028b2 // smlal v18.4s, v5.4h, v0.h[7]
+	WORD $0x4f7028b3 // smlal2 v19.4s, v5.8h, v0.h[7]
+	WORD $0x0f712894 // smlal v20.4s, v4.4h, v1.h[7]
+	WORD $0x4f712895 // smlal2 v21.4s, v4.8h, v1.h[7]
+	WORD $0x0f7128b6 // smlal v22.4s, v5.4h, v1.h[7]
+	WORD $0x4f7128b7 // smlal2 v23.4s, v5.8h, v1.h[7]
+	WORD $0x0f722898 // smlal v24.4s, v4.4h, v2.h[7]
+	WORD $0x4f722899 // smlal2 v25.4s, v4.8h, v2.h[7]
+	WORD $0x0f7228ba // smlal v26.4s, v5.4h, v2.h[7]
+	WORD $0x4f7228bb // smlal2 v27.4s, v5.8h, v2.h[7]
+	WORD $0x0f73289c // smlal v28.4s, v4.4h, v3.h[7]
+	WORD $0x4f73289d // smlal2 v29.4s, v4.8h, v3.h[7]
+	WORD $0x0f7328be // smlal v30.4s, v5.4h, v3.h[7]
+	WORD $0x4f7328bf // smlal2 v31.4s, v5.8h, v3.h[7]
+	SUBS $8, R10, R10
+	BNE kloop
+	VST1.P [V16.S4, V17.S4, V18.S4, V19.S4], 64(R4)
+	VST1.P [V20.S4, V21.S4, V22.S4, V23.S4], 64(R4)
+	VST1.P [V24.S4, V25.S4, V26.S4, V27.S4], 64(R4)
+	VST1.P [V28.S4, V29.S4, V30.S4, V31.S4], 64(R4)
+	SUBS $1, R3, R3
+	BNE block
+
+done:
+	RET
