@@ -56,7 +56,8 @@ type q8Gemm struct {
 	quant convQuant
 	// wide, when set, holds the weights for the SIMD kernels and w and
 	// gemv are not built.
-	wide *q8Wide
+	wide   *q8Wide
+	signed bool // int8 data, else uint8
 }
 
 // q8Weights describes raw 8-bit weights laid out [n][k].
@@ -71,8 +72,8 @@ type q8Weights struct {
 // gemv set it also builds the one-row layout. Above LevelGeneric it
 // builds the SIMD layout instead of both.
 func newQ8Gemm(w q8Weights, n, k int, inOff int32, quant convQuant, gemv bool, level Level) *q8Gemm {
-	g := &q8Gemm{k: k, n: n, triples: (n + 2) / 3, quant: quant}
-	if level == LevelAVX2 || level == LevelNEON {
+	g := &q8Gemm{k: k, n: n, triples: (n + 2) / 3, quant: quant, signed: !w.unsigned}
+	if level == LevelAVX2 || level == LevelNEON || level == LevelDotProd {
 		g.wide = newQ8Wide(w, n, k, quant, level)
 		gemv = false
 	}

@@ -40,3 +40,8 @@ func q8Widen(dst []int16, src []byte, signed bool) int {
 	}
 	return n
 }
+
+// No dot-product level exists on amd64 (VNNI is not implemented).
+func q8WideDot(a, w []byte, kp, nb int, sums []int32, signed bool) {
+	panic("kernels: no dot-product kernel on amd64")
+}

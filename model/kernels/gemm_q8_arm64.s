@@ -197,3 +197,246 @@ kloop:
 
 done:
 	RET
+
+// The dot-product level (ARMv8.2 SDOT/UDOT, emitted as WORDs too): rows of
+// 8-bit activations (kp a multiple of 16) against blocks of sixteen
+// channels of raw 8-bit weights laid out [kp/4][16][4]. Each SDOT/UDOT
+// lane adds four exact byte products into an int32. The callers add the
+// filter offset times each row's sum.
+//
+// Registers: V0..V3 = sixteen activations of rows 0..3, V4..V7 = four
+// channels' four weights each, V16..V31 as in q8GemmSumsNEON.
+
+// func q8GemmSDotNEON(a, w *byte, kp, nb int, sums *int32)
+TEXT ·q8GemmSDotNEON(SB), NOSPLIT, $0-40
+	MOVD a+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD kp+16(FP), R2
+	MOVD nb+24(FP), R3
+	MOVD sums+32(FP), R4
+	CBZ R3, sdotdone
+
+sdotblock:
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	VEOR V20.B16, V20.B16, V20.B16
+	VEOR V21.B16, V21.B16, V21.B16
+	VEOR V22.B16, V22.B16, V22.B16
+	VEOR V23.B16, V23.B16, V23.B16
+	VEOR V24.B16, V24.B16, V24.B16
+	VEOR V25.B16, V25.B16, V25.B16
+	VEOR V26.B16, V26.B16, V26.B16
+	VEOR V27.B16, V27.B16, V27.B16
+	VEOR V28.B16, V28.B16, V28.B16
+	VEOR V29.B16, V29.B16, V29.B16
+	VEOR V30.B16, V30.B16, V30.B16
+	VEOR V31.B16, V31.B16, V31.B16
+	MOVD R0, R6
+	ADD R2, R6, R7
+	ADD R2, R7, R8
+	ADD R2, R8, R9
+	MOVD R2, R10
+
+sdotkloop:
+	VLD1.P 16(R6), [V0.B16]
+	VLD1.P 16(R7), [V1.B16]
+	VLD1.P 16(R8), [V2.B16]
+	VLD1.P 16(R9), [V3.B16]
+	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x4f80e090 // sdot v16.4s, v4.16b, v0.4b[0]
+	WORD $0x4f80e0b1 // sdot v17.4s, v5.16b, v0.4b[0]
+	WORD $0x4f80e0d2 // sdot v18.4s, v6.16b, v0.4b[0]
+	WORD $0x4f80e0f3 // sdot v19.4s, v7.16b, v0.4b[0]
+	WORD $0x4f81e094 // sdot v20.4s, v4.16b, v1.4b[0]
+	WORD $0x4f81e0b5 // sdot v21.4s, v5.16b, v1.4b[0]
+	WORD $0x4f81e0d6 // sdot v22.4s, v6.16b, v1.4b[0]
+	WORD $0x4f81e0f7 // sdot v23.4s, v7.16b, v1.4b[0]
+	WORD $0x4f82e098 // sdot v24.4s, v4.16b, v2.4b[0]
+	WORD $0x4f82e0b9 // sdot v25.4s, v5.16b, v2.4b[0]
+	WORD $0x4f82e0da // sdot v26.4s, v6.16b, v2.4b[0]
+	WORD $0x4f82e0fb // sdot v27.4s, v7.16b, v2.4b[0]
+	WORD $0x4f83e09c // sdot v28.4s, v4.16b, v3.4b[0]
+	WORD $0x4f83e0bd // sdot v29.4s, v5.16b, v3.4b[0]
+	WORD $0x4f83e0de // sdot v30.4s, v6.16b, v3.4b[0]
+	WORD $0x4f83e0ff // sdot v31.4s, v7.16b, v3.4b[0]
+	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x4fa0e090 // sdot v16.4s, v4.16b, v0.4b[1]
+	WORD $0x4fa0e0b1 // sdot v17.4s, v5.16b, v0.4b[1]
+	WORD $0x4fa0e0d2 // sdot v18.4s, v6.16b, v0.4b[1]
+	WORD $0x4fa0e0f3 // sdot v19.4s, v7.16b, v0.4b[1]
+	WORD $0x4fa1e094 // sdot v20.4s, v4.16b, v1.4b[1]
+	WORD $0x4fa1e0b5 // sdot v21.4s, v5.16b, v1.4b[1]
+	WORD $0x4fa1e0d6 // sdot v22.4s, v6.16b, v1.4b[1]
+	WORD $0x4fa1e0f7 // sdot v23.4s, v7.16b, v1.4b[1]
+	WORD $0x4fa2e098 // sdot v24.4s, v4.16b, v2.4b[1]
+	WORD $0x4fa2e0b9 // sdot v25.4s, v5.16b, v2.4b[1]
+	WORD $0x4fa2e0da // sdot v26.4s, v6.16b, v2.4b[1]
+	WORD $0x4fa2e0fb // sdot v27.4s, v7.16b, v2.4b[1]
+	WORD $0x4fa3e09c // sdot v28.4s, v4.16b, v3.4b[1]
+	WORD $0x4fa3e0bd // sdot v29.4s, v5.16b, v3.4b[1]
+	WORD $0x4fa3e0de // sdot v30.4s, v6.16b, v3.4b[1]
+	WORD $0x4fa3e0ff // sdot v31.4s, v7.16b, v3.4b[1]
+	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x4f80e890 // sdot v16.4s, v4.16b, v0.4b[2]
+	WORD $0x4f80e8b1 // sdot v17.4s, v5.16b, v0.4b[2]
+	WORD $0x4f80e8d2 // sdot v18.4s, v6.16b, v0.4b[2]
+	WORD $0x4f80e8f3 // sdot v19.4s, v7.16b, v0.4b[2]
+	WORD $0x4f81e894 // sdot v20.4s, v4.16b, v1.4b[2]
+	WORD $0x4f81e8b5 // sdot v21.4s, v5.16b, v1.4b[2]
+	WORD $0x4f81e8d6 // sdot v22.4s, v6.16b, v1.4b[2]
+	WORD $0x4f81e8f7 // sdot v23.4s, v7.16b, v1.4b[2]
+	WORD $0x4f82e898 // sdot v24.4s, v4.16b, v2.4b[2]
+	WORD $0x4f82e8b9 // sdot v25.4s, v5.16b, v2.4b[2]
+	WORD $0x4f82e8da // sdot v26.4s, v6.16b, v2.4b[2]
+	WORD $0x4f82e8fb // sdot v27.4s, v7.16b, v2.4b[2]
+	WORD $0x4f83e89c // sdot v28.4s, v4.16b, v3.4b[2]
+	WORD $0x4f83e8bd // sdot v29.4s, v5.16b, v3.4b[2]
+	WORD $0x4f83e8de // sdot v30.4s, v6.16b, v3.4b[2]
+	WORD $0x4f83e8ff // sdot v31.4s, v7.16b, v3.4b[2]
+	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x4fa0e890 // sdot v16.4s, v4.16b, v0.4b[3]
+	WORD $0x4fa0e8b1 // sdot v17.4s, v5.16b, v0.4b[3]
+	WORD $0x4fa0e8d2 // sdot v18.4s, v6.16b, v0.4b[3]
+	WORD $0x4fa0e8f3 // sdot v19.4s, v7.16b, v0.4b[3]
+	WORD $0x4fa1e894 // sdot v20.4s, v4.16b, v1.4b[3]
+	WORD $0x4fa1e8b5 // sdot v21.4s, v5.16b, v1.4b[3]
+	WORD $0x4fa1e8d6 // sdot v22.4s, v6.16b, v1.4b[3]
+	WORD $0x4fa1e8f7 // sdot v23.4s, v7.16b, v1.4b[3]
+	WORD $0x4fa2e898 // sdot v24.4s, v4.16b, v2.4b[3]
+	WORD $0x4fa2e8b9 // sdot v25.4s, v5.16b, v2.4b[3]
+	WORD $0x4fa2e8da // sdot v26.4s, v6.16b, v2.4b[3]
+	WORD $0x4fa2e8fb // sdot v27.4s, v7.16b, v2.4b[3]
+	WORD $0x4fa3e89c // sdot v28.4s, v4.16b, v3.4b[3]
+	WORD $0x4fa3e8bd // sdot v29.4s, v5.16b, v3.4b[3]
+	WORD $0x4fa3e8de // sdot v30.4s, v6.16b, v3.4b[3]
+	WORD $0x4fa3e8ff // sdot v31.4s, v7.16b, v3.4b[3]
+	SUBS $16, R10, R10
+	BNE sdotkloop
+	VST1.P [V16.S4, V17.S4, V18.S4, V19.S4], 64(R4)
+	VST1.P [V20.S4, V21.S4, V22.S4, V23.S4], 64(R4)
+	VST1.P [V24.S4, V25.S4, V26.S4, V27.S4], 64(R4)
+	VST1.P [V28.S4, V29.S4, V30.S4, V31.S4], 64(R4)
+	SUBS $1, R3, R3
+	BNE sdotblock
+
+sdotdone:
+	RET
+
+// func q8GemmUDotNEON(a, w *byte, kp, nb int, sums *int32)
+TEXT ·q8GemmUDotNEON(SB), NOSPLIT, $0-40
+	MOVD a+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD kp+16(FP), R2
+	MOVD nb+24(FP), R3
+	MOVD sums+32(FP), R4
+	CBZ R3, udotdone
+
+udotblock:
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	VEOR V20.B16, V20.B16, V20.B16
+	VEOR V21.B16, V21.B16, V21.B16
+	VEOR V22.B16, V22.B16, V22.B16
+	VEOR V23.B16, V23.B16, V23.B16
+	VEOR V24.B16, V24.B16, V24.B16
+	VEOR V25.B16, V25.B16, V25.B16
+	VEOR V26.B16, V26.B16, V26.B16
+	VEOR V27.B16, V27.B16, V27.B16
+	VEOR V28.B16, V28.B16, V28.B16
+	VEOR V29.B16, V29.B16, V29.B16
+	VEOR V30.B16, V30.B16, V30.B16
+	VEOR V31.B16, V31.B16, V31.B16
+	MOVD R0, R6
+	ADD R2, R6, R7
+	ADD R2, R7, R8
+	ADD R2, R8, R9
+	MOVD R2, R10
+
+udotkloop:
+	VLD1.P 16(R6), [V0.B16]
+	VLD1.P 16(R7), [V1.B16]
+	VLD1.P 16(R8), [V2.B16]
+	VLD1.P 16(R9), [V3.B16]
+	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x6f80e090 // udot v16.4s, v4.16b, v0.4b[0]
+	WORD $0x6f80e0b1 // udot v17.4s, v5.16b, v0.4b[0]
+	WORD $0x6f80e0d2 // udot v18.4s, v6.16b, v0.4b[0]
+	WORD $0x6f80e0f3 // udot v19.4s, v7.16b, v0.4b[0]
+	WORD $0x6f81e094 // udot v20.4s, v4.16b, v1.4b[0]
+	WORD $0x6f81e0b5 // udot v21.4s, v5.16b, v1.4b[0]
+	WORD $0x6f81e0d6 // udot v22.4s, v6.16b, v1.4b[0]
+	WORD $0x6f81e0f7 // udot v23.4s, v7.16b, v1.4b[0]
+	WORD $0x6f82e098 // udot v24.4s, v4.16b, v2.4b[0]
+	WORD $0x6f82e0b9 // udot v25.4s, v5.16b, v2.4b[0]
+	WORD $0x6f82e0da // udot v26.4s, v6.16b, v2.4b[0]
+	WORD $0x6f82e0fb // udot v27.4s, v7.16b, v2.4b[0]
+	WORD $0x6f83e09c // udot v28.4s, v4.16b, v3.4b[0]
+	WORD $0x6f83e0bd // udot v29.4s, v5.16b, v3.4b[0]
+	WORD $0x6f83e0de // udot v30.4s, v6.16b, v3.4b[0]
+	WORD $0x6f83e0ff // udot v31.4s, v7.16b, v3.4b[0]
+	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x6fa0e090 // udot v16.4s, v4.16b, v0.4b[1]
+	WORD $0x6fa0e0b1 // udot v17.4s, v5.16b, v0.4b[1]
+	WORD $0x6fa0e0d2 // udot v18.4s, v6.16b, v0.4b[1]
+	WORD $0x6fa0e0f3 // udot v19.4s, v7.16b, v0.4b[1]
+	WORD $0x6fa1e094 // udot v20.4s, v4.16b, v1.4b[1]
+	WORD $0x6fa1e0b5 // udot v21.4s, v5.16b, v1.4b[1]
+	WORD $0x6fa1e0d6 // udot v22.4s, v6.16b, v1.4b[1]
+	WORD $0x6fa1e0f7 // udot v23.4s, v7.16b, v1.4b[1]
+	WORD $0x6fa2e098 // udot v24.4s, v4.16b, v2.4b[1]
+	WORD $0x6fa2e0b9 // udot v25.4s, v5.16b, v2.4b[1]
+	WORD $0x6fa2e0da // udot v26.4s, v6.16b, v2.4b[1]
+	WORD $0x6fa2e0fb // udot v27.4s, v7.16b, v2.4b[1]
+	WORD $0x6fa3e09c // udot v28.4s, v4.16b, v3.4b[1]
+	WORD $0x6fa3e0bd // udot v29.4s, v5.16b, v3.4b[1]
+	WORD $0x6fa3e0de // udot v30.4s, v6.16b, v3.4b[1]
+	WORD $0x6fa3e0ff // udot v31.4s, v7.16b, v3.4b[1]
+	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x6f80e890 // udot v16.4s, v4.16b, v0.4b[2]
+	WORD $0x6f80e8b1 // udot v17.4s, v5.16b, v0.4b[2]
+	WORD $0x6f80e8d2 // udot v18.4s, v6.16b, v0.4b[2]
+	WORD $0x6f80e8f3 // udot v19.4s, v7.16b, v0.4b[2]
+	WORD $0x6f81e894 // udot v20.4s, v4.16b, v1.4b[2]
+	WORD $0x6f81e8b5 // udot v21.4s, v5.16b, v1.4b[2]
+	WORD $0x6f81e8d6 // udot v22.4s, v6.16b, v1.4b[2]
+	WORD $0x6f81e8f7 // udot v23.4s, v7.16b, v1.4b[2]
+	WORD $0x6f82e898 // udot v24.4s, v4.16b, v2.4b[2]
+	WORD $0x6f82e8b9 // udot v25.4s, v5.16b, v2.4b[2]
+	WORD $0x6f82e8da // udot v26.4s, v6.16b, v2.4b[2]
+	WORD $0x6f82e8fb // udot v27.4s, v7.16b, v2.4b[2]
+	WORD $0x6f83e89c // udot v28.4s, v4.16b, v3.4b[2]
+	WORD $0x6f83e8bd // udot v29.4s, v5.16b, v3.4b[2]
+	WORD $0x6f83e8de // udot v30.4s, v6.16b, v3.4b[2]
+	WORD $0x6f83e8ff // udot v31.4s, v7.16b, v3.4b[2]
+	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
+	WORD $0x6fa0e890 // udot v16.4s, v4.16b, v0.4b[3]
+	WORD $0x6fa0e8b1 // udot v17.4s, v5.16b, v0.4b[3]
+	WORD $0x6fa0e8d2 // udot v18.4s, v6.16b, v0.4b[3]
+	WORD $0x6fa0e8f3 // udot v19.4s, v7.16b, v0.4b[3]
+	WORD $0x6fa1e894 // udot v20.4s, v4.16b, v1.4b[3]
+	WORD $0x6fa1e8b5 // udot v21.4s, v5.16b, v1.4b[3]
+	WORD $0x6fa1e8d6 // udot v22.4s, v6.16b, v1.4b[3]
+	WORD $0x6fa1e8f7 // udot v23.4s, v7.16b, v1.4b[3]
+	WORD $0x6fa2e898 // udot v24.4s, v4.16b, v2.4b[3]
+	WORD $0x6fa2e8b9 // udot v25.4s, v5.16b, v2.4b[3]
+	WORD $0x6fa2e8da // udot v26.4s, v6.16b, v2.4b[3]
+	WORD $0x6fa2e8fb // udot v27.4s, v7.16b, v2.4b[3]
+	WORD $0x6fa3e89c // udot v28.4s, v4.16b, v3.4b[3]
+	WORD $0x6fa3e8bd // udot v29.4s, v5.16b, v3.4b[3]
+	WORD $0x6fa3e8de // udot v30.4s, v6.16b, v3.4b[3]
+	WORD $0x6fa3e8ff // udot v31.4s, v7.16b, v3.4b[3]
+	SUBS $16, R10, R10
+	BNE udotkloop
+	VST1.P [V16.S4, V17.S4, V18.S4, V19.S4], 64(R4)
+	VST1.P [V20.S4, V21.S4, V22.S4, V23.S4], 64(R4)
+	VST1.P [V24.S4, V25.S4, V26.S4, V27.S4], 64(R4)
+	VST1.P [V28.S4, V29.S4, V30.S4, V31.S4], 64(R4)
+	SUBS $1, R3, R3
+	BNE udotblock
+
+udotdone:
+	RET

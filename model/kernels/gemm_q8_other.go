@@ -14,3 +14,7 @@ func q8WideSums(a, w []int16, kp, nb int, sums []int32) {
 }
 
 func q8Widen(dst []int16, src []byte, signed bool) int { return 0 }
+
+func q8WideDot(a, w []byte, kp, nb int, sums []int32, signed bool) {
+	panic("kernels: no SIMD 8-bit kernel on this architecture")
+}

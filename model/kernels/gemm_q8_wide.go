@@ -26,6 +26,13 @@ type q8Wide struct {
 	// fused is set when the kernel requantizes the runtime rounding
 	// itself (AVX2); otherwise it returns sums and Go requantizes them.
 	fused bool
+	// dot selects the dot-product kernels (LevelDotProd): the raw weight
+	// bytes in wb, laid out [kp/4][q8WideNR][4] with kp a multiple of 16,
+	// and activations left as bytes. Their sums lack the filter offset
+	// times each row's sum, which coef (the offset) restores.
+	dot  bool
+	wb   []byte
+	coef int32
 }
 
 const (
@@ -36,7 +43,22 @@ const (
 
 func newQ8Wide(w q8Weights, n, k int, quant convQuant, level Level) *q8Wide {
 	kp := (k + 7) &^ 7
-	x := &q8Wide{kp: kp, nb: (n + q8WideNR - 1) / q8WideNR, fused: level == LevelAVX2}
+	x := &q8Wide{kp: kp, nb: (n + q8WideNR - 1) / q8WideNR, fused: level == LevelAVX2, dot: level == LevelDotProd}
+	x.rq = q8Requant{zp: quant.outZP, lo: quant.lo, hi: quant.hi}
+	if x.dot {
+		// Raw bytes: uint8 weights are v+128 and unsigned products
+		// then carry 128·Σa, so both types need offset·Σa alone.
+		x.kp = (k + 15) &^ 15
+		x.coef = w.offset
+		x.wb = make([]byte, x.nb*x.kp*q8WideNR)
+		for c := 0; c < n; c++ {
+			blk, j := c/q8WideNR, c%q8WideNR
+			for kk, b := range w.data[c*k : c*k+k] {
+				x.wb[(blk*x.kp+kk&^3)*q8WideNR+4*j+kk&3] = b
+			}
+		}
+		return x
+	}
 	x.w = make([]int16, x.nb*kp*q8WideNR)
 	for c := 0; c < n; c++ {
 		blk, j := c/q8WideNR, c%q8WideNR
@@ -53,13 +75,14 @@ func newQ8Wide(w q8Weights, n, k int, quant convQuant, level Level) *q8Wide {
 			}
 		}
 	}
-	x.rq = q8Requant{zp: quant.outZP, lo: quant.lo, hi: quant.hi}
 	return x
 }
 
 // q8WideScratch is one worker's buffers for the wide product.
 type q8WideScratch struct {
 	a     []int16 // tiles panels of four rows × kp
+	ab    []byte  // the same as bytes, for the dot-product kernels
+	sumsA [][q8MR]int32
 	tiles int
 	tmp   []byte  // one tile's bytes for partial tiles: 4 rows × nb·NR
 	sums  []int32 // one tile's sums for the reference rounding
@@ -67,12 +90,18 @@ type q8WideScratch struct {
 
 func (x *q8Wide) newScratch() *q8WideScratch {
 	tiles := min(max(q8WidePanelBytes/(q8MR*x.kp*2), 1), 32)
-	return &q8WideScratch{
-		a:     make([]int16, tiles*q8MR*x.kp),
+	ws := &q8WideScratch{
 		tiles: tiles,
 		tmp:   make([]byte, q8MR*x.nb*q8WideNR),
 		sums:  make([]int32, x.nb*q8MR*q8WideNR),
+		sumsA: make([][q8MR]int32, tiles),
 	}
+	if x.dot {
+		ws.ab = make([]byte, tiles*q8MR*x.kp)
+	} else {
+		ws.a = make([]int16, tiles*q8MR*x.kp)
+	}
+	return ws
 }
 
 // q8RowsWide computes rows [lo, hi) of the product into out, whose row m
@@ -87,8 +116,15 @@ func q8RowsWide[T int8 | uint8](g *q8Gemm, blk *q8Block, s *convQ8State, lo, hi 
 		b1 := min(hi, b0+span)
 		nt := (b1 - b0 + q8MR - 1) / q8MR
 		for i := 0; i < nt; i++ {
-			m0 := b0 + i*q8MR
-			q8WidenTile[T](s, blk, ws.a[i*tileLen:(i+1)*tileLen], m0, min(q8MR, b1-m0))
+			m0, rows := b0+i*q8MR, min(q8MR, b1-b0-i*q8MR)
+			if x.dot {
+				q8PackTile[T](s, blk, ws.ab[i*tileLen:(i+1)*tileLen], m0, rows)
+				if x.coef != 0 {
+					q8PanelRowSums[T](ws.ab[i*tileLen:(i+1)*tileLen], kp, &ws.sumsA[i])
+				}
+			} else {
+				q8PackTile[T](s, blk, ws.a[i*tileLen:(i+1)*tileLen], m0, rows)
+			}
 		}
 		// Channel blocks outermost within the row block: each pass's
 		// weights stay in L1 cache while every tile uses them.
@@ -96,15 +132,16 @@ func q8RowsWide[T int8 | uint8](g *q8Gemm, blk *q8Block, s *convQ8State, lo, hi 
 			c1 := min(nb, c0+chunk)
 			for i := 0; i < nt; i++ {
 				m0 := b0 + i*q8MR
-				g.wideTile(ws, ws.a[i*tileLen:(i+1)*tileLen], c0, c1, min(q8MR, b1-m0), out[m0*outStride:], outStride)
+				g.wideTile(ws, i, c0, c1, min(q8MR, b1-m0), out[m0*outStride:], outStride)
 			}
 		}
 	}
 }
 
-// q8WidenTile widens output rows m0..m0+rows-1 into a, four rows of kp
-// values; rows past rows keep stale values, whose results are discarded.
-func q8WidenTile[T int8 | uint8](s *convQ8State, blk *q8Block, a []int16, m0, rows int) {
+// q8PackTile writes output rows m0..m0+rows-1 into a, four rows of kp
+// values (widened to int16, or bytes as they are); rows past rows keep
+// stale values, whose results are discarded.
+func q8PackTile[T int8 | uint8, E int16 | byte](s *convQ8State, blk *q8Block, a []E, m0, rows int) {
 	k, kp := s.packer.k, s.gemm.wide.kp
 	var zero T
 	signed := ^zero < 0
@@ -112,9 +149,12 @@ func q8WidenTile[T int8 | uint8](s *convQ8State, blk *q8Block, a []int16, m0, ro
 		for r := 0; r < rows; r++ {
 			dst := a[r*kp : r*kp+kp]
 			src := s.in[(m0+r)*k : (m0+r)*k+k]
-			i := q8Widen(dst, src, signed)
+			i := 0
+			if d16, ok := any(dst).([]int16); ok {
+				i = q8Widen(d16, src, signed)
+			}
 			for ; i < k; i++ {
-				dst[i] = int16(T(src[i]))
+				dst[i] = E(T(src[i]))
 			}
 			clear(dst[k:])
 		}
@@ -126,33 +166,50 @@ func q8WidenTile[T int8 | uint8](s *convQ8State, blk *q8Block, a []int16, m0, ro
 	a0, a1, a2, a3 := a[:k], a[kp:kp+k], a[2*kp:2*kp+k], a[3*kp:3*kp+k]
 	for i := range a0 {
 		p := panel[i*q8MR : i*q8MR+q8MR : i*q8MR+q8MR]
-		a0[i], a1[i], a2[i], a3[i] = int16(T(p[0])), int16(T(p[1])), int16(T(p[2])), int16(T(p[3]))
+		a0[i], a1[i], a2[i], a3[i] = E(T(p[0])), E(T(p[1])), E(T(p[2])), E(T(p[3]))
 	}
 	for r := 0; r < q8MR; r++ {
 		clear(a[r*kp+k : r*kp+kp])
 	}
 }
 
-// wideTile computes channel blocks [c0, c1) of one tile of rows rows.
-func (g *q8Gemm) wideTile(ws *q8WideScratch, a []int16, c0, c1, rows int, out []byte, stride int) {
+// q8PanelRowSums sets sums to the sums of the four rows (as T values) of
+// a panel of rows kp long.
+func q8PanelRowSums[T int8 | uint8](a []byte, kp int, sums *[q8MR]int32) {
+	for r := range sums {
+		sums[r] = q8RowSum[T](a[r*kp : r*kp+kp])
+	}
+}
+
+// wideTile computes channel blocks [c0, c1) of tile i of rows rows.
+func (g *q8Gemm) wideTile(ws *q8WideScratch, i, c0, c1, rows int, out []byte, stride int) {
 	x := g.wide
 	kp := x.kp
 	const nr = q8WideNR
 	q := &g.quant
 	if q.rounding == convRoundReference || !x.fused {
 		sums := ws.sums
-		q8WideSums(a, x.w[c0*kp*nr:], kp, c1-c0, sums)
+		var rowTerm [q8MR]int32
+		if x.dot {
+			q8WideDot(ws.ab[i*q8MR*kp:(i+1)*q8MR*kp], x.wb[c0*kp*nr:], kp, c1-c0, sums, g.signed)
+			for r, v := range ws.sumsA[i] {
+				rowTerm[r] = x.coef * v
+			}
+		} else {
+			q8WideSums(ws.a[i*q8MR*kp:(i+1)*q8MR*kp], x.w[c0*kp*nr:], kp, c1-c0, sums)
+		}
 		for b := c0; b < c1; b++ {
 			tile := sums[(b-c0)*q8MR*nr : (b-c0+1)*q8MR*nr]
 			for j := 0; j < nr && b*nr+j < g.n; j++ {
 				c := b*nr + j
 				for r := 0; r < rows; r++ {
-					out[r*stride+c] = byte(q.round(tile[r*nr+j]+g.colConst[c], c))
+					out[r*stride+c] = byte(q.round(tile[r*nr+j]+rowTerm[r]+g.colConst[c], c))
 				}
 			}
 		}
 		return
 	}
+	a := ws.a[i*q8MR*kp : (i+1)*q8MR*kp]
 	// Whole tiles of whole blocks go straight to the output; the rest
 	// through tmp.
 	if full := min(c1, g.n/nr); rows == q8MR && full > c0 {

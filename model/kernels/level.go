@@ -24,8 +24,8 @@ const (
 	// LevelNEON uses Advanced SIMD (arm64) for the 8-bit matrix
 	// products.
 	LevelNEON
-	// LevelDotProd would use the ARMv8.2 SDOT/UDOT instructions (arm64);
-	// not implemented.
+	// LevelDotProd uses the ARMv8.2 SDOT/UDOT instructions (arm64) for
+	// the 8-bit matrix products.
 	LevelDotProd
 )
 

@@ -73,6 +73,7 @@ func levelCases(rng *rand.Rand) []levelCase {
 // rounding options, one and two threads.
 func TestLevelsMatchGeneric(t *testing.T) {
 	levels := Levels()[1:]
+	t.Logf("levels above generic here: %v", levels)
 	if len(levels) == 0 {
 		t.Log("only the generic level runs here")
 		return
