@@ -26,6 +26,11 @@ func loadCases(t testing.TB) []*conformance.Case {
 	return cases
 }
 
+// heavyModelBytes marks the real-size models (the 224×224 MobileNetV2s):
+// with -short, which the emulated ARM runs use, they run at the best
+// level only, the generic kernels being covered by native runs.
+const heavyModelBytes = 2 << 20
+
 // TestConformance runs every case at every kernel level the machine runs:
 // each level must meet the same expectations.
 func TestConformance(t *testing.T) {
@@ -33,10 +38,23 @@ func TestConformance(t *testing.T) {
 	for _, level := range kernels.Levels() {
 		t.Run(level.String(), func(t *testing.T) {
 			for _, c := range cases {
+				if testing.Short() && level != kernels.BestLevel() && modelBytes(c) > heavyModelBytes {
+					t.Logf("%s: -short runs it at %s only", c.Name, kernels.BestLevel())
+					continue
+				}
 				t.Run(c.Name, func(t *testing.T) { runCase(t, c, level) })
 			}
 		})
 	}
+}
+
+// modelBytes is the size of a case's model file, 0 when unknown.
+func modelBytes(c *conformance.Case) int64 {
+	fi, err := os.Stat(c.ModelPath())
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 func runCase(t *testing.T, c *conformance.Case, level kernels.Level) {
