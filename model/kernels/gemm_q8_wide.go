@@ -118,12 +118,12 @@ func q8RowsWide[T int8 | uint8](g *q8Gemm, blk *q8Block, s *convQ8State, lo, hi 
 		for i := 0; i < nt; i++ {
 			m0, rows := b0+i*q8MR, min(q8MR, b1-b0-i*q8MR)
 			if x.dot {
-				q8PackTile[T](s, blk, ws.ab[i*tileLen:(i+1)*tileLen], m0, rows)
+				q8PackTile[T](s, ws.ab[i*tileLen:(i+1)*tileLen], m0, rows)
 				if x.coef != 0 {
 					q8PanelRowSums[T](ws.ab[i*tileLen:(i+1)*tileLen], kp, &ws.sumsA[i])
 				}
 			} else {
-				q8PackTile[T](s, blk, ws.a[i*tileLen:(i+1)*tileLen], m0, rows)
+				q8PackTile[T](s, ws.a[i*tileLen:(i+1)*tileLen], m0, rows)
 			}
 		}
 		// Channel blocks outermost within the row block: each pass's
@@ -141,11 +141,19 @@ func q8RowsWide[T int8 | uint8](g *q8Gemm, blk *q8Block, s *convQ8State, lo, hi 
 // q8PackTile writes output rows m0..m0+rows-1 into a, four rows of kp
 // values (widened to int16, or bytes as they are); rows past rows keep
 // stale values, whose results are discarded.
-func q8PackTile[T int8 | uint8, E int16 | byte](s *convQ8State, blk *q8Block, a []E, m0, rows int) {
+func q8PackTile[T int8 | uint8, E int16 | byte](s *convQ8State, a []E, m0, rows int) {
 	k, kp := s.packer.k, s.gemm.wide.kp
 	var zero T
 	signed := ^zero < 0
 	if s.packer.direct {
+		if d16, ok := any(a).([]int16); ok && k == kp && rows == q8MR {
+			// Whole rows back to back: widen the tile in one call.
+			src := s.in[m0*k : (m0+q8MR)*k]
+			for i := q8Widen(d16, src, signed); i < len(src); i++ {
+				a[i] = E(T(src[i]))
+			}
+			return
+		}
 		for r := 0; r < rows; r++ {
 			dst := a[r*kp : r*kp+kp]
 			src := s.in[(m0+r)*k : (m0+r)*k+k]
@@ -160,16 +168,55 @@ func q8PackTile[T int8 | uint8, E int16 | byte](s *convQ8State, blk *q8Block, a 
 		}
 		return
 	}
-	panel := blk.panel(0)
-	s.packer.pack(s.in, panel, m0, rows)
-	panel = panel[:k*q8MR]
-	a0, a1, a2, a3 := a[:k], a[kp:kp+k], a[2*kp:2*kp+k], a[3*kp:3*kp+k]
-	for i := range a0 {
-		p := panel[i*q8MR : i*q8MR+q8MR : i*q8MR+q8MR]
-		a0[i], a1[i], a2[i], a3[i] = E(T(p[0])), E(T(p[1])), E(T(p[2])), E(T(p[3]))
+	g := s.packer.g
+	hw := g.outH * g.outW
+	for r := 0; r < rows; r++ {
+		m := m0 + r
+		dst := a[r*kp : r*kp+kp]
+		q8GatherRow[T](s.packer, s.in, dst[:k], m/hw, m%hw/g.outW, m%g.outW)
+		clear(dst[k:])
 	}
-	for r := 0; r < q8MR; r++ {
-		clear(a[r*kp+k : r*kp+kp])
+}
+
+// q8GatherRow writes the receptive field of output pixel (b, oy, ox) to
+// dst, converted to E, whole filter rows at a time where they lie inside
+// the input.
+func q8GatherRow[T int8 | uint8, E int16 | byte](p *convPacker[byte], in []byte, dst []E, b, oy, ox int) {
+	g := p.g
+	c := g.inC
+	rowLen := g.filterW * c
+	pad := E(T(p.pad[0]))
+	iy0 := oy*g.strideH - g.padTop
+	ix0 := ox*g.strideW - g.padLeft
+	whole := g.dilationW == 1 && ix0 >= 0 && ix0+g.filterW <= g.inW
+	for ky := 0; ky < g.filterH; ky++ {
+		d := dst[ky*rowLen : ky*rowLen+rowLen]
+		iy := iy0 + ky*g.dilationH
+		if iy < 0 || iy >= g.inH {
+			for i := range d {
+				d[i] = pad
+			}
+			continue
+		}
+		base := (b*g.inH + iy) * g.inW
+		if whole {
+			for i, v := range in[(base+ix0)*c : (base+ix0)*c+rowLen] {
+				d[i] = E(T(v))
+			}
+			continue
+		}
+		for kx := 0; kx < g.filterW; kx++ {
+			seg := d[kx*c : kx*c+c]
+			if ix := ix0 + kx*g.dilationW; ix >= 0 && ix < g.inW {
+				for i, v := range in[(base+ix)*c : (base+ix)*c+c] {
+					seg[i] = E(T(v))
+				}
+			} else {
+				for i := range seg {
+					seg[i] = pad
+				}
+			}
+		}
 	}
 }
 
