@@ -129,6 +129,19 @@ func (d *depthwiseConv) rows(parts int, fn func(p, b, oy int)) func(lo, hi int) 
 	}
 }
 
+// inputRows runs fn over each part's share of the input rows
+// (batch·height), for the fills of the padded copy.
+func (d *depthwiseConv) inputRows(parts int, fn func(lo, hi int)) func(lo, hi int) {
+	total := d.geo.batches * d.geo.inH
+	return func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			if rlo, rhi := convSplit(total, parts, p, 1); rlo < rhi {
+				fn(rlo, rhi)
+			}
+		}
+	}
+}
+
 // 8-bit depthwise convolution.
 
 type dwQ8State struct {
@@ -141,9 +154,10 @@ type dwQ8State struct {
 	bias     *Tensor   // refreshed at Eval when not constant
 	in, out  []byte
 	run      func(lo, hi int)
-	fast     *dwPadded   // the exact float path, or nil
-	accF     [][]float32 // per part, for the float path
-	fill     func(in []byte)
+	fast     *dwPadded                   // the exact float path, or nil
+	accF     [][]float32                 // per part, for the float path
+	fill     func(in []byte, lo, hi int) // input rows [lo, hi) of batches·height
+	fillRun  func(lo, hi int)            // fill split into the parts
 	// constF is colConst as float32, set when every value is exact in
 	// float32 (see dwSetConstF); the float path then adds it to its exact
 	// sums in floating point, saving two conversions per output.
@@ -242,22 +256,23 @@ func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activ
 	wide := d.level == LevelAVX2 && s.fast != nil && quant.rounding == convRoundRuntime
 	switch {
 	case wide && unsigned:
-		s.fill = func(in []byte) { dwFillQ8Wide[uint8](s.fast, g, in) }
+		s.fill = func(in []byte, lo, hi int) { dwFillQ8Wide[uint8](s.fast, g, in, lo, hi) }
 		s.run = d.rows(len(d.offs), func(_, b, oy int) { dwFastRowQ8Wide(d, s, b, oy) })
 	case wide:
-		s.fill = func(in []byte) { dwFillQ8Wide[int8](s.fast, g, in) }
+		s.fill = func(in []byte, lo, hi int) { dwFillQ8Wide[int8](s.fast, g, in, lo, hi) }
 		s.run = d.rows(len(d.offs), func(_, b, oy int) { dwFastRowQ8Wide(d, s, b, oy) })
 	case s.fast != nil && unsigned:
-		s.fill = func(in []byte) { dwFillQ8[uint8](s.fast, g, in) }
+		s.fill = func(in []byte, lo, hi int) { dwFillQ8[uint8](s.fast, g, in, lo, hi) }
 		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwFastRowQ8(d, s, p, b, oy) })
 	case s.fast != nil:
-		s.fill = func(in []byte) { dwFillQ8[int8](s.fast, g, in) }
+		s.fill = func(in []byte, lo, hi int) { dwFillQ8[int8](s.fast, g, in, lo, hi) }
 		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwFastRowQ8(d, s, p, b, oy) })
 	case unsigned:
 		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwQ8Row[uint8](d, s, p, b, oy) })
 	default:
 		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwQ8Row[int8](d, s, p, b, oy) })
 	}
+	s.fillRun = d.inputRows(len(d.offs), func(lo, hi int) { s.fill(s.in, lo, hi) })
 	d.eval = func(ctx *Context, n *Node) error {
 		if s.bias != nil {
 			for c, b := range s.bias.I32()[:g.outC] {
@@ -269,7 +284,7 @@ func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activ
 		}
 		s.in, s.out = n.Inputs[0].Data, n.Outputs[0].Data
 		if s.fill != nil {
-			s.fill(s.in)
+			ctx.ParallelFor(len(d.offs), s.fillRun)
 		}
 		ctx.ParallelFor(len(d.offs), s.run)
 		return nil
@@ -503,6 +518,7 @@ func (d *depthwiseConv) prepareF32(filter, bias *Tensor, act model.Activation) e
 			dwF32Pixel(s, offs, d.mult, acc, o)
 		}
 	})
+	fillRun := d.inputRows(len(d.offs), func(lo, hi int) { s.fast.fillF32(g, s.in, lo, hi) })
 	d.eval = func(ctx *Context, n *Node) error {
 		s.in, s.out = n.Inputs[0].F32(), n.Outputs[0].F32()
 		s.bias = s.zeroBias
@@ -510,7 +526,7 @@ func (d *depthwiseConv) prepareF32(filter, bias *Tensor, act model.Activation) e
 			s.bias = b.F32()
 		}
 		if s.fast != nil {
-			s.fast.fillF32(g, s.in)
+			ctx.ParallelFor(len(d.offs), fillRun)
 		}
 		ctx.ParallelFor(len(d.offs), s.run)
 		return nil

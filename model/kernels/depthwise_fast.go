@@ -57,26 +57,24 @@ func (p *dwPadded) base(g *convGeometry, b, oy, ox int) int {
 }
 
 // fillQ8 converts 8-bit input into the buffer's interior.
-func dwFillQ8[T int8 | uint8](p *dwPadded, g *convGeometry, in []byte) {
+func dwFillQ8[T int8 | uint8](p *dwPadded, g *convGeometry, in []byte, lo, hi int) {
 	rowLen := g.inW * g.inC
-	for b := 0; b < g.batches; b++ {
-		for y := 0; y < g.inH; y++ {
-			src := in[((b*g.inH)+y)*rowLen:][:rowLen]
-			dst := p.row(b, y, g.inW)[:rowLen]
-			for i, x := range src {
-				dst[i] = float32(T(x))
-			}
+	for r := lo; r < hi; r++ {
+		b, y := r/g.inH, r%g.inH
+		src := in[r*rowLen:][:rowLen]
+		dst := p.row(b, y, g.inW)[:rowLen]
+		for i, x := range src {
+			dst[i] = float32(T(x))
 		}
 	}
 }
 
 // fillF32 copies float input into the buffer's interior.
-func (p *dwPadded) fillF32(g *convGeometry, in []float32) {
+func (p *dwPadded) fillF32(g *convGeometry, in []float32, lo, hi int) {
 	rowLen := g.inW * g.inC
-	for b := 0; b < g.batches; b++ {
-		for y := 0; y < g.inH; y++ {
-			copy(p.row(b, y, g.inW), in[((b*g.inH)+y)*rowLen:][:rowLen])
-		}
+	for r := lo; r < hi; r++ {
+		b, y := r/g.inH, r%g.inH
+		copy(p.row(b, y, g.inW), in[r*rowLen:][:rowLen])
 	}
 }
 

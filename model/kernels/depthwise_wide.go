@@ -58,17 +58,16 @@ func dwFastRowQ8Wide(d *depthwiseConv, s *dwQ8State, b, oy int) {
 }
 
 // dwFillQ8Wide is dwFillQ8 with vector conversions.
-func dwFillQ8Wide[T int8 | uint8](p *dwPadded, g *convGeometry, in []byte) {
+func dwFillQ8Wide[T int8 | uint8](p *dwPadded, g *convGeometry, in []byte, lo, hi int) {
 	var zero T
 	signed := ^zero < 0
 	rowLen := g.inW * g.inC
-	for b := 0; b < g.batches; b++ {
-		for y := 0; y < g.inH; y++ {
-			src := in[((b*g.inH)+y)*rowLen:][:rowLen]
-			dst := p.row(b, y, g.inW)[:rowLen]
-			for i := dwFillWide(dst, src, signed); i < rowLen; i++ {
-				dst[i] = float32(T(src[i]))
-			}
+	for r := lo; r < hi; r++ {
+		b, y := r/g.inH, r%g.inH
+		src := in[r*rowLen:][:rowLen]
+		dst := p.row(b, y, g.inW)[:rowLen]
+		for i := dwFillWide(dst, src, signed); i < rowLen; i++ {
+			dst[i] = float32(T(src[i]))
 		}
 	}
 }
