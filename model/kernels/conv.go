@@ -304,6 +304,9 @@ func (c *conv2D) prepareF32(parts int, filter, bias *Tensor, act model.Activatio
 		return err
 	}
 	gemm := newF32Gemm(filter.F32(), g.outC, c.k, act)
+	if c.level == LevelAVX2 {
+		gemm.wide = newF32Wide(filter.F32(), g.outC, c.k, gemm.lo, gemm.hi)
+	}
 	c.eval = newConvF32State(parts, c.m, gemm, newConvPacker(g, float32(0))).eval
 	return nil
 }
@@ -313,6 +316,7 @@ type convF32State struct {
 	gemm   *f32Gemm
 	packer *convPacker[float32]
 	parts  [][]float32 // panel per part
+	tmps   [][]float32 // partial tiles per part, for the SIMD product
 	run    func(lo, hi int)
 	in     []float32
 	out    []float32
@@ -323,8 +327,12 @@ type convF32State struct {
 func newConvF32State(parts, m int, gemm *f32Gemm, packer *convPacker[float32]) *convF32State {
 	s := &convF32State{gemm: gemm, packer: packer}
 	s.parts = make([][]float32, parts)
+	s.tmps = make([][]float32, parts)
 	for i := range s.parts {
 		s.parts[i] = s.gemm.newPanel()
+		if w := gemm.wide; w != nil {
+			s.tmps[i] = make([]float32, q8MR*w.nb*f32WideNR)
+		}
 	}
 	s.run = convRun(parts, m, s.rows)
 	return s
@@ -336,6 +344,9 @@ func (s *convF32State) eval(ctx *Context, n *Node) error {
 	if b := n.Input(2); b != nil {
 		s.bias = b.F32()
 	}
+	if w := s.gemm.wide; w != nil {
+		copy(w.biasPad, s.bias[:s.gemm.n])
+	}
 	ctx.ParallelFor(len(s.parts), s.run)
 	return nil
 }
@@ -344,6 +355,14 @@ func (s *convF32State) eval(ctx *Context, n *Node) error {
 func (s *convF32State) rows(p, lo, hi int) {
 	panel := s.parts[p]
 	n, k := s.gemm.n, s.gemm.k
+	if w := s.gemm.wide; w != nil {
+		for m0 := lo; m0 < hi; m0 += q8MR {
+			rows := min(q8MR, hi-m0)
+			s.packer.pack(s.in, panel, m0, rows)
+			w.tile(s.gemm, panel, rows, s.out[m0*n:], n, s.tmps[p])
+		}
+		return
+	}
 	if hi-lo == 1 && s.packer.direct {
 		s.gemm.row1(s.in[lo*k:lo*k+k], s.out[lo*n:lo*n+n], s.bias)
 		return

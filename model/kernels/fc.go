@@ -104,6 +104,9 @@ func (f *fullyConnected) prepareF32(parts int, weights, bias *Tensor, act model.
 		return err
 	}
 	gemm := newF32Gemm(weights.F32(), f.n, f.k, act)
+	if f.level == LevelAVX2 {
+		gemm.wide = newF32Wide(weights.F32(), f.n, f.k, gemm.lo, gemm.hi)
+	}
 	f.eval = newConvF32State(parts, f.m, gemm, newRowPacker[float32](f.k)).eval
 	return nil
 }

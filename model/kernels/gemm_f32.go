@@ -20,6 +20,7 @@ type f32Gemm struct {
 	w        []float32 // panels [k][4], then one spare step
 	lo, hi   float32
 	zeroBias []float32
+	wide     *f32Wide // the SIMD layout (LevelAVX2), or nil
 }
 
 func newF32Gemm(w []float32, n, k int, act model.Activation) *f32Gemm {
