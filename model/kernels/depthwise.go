@@ -479,6 +479,7 @@ type dwF32State struct {
 	bias     []float32
 	run      func(lo, hi int)
 	fast     *dwPadded // for multiplier one, or nil
+	lohi     [2]float32
 }
 
 func (d *depthwiseConv) prepareF32(filter, bias *Tensor, act model.Activation) error {
@@ -501,7 +502,33 @@ func (d *depthwiseConv) prepareF32(filter, bias *Tensor, act model.Activation) e
 		// the sums equal the reference's, which skips padded taps.
 		s.fast = newDWPadded(g, s.w, 0)
 	}
-	s.run = d.rows(len(d.offs), func(p, b, oy int) {
+	s.lohi = [2]float32{s.lo, s.hi}
+	if d.level == LevelAVX2 && s.fast != nil {
+		s.run = d.rows(len(d.offs), func(_, b, oy int) { dwFastRowF32Wide(d, s, b, oy) })
+	} else {
+		s.run = d.rows(len(d.offs), d.f32Row(s))
+	}
+	fillRun := d.inputRows(len(d.offs), func(lo, hi int) { s.fast.fillF32(g, s.in, lo, hi) })
+	d.eval = func(ctx *Context, n *Node) error {
+		s.in, s.out = n.Inputs[0].F32(), n.Outputs[0].F32()
+		s.bias = s.zeroBias
+		if b := n.Input(2); b != nil {
+			s.bias = b.F32()
+		}
+		if s.fast != nil {
+			ctx.ParallelFor(len(d.offs), fillRun)
+		}
+		ctx.ParallelFor(len(d.offs), s.run)
+		return nil
+	}
+	return nil
+}
+
+// f32Row is the generic float row: the padded copy for multiplier one,
+// resolved taps otherwise.
+func (d *depthwiseConv) f32Row(s *dwF32State) func(p, b, oy int) {
+	g := &d.geo
+	return func(p, b, oy int) {
 		offs, acc := d.offs[p], s.acc[p]
 		c := g.outC
 		for ox := 0; ox < g.outW; ox++ {
@@ -517,21 +544,7 @@ func (d *depthwiseConv) prepareF32(filter, bias *Tensor, act model.Activation) e
 			d.tapOffsets(offs, b, oy, ox)
 			dwF32Pixel(s, offs, d.mult, acc, o)
 		}
-	})
-	fillRun := d.inputRows(len(d.offs), func(lo, hi int) { s.fast.fillF32(g, s.in, lo, hi) })
-	d.eval = func(ctx *Context, n *Node) error {
-		s.in, s.out = n.Inputs[0].F32(), n.Outputs[0].F32()
-		s.bias = s.zeroBias
-		if b := n.Input(2); b != nil {
-			s.bias = b.F32()
-		}
-		if s.fast != nil {
-			ctx.ParallelFor(len(d.offs), fillRun)
-		}
-		ctx.ParallelFor(len(d.offs), s.run)
-		return nil
 	}
-	return nil
 }
 
 // dwF32Pixel computes one output pixel. Sums run tap by tap in filter

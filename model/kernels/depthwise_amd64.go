@@ -11,7 +11,12 @@ func dwFillU8AVX2(dst *float32, src *byte, n int)
 //go:noescape
 func dwFillI8AVX2(dst *float32, src *byte, n int)
 
+//go:noescape
+func dwRowF32AVX2(a *dwRowArgs)
+
 func dwRowQ8(a *dwRowArgs) { dwRowQ8AVX2(a) }
+
+func dwRowF32(a *dwRowArgs) { dwRowF32AVX2(a) }
 
 // dwFillWide converts the first len(src)&^7 bytes of src to float32 in dst
 // and returns how many it converted.

@@ -53,6 +53,9 @@ GLOBL dwfbound<>(SB), RODATA|NOPTR, $8
 #define A_RQ 88
 #define A_OUT 96
 #define A_OSTEP 104
+#define A_BIAS 112
+#define A_LOHI 120
+#define A_OUTF 128
 
 // func dwRowQ8AVX2(a *dwRowArgs)
 TEXT ·dwRowQ8AVX2(SB), NOSPLIT, $0-8
@@ -190,5 +193,106 @@ filoop:
 	DECQ CX
 	JNZ filoop
 fidone:
+	VZEROUPPER
+	RET
+
+// DWF32 adds the bias at off(CX) to the eight float sums in Y, clamps
+// them to [Y14, Y15] and stores them at off(R11)(R9*4).
+#define DWF32(Y, off) \
+	VADDPS off(CX), Y, Y \
+	VMAXPS Y14, Y, Y \
+	VMINPS Y15, Y, Y \
+	VMOVUPS Y, off(R11)(R9*4)
+
+// DWMULADD adds x·w (rounded product, then rounded sum: the generic
+// kernel's order, without fusing) to acc.
+#define DWMULADD(xoff, woff, X, acc) \
+	VMOVUPS xoff(AX)(CX*1), X \
+	VMULPS woff(DI), X, X \
+	VADDPS X, acc, acc
+
+// func dwRowF32AVX2(a *dwRowArgs)
+// is dwRowQ8AVX2 for float data: sums tap by tap, then bias and clamp.
+TEXT ·dwRowF32AVX2(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), BX
+	MOVQ A_LOHI(BX), CX
+	VBROADCASTSS (CX), Y14
+	VBROADCASTSS 4(CX), Y15
+	MOVQ A_X(BX), SI
+	MOVQ A_OUTF(BX), R11
+	MOVQ A_PIXELS(BX), DX
+	MOVQ A_C(BX), R14
+	SHLQ $2, R14
+	TESTQ DX, DX
+	JZ fdone
+
+fpixel:
+	XORQ R8, R8 // channel, in float bytes
+	XORQ R9, R9 // channel
+
+fc32:
+	CMPQ R9, A_C32(BX)
+	JGE fc8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ A_W(BX), DI
+	ADDQ R8, DI
+	MOVQ A_TAPS(BX), R10
+	MOVQ A_NTAPS(BX), R13
+	LEAQ (SI)(R8*1), AX
+
+ftap32:
+	MOVQ (R10), CX
+	DWMULADD(0, 0, Y4, Y0)
+	DWMULADD(32, 32, Y5, Y1)
+	DWMULADD(64, 64, Y6, Y2)
+	DWMULADD(96, 96, Y7, Y3)
+	ADDQ $8, R10
+	ADDQ R14, DI
+	DECQ R13
+	JNZ ftap32
+	MOVQ A_BIAS(BX), CX
+	ADDQ R8, CX
+	DWF32(Y0, 0)
+	DWF32(Y1, 32)
+	DWF32(Y2, 64)
+	DWF32(Y3, 96)
+	ADDQ $128, R8
+	ADDQ $32, R9
+	JMP fc32
+
+fc8:
+	CMPQ R9, A_C8(BX)
+	JGE fnext
+	VXORPS Y0, Y0, Y0
+	MOVQ A_W(BX), DI
+	ADDQ R8, DI
+	MOVQ A_TAPS(BX), R10
+	MOVQ A_NTAPS(BX), R13
+	LEAQ (SI)(R8*1), AX
+
+ftap8:
+	MOVQ (R10), CX
+	DWMULADD(0, 0, Y4, Y0)
+	ADDQ $8, R10
+	ADDQ R14, DI
+	DECQ R13
+	JNZ ftap8
+	MOVQ A_BIAS(BX), CX
+	ADDQ R8, CX
+	DWF32(Y0, 0)
+	ADDQ $32, R8
+	ADDQ $8, R9
+	JMP fc8
+
+fnext:
+	ADDQ A_XSTEP(BX), SI
+	ADDQ A_OSTEP(BX), R11
+	DECQ DX
+	JNZ fpixel
+
+fdone:
 	VZEROUPPER
 	RET

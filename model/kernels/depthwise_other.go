@@ -7,4 +7,6 @@ package kernels
 
 func dwRowQ8(a *dwRowArgs) { panic("kernels: no SIMD depthwise kernel on this architecture") }
 
+func dwRowF32(a *dwRowArgs) { panic("kernels: no SIMD depthwise kernel on this architecture") }
+
 func dwFillWide(dst []float32, src []byte, signed bool) int { return 0 }

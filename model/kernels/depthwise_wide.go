@@ -24,6 +24,10 @@ type dwRowArgs struct {
 	rq     *q8Requant
 	out    *byte
 	ostep  int // bytes between output pixels
+	// For float data: the bias, the activation range and the output.
+	bias *float32
+	lohi *[2]float32
+	outF *float32
 }
 
 // dwFastRowQ8Wide computes output row oy of batch b with the row kernel,
@@ -68,6 +72,33 @@ func dwFillQ8Wide[T int8 | uint8](p *dwPadded, g *convGeometry, in []byte, lo, h
 		dst := p.row(b, y, g.inW)[:rowLen]
 		for i := dwFillWide(dst, src, signed); i < rowLen; i++ {
 			dst[i] = float32(T(src[i]))
+		}
+	}
+}
+
+// dwFastRowF32Wide computes output row oy of batch b of a float depthwise
+// convolution with the row kernel, and the channels past the last whole
+// vector with scalar code; the sums keep the generic order.
+func dwFastRowF32Wide(d *depthwiseConv, s *dwF32State, b, oy int) {
+	g := &d.geo
+	c := g.outC
+	f := s.fast
+	c8 := c &^ 7
+	row := (b*g.outH + oy) * g.outW * c
+	if c8 > 0 {
+		a := dwRowArgs{
+			x: &f.buf[f.base(g, b, oy, 0)], xstep: g.strideW * c * 4, pixels: g.outW,
+			w: &f.w[0], taps: &f.tapBytes[0], ntaps: len(f.tapBytes),
+			c: c, c32: c &^ 31, c8: c8,
+			bias: &s.bias[0], lohi: &s.lohi, outF: &s.out[row], ostep: 4 * c,
+		}
+		dwRowF32(&a)
+	}
+	for ox := 0; c8 < c && ox < g.outW; ox++ {
+		base := f.base(g, b, oy, ox)
+		o := s.out[row+ox*c : row+ox*c+c]
+		for ch := c8; ch < c; ch++ {
+			o[ch] = min(max(f.dwSum1(base, ch)+s.bias[ch], s.lo), s.hi)
 		}
 	}
 }
