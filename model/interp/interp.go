@@ -62,9 +62,32 @@ type variable struct {
 	initial []byte
 }
 
+// Plan is what the interpreters of one model can share: the model, the
+// options and the kernels' read-only prepared data (the packed weights of
+// convolutions and fully connected layers). Each interpreter built from it
+// keeps its own activations and scratch, so they can run concurrently.
+type Plan struct {
+	model  *model.Model
+	opts   Options
+	shared *kernels.Shared
+}
+
+// NewPlan returns a plan for m with opts. The first interpreter built from
+// it prepares the weights; the others reuse them.
+func NewPlan(m *model.Model, opts Options) *Plan {
+	return &Plan{model: m, opts: opts, shared: kernels.NewShared()}
+}
+
+// NewFromPlan builds an interpreter that shares p's prepared weights with
+// every other interpreter of p. It is safe to call concurrently.
+func NewFromPlan(p *Plan) (*Interpreter, error) { return build(p.model, p.opts, p.shared) }
+
 // New builds an interpreter for m. Operators without a kernel are all
 // reported at once, by name and count.
-func New(m *model.Model, opts Options) (*Interpreter, error) {
+func New(m *model.Model, opts Options) (*Interpreter, error) { return build(m, opts, nil) }
+
+// build is New with an optional cache of prepared weights.
+func build(m *model.Model, opts Options, shared *kernels.Shared) (*Interpreter, error) {
 	sg := &m.Subgraphs[0]
 	registry := kernels.Registry()
 	missing := map[string]int{}
@@ -94,6 +117,7 @@ func New(m *model.Model, opts Options) (*Interpreter, error) {
 	ctx := kernels.NewContext(threads)
 	ctx.ReferenceRounding = opts.ReferenceRounding
 	ctx.Level = level
+	ctx.Shared = shared
 	it := &Interpreter{model: m, ctx: ctx, byName: map[string]int{}}
 	it.tensors = make([]*kernels.Tensor, len(sg.Tensors))
 	for i := range sg.Tensors {
@@ -149,6 +173,7 @@ func New(m *model.Model, opts Options) (*Interpreter, error) {
 				Inputs:        resolve(op.Inputs),
 				Outputs:       resolve(op.Outputs),
 				Intermediates: resolve(op.Intermediates),
+				Index:         oi,
 			},
 			kernel: registry[code.Builtin](),
 			index:  oi,

@@ -64,9 +64,9 @@ func (c *conv2D) Prepare(ctx *Context, n *Node) error {
 	parts := convWorkers(ctx, c.m*c.k*g.outC)
 	switch kind {
 	case convKindF32:
-		return c.prepareF32(parts, filter, bias, opts.Activation)
+		return c.prepareF32(ctx, n, parts, filter, bias, opts.Activation)
 	case convKindQ8:
-		return c.prepareQ8(parts, in, filter, bias, out, opts.Activation)
+		return c.prepareQ8(ctx, n, parts, in, filter, bias, out, opts.Activation)
 	}
 	return c.prepareI16(parts, in, filter, bias, out, opts.Activation)
 }
@@ -193,7 +193,7 @@ func newRowPacker[E byte | int16 | float32](k int) *convPacker[E] {
 
 // 8-bit (int8 and uint8) convolution.
 
-func (c *conv2D) prepareQ8(parts int, in, filter, bias, out *Tensor, act model.Activation) error {
+func (c *conv2D) prepareQ8(ctx *Context, n *Node, parts int, in, filter, bias, out *Tensor, act model.Activation) error {
 	g := &c.geo
 	mode, useFilterZP, err := convQ8Mode(in, filter)
 	if err != nil {
@@ -212,7 +212,9 @@ func (c *conv2D) prepareQ8(parts int, in, filter, bias, out *Tensor, act model.A
 	packer := newConvPacker(g, byte(in.ZeroPoint()))
 	// A single output pixel of a pointwise convolution is a
 	// matrix-vector product.
-	gemm := newQ8Gemm(w, g.outC, c.k, -in.ZeroPoint(), quant, c.m == 1 && packer.direct, c.level)
+	gemm := shared(ctx, n, "q8gemm", func() *q8Gemm {
+		return newQ8Gemm(w, g.outC, c.k, -in.ZeroPoint(), quant, c.m == 1 && packer.direct, c.level)
+	}).forRun()
 	c.eval = newConvQ8State(parts, c.m, gemm, packer, !unsigned, bias, biasVals).eval
 	return nil
 }
@@ -298,15 +300,12 @@ func (s *convQ8State) pack(panel []byte, m0, rows int, sums *[q8MR]int32) {
 
 // Float convolution.
 
-func (c *conv2D) prepareF32(parts int, filter, bias *Tensor, act model.Activation) error {
+func (c *conv2D) prepareF32(ctx *Context, n *Node, parts int, filter, bias *Tensor, act model.Activation) error {
 	g := &c.geo
 	if _, err := convBiasF32(bias, g.outC); err != nil {
 		return err
 	}
-	gemm := newF32Gemm(filter.F32(), g.outC, c.k, act)
-	if c.level == LevelAVX2 {
-		gemm.wide = newF32Wide(filter.F32(), g.outC, c.k, gemm.lo, gemm.hi)
-	}
+	gemm := shared(ctx, n, "f32gemm", func() *f32Gemm { return newF32GemmAt(c.level, filter.F32(), g.outC, c.k, act) }).forRun()
 	c.eval = newConvF32State(parts, c.m, gemm, newConvPacker(g, float32(0))).eval
 	return nil
 }

@@ -64,9 +64,9 @@ func (f *fullyConnected) Prepare(ctx *Context, n *Node) error {
 	parts := convWorkers(ctx, f.m*f.k*f.n)
 	switch kind {
 	case convKindF32:
-		return f.prepareF32(parts, weights, bias, opts.Activation)
+		return f.prepareF32(ctx, n, parts, weights, bias, opts.Activation)
 	case convKindQ8:
-		return f.prepareQ8(parts, in, weights, bias, out, opts.Activation)
+		return f.prepareQ8(ctx, n, parts, in, weights, bias, out, opts.Activation)
 	}
 	return f.prepareI16(parts, in, weights, bias, out, opts.Activation)
 }
@@ -76,7 +76,7 @@ func (f *fullyConnected) Eval(ctx *Context, n *Node) error { return f.eval(ctx, 
 // The products run on CONV_2D's runners (conv.go) with rows read straight
 // from the input.
 
-func (f *fullyConnected) prepareQ8(parts int, in, weights, bias, out *Tensor, act model.Activation) error {
+func (f *fullyConnected) prepareQ8(ctx *Context, n *Node, parts int, in, weights, bias, out *Tensor, act model.Activation) error {
 	unsigned := in.Type == model.Uint8
 	mode := convScaleLegacy
 	if len(weights.Quant.Scale) > 1 {
@@ -94,19 +94,18 @@ func (f *fullyConnected) prepareQ8(parts int, in, weights, bias, out *Tensor, ac
 		return err
 	}
 	w := q8Weights{data: weights.Data, unsigned: unsigned, offset: convFilterOffset(weights, mode == convScaleLegacy)}
-	gemm := newQ8Gemm(w, f.n, f.k, -in.ZeroPoint(), quant, f.m == 1, f.level)
+	gemm := shared(ctx, n, "q8gemm", func() *q8Gemm {
+		return newQ8Gemm(w, f.n, f.k, -in.ZeroPoint(), quant, f.m == 1, f.level)
+	}).forRun()
 	f.eval = newConvQ8State(parts, f.m, gemm, newRowPacker[byte](f.k), !unsigned, bias, biasVals).eval
 	return nil
 }
 
-func (f *fullyConnected) prepareF32(parts int, weights, bias *Tensor, act model.Activation) error {
+func (f *fullyConnected) prepareF32(ctx *Context, n *Node, parts int, weights, bias *Tensor, act model.Activation) error {
 	if _, err := convBiasF32(bias, f.n); err != nil {
 		return err
 	}
-	gemm := newF32Gemm(weights.F32(), f.n, f.k, act)
-	if f.level == LevelAVX2 {
-		gemm.wide = newF32Wide(weights.F32(), f.n, f.k, gemm.lo, gemm.hi)
-	}
+	gemm := shared(ctx, n, "f32gemm", func() *f32Gemm { return newF32GemmAt(f.level, weights.F32(), f.n, f.k, act) }).forRun()
 	f.eval = newConvF32State(parts, f.m, gemm, newRowPacker[float32](f.k)).eval
 	return nil
 }

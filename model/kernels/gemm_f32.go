@@ -39,6 +39,15 @@ func newF32Gemm(w []float32, n, k int, act model.Activation) *f32Gemm {
 	return g
 }
 
+// newF32GemmAt is newF32Gemm plus the SIMD layout where level has one.
+func newF32GemmAt(level Level, w []float32, n, k int, act model.Activation) *f32Gemm {
+	g := newF32Gemm(w, n, k, act)
+	if level == LevelAVX2 {
+		g.wide = newF32Wide(w, n, k, g.lo, g.hi)
+	}
+	return g
+}
+
 // newPanel returns scratch for one packed four-row panel.
 func (g *f32Gemm) newPanel() []float32 { return make([]float32, g.k*q8MR+q8MR) }
 
@@ -123,4 +132,16 @@ func f32Kernel1x4(pa, pw unsafe.Pointer, k int) (acc [f32NR]float32) {
 		c3 += a * *(*float32)(unsafe.Add(pw, 16*i+12))
 	}
 	return [f32NR]float32{c0, c1, c2, c3}
+}
+
+// forRun returns a copy of g for one interpreter: weights shared, the
+// padded bias (rewritten at Eval) its own.
+func (g *f32Gemm) forRun() *f32Gemm {
+	c := *g
+	if g.wide != nil {
+		w := *g.wide
+		w.biasPad = make([]float32, len(g.wide.biasPad))
+		c.wide = &w
+	}
+	return &c
 }

@@ -469,3 +469,12 @@ func q8RowSum[T int8 | uint8](row []byte) int32 {
 	}
 	return sum
 }
+
+// forRun returns a copy of g for one interpreter: the packed weights and
+// quantization are shared, the per-channel constants (which a non-constant
+// bias rewrites at Eval) are its own.
+func (g *q8Gemm) forRun() *q8Gemm {
+	c := *g
+	c.colConst = append([]int32(nil), g.colConst...)
+	return &c
+}

@@ -23,6 +23,9 @@ type Node struct {
 	Inputs        []*Tensor
 	Outputs       []*Tensor
 	Intermediates []*Tensor
+	// Index is the node's position in its graph, which keys what kernels
+	// share through Context.Shared.
+	Index int
 }
 
 // Input returns input i, or nil when it is omitted or absent.
@@ -64,6 +67,9 @@ type Context struct {
 	// machine runs. Kernels read it at Prepare. LevelAuto means the same.
 	Level Level
 	pool  *pool
+	// Shared, when set, lets kernels of several interpreters of one model
+	// share their read-only prepared data (see Shared).
+	Shared *Shared
 	// splitSmall makes convolutions split even small layers across
 	// threads, so that tests of small shapes cover the parallel path.
 	splitSmall bool
