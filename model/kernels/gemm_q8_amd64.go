@@ -45,3 +45,9 @@ func q8Widen(dst []int16, src []byte, signed bool) int {
 func q8WideDot(a, w []byte, kp, nb int, sums []int32, signed bool) {
 	panic("kernels: no dot-product kernel on amd64")
 }
+
+// q8RequantRow leaves the requantization of sums to scalar code here (the
+// AVX2 product requantizes in its own kernel).
+func q8RequantRow(sums, cc []int32, scale []float32, rq *q8Requant, rt int32, out []byte) int {
+	return 0
+}

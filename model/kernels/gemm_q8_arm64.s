@@ -440,3 +440,57 @@ udotkloop:
 
 udotdone:
 	RET
+
+// func q8RequantNEON(sums, cc *int32, scale *float32, rq *q8Requant, rt int32, out *byte, n int)
+// requantizes n sums (a multiple of 8) with the runtime rounding: sum + rt
+// + cc, converted to float32, one multiply by the scale, rounded half to
+// even (FCVTNS, which saturates), clamped and offset by the zero point —
+// the generic kernel's float32 operations, so the same bytes.
+TEXT ·q8RequantNEON(SB), NOSPLIT, $0-56
+	MOVD sums+0(FP), R0
+	MOVD cc+8(FP), R1
+	MOVD scale+16(FP), R2
+	MOVD rq+24(FP), R3
+	MOVW rt+32(FP), R4
+	MOVD out+40(FP), R5
+	MOVD n+48(FP), R6
+	MOVW (R3), R7
+	MOVW 4(R3), R8
+	MOVW 8(R3), R9
+	SUBW R7, R8, R8
+	SUBW R7, R9, R9
+	VDUP R4, V20.S4
+	VDUP R8, V21.S4
+	VDUP R9, V22.S4
+	VDUP R7, V23.S4
+	CBZ R6, rqdone
+
+rqloop:
+	VLD1.P 32(R0), [V0.S4, V1.S4]
+	VLD1.P 32(R1), [V2.S4, V3.S4]
+	VLD1.P 32(R2), [V4.S4, V5.S4]
+	VADD V2.S4, V0.S4, V0.S4
+	VADD V3.S4, V1.S4, V1.S4
+	VADD V20.S4, V0.S4, V0.S4
+	VADD V20.S4, V1.S4, V1.S4
+	WORD $0x4e21d800 // scvtf v0.4s, v0.4s
+	WORD $0x4e21d821 // scvtf v1.4s, v1.4s
+	WORD $0x6e24dc00 // fmul v0.4s, v0.4s, v4.4s
+	WORD $0x6e25dc21 // fmul v1.4s, v1.4s, v5.4s
+	WORD $0x4e21a800 // fcvtns v0.4s, v0.4s
+	WORD $0x4e21a821 // fcvtns v1.4s, v1.4s
+	WORD $0x4eb56400 // smax v0.4s, v0.4s, v21.4s
+	WORD $0x4eb56421 // smax v1.4s, v1.4s, v21.4s
+	WORD $0x4eb66c00 // smin v0.4s, v0.4s, v22.4s
+	WORD $0x4eb66c21 // smin v1.4s, v1.4s, v22.4s
+	VADD V23.S4, V0.S4, V0.S4
+	VADD V23.S4, V1.S4, V1.S4
+	WORD $0x0e612800 // xtn v0.4h, v0.4s
+	WORD $0x4e612820 // xtn2 v0.8h, v1.4s
+	WORD $0x0e212800 // xtn v0.8b, v0.8h
+	VST1.P [V0.B8], 8(R5)
+	SUBS $8, R6, R6
+	BNE rqloop
+
+rqdone:
+	RET

@@ -1,8 +1,9 @@
 package kernels
 
-// The SIMD 8-bit matrix product (LevelAVX2). Activations and weights are
-// widened to int16 so that the microkernel can multiply pairs and add them
-// into int32 exactly (VPMADDWD); the filter offset is folded into the
+// The SIMD 8-bit matrix product (LevelAVX2, LevelNEON; LevelDotProd below).
+// Activations and weights are widened to int16 so that the microkernels
+// multiply them and add into int32 exactly (VPMADDWD, SMLAL); the filter
+// offset is folded into the
 // weights (w' = w + offset, within ±255), so no row sums are needed:
 //
 //	Σ(a+inOff)(w+wOff) = Σ a·w' + inOff·Σw',
@@ -10,8 +11,9 @@ package kernels
 // and the second term is the generic kernel's per-channel constant. The
 // int32 sums therefore equal the generic kernel's, and the runtime
 // rounding is vectorized with the same float32 operations (convert, one
-// multiply, round half to even), so the output bytes are identical. The
-// reference rounding takes the sums and runs the scalar code.
+// multiply, round half to even), fused into the AVX2 kernel and as a
+// separate pass over the sums on arm64, so the output bytes are identical.
+// The reference rounding takes the sums and runs the scalar code.
 
 // q8Requant is the runtime-rounding epilogue constants the assembly reads.
 type q8Requant struct{ zp, lo, hi, _ int32 }
@@ -247,10 +249,16 @@ func (g *q8Gemm) wideTile(ws *q8WideScratch, i, c0, c1, rows int, out []byte, st
 		}
 		for b := c0; b < c1; b++ {
 			tile := sums[(b-c0)*q8MR*nr : (b-c0+1)*q8MR*nr]
-			for j := 0; j < nr && b*nr+j < g.n; j++ {
-				c := b*nr + j
-				for r := 0; r < rows; r++ {
-					out[r*stride+c] = byte(q.round(tile[r*nr+j]+rowTerm[r]+g.colConst[c], c))
+			end := min(nr, g.n-b*nr) // channels of this block
+			for r := 0; r < rows; r++ {
+				sr := tile[r*nr : r*nr+end]
+				o := out[r*stride+b*nr : r*stride+b*nr+end]
+				j := 0
+				if q.rounding == convRoundRuntime {
+					j = q8RequantRow(sr, g.colConst[b*nr:], g.scale[b*nr:], &x.rq, rowTerm[r], o)
+				}
+				for ; j < end; j++ {
+					o[j] = byte(q.round(sr[j]+rowTerm[r]+g.colConst[b*nr+j], b*nr+j))
 				}
 			}
 		}
