@@ -52,7 +52,8 @@ TEST_ARM_FLAGS ?= -count=1 -timeout 60m
 TEST_ARM_PKGS  ?= ./...
 # The second arm64 run, on a CPU without the dot product (Cortex-A53,
 # Raspberry Pi 3): the packages whose code depends on the kernel level.
-# -short runs the 224×224 conformance models at the best level only.
+# Under emulation the 224×224 conformance models run at the best level
+# only (the conformance test checks OOD_AGENT_TEST_EMULATOR).
 TEST_ARM_KERNEL_PKGS ?= ./model/kernels/ ./model/conformance/
 QEMU_AARCH64   ?= qemu-aarch64-static
 QEMU_ARM       ?= qemu-arm-static

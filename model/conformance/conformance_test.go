@@ -27,9 +27,13 @@ func loadCases(t testing.TB) []*conformance.Case {
 }
 
 // heavyModelBytes marks the real-size models (the 224×224 MobileNetV2s):
-// with -short, which the emulated ARM runs use, they run at the best
-// level only, the generic kernels being covered by native runs.
+// with -short, or under emulation (qemu-exec.sh sets
+// OOD_AGENT_TEST_EMULATOR), they run at the best level only, the generic
+// kernels being covered by native runs.
 const heavyModelBytes = 2 << 20
+
+// lightRun reports whether heavy cases should be trimmed.
+func lightRun() bool { return testing.Short() || os.Getenv("OOD_AGENT_TEST_EMULATOR") != "" }
 
 // TestConformance runs every case at every kernel level the machine runs:
 // each level must meet the same expectations.
@@ -38,8 +42,8 @@ func TestConformance(t *testing.T) {
 	for _, level := range kernels.Levels() {
 		t.Run(level.String(), func(t *testing.T) {
 			for _, c := range cases {
-				if testing.Short() && level != kernels.BestLevel() && modelBytes(c) > heavyModelBytes {
-					t.Logf("%s: -short runs it at %s only", c.Name, kernels.BestLevel())
+				if lightRun() && level != kernels.BestLevel() && modelBytes(c) > heavyModelBytes {
+					t.Logf("%s: -short and emulated runs take it at %s only", c.Name, kernels.BestLevel())
 					continue
 				}
 				t.Run(c.Name, func(t *testing.T) { runCase(t, c, level) })
