@@ -253,7 +253,7 @@ func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activ
 		}
 	}
 	s.rq = q8Requant{zp: quant.outZP, lo: quant.lo, hi: quant.hi}
-	wide := d.level == LevelAVX2 && s.fast != nil && quant.rounding == convRoundRuntime
+	wide := d.level != LevelGeneric && s.fast != nil && quant.rounding == convRoundRuntime
 	switch {
 	case wide && unsigned:
 		s.fill = func(in []byte, lo, hi int) { dwFillQ8Wide[uint8](s.fast, g, in, lo, hi) }

@@ -32,3 +32,10 @@ func dwFillWide(dst []float32, src []byte, signed bool) int {
 	}
 	return n
 }
+
+// dwBig and dwVec are the channel blocks of the row kernel: 32 at a time,
+// then eight.
+const (
+	dwBig = 32
+	dwVec = 8
+)

@@ -1,4 +1,4 @@
-//go:build !amd64
+//go:build !amd64 && !arm64
 
 package kernels
 
@@ -10,3 +10,8 @@ func dwRowQ8(a *dwRowArgs) { panic("kernels: no SIMD depthwise kernel on this ar
 func dwRowF32(a *dwRowArgs) { panic("kernels: no SIMD depthwise kernel on this architecture") }
 
 func dwFillWide(dst []float32, src []byte, signed bool) int { return 0 }
+
+const (
+	dwBig = 1
+	dwVec = 1
+)

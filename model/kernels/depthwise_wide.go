@@ -17,8 +17,8 @@ type dwRowArgs struct {
 	taps   *int // byte offsets of the taps from a pixel's first tap
 	ntaps  int
 	c      int // channels, the stride of w between taps
-	c32    int // channels done 32 at a time
-	c8     int // channels done in vectors at all (32 and then 8 at a time)
+	c32    int // channels done dwBig at a time
+	c8     int // channels done in vectors at all (dwBig and then dwVec at a time)
 	cc     *int32
 	scale  *float32
 	rq     *q8Requant
@@ -36,13 +36,13 @@ func dwFastRowQ8Wide(d *depthwiseConv, s *dwQ8State, b, oy int) {
 	g := &d.geo
 	c := g.outC
 	f := s.fast
-	c8 := c &^ 7
+	c8 := c / dwVec * dwVec
 	row := (b*g.outH + oy) * g.outW * c
 	if c8 > 0 {
 		a := dwRowArgs{
 			x: &f.buf[f.base(g, b, oy, 0)], xstep: g.strideW * c * 4, pixels: g.outW,
 			w: &f.w[0], taps: &f.tapBytes[0], ntaps: len(f.tapBytes),
-			c: c, c32: c &^ 31, c8: c8,
+			c: c, c32: c / dwBig * dwBig, c8: c8,
 			cc: &s.colConst[0], scale: &s.quant.scale[0], rq: &s.rq,
 			out: &s.out[row], ostep: c,
 		}
