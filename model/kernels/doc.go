@@ -11,7 +11,7 @@
 // The heavy kernels (8-bit and float convolutions and fully connected, 8-bit
 // depthwise) also have SIMD microkernels in Go assembly, chosen per
 // interpreter by a Level: AVX2 on amd64, NEON and the ARMv8.2 dot product on
-// arm64 (8-bit matrix products), generic (pure Go) everywhere. Every level
+// arm64 (8-bit matrix products and depthwise), generic (pure Go) everywhere. Every level
 // writes exactly the generic kernels' bytes; the generic kernels are the
 // portable fallback and the reference the others are tested against.
 package kernels
