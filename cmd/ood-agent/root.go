@@ -5,8 +5,6 @@ import (
 	"runtime"
 
 	"github.com/spf13/cobra"
-
-	"github.com/ood-agent/ood-agent/model/kernels"
 )
 
 func newRootCommand() *cobra.Command {
@@ -28,14 +26,7 @@ func newVersionCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintf(cmd.OutOrStdout(), "ood-agent %s (commit %s, built %s, %s/%s)\n",
 				version, commit, date, runtime.GOOS, runtime.GOARCH)
-			// A bad OOD_AGENT_KERNELS is reported, not fatal: version
-			// must print whatever the environment.
-			level, err := kernels.ResolveLevel(kernels.LevelAuto)
-			if err != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "kernels: %v\n", err)
-				return nil
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "kernels: %s (available: %v)\n", level, kernels.Levels())
+			fmt.Fprintln(cmd.OutOrStdout(), kernelsLine())
 			return nil
 		},
 	}
