@@ -163,6 +163,9 @@ type dwQ8State struct {
 	// sums in floating point, saving two conversions per output.
 	constF []float32
 	rq     q8Requant // the runtime rounding's constants, for SIMD kernels
+	// xs, per part, holds one pixel's input values under every tap for
+	// the SIMD multiplier kernel (set when it runs).
+	xs [][]int32
 }
 
 // dwSetConstF refreshes constF from colConst, or clears it when a
@@ -229,6 +232,12 @@ func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activ
 		s.acc = make([][]int32, len(d.offs))
 		for i := range s.acc {
 			s.acc[i] = make([]int32, g.outC)
+		}
+		if d.level == LevelAVX2 && d.mult%8 == 0 {
+			s.xs = make([][]int32, len(d.offs))
+			for i := range s.xs {
+				s.xs[i] = make([]int32, d.taps*g.inC)
+			}
 		}
 	}
 	// The float path is exact while taps·max|x|·max|w'| < 2^24.
@@ -385,9 +394,12 @@ func dwQ8Row[T int8 | uint8](d *depthwiseConv, s *dwQ8State, p, b, oy int) {
 	for ox := 0; ox < g.outW; ox++ {
 		d.tapOffsets(offs, b, oy, ox)
 		o := s.out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
-		if d.mult == 1 {
+		switch {
+		case d.mult == 1:
 			dwQ8Pixel[T](s, offs, o)
-		} else {
+		case s.xs != nil:
+			dwQ8PixelMultWide[T](s, offs, d.mult, s.acc[p], s.xs[p], o)
+		default:
 			dwQ8PixelMult[T](s, offs, d.mult, s.acc[p], o)
 		}
 	}
@@ -462,6 +474,28 @@ func dwQ8PixelMult[T int8 | uint8](s *dwQ8State, offs []int, mult int, acc []int
 			}
 		}
 	}
+	for ch := range out {
+		out[ch] = byte(s.quant.round(acc[ch]+s.colConst[ch], ch))
+	}
+}
+
+// dwQ8PixelMultWide is dwQ8PixelMult with the sums on the SIMD kernel:
+// the pixel's input values (pad values for padding) gathered into xs
+// first.
+func dwQ8PixelMultWide[T int8 | uint8](s *dwQ8State, offs []int, mult int, acc []int32, xs []int32, out []byte) {
+	c := len(out)
+	inC := c / mult
+	for t, off := range offs {
+		src := s.pad
+		if off >= 0 {
+			src = s.in[off:]
+		}
+		x := xs[t*inC : t*inC+inC]
+		for ic, v := range src[:inC] {
+			x[ic] = int32(T(v))
+		}
+	}
+	dwMultSums(xs, len(offs), inC, mult, s.w, acc)
 	for ch := range out {
 		out[ch] = byte(s.quant.round(acc[ch]+s.colConst[ch], ch))
 	}

@@ -39,3 +39,15 @@ const (
 	dwBig = 32
 	dwVec = 8
 )
+
+//go:noescape
+func dwMultAVX2(xs *int32, ntaps, inC, mult int, w *int32, c int, acc *int32)
+
+// dwMultSums runs dwMultAVX2 and reports true, or false where there is no
+// such kernel.
+func dwMultSums(xs []int32, ntaps, inC, mult int, w []int32, acc []int32) bool {
+	c := inC * mult
+	_, _, _ = xs[ntaps*inC-1], w[ntaps*c-1], acc[c-1]
+	dwMultAVX2(&xs[0], ntaps, inC, mult, &w[0], c, &acc[0])
+	return true
+}

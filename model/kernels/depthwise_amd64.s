@@ -296,3 +296,57 @@ fnext:
 fdone:
 	VZEROUPPER
 	RET
+
+// func dwMultAVX2(xs *int32, ntaps, inC, mult int, w *int32, c int, acc *int32)
+// sums one pixel of a depthwise convolution with a multiplier (a multiple
+// of 8): acc[ic·mult+j] = Σ_t xs[t·inC+ic]·w[t·c+ic·mult+j]. The products
+// of 8-bit values fit VPMULLD's low 32 bits, so the int32 sums are the
+// generic kernel's.
+TEXT ·dwMultAVX2(SB), NOSPLIT, $0-56
+	MOVQ xs+0(FP), SI
+	MOVQ ntaps+8(FP), CX
+	MOVQ inC+16(FP), DX
+	MOVQ mult+24(FP), R8
+	MOVQ w+32(FP), DI
+	MOVQ c+40(FP), R9
+	MOVQ acc+48(FP), R10
+	SHLQ $2, DX // xs stride between taps, bytes
+	SHLQ $2, R9 // w stride between taps, bytes
+	TESTQ CX, CX
+	JZ mdone
+	XORQ R11, R11 // ic·4
+	XORQ R12, R12 // (ic·mult + j)·4
+
+mic:
+	CMPQ R11, DX
+	JGE mdone
+	XORQ R13, R13 // j
+
+mj:
+	CMPQ R13, R8
+	JGE mnextic
+	VPXOR Y0, Y0, Y0
+	LEAQ (SI)(R11*1), AX
+	LEAQ (DI)(R12*1), BX
+	MOVQ CX, R14
+
+mtap:
+	VPBROADCASTD (AX), Y1
+	VPMULLD (BX), Y1, Y1
+	VPADDD Y1, Y0, Y0
+	ADDQ DX, AX
+	ADDQ R9, BX
+	DECQ R14
+	JNZ mtap
+	VMOVDQU Y0, (R10)(R12*1)
+	ADDQ $32, R12
+	ADDQ $8, R13
+	JMP mj
+
+mnextic:
+	ADDQ $4, R11
+	JMP mic
+
+mdone:
+	VZEROUPPER
+	RET

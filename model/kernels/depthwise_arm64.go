@@ -19,3 +19,6 @@ func dwRowF32(a *dwRowArgs) { panic("kernels: no SIMD float depthwise kernel on 
 
 // dwFillWide leaves the conversion to the scalar loop on arm64.
 func dwFillWide(dst []float32, src []byte, signed bool) int { return 0 }
+
+// dwMultSums: no kernel for depthwise multipliers here.
+func dwMultSums(xs []int32, ntaps, inC, mult int, w []int32, acc []int32) bool { return false }
