@@ -305,7 +305,7 @@ func (c *conv2D) prepareF32(ctx *Context, n *Node, parts int, filter, bias *Tens
 	if _, err := convBiasF32(bias, g.outC); err != nil {
 		return err
 	}
-	gemm := shared(ctx, n, "f32gemm", func() *f32Gemm { return newF32GemmAt(c.level, filter.F32(), g.outC, c.k, act) }).forRun()
+	gemm := shared(ctx, n, "f32gemm", func() *f32Gemm { return newF32GemmAt(c.level, filter.F32(), c.m, g.outC, c.k, act) }).forRun()
 	c.eval = newConvF32State(parts, c.m, gemm, newConvPacker(g, float32(0))).eval
 	return nil
 }

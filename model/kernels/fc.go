@@ -105,7 +105,7 @@ func (f *fullyConnected) prepareF32(ctx *Context, n *Node, parts int, weights, b
 	if _, err := convBiasF32(bias, f.n); err != nil {
 		return err
 	}
-	gemm := shared(ctx, n, "f32gemm", func() *f32Gemm { return newF32GemmAt(f.level, weights.F32(), f.n, f.k, act) }).forRun()
+	gemm := shared(ctx, n, "f32gemm", func() *f32Gemm { return newF32GemmAt(f.level, weights.F32(), f.m, f.n, f.k, act) }).forRun()
 	f.eval = newConvF32State(parts, f.m, gemm, newRowPacker[float32](f.k)).eval
 	return nil
 }

@@ -39,10 +39,12 @@ func newF32Gemm(w []float32, n, k int, act model.Activation) *f32Gemm {
 	return g
 }
 
-// newF32GemmAt is newF32Gemm plus the SIMD layout where level has one.
-func newF32GemmAt(level Level, w []float32, n, k int, act model.Activation) *f32Gemm {
+// newF32GemmAt is newF32Gemm plus the SIMD layout where level has one and
+// the product has more than one row (m): a single row runs faster on the
+// generic one-row kernel than on four-row tiles.
+func newF32GemmAt(level Level, w []float32, m, n, k int, act model.Activation) *f32Gemm {
 	g := newF32Gemm(w, n, k, act)
-	if level == LevelAVX2 {
+	if level == LevelAVX2 && m > 1 {
 		g.wide = newF32Wide(w, n, k, g.lo, g.hi)
 	}
 	return g
