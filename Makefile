@@ -45,7 +45,9 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Just the model speed table of the README.
+# Just the model speed table of the README. The kernel level is in each
+# result's name; OOD_AGENT_KERNELS=generic make bench-model times the
+# portable kernels.
 bench-model:
 	$(GO) test -run '^$$' -bench 'ConformanceModels' -benchtime 200x ./model/interp/
 

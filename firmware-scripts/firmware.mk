@@ -56,6 +56,11 @@ FW_EPOCH = $(or $(SOURCE_DATE_EPOCH),$(shell git log -1 --format=%ct 2>/dev/null
 # calls testing.Short yet, so -short would leave nothing out (README).
 TEST_ARM_FLAGS ?= -count=1 -timeout 60m
 TEST_ARM_PKGS  ?= ./...
+# The second arm64 run, on a CPU without the dot product (Cortex-A53,
+# Raspberry Pi 3): the packages whose code depends on the kernel level.
+# Under emulation the 224×224 conformance models run at the best level
+# only (the conformance test checks OOD_AGENT_TEST_EMULATOR).
+TEST_ARM_KERNEL_PKGS ?= ./model/kernels/ ./model/conformance/
 QEMU_AARCH64   ?= qemu-aarch64-static
 QEMU_ARM       ?= qemu-arm-static
 # Tests to leave out under emulation (a -skip pattern). Tests that
@@ -109,9 +114,12 @@ test-arm:
 			echo "test-arm: $$q not found, skipping (apt-get install qemu-user-static)"; exit 0; \
 		fi; \
 	done; \
-	echo "== arm64 (qemu-aarch64)"; \
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 QEMU_AARCH64=$(QEMU_AARCH64) \
+	echo "== arm64 (qemu-aarch64, -cpu max: kernel levels generic, neon, dotprod)"; \
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 QEMU_AARCH64=$(QEMU_AARCH64) QEMU_CPU=max \
 		$(GO) test -exec $(CURDIR)/$(FW)/qemu-exec.sh $(TEST_ARM_FLAGS) $(FW_SKIP_FLAG) $(TEST_ARM_PKGS); \
+	echo "== arm64 without the dot product (qemu-aarch64 -cpu cortex-a53): kernels and conformance"; \
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 QEMU_AARCH64=$(QEMU_AARCH64) QEMU_CPU=cortex-a53 \
+		$(GO) test -exec $(CURDIR)/$(FW)/qemu-exec.sh $(TEST_ARM_FLAGS) -short $(TEST_ARM_KERNEL_PKGS); \
 	echo "== armv7 (qemu-arm)"; \
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 QEMU_ARM=$(QEMU_ARM) \
 		$(GO) test -exec $(CURDIR)/$(FW)/qemu-exec.sh $(TEST_ARM_FLAGS) $(FW_SKIP_FLAG) $(TEST_ARM_PKGS)

@@ -365,6 +365,7 @@ type benchResult struct {
 	MedianMS   float64 `json:"median_ms"`
 	P90MS      float64 `json:"p90_ms"`
 	Threads    int     `json:"threads"`
+	Kernels    string  `json:"kernels"`
 	Iterations int     `json:"iterations"`
 	ArenaBytes int     `json:"arena_bytes"`
 }
@@ -411,13 +412,14 @@ func newModelBenchCommand() *cobra.Command {
 			slices.Sort(times)
 			r := benchResult{
 				MedianMS: times[len(times)/2], P90MS: times[min(len(times)-1, len(times)*9/10)],
-				Threads: max(threads, 1), Iterations: iterations, ArenaBytes: it.ArenaBytes(),
+				Threads: it.Threads(), Kernels: it.KernelLevel().String(),
+				Iterations: iterations, ArenaBytes: it.ArenaBytes(),
 			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), r)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: median %.3f ms, p90 %.3f ms (%d iterations, %d threads, arena %d bytes)\n",
-				args[0], r.MedianMS, r.P90MS, r.Iterations, r.Threads, r.ArenaBytes)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: median %.3f ms, p90 %.3f ms (%d iterations, %d threads, %s kernels, arena %d bytes)\n",
+				args[0], r.MedianMS, r.P90MS, r.Iterations, r.Threads, r.Kernels, r.ArenaBytes)
 			return nil
 		},
 	}

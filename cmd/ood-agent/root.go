@@ -41,6 +41,7 @@ func newVersionCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintf(cmd.OutOrStdout(), "ood-agent %s (commit %s, built %s, %s/%s)\n",
 				version, commit, date, runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintln(cmd.OutOrStdout(), kernelsLine())
 			return nil
 		},
 	}

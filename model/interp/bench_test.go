@@ -11,17 +11,24 @@ import (
 	"github.com/ood-agent/ood-agent/model/conformance"
 	"github.com/ood-agent/ood-agent/model/internal/oracle"
 	"github.com/ood-agent/ood-agent/model/interp"
+	"github.com/ood-agent/ood-agent/model/kernels"
 )
 
 // BenchmarkConformanceModels times Invoke on every conformance model with
 // random inputs, single-threaded and with two threads. Each result also
 // carries the real TFLite runtime's median time for the same model, measured
 // in the same run (WebAssembly with SIMD and XNNPACK, one thread), and the
-// ratio Go/TFLite — the README's speed table comes from here.
+// ratio Go/TFLite — the README's speed table comes from here. The kernel
+// level (OOD_AGENT_KERNELS, or the best the machine runs) is part of each
+// result's name.
 func BenchmarkConformanceModels(b *testing.B) {
 	paths, _ := filepath.Glob(filepath.Join(conformance.Dir("."), "*", "model.tflite"))
 	if len(paths) == 0 {
 		b.Skip("no conformance models")
+	}
+	level, err := kernels.ResolveLevel(kernels.LevelAuto)
+	if err != nil {
+		b.Fatal(err)
 	}
 	haveOracle := oracle.Available() == nil
 	for _, path := range paths {
@@ -37,8 +44,8 @@ func BenchmarkConformanceModels(b *testing.B) {
 			}
 		}
 		for _, threads := range []int{1, 2} {
-			b.Run(name+"/threads="+string(rune('0'+threads)), func(b *testing.B) {
-				it, err := interp.New(m, interp.Options{Threads: threads})
+			b.Run(name+"/"+level.String()+"/threads="+string(rune('0'+threads)), func(b *testing.B) {
+				it, err := interp.New(m, interp.Options{Threads: threads, Kernels: level})
 				if err != nil {
 					b.Fatal(err)
 				}

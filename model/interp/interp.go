@@ -3,6 +3,7 @@ package interp
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -16,8 +17,13 @@ var ErrUnsupportedOps = errors.New("unsupported operators")
 
 // Options configures an Interpreter.
 type Options struct {
-	// Threads is the number of goroutines kernels may use; 0 means 1.
+	// Threads is the number of goroutines kernels may use; 0 means
+	// DefaultThreads.
 	Threads int
+	// Kernels forces a kernel level; the zero value (kernels.LevelAuto)
+	// takes the level named by OOD_AGENT_KERNELS, or else the best one the
+	// machine runs. A level the machine cannot run makes New fail.
+	Kernels kernels.Level
 	// Preserve lists tensor indices that must stay readable after Invoke.
 	// Other intermediate tensors share arena memory and are overwritten.
 	Preserve []int
@@ -56,9 +62,32 @@ type variable struct {
 	initial []byte
 }
 
+// Plan is what the interpreters of one model can share: the model, the
+// options and the kernels' read-only prepared data (the packed weights of
+// convolutions and fully connected layers). Each interpreter built from it
+// keeps its own activations and scratch, so they can run concurrently.
+type Plan struct {
+	model  *model.Model
+	opts   Options
+	shared *kernels.Shared
+}
+
+// NewPlan returns a plan for m with opts. The first interpreter built from
+// it prepares the weights; the others reuse them.
+func NewPlan(m *model.Model, opts Options) *Plan {
+	return &Plan{model: m, opts: opts, shared: kernels.NewShared()}
+}
+
+// NewFromPlan builds an interpreter that shares p's prepared weights with
+// every other interpreter of p. It is safe to call concurrently.
+func NewFromPlan(p *Plan) (*Interpreter, error) { return build(p.model, p.opts, p.shared) }
+
 // New builds an interpreter for m. Operators without a kernel are all
 // reported at once, by name and count.
-func New(m *model.Model, opts Options) (*Interpreter, error) {
+func New(m *model.Model, opts Options) (*Interpreter, error) { return build(m, opts, nil) }
+
+// build is New with an optional cache of prepared weights.
+func build(m *model.Model, opts Options, shared *kernels.Shared) (*Interpreter, error) {
 	sg := &m.Subgraphs[0]
 	registry := kernels.Registry()
 	missing := map[string]int{}
@@ -77,8 +106,18 @@ func New(m *model.Model, opts Options) (*Interpreter, error) {
 		return nil, fmt.Errorf("%w: %s", ErrUnsupportedOps, strings.Join(parts, ", "))
 	}
 
-	ctx := kernels.NewContext(opts.Threads)
+	level, err := kernels.ResolveLevel(opts.Kernels)
+	if err != nil {
+		return nil, err
+	}
+	threads := opts.Threads
+	if threads <= 0 {
+		threads = DefaultThreads()
+	}
+	ctx := kernels.NewContext(threads)
 	ctx.ReferenceRounding = opts.ReferenceRounding
+	ctx.Level = level
+	ctx.Shared = shared
 	it := &Interpreter{model: m, ctx: ctx, byName: map[string]int{}}
 	it.tensors = make([]*kernels.Tensor, len(sg.Tensors))
 	for i := range sg.Tensors {
@@ -134,6 +173,7 @@ func New(m *model.Model, opts Options) (*Interpreter, error) {
 				Inputs:        resolve(op.Inputs),
 				Outputs:       resolve(op.Outputs),
 				Intermediates: resolve(op.Intermediates),
+				Index:         oi,
 			},
 			kernel: registry[code.Builtin](),
 			index:  oi,
@@ -266,6 +306,20 @@ func (it *Interpreter) Reset() {
 
 // Close releases the interpreter's worker goroutines.
 func (it *Interpreter) Close() { it.ctx.Close() }
+
+// KernelLevel is the microkernel level the interpreter runs.
+func (it *Interpreter) KernelLevel() kernels.Level { return it.ctx.Level }
+
+// Threads is the number of goroutines the interpreter's kernels use.
+func (it *Interpreter) Threads() int { return it.ctx.Threads }
+
+// MaxDefaultThreads caps DefaultThreads: past four threads the layers of
+// the small models this agent runs split too finely to gain.
+const MaxDefaultThreads = 4
+
+// DefaultThreads is what Options.Threads 0 means: one goroutine per core,
+// at most MaxDefaultThreads.
+func DefaultThreads() int { return min(runtime.NumCPU(), MaxDefaultThreads) }
 
 // Model returns the model the interpreter runs.
 func (it *Interpreter) Model() *model.Model { return it.model }

@@ -14,6 +14,7 @@ type conv2D struct {
 	// reference arithmetic, which TFLite's runtime also runs for it.
 	rounding convRounding
 	geo      convGeometry
+	level    Level
 	k        int // filter values per output channel
 	m        int // output pixels
 	eval     func(ctx *Context, n *Node) error
@@ -23,6 +24,7 @@ func newConv2D() Kernel { return &conv2D{} }
 
 func (c *conv2D) Prepare(ctx *Context, n *Node) error {
 	c.rounding = ctx.rounding()
+	c.level = ctx.level()
 	opts, ok := n.Options.(*model.Conv2DOptions)
 	if !ok || opts == nil {
 		return errorf("missing Conv2DOptions")
@@ -59,12 +61,12 @@ func (c *conv2D) Prepare(ctx *Context, n *Node) error {
 	if err != nil {
 		return err
 	}
-	parts := convWorkers(ctx)
+	parts := convWorkers(ctx, c.m*c.k*g.outC)
 	switch kind {
 	case convKindF32:
-		return c.prepareF32(parts, filter, bias, opts.Activation)
+		return c.prepareF32(ctx, n, parts, filter, bias, opts.Activation)
 	case convKindQ8:
-		return c.prepareQ8(parts, in, filter, bias, out, opts.Activation)
+		return c.prepareQ8(ctx, n, parts, in, filter, bias, out, opts.Activation)
 	}
 	return c.prepareI16(parts, in, filter, bias, out, opts.Activation)
 }
@@ -191,7 +193,7 @@ func newRowPacker[E byte | int16 | float32](k int) *convPacker[E] {
 
 // 8-bit (int8 and uint8) convolution.
 
-func (c *conv2D) prepareQ8(parts int, in, filter, bias, out *Tensor, act model.Activation) error {
+func (c *conv2D) prepareQ8(ctx *Context, n *Node, parts int, in, filter, bias, out *Tensor, act model.Activation) error {
 	g := &c.geo
 	mode, useFilterZP, err := convQ8Mode(in, filter)
 	if err != nil {
@@ -210,7 +212,9 @@ func (c *conv2D) prepareQ8(parts int, in, filter, bias, out *Tensor, act model.A
 	packer := newConvPacker(g, byte(in.ZeroPoint()))
 	// A single output pixel of a pointwise convolution is a
 	// matrix-vector product.
-	gemm := newQ8Gemm(w, g.outC, c.k, -in.ZeroPoint(), quant, c.m == 1 && packer.direct)
+	gemm := shared(ctx, n, "q8gemm", func() *q8Gemm {
+		return newQ8Gemm(w, g.outC, c.k, -in.ZeroPoint(), quant, c.m == 1 && packer.direct, c.level)
+	}).forRun()
 	c.eval = newConvQ8State(parts, c.m, gemm, packer, !unsigned, bias, biasVals).eval
 	return nil
 }
@@ -261,6 +265,10 @@ func (s *convQ8State) eval(ctx *Context, n *Node) error {
 func convQ8Rows[T int8 | uint8](s *convQ8State, p, lo, hi int) {
 	k, n := s.gemm.k, s.gemm.n
 	blk := s.blocks[p]
+	if s.gemm.wide != nil {
+		q8RowsWide[T](s.gemm, blk, s, lo, hi, s.out, n)
+		return
+	}
 	if hi-lo == 1 && s.packer.direct && s.gemm.gemv != nil {
 		q8OneRow[T](s.gemm, s.in[lo*k:(lo+1)*k], blk.panels, s.out[lo*n:(lo+1)*n])
 		return
@@ -292,12 +300,12 @@ func (s *convQ8State) pack(panel []byte, m0, rows int, sums *[q8MR]int32) {
 
 // Float convolution.
 
-func (c *conv2D) prepareF32(parts int, filter, bias *Tensor, act model.Activation) error {
+func (c *conv2D) prepareF32(ctx *Context, n *Node, parts int, filter, bias *Tensor, act model.Activation) error {
 	g := &c.geo
 	if _, err := convBiasF32(bias, g.outC); err != nil {
 		return err
 	}
-	gemm := newF32Gemm(filter.F32(), g.outC, c.k, act)
+	gemm := shared(ctx, n, "f32gemm", func() *f32Gemm { return newF32GemmAt(c.level, filter.F32(), c.m, g.outC, c.k, act) }).forRun()
 	c.eval = newConvF32State(parts, c.m, gemm, newConvPacker(g, float32(0))).eval
 	return nil
 }
@@ -307,6 +315,7 @@ type convF32State struct {
 	gemm   *f32Gemm
 	packer *convPacker[float32]
 	parts  [][]float32 // panel per part
+	tmps   [][]float32 // partial tiles per part, for the SIMD product
 	run    func(lo, hi int)
 	in     []float32
 	out    []float32
@@ -317,8 +326,12 @@ type convF32State struct {
 func newConvF32State(parts, m int, gemm *f32Gemm, packer *convPacker[float32]) *convF32State {
 	s := &convF32State{gemm: gemm, packer: packer}
 	s.parts = make([][]float32, parts)
+	s.tmps = make([][]float32, parts)
 	for i := range s.parts {
 		s.parts[i] = s.gemm.newPanel()
+		if w := gemm.wide; w != nil {
+			s.tmps[i] = make([]float32, q8MR*w.nb*f32WideNR)
+		}
 	}
 	s.run = convRun(parts, m, s.rows)
 	return s
@@ -330,6 +343,9 @@ func (s *convF32State) eval(ctx *Context, n *Node) error {
 	if b := n.Input(2); b != nil {
 		s.bias = b.F32()
 	}
+	if w := s.gemm.wide; w != nil {
+		copy(w.biasPad, s.bias[:s.gemm.n])
+	}
 	ctx.ParallelFor(len(s.parts), s.run)
 	return nil
 }
@@ -338,6 +354,14 @@ func (s *convF32State) eval(ctx *Context, n *Node) error {
 func (s *convF32State) rows(p, lo, hi int) {
 	panel := s.parts[p]
 	n, k := s.gemm.n, s.gemm.k
+	if w := s.gemm.wide; w != nil {
+		for m0 := lo; m0 < hi; m0 += q8MR {
+			rows := min(q8MR, hi-m0)
+			s.packer.pack(s.in, panel, m0, rows)
+			w.tile(s.gemm, panel, rows, s.out[m0*n:], n, s.tmps[p])
+		}
+		return
+	}
 	if hi-lo == 1 && s.packer.direct {
 		s.gemm.row1(s.in[lo*k:lo*k+k], s.out[lo*n:lo*n+n], s.bias)
 		return

@@ -69,6 +69,7 @@ func convValues(t *Tensor) []int64 {
 func convRunKernel(k Kernel, n *Node, threads int, fill func()) error {
 	ctx := NewContext(threads)
 	defer ctx.Close()
+	ctx.splitSmall = true
 	if err := k.Prepare(ctx, n); err != nil {
 		return err
 	}
@@ -355,6 +356,7 @@ func convCheckEvalNoAllocs(t *testing.T, k Kernel, n *Node, threads int) {
 	t.Helper()
 	ctx := NewContext(threads)
 	defer ctx.Close()
+	ctx.splitSmall = true
 	if err := k.Prepare(ctx, n); err != nil {
 		t.Fatal(err)
 	}

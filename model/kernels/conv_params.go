@@ -422,10 +422,16 @@ func convBiasF32(bias *Tensor, n int) ([]float32, error) {
 	return bias.F32(), nil
 }
 
-// convWorkers is the number of independent work parts for ctx: each part
-// gets its own scratch, indexed by the part number ParallelFor passes.
-func convWorkers(ctx *Context) int {
-	if ctx == nil || ctx.Threads < 1 {
+// convParallelMin is the work (multiply-adds) below which a convolution
+// runs on one goroutine: handing parts to the pool costs a few
+// microseconds, which small layers do not earn back.
+const convParallelMin = 1 << 18
+
+// convWorkers is the number of independent work parts for ctx and an op of
+// work multiply-adds: each part gets its own scratch, indexed by the part
+// number ParallelFor passes.
+func convWorkers(ctx *Context, work int) int {
+	if ctx == nil || ctx.Threads < 1 || (work < convParallelMin && !ctx.splitSmall) {
 		return 1
 	}
 	return ctx.Threads

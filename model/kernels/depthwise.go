@@ -25,6 +25,7 @@ type depthwiseConv struct {
 	rounding convRounding
 	// intOnly keeps 8-bit data off the exact float path (tests cover both).
 	intOnly bool
+	level   Level
 	geo     convGeometry
 	mult    int
 	taps    int
@@ -37,6 +38,7 @@ func newDepthwiseConv() Kernel { return &depthwiseConv{} }
 
 func (d *depthwiseConv) Prepare(ctx *Context, n *Node) error {
 	d.rounding = ctx.rounding()
+	d.level = ctx.level()
 	opts, ok := n.Options.(*model.DepthwiseConv2DOptions)
 	if !ok || opts == nil {
 		return errorf("missing DepthwiseConv2DOptions")
@@ -75,7 +77,7 @@ func (d *depthwiseConv) Prepare(ctx *Context, n *Node) error {
 		return err
 	}
 	d.taps = g.filterH * g.filterW
-	d.offs = make([][]int, convWorkers(ctx))
+	d.offs = make([][]int, convWorkers(ctx, g.batches*g.outH*g.outW*g.outC*d.taps))
 	for i := range d.offs {
 		d.offs[i] = make([]int, d.taps)
 	}
@@ -127,6 +129,19 @@ func (d *depthwiseConv) rows(parts int, fn func(p, b, oy int)) func(lo, hi int) 
 	}
 }
 
+// inputRows runs fn over each part's share of the input rows
+// (batch·height), for the fills of the padded copy.
+func (d *depthwiseConv) inputRows(parts int, fn func(lo, hi int)) func(lo, hi int) {
+	total := d.geo.batches * d.geo.inH
+	return func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			if rlo, rhi := convSplit(total, parts, p, 1); rlo < rhi {
+				fn(rlo, rhi)
+			}
+		}
+	}
+}
+
 // 8-bit depthwise convolution.
 
 type dwQ8State struct {
@@ -139,13 +154,18 @@ type dwQ8State struct {
 	bias     *Tensor   // refreshed at Eval when not constant
 	in, out  []byte
 	run      func(lo, hi int)
-	fast     *dwPadded   // the exact float path, or nil
-	accF     [][]float32 // per part, for the float path
-	fill     func(in []byte)
+	fast     *dwPadded                   // the exact float path, or nil
+	accF     [][]float32                 // per part, for the float path
+	fill     func(in []byte, lo, hi int) // input rows [lo, hi) of batches·height
+	fillRun  func(lo, hi int)            // fill split into the parts
 	// constF is colConst as float32, set when every value is exact in
 	// float32 (see dwSetConstF); the float path then adds it to its exact
 	// sums in floating point, saving two conversions per output.
 	constF []float32
+	rq     q8Requant // the runtime rounding's constants, for SIMD kernels
+	// xs, per part, holds one pixel's input values under every tap for
+	// the SIMD multiplier kernel (set when it runs).
+	xs [][]int32
 }
 
 // dwSetConstF refreshes constF from colConst, or clears it when a
@@ -213,6 +233,12 @@ func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activ
 		for i := range s.acc {
 			s.acc[i] = make([]int32, g.outC)
 		}
+		if d.level == LevelAVX2 && d.mult%8 == 0 {
+			s.xs = make([][]int32, len(d.offs))
+			for i := range s.xs {
+				s.xs[i] = make([]int32, d.taps*g.inC)
+			}
+		}
 	}
 	// The float path is exact while taps·max|x|·max|w'| < 2^24.
 	maxX, maxW := int64(128), int64(0)
@@ -235,18 +261,27 @@ func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activ
 			s.accF[i] = make([]float32, g.outC)
 		}
 	}
+	s.rq = q8Requant{zp: quant.outZP, lo: quant.lo, hi: quant.hi}
+	wide := d.level != LevelGeneric && s.fast != nil && quant.rounding == convRoundRuntime
 	switch {
+	case wide && unsigned:
+		s.fill = func(in []byte, lo, hi int) { dwFillQ8Wide[uint8](s.fast, g, in, lo, hi) }
+		s.run = d.rows(len(d.offs), func(_, b, oy int) { dwFastRowQ8Wide(d, s, b, oy) })
+	case wide:
+		s.fill = func(in []byte, lo, hi int) { dwFillQ8Wide[int8](s.fast, g, in, lo, hi) }
+		s.run = d.rows(len(d.offs), func(_, b, oy int) { dwFastRowQ8Wide(d, s, b, oy) })
 	case s.fast != nil && unsigned:
-		s.fill = func(in []byte) { dwFillQ8[uint8](s.fast, g, in) }
+		s.fill = func(in []byte, lo, hi int) { dwFillQ8[uint8](s.fast, g, in, lo, hi) }
 		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwFastRowQ8(d, s, p, b, oy) })
 	case s.fast != nil:
-		s.fill = func(in []byte) { dwFillQ8[int8](s.fast, g, in) }
+		s.fill = func(in []byte, lo, hi int) { dwFillQ8[int8](s.fast, g, in, lo, hi) }
 		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwFastRowQ8(d, s, p, b, oy) })
 	case unsigned:
 		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwQ8Row[uint8](d, s, p, b, oy) })
 	default:
 		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwQ8Row[int8](d, s, p, b, oy) })
 	}
+	s.fillRun = d.inputRows(len(d.offs), func(lo, hi int) { s.fill(s.in, lo, hi) })
 	d.eval = func(ctx *Context, n *Node) error {
 		if s.bias != nil {
 			for c, b := range s.bias.I32()[:g.outC] {
@@ -258,7 +293,7 @@ func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activ
 		}
 		s.in, s.out = n.Inputs[0].Data, n.Outputs[0].Data
 		if s.fill != nil {
-			s.fill(s.in)
+			ctx.ParallelFor(len(d.offs), s.fillRun)
 		}
 		ctx.ParallelFor(len(d.offs), s.run)
 		return nil
@@ -359,9 +394,12 @@ func dwQ8Row[T int8 | uint8](d *depthwiseConv, s *dwQ8State, p, b, oy int) {
 	for ox := 0; ox < g.outW; ox++ {
 		d.tapOffsets(offs, b, oy, ox)
 		o := s.out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
-		if d.mult == 1 {
+		switch {
+		case d.mult == 1:
 			dwQ8Pixel[T](s, offs, o)
-		} else {
+		case s.xs != nil:
+			dwQ8PixelMultWide[T](s, offs, d.mult, s.acc[p], s.xs[p], o)
+		default:
 			dwQ8PixelMult[T](s, offs, d.mult, s.acc[p], o)
 		}
 	}
@@ -441,6 +479,28 @@ func dwQ8PixelMult[T int8 | uint8](s *dwQ8State, offs []int, mult int, acc []int
 	}
 }
 
+// dwQ8PixelMultWide is dwQ8PixelMult with the sums on the SIMD kernel:
+// the pixel's input values (pad values for padding) gathered into xs
+// first.
+func dwQ8PixelMultWide[T int8 | uint8](s *dwQ8State, offs []int, mult int, acc []int32, xs []int32, out []byte) {
+	c := len(out)
+	inC := c / mult
+	for t, off := range offs {
+		src := s.pad
+		if off >= 0 {
+			src = s.in[off:]
+		}
+		x := xs[t*inC : t*inC+inC]
+		for ic, v := range src[:inC] {
+			x[ic] = int32(T(v))
+		}
+	}
+	dwMultSums(xs, len(offs), inC, mult, s.w, acc)
+	for ch := range out {
+		out[ch] = byte(s.quant.round(acc[ch]+s.colConst[ch], ch))
+	}
+}
+
 // Float depthwise convolution.
 
 type dwF32State struct {
@@ -453,6 +513,7 @@ type dwF32State struct {
 	bias     []float32
 	run      func(lo, hi int)
 	fast     *dwPadded // for multiplier one, or nil
+	lohi     [2]float32
 }
 
 func (d *depthwiseConv) prepareF32(filter, bias *Tensor, act model.Activation) error {
@@ -475,7 +536,33 @@ func (d *depthwiseConv) prepareF32(filter, bias *Tensor, act model.Activation) e
 		// the sums equal the reference's, which skips padded taps.
 		s.fast = newDWPadded(g, s.w, 0)
 	}
-	s.run = d.rows(len(d.offs), func(p, b, oy int) {
+	s.lohi = [2]float32{s.lo, s.hi}
+	if d.level == LevelAVX2 && s.fast != nil {
+		s.run = d.rows(len(d.offs), func(_, b, oy int) { dwFastRowF32Wide(d, s, b, oy) })
+	} else {
+		s.run = d.rows(len(d.offs), d.f32Row(s))
+	}
+	fillRun := d.inputRows(len(d.offs), func(lo, hi int) { s.fast.fillF32(g, s.in, lo, hi) })
+	d.eval = func(ctx *Context, n *Node) error {
+		s.in, s.out = n.Inputs[0].F32(), n.Outputs[0].F32()
+		s.bias = s.zeroBias
+		if b := n.Input(2); b != nil {
+			s.bias = b.F32()
+		}
+		if s.fast != nil {
+			ctx.ParallelFor(len(d.offs), fillRun)
+		}
+		ctx.ParallelFor(len(d.offs), s.run)
+		return nil
+	}
+	return nil
+}
+
+// f32Row is the generic float row: the padded copy for multiplier one,
+// resolved taps otherwise.
+func (d *depthwiseConv) f32Row(s *dwF32State) func(p, b, oy int) {
+	g := &d.geo
+	return func(p, b, oy int) {
 		offs, acc := d.offs[p], s.acc[p]
 		c := g.outC
 		for ox := 0; ox < g.outW; ox++ {
@@ -491,20 +578,7 @@ func (d *depthwiseConv) prepareF32(filter, bias *Tensor, act model.Activation) e
 			d.tapOffsets(offs, b, oy, ox)
 			dwF32Pixel(s, offs, d.mult, acc, o)
 		}
-	})
-	d.eval = func(ctx *Context, n *Node) error {
-		s.in, s.out = n.Inputs[0].F32(), n.Outputs[0].F32()
-		s.bias = s.zeroBias
-		if b := n.Input(2); b != nil {
-			s.bias = b.F32()
-		}
-		if s.fast != nil {
-			s.fast.fillF32(g, s.in)
-		}
-		ctx.ParallelFor(len(d.offs), s.run)
-		return nil
 	}
-	return nil
 }
 
 // dwF32Pixel computes one output pixel. Sums run tap by tap in filter

@@ -16,13 +16,15 @@ import "unsafe"
 
 // dwPadded holds the padded float copy of the input and the float filter.
 type dwPadded struct {
-	buf     []float32
-	hp, wp  int // padded height and width
-	c       int
-	tapOff  []int     // offset of each tap from a pixel's first tap, in elements
-	w       []float32 // filter values (plus offset), [tap][c]
-	padTop  int
-	padLeft int
+	buf    []float32
+	hp, wp int // padded height and width
+	c      int
+	tapOff []int // offset of each tap from a pixel's first tap, in elements
+	// tapBytes is tapOff in bytes, for the SIMD kernels.
+	tapBytes []int
+	w        []float32 // filter values (plus offset), [tap][c]
+	padTop   int
+	padLeft  int
 }
 
 func newDWPadded(g *convGeometry, w []float32, pad float32) *dwPadded {
@@ -36,6 +38,7 @@ func newDWPadded(g *convGeometry, w []float32, pad float32) *dwPadded {
 	for ky := 0; ky < g.filterH; ky++ {
 		for kx := 0; kx < g.filterW; kx++ {
 			p.tapOff = append(p.tapOff, (ky*g.dilationH*p.wp+kx*g.dilationW)*p.c)
+			p.tapBytes = append(p.tapBytes, 4*p.tapOff[len(p.tapOff)-1])
 		}
 	}
 	return p
@@ -54,26 +57,24 @@ func (p *dwPadded) base(g *convGeometry, b, oy, ox int) int {
 }
 
 // fillQ8 converts 8-bit input into the buffer's interior.
-func dwFillQ8[T int8 | uint8](p *dwPadded, g *convGeometry, in []byte) {
+func dwFillQ8[T int8 | uint8](p *dwPadded, g *convGeometry, in []byte, lo, hi int) {
 	rowLen := g.inW * g.inC
-	for b := 0; b < g.batches; b++ {
-		for y := 0; y < g.inH; y++ {
-			src := in[((b*g.inH)+y)*rowLen:][:rowLen]
-			dst := p.row(b, y, g.inW)[:rowLen]
-			for i, x := range src {
-				dst[i] = float32(T(x))
-			}
+	for r := lo; r < hi; r++ {
+		b, y := r/g.inH, r%g.inH
+		src := in[r*rowLen:][:rowLen]
+		dst := p.row(b, y, g.inW)[:rowLen]
+		for i, x := range src {
+			dst[i] = float32(T(x))
 		}
 	}
 }
 
 // fillF32 copies float input into the buffer's interior.
-func (p *dwPadded) fillF32(g *convGeometry, in []float32) {
+func (p *dwPadded) fillF32(g *convGeometry, in []float32, lo, hi int) {
 	rowLen := g.inW * g.inC
-	for b := 0; b < g.batches; b++ {
-		for y := 0; y < g.inH; y++ {
-			copy(p.row(b, y, g.inW), in[((b*g.inH)+y)*rowLen:][:rowLen])
-		}
+	for r := lo; r < hi; r++ {
+		b, y := r/g.inH, r%g.inH
+		copy(p.row(b, y, g.inW), in[r*rowLen:][:rowLen])
 	}
 }
 

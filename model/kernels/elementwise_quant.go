@@ -29,6 +29,9 @@ type ewQuant struct {
 	// lut1/lut2 hold scale1/scale2 of every 8-bit input value.
 	out        ewMul
 	lut1, lut2 *[256]int32
+	// sumTab holds the 8-bit ADD/SUB result of every pair of input bytes,
+	// [x<<8|y]: one load per element instead of the fixed-point rescale.
+	sumTab *[1 << 16]byte
 
 	// same marks MAXIMUM/MINIMUM whose inputs share the output's scale
 	// and zero point, so raw values compare directly.
@@ -109,6 +112,14 @@ func (q *ewQuant) prepare(op model.BuiltinOp, n *Node, act model.Activation) err
 			q.lut1[uint8(v)] = q.scale1(v)
 			q.lut2[uint8(v)] = q.scale2(v)
 		}
+		if op == model.OpAdd || op == model.OpSub {
+			q.sumTab = new([1 << 16]byte)
+			for v := qmin; v <= qmax; v++ {
+				for w := qmin; w <= qmax; w++ {
+					q.sumTab[int(uint8(v))<<8|int(uint8(w))] = byte(q.sumFast(q.lut1[uint8(v)] + q.lut2[uint8(w)]))
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -184,6 +195,22 @@ func ewQuantRow[T ewQuantInt](q *ewQuant, op model.BuiltinOp, dst, x []T, xs int
 		if q.pot {
 			for i := range dst {
 				dst[i] = T(q.addPot(int32(x[ix]), int32(y[iy])))
+				ix += xs
+				iy += ys
+			}
+			return
+		}
+		if q.sumTab != nil {
+			tab := q.sumTab
+			if xs == 1 && ys == 1 {
+				x, y = x[:len(dst)], y[:len(dst)]
+				for i := range dst {
+					dst[i] = T(int8(tab[int(uint8(x[i]))<<8|int(uint8(y[i]))]))
+				}
+				return
+			}
+			for i := range dst {
+				dst[i] = T(int8(tab[int(uint8(x[ix]))<<8|int(uint8(y[iy]))]))
 				ix += xs
 				iy += ys
 			}

@@ -13,6 +13,7 @@ type fullyConnected struct {
 	// rounding selects the 8-bit requantization; int16 always uses the
 	// reference arithmetic, which TFLite's runtime also runs for it.
 	rounding convRounding
+	level    Level
 	k, n, m  int
 	eval     func(ctx *Context, n *Node) error
 }
@@ -21,6 +22,7 @@ func newFullyConnected() Kernel { return &fullyConnected{} }
 
 func (f *fullyConnected) Prepare(ctx *Context, n *Node) error {
 	f.rounding = ctx.rounding()
+	f.level = ctx.level()
 	opts, _ := n.Options.(*model.FullyConnectedOptions)
 	if opts == nil {
 		opts = &model.FullyConnectedOptions{}
@@ -59,12 +61,12 @@ func (f *fullyConnected) Prepare(ctx *Context, n *Node) error {
 	if err != nil {
 		return err
 	}
-	parts := convWorkers(ctx)
+	parts := convWorkers(ctx, f.m*f.k*f.n)
 	switch kind {
 	case convKindF32:
-		return f.prepareF32(parts, weights, bias, opts.Activation)
+		return f.prepareF32(ctx, n, parts, weights, bias, opts.Activation)
 	case convKindQ8:
-		return f.prepareQ8(parts, in, weights, bias, out, opts.Activation)
+		return f.prepareQ8(ctx, n, parts, in, weights, bias, out, opts.Activation)
 	}
 	return f.prepareI16(parts, in, weights, bias, out, opts.Activation)
 }
@@ -74,7 +76,7 @@ func (f *fullyConnected) Eval(ctx *Context, n *Node) error { return f.eval(ctx, 
 // The products run on CONV_2D's runners (conv.go) with rows read straight
 // from the input.
 
-func (f *fullyConnected) prepareQ8(parts int, in, weights, bias, out *Tensor, act model.Activation) error {
+func (f *fullyConnected) prepareQ8(ctx *Context, n *Node, parts int, in, weights, bias, out *Tensor, act model.Activation) error {
 	unsigned := in.Type == model.Uint8
 	mode := convScaleLegacy
 	if len(weights.Quant.Scale) > 1 {
@@ -92,16 +94,18 @@ func (f *fullyConnected) prepareQ8(parts int, in, weights, bias, out *Tensor, ac
 		return err
 	}
 	w := q8Weights{data: weights.Data, unsigned: unsigned, offset: convFilterOffset(weights, mode == convScaleLegacy)}
-	gemm := newQ8Gemm(w, f.n, f.k, -in.ZeroPoint(), quant, f.m == 1)
+	gemm := shared(ctx, n, "q8gemm", func() *q8Gemm {
+		return newQ8Gemm(w, f.n, f.k, -in.ZeroPoint(), quant, f.m == 1, f.level)
+	}).forRun()
 	f.eval = newConvQ8State(parts, f.m, gemm, newRowPacker[byte](f.k), !unsigned, bias, biasVals).eval
 	return nil
 }
 
-func (f *fullyConnected) prepareF32(parts int, weights, bias *Tensor, act model.Activation) error {
+func (f *fullyConnected) prepareF32(ctx *Context, n *Node, parts int, weights, bias *Tensor, act model.Activation) error {
 	if _, err := convBiasF32(bias, f.n); err != nil {
 		return err
 	}
-	gemm := newF32Gemm(weights.F32(), f.n, f.k, act)
+	gemm := shared(ctx, n, "f32gemm", func() *f32Gemm { return newF32GemmAt(f.level, weights.F32(), f.m, f.n, f.k, act) }).forRun()
 	f.eval = newConvF32State(parts, f.m, gemm, newRowPacker[float32](f.k)).eval
 	return nil
 }

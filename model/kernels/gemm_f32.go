@@ -20,6 +20,7 @@ type f32Gemm struct {
 	w        []float32 // panels [k][4], then one spare step
 	lo, hi   float32
 	zeroBias []float32
+	wide     *f32Wide // the SIMD layout (LevelAVX2), or nil
 }
 
 func newF32Gemm(w []float32, n, k int, act model.Activation) *f32Gemm {
@@ -34,6 +35,17 @@ func newF32Gemm(w []float32, n, k int, act model.Activation) *f32Gemm {
 				}
 			}
 		}
+	}
+	return g
+}
+
+// newF32GemmAt is newF32Gemm plus the SIMD layout where level has one and
+// the product has more than one row (m): a single row runs faster on the
+// generic one-row kernel than on four-row tiles.
+func newF32GemmAt(level Level, w []float32, m, n, k int, act model.Activation) *f32Gemm {
+	g := newF32Gemm(w, n, k, act)
+	if level == LevelAVX2 && m > 1 {
+		g.wide = newF32Wide(w, n, k, g.lo, g.hi)
 	}
 	return g
 }
@@ -122,4 +134,16 @@ func f32Kernel1x4(pa, pw unsafe.Pointer, k int) (acc [f32NR]float32) {
 		c3 += a * *(*float32)(unsafe.Add(pw, 16*i+12))
 	}
 	return [f32NR]float32{c0, c1, c2, c3}
+}
+
+// forRun returns a copy of g for one interpreter: weights shared, the
+// padded bias (rewritten at Eval) its own.
+func (g *f32Gemm) forRun() *f32Gemm {
+	c := *g
+	if g.wide != nil {
+		w := *g.wide
+		w.biasPad = make([]float32, len(g.wide.biasPad))
+		c.wide = &w
+	}
+	return &c
 }

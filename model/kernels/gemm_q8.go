@@ -54,6 +54,10 @@ type q8Gemm struct {
 	// groups, so that every epilogue runs unrolled.
 	scale []float32
 	quant convQuant
+	// wide, when set, holds the weights for the SIMD kernels and w and
+	// gemv are not built.
+	wide   *q8Wide
+	signed bool // int8 data, else uint8
 }
 
 // q8Weights describes raw 8-bit weights laid out [n][k].
@@ -65,9 +69,14 @@ type q8Weights struct {
 
 // newQ8Gemm packs weights for n channels of k values and folds the input
 // offset (minus the input zero point) into per-channel constants. With
-// gemv set it also builds the one-row layout.
-func newQ8Gemm(w q8Weights, n, k int, inOff int32, quant convQuant, gemv bool) *q8Gemm {
-	g := &q8Gemm{k: k, n: n, triples: (n + 2) / 3, quant: quant}
+// gemv set it also builds the one-row layout. Above LevelGeneric it
+// builds the SIMD layout instead of both.
+func newQ8Gemm(w q8Weights, n, k int, inOff int32, quant convQuant, gemv bool, level Level) *q8Gemm {
+	g := &q8Gemm{k: k, n: n, triples: (n + 2) / 3, quant: quant, signed: !w.unsigned}
+	if level == LevelAVX2 || level == LevelNEON || level == LevelDotProd {
+		g.wide = newQ8Wide(w, n, k, quant, level)
+		gemv = false
+	}
 	d := w.offset
 	if w.unsigned {
 		d += 128
@@ -87,8 +96,10 @@ func newQ8Gemm(w q8Weights, n, k int, inOff int32, quant convQuant, gemv bool) *
 		return value(3*t, kk) + value(3*t+1, kk)<<q8LaneBits + value(3*t+2, kk)<<(2*q8LaneBits)
 	}
 	groups := (g.triples + q8GemvNR - 1) / q8GemvNR
-	g.w = make([]int64, (g.triples+1)*k)
-	for t := 0; t < g.triples; t++ {
+	if g.wide == nil {
+		g.w = make([]int64, (g.triples+1)*k)
+	}
+	for t := 0; g.wide == nil && t < g.triples; t++ {
 		for kk := 0; kk < k; kk++ {
 			g.w[t*k+kk] = packed(t, kk)
 		}
@@ -102,7 +113,8 @@ func newQ8Gemm(w q8Weights, n, k int, inOff int32, quant convQuant, gemv bool) *
 			}
 		}
 	}
-	padded := groups * q8GemvNR * 3
+	// The SIMD kernels read whole blocks of q8WideNR channels.
+	padded := max(groups*q8GemvNR*3, (n+q8WideNR-1)/q8WideNR*q8WideNR)
 	g.colBase = make([]int32, n)
 	g.colConst = make([]int32, padded)
 	g.scale = make([]float32, padded)
@@ -159,18 +171,23 @@ type q8Block struct {
 	stride  int // bytes between panels
 	tiles   int
 	rowTerm [][q8MR]int32
+	wide    *q8WideScratch // for the SIMD product, or nil
 }
 
 // newBlock sizes a block to about 32 KiB of panels.
 func (g *q8Gemm) newBlock() *q8Block {
 	stride := (g.k*q8MR + 64 + 63) &^ 63
 	tiles := min(max(32<<10/stride, 1), 32)
-	return &q8Block{
+	b := &q8Block{
 		panels:  AlignedBytes(tiles * stride),
 		stride:  stride,
 		tiles:   tiles,
 		rowTerm: make([][q8MR]int32, tiles),
 	}
+	if g.wide != nil {
+		b.wide = g.wide.newScratch()
+	}
+	return b
 }
 
 // panel returns block panel i, with its slack.
@@ -451,4 +468,13 @@ func q8RowSum[T int8 | uint8](row []byte) int32 {
 		sum += int32(T(x))
 	}
 	return sum
+}
+
+// forRun returns a copy of g for one interpreter: the packed weights and
+// quantization are shared, the per-channel constants (which a non-constant
+// bias rewrites at Eval) are its own.
+func (g *q8Gemm) forRun() *q8Gemm {
+	c := *g
+	c.colConst = append([]int32(nil), g.colConst...)
+	return &c
 }

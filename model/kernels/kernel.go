@@ -23,6 +23,9 @@ type Node struct {
 	Inputs        []*Tensor
 	Outputs       []*Tensor
 	Intermediates []*Tensor
+	// Index is the node's position in its graph, which keys what kernels
+	// share through Context.Shared.
+	Index int
 }
 
 // Input returns input i, or nil when it is omitted or absent.
@@ -60,7 +63,25 @@ type Context struct {
 	// runtime (XNNPACK). Each matches its runtime bit for bit; they differ
 	// by at most one step per value, which compounds over deep networks.
 	ReferenceRounding bool
-	pool              *pool
+	// Level selects the microkernels; NewContext sets the best level the
+	// machine runs. Kernels read it at Prepare. LevelAuto means the same.
+	Level Level
+	pool  *pool
+	// Shared, when set, lets kernels of several interpreters of one model
+	// share their read-only prepared data (see Shared).
+	Shared *Shared
+	// splitSmall makes convolutions split even small layers across
+	// threads, so that tests of small shapes cover the parallel path.
+	splitSmall bool
+}
+
+// level is the level kernels run: Level, or the best one when unset or
+// not runnable here.
+func (c *Context) level() Level {
+	if c == nil || c.Level == LevelAuto || !Supported(c.Level) {
+		return BestLevel()
+	}
+	return c.Level
 }
 
 func (c *Context) rounding() convRounding {
@@ -75,7 +96,7 @@ func NewContext(threads int) *Context {
 	if threads < 1 {
 		threads = 1
 	}
-	c := &Context{Threads: threads}
+	c := &Context{Threads: threads, Level: BestLevel()}
 	if threads > 1 {
 		c.pool = newPool(threads - 1)
 	}

@@ -1,0 +1,24 @@
+package kernels
+
+// Assembly in depthwise_arm64.s.
+
+//go:noescape
+func dwRowQ8NEON(a *dwRowArgs)
+
+// dwBig and dwVec are the channel blocks of the row kernel: sixteen at a
+// time, then four.
+const (
+	dwBig = 16
+	dwVec = 4
+)
+
+func dwRowQ8(a *dwRowArgs) { dwRowQ8NEON(a) }
+
+// No float depthwise kernel on arm64: the float path stays generic.
+func dwRowF32(a *dwRowArgs) { panic("kernels: no SIMD float depthwise kernel on arm64") }
+
+// dwFillWide leaves the conversion to the scalar loop on arm64.
+func dwFillWide(dst []float32, src []byte, signed bool) int { return 0 }
+
+// dwMultSums: no kernel for depthwise multipliers here.
+func dwMultSums(xs []int32, ntaps, inC, mult int, w []int32, acc []int32) bool { return false }

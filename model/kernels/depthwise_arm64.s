@@ -1,0 +1,172 @@
+#include "textflag.h"
+
+// Depthwise rows on the exact float path (depthwise_fast.go) for NEON: the
+// same arguments and arithmetic as depthwise_amd64.s — exact integer sums
+// in float32 (FMLA), converted back to int32 (FCVTNS, exact), the
+// per-channel constant added, and the runtime requantization — sixteen
+// and then four channels at a time. Instructions Go's assembler lacks are
+// WORDs with their mnemonic in a comment.
+
+#define A_X 0
+#define A_XSTEP 8
+#define A_PIXELS 16
+#define A_W 24
+#define A_TAPS 32
+#define A_NTAPS 40
+#define A_C 48
+#define A_CBIG 56
+#define A_CVEC 64
+#define A_CC 72
+#define A_SCALE 80
+#define A_RQ 88
+#define A_OUT 96
+#define A_OSTEP 104
+
+// func dwRowQ8NEON(a *dwRowArgs)
+TEXT ·dwRowQ8NEON(SB), NOSPLIT, $0-8
+	MOVD a+0(FP), R0
+	MOVD A_RQ(R0), R1
+	MOVW (R1), R2
+	MOVW 4(R1), R3
+	MOVW 8(R1), R4
+	SUBW R2, R3, R3
+	SUBW R2, R4, R4
+	VDUP R3, V21.S4
+	VDUP R4, V22.S4
+	VDUP R2, V23.S4
+	MOVD A_X(R0), R5
+	MOVD A_OUT(R0), R6
+	MOVD A_PIXELS(R0), R7
+	MOVD A_C(R0), R8
+	LSL $2, R8, R8
+	CBZ R7, done
+
+pixel:
+	MOVD $0, R9
+
+c16:
+	MOVD A_CBIG(R0), R10
+	CMP R10, R9
+	BGE c4
+	VEOR V0.B16, V0.B16, V0.B16
+	VEOR V1.B16, V1.B16, V1.B16
+	VEOR V2.B16, V2.B16, V2.B16
+	VEOR V3.B16, V3.B16, V3.B16
+	MOVD A_W(R0), R11
+	ADD R9<<2, R11, R11
+	MOVD A_TAPS(R0), R12
+	MOVD A_NTAPS(R0), R13
+	ADD R9<<2, R5, R14
+
+tap16:
+	MOVD.P 8(R12), R19
+	ADD R19, R14, R20
+	VLD1 (R20), [V4.S4, V5.S4, V6.S4, V7.S4]
+	VLD1 (R11), [V8.S4, V9.S4, V10.S4, V11.S4]
+	VFMLA V8.S4, V4.S4, V0.S4
+	VFMLA V9.S4, V5.S4, V1.S4
+	VFMLA V10.S4, V6.S4, V2.S4
+	VFMLA V11.S4, V7.S4, V3.S4
+	ADD R8, R11, R11
+	SUBS $1, R13, R13
+	BNE tap16
+	MOVD A_CC(R0), R20
+	ADD R9<<2, R20, R20
+	VLD1 (R20), [V12.S4, V13.S4, V14.S4, V15.S4]
+	MOVD A_SCALE(R0), R20
+	ADD R9<<2, R20, R20
+	VLD1 (R20), [V16.S4, V17.S4, V18.S4, V19.S4]
+	WORD $0x4e21a800 // fcvtns v0.4s, v0.4s
+	WORD $0x4e21a821 // fcvtns v1.4s, v1.4s
+	WORD $0x4e21a842 // fcvtns v2.4s, v2.4s
+	WORD $0x4e21a863 // fcvtns v3.4s, v3.4s
+	VADD V12.S4, V0.S4, V0.S4
+	VADD V13.S4, V1.S4, V1.S4
+	VADD V14.S4, V2.S4, V2.S4
+	VADD V15.S4, V3.S4, V3.S4
+	WORD $0x4e21d800 // scvtf v0.4s, v0.4s
+	WORD $0x4e21d821 // scvtf v1.4s, v1.4s
+	WORD $0x4e21d842 // scvtf v2.4s, v2.4s
+	WORD $0x4e21d863 // scvtf v3.4s, v3.4s
+	WORD $0x6e30dc00 // fmul v0.4s, v0.4s, v16.4s
+	WORD $0x6e31dc21 // fmul v1.4s, v1.4s, v17.4s
+	WORD $0x6e32dc42 // fmul v2.4s, v2.4s, v18.4s
+	WORD $0x6e33dc63 // fmul v3.4s, v3.4s, v19.4s
+	WORD $0x4e21a800 // fcvtns v0.4s, v0.4s
+	WORD $0x4e21a821 // fcvtns v1.4s, v1.4s
+	WORD $0x4e21a842 // fcvtns v2.4s, v2.4s
+	WORD $0x4e21a863 // fcvtns v3.4s, v3.4s
+	WORD $0x4eb56400 // smax v0.4s, v0.4s, v21.4s
+	WORD $0x4eb56421 // smax v1.4s, v1.4s, v21.4s
+	WORD $0x4eb56442 // smax v2.4s, v2.4s, v21.4s
+	WORD $0x4eb56463 // smax v3.4s, v3.4s, v21.4s
+	WORD $0x4eb66c00 // smin v0.4s, v0.4s, v22.4s
+	WORD $0x4eb66c21 // smin v1.4s, v1.4s, v22.4s
+	WORD $0x4eb66c42 // smin v2.4s, v2.4s, v22.4s
+	WORD $0x4eb66c63 // smin v3.4s, v3.4s, v22.4s
+	VADD V23.S4, V0.S4, V0.S4
+	VADD V23.S4, V1.S4, V1.S4
+	VADD V23.S4, V2.S4, V2.S4
+	VADD V23.S4, V3.S4, V3.S4
+	WORD $0x0e612800 // xtn v0.4h, v0.4s
+	WORD $0x4e612820 // xtn2 v0.8h, v1.4s
+	WORD $0x0e612842 // xtn v2.4h, v2.4s
+	WORD $0x4e612862 // xtn2 v2.8h, v3.4s
+	WORD $0x0e212800 // xtn v0.8b, v0.8h
+	WORD $0x4e212840 // xtn2 v0.16b, v2.8h
+	ADD R9, R6, R20
+	VST1 [V0.B16], (R20)
+	ADD $16, R9, R9
+	B c16
+
+c4:
+	MOVD A_CVEC(R0), R10
+	CMP R10, R9
+	BGE next
+	VEOR V0.B16, V0.B16, V0.B16
+	MOVD A_W(R0), R11
+	ADD R9<<2, R11, R11
+	MOVD A_TAPS(R0), R12
+	MOVD A_NTAPS(R0), R13
+	ADD R9<<2, R5, R14
+
+tap4:
+	MOVD.P 8(R12), R19
+	ADD R19, R14, R20
+	VLD1 (R20), [V4.S4]
+	VLD1 (R11), [V8.S4]
+	VFMLA V8.S4, V4.S4, V0.S4
+	ADD R8, R11, R11
+	SUBS $1, R13, R13
+	BNE tap4
+	MOVD A_CC(R0), R20
+	ADD R9<<2, R20, R20
+	VLD1 (R20), [V12.S4]
+	MOVD A_SCALE(R0), R20
+	ADD R9<<2, R20, R20
+	VLD1 (R20), [V16.S4]
+	WORD $0x4e21a800 // fcvtns v0.4s, v0.4s
+	VADD V12.S4, V0.S4, V0.S4
+	WORD $0x4e21d800 // scvtf v0.4s, v0.4s
+	WORD $0x6e30dc00 // fmul v0.4s, v0.4s, v16.4s
+	WORD $0x4e21a800 // fcvtns v0.4s, v0.4s
+	WORD $0x4eb56400 // smax v0.4s, v0.4s, v21.4s
+	WORD $0x4eb66c00 // smin v0.4s, v0.4s, v22.4s
+	VADD V23.S4, V0.S4, V0.S4
+	WORD $0x0e612800 // xtn v0.4h, v0.4s
+	WORD $0x0e212800 // xtn v0.8b, v0.8h
+	ADD R9, R6, R20
+	FMOVS F0, (R20)
+	ADD $4, R9, R9
+	B c4
+
+next:
+	MOVD A_XSTEP(R0), R20
+	ADD R20, R5, R5
+	MOVD A_OSTEP(R0), R20
+	ADD R20, R6, R6
+	SUBS $1, R7, R7
+	BNE pixel
+
+done:
+	RET

@@ -1,0 +1,117 @@
+package kernels
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ood-agent/ood-agent/model"
+)
+
+// levelRun prepares a fresh kernel on n at level with the rounding option
+// and threads, evaluates it on n's current inputs and returns a copy of the
+// output bytes.
+func levelRun(t *testing.T, newKernel Factory, n *Node, level Level, reference bool, threads int) []byte {
+	t.Helper()
+	ctx := NewContext(threads)
+	defer ctx.Close()
+	ctx.Level, ctx.ReferenceRounding, ctx.splitSmall = level, reference, true
+	k := newKernel()
+	if err := k.Prepare(ctx, n); err != nil {
+		t.Fatalf("prepare at %v: %v", level, err)
+	}
+	out := n.Outputs[0]
+	out.Data = AlignedBytes(out.Bytes())
+	if err := k.Eval(ctx, n); err != nil {
+		t.Fatalf("eval at %v: %v", level, err)
+	}
+	return bytes.Clone(out.Data)
+}
+
+// levelCase is one node of the level-matching tests.
+type levelCase struct {
+	name      string
+	newKernel Factory
+	build     func(rng *rand.Rand, typ model.TensorType) *Node
+}
+
+// levelCases lists random convolution, fully connected and depthwise
+// shapes, plus sizes that exercise the SIMD blocking: many channels (whole
+// and partial blocks of four), depths off every multiple of eight and
+// sixteen, and more rows than one block of tiles.
+func levelCases(rng *rand.Rand) []levelCase {
+	var cases []levelCase
+	convs := convShapes(rng, 30)
+	convs = append(convs,
+		convShape{1, 15, 13, 21, 37, 1, 1, 1, 1, 1, 1, model.PaddingSame, model.ActRelu6, false, false},
+		convShape{1, 40, 40, 24, 144, 1, 1, 1, 1, 1, 1, model.PaddingSame, model.ActRelu6, false, true},
+		convShape{1, 20, 19, 3, 32, 3, 3, 2, 2, 1, 1, model.PaddingSame, model.ActRelu6, false, false},
+		convShape{2, 7, 7, 161, 9, 1, 1, 1, 1, 1, 1, model.PaddingValid, model.ActNone, true, false},
+	)
+	for _, s := range convs {
+		cases = append(cases, levelCase{"conv/" + s.String(), newConv2D, func(rng *rand.Rand, typ model.TensorType) *Node { return convBuild(rng, s, typ) }})
+	}
+	fcs := append(fcShapes(rng, 20), fcShape{[]int{1, 1280}, 1001, model.ActNone, false, false, false},
+		fcShape{[]int{7, 129}, 65, model.ActRelu, false, false, true})
+	for _, s := range fcs {
+		cases = append(cases, levelCase{"fc/" + s.String(), newFullyConnected, func(rng *rand.Rand, typ model.TensorType) *Node { return fcBuild(rng, s, typ) }})
+	}
+	dws := append(dwShapes(rng, 20),
+		dwShape{convShape{1, 17, 15, 40, 40, 3, 3, 1, 1, 1, 1, model.PaddingSame, model.ActRelu6, false, false}, 1},
+		dwShape{convShape{1, 18, 17, 27, 27, 3, 3, 2, 2, 1, 1, model.PaddingSame, model.ActRelu6, false, false}, 1},
+		dwShape{convShape{2, 9, 8, 9, 9, 3, 3, 2, 2, 1, 1, model.PaddingValid, model.ActNone, true, false}, 1},
+	)
+	for _, s := range dws {
+		cases = append(cases, levelCase{"dw/" + s.String(), newDepthwiseConv, func(rng *rand.Rand, typ model.TensorType) *Node { return dwBuild(rng, s, typ) }})
+	}
+	return cases
+}
+
+// TestLevelsMatchGeneric checks that every kernel level this machine runs
+// writes exactly the generic kernels' bytes, for 8-bit data with both
+// rounding options and for float32 (the SIMD float kernels keep the
+// generic summation order), on one and two threads.
+func TestLevelsMatchGeneric(t *testing.T) {
+	levels := Levels()[1:]
+	t.Logf("levels above generic here: %v", levels)
+	if len(levels) == 0 {
+		t.Log("only the generic level runs here")
+		return
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, c := range levelCases(rng) {
+		for _, typ := range []model.TensorType{model.Uint8, model.Int8, model.Float32} {
+			n := c.build(rng, typ)
+			convFillInputs(rng, n)
+			for _, reference := range []bool{false, true} {
+				if reference && typ == model.Float32 {
+					continue // no rounding option for floats
+				}
+				for _, threads := range []int{1, 2} {
+					want := levelRun(t, c.newKernel, n, LevelGeneric, reference, threads)
+					for _, level := range levels {
+						name := fmt.Sprintf("%s/%s/ref=%v/t%d/%v", c.name, typ, reference, threads, level)
+						got := levelRun(t, c.newKernel, n, level, reference, threads)
+						if i := firstDiff(got, want); i >= 0 {
+							t.Errorf("%s: byte %d = %d, generic wrote %d", name, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// firstDiff is the index of the first differing byte, or -1.
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	if len(a) != len(b) {
+		return min(len(a), len(b))
+	}
+	return -1
+}
