@@ -191,6 +191,15 @@ type MQTT struct {
 	StatsInterval time.Duration `mapstructure:"stats_interval"`
 	TLS           TLS           `mapstructure:"tls"`
 	Evidence      Evidence      `mapstructure:"evidence"`
+	HomeAssistant HomeAssistant `mapstructure:"homeassistant"`
+}
+
+// HomeAssistant configures MQTT discovery for Home Assistant: a binary
+// sensor "out of distribution" and sensors for energy, OOD rate and fps,
+// available while the agent's status is online.
+type HomeAssistant struct {
+	Discovery bool   `mapstructure:"discovery"`
+	Prefix    string `mapstructure:"prefix"` // Home Assistant's discovery prefix
 }
 
 // TLS configures the broker connection's TLS; it applies to the ssl, tls,
@@ -263,7 +272,7 @@ func defaults() *Config {
 	return &Config{
 		DeviceID: hostname(),
 		Log:      Log{Level: LogInfo, Format: FormatText},
-		Model:    Model{Threads: 1, Score: ScoreEnergy},
+		Model:    Model{Threads: 0, Score: ScoreEnergy},
 		Source: Source{
 			Type:  SourceDir,
 			Queue: 4,
@@ -306,6 +315,7 @@ func defaults() *Config {
 			BackoffMax:     60 * time.Second,
 			StatsInterval:  60 * time.Second,
 			Evidence:       Evidence{MaxBytes: 65536, Quality: 80},
+			HomeAssistant:  HomeAssistant{Prefix: "homeassistant"},
 		},
 		Outbox: Outbox{
 			Path:        "/var/lib/ood-agent/outbox.db",

@@ -34,12 +34,12 @@ func UnknownEnv(environ []string) []string {
 	return warnings
 }
 
-// isScriptVariable reports the OOD_AGENT_ variables that firmware-scripts
-// (install.sh, uninstall.sh, qemu-exec.sh) read: they share the prefix
-// but configure the scripts, not the agent.
+// isScriptVariable reports the OOD_AGENT_ variables that are not config
+// keys: those firmware-scripts (install.sh, uninstall.sh, qemu-exec.sh)
+// read, and KERNELS, which forces the interpreter's kernel level.
 func isScriptVariable(name string) bool {
 	switch strings.TrimPrefix(name, EnvPrefix+"_") {
-	case "BIN", "HEALTH_CMD", "HEALTH_URL", "HEALTH_TIMEOUT", "SYSTEMCTL", "TEST_EMULATOR":
+	case "BIN", "HEALTH_CMD", "HEALTH_URL", "HEALTH_TIMEOUT", "SYSTEMCTL", "TEST_EMULATOR", "KERNELS":
 		return true
 	}
 	return false

@@ -37,7 +37,7 @@ func (c *Config) Validate() error {
 	v.oneOf("log.level", c.Log.Level, LogDebug, LogInfo, LogWarn, LogError)
 	v.oneOf("log.format", c.Log.Format, FormatText, FormatJSON)
 
-	v.check(c.Model.Threads >= 1, "model.threads", "must be at least 1, got %d", c.Model.Threads)
+	v.check(c.Model.Threads >= 0, "model.threads", "must be 0 (all cores, at most 4) or more, got %d", c.Model.Threads)
 	v.oneOf("model.score", c.Model.Score, ScoreEnergy, ScoreMSP, ScoreMaxLogit, ScoreTempMSP, ScoreReAct, ScoreASH, ScoreKNN, ScoreSupport)
 
 	s := c.Source
@@ -107,6 +107,8 @@ func (c *Config) Validate() error {
 	v.positive("mqtt.stats_interval", m.StatsInterval)
 	v.check((m.TLS.CertFile == "") == (m.TLS.KeyFile == ""), "mqtt.tls.cert_file",
 		"mqtt.tls.cert_file and mqtt.tls.key_file must be set together")
+	v.check(!m.HomeAssistant.Discovery || (m.HomeAssistant.Prefix != "" && !strings.ContainsAny(m.HomeAssistant.Prefix, "+#")),
+		"mqtt.homeassistant.prefix", "must be a topic without wildcards, got %q", m.HomeAssistant.Prefix)
 	v.check(m.Evidence.MaxBytes > 0, "mqtt.evidence.max_bytes", "must be positive, got %d", m.Evidence.MaxBytes)
 	v.check(m.Evidence.Quality >= 1 && m.Evidence.Quality <= 100, "mqtt.evidence.quality",
 		"must be between 1 and 100, got %d", m.Evidence.Quality)

@@ -91,7 +91,7 @@ func BenchmarkPipeline(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	it, err := interp.New(file.Model, interp.Options{})
+	it, err := interp.New(file.Model, interp.Options{Threads: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -162,6 +162,7 @@ func benchmarkPipeline(b *testing.B, file *model.File, calib *ood.Calibration, f
 func testConfigB(b *testing.B) *config.Config {
 	cfg := config.Default()
 	cfg.DeviceID = "bench"
+	cfg.Model.Threads = 1 // like the raw interpreter it is compared with
 	cfg.MQTT.Broker = "tcp://127.0.0.1:1"
 	cfg.MQTT.StatsInterval = time.Hour
 	cfg.Outbox.Path = filepath.Join(b.TempDir(), "outbox.db")

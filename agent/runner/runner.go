@@ -15,6 +15,7 @@ import (
 	"github.com/ood-agent/ood-agent/agent/clock"
 	"github.com/ood-agent/ood-agent/agent/deliver"
 	"github.com/ood-agent/ood-agent/agent/event"
+	"github.com/ood-agent/ood-agent/agent/homeassistant"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/outbox"
 	"github.com/ood-agent/ood-agent/agent/source"
@@ -248,12 +249,37 @@ func (a *Agent) newClient() (*mqtt.Client, error) {
 				return status(event.StateOffline)
 			},
 			QoS: byte(cfg.MQTT.QoS)},
-		Logger: a.log.With("component", "mqtt"),
+		OnConnect: a.homeAssistantDiscovery(),
+		Logger:    a.log.With("component", "mqtt"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
 	return c, nil
+}
+
+// homeAssistantDiscovery returns the OnConnect hook that (re)publishes the
+// retained Home Assistant discovery messages, or nil when discovery is off.
+// It names the model the agent started with: the hook runs on the MQTT
+// client's goroutine, which must not read the frame loop's model.
+func (a *Agent) homeAssistantDiscovery() func(context.Context, *mqtt.Client) error {
+	ha := a.cfg.MQTT.HomeAssistant
+	if !ha.Discovery {
+		return nil
+	}
+	dev := homeassistant.Device{Prefix: ha.Prefix, Topics: a.topics, Version: a.version, Model: a.model.id}
+	return func(ctx context.Context, c *mqtt.Client) error {
+		msgs, err := homeassistant.Discovery(dev)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if err := c.Publish(ctx, m.Topic, m.Payload, 1, m.Retained); err != nil {
+				return fmt.Errorf("home assistant discovery %s: %w", m.Topic, err)
+			}
+		}
+		return nil
+	}
 }
 
 func toF32(v []float64) []float32 {

@@ -868,3 +868,71 @@ func TestFailingPartStopsTheAgent(t *testing.T) {
 // startBroker starts a real Mosquitto for the test; other test files use
 // it instead of importing the helper package themselves.
 func startBroker(t *testing.T) *mosquittotest.Broker { return mosquittotest.Start(t) }
+
+// TestHomeAssistantDiscovery: with discovery on, the agent publishes
+// retained discovery configs that a Home Assistant connecting later still
+// receives, with availability on the agent's status topic.
+func TestHomeAssistantDiscovery(t *testing.T) {
+	broker := startBroker(t)
+	cfg := testConfig(t, t.TempDir(), t.TempDir(), broker.URL())
+	cfg.MQTT.HomeAssistant = config.HomeAssistant{Discovery: true, Prefix: "hass"}
+	a := newAgent(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := a.client.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	configs := map[string]map[string]any{}
+	// Subscribed after the agent connected: only retained messages arrive.
+	waitFor(t, "the agent's discovery messages", 10*time.Second, func() bool {
+		runSubscriber(t, broker.URL(), "home-assistant", true, "hass/#", func(topic string, payload []byte) {
+			var c map[string]any
+			if err := json.Unmarshal(payload, &c); err != nil {
+				t.Errorf("%s: %v", topic, err)
+				return
+			}
+			mu.Lock()
+			configs[topic] = c
+			mu.Unlock()
+		})
+		time.Sleep(200 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		return len(configs) >= 4
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	var binary bool
+	for topic, c := range configs {
+		if !strings.HasPrefix(topic, "hass/") || !strings.HasSuffix(topic, "/config") {
+			t.Errorf("discovery topic %q, want hass/…/config", topic)
+		}
+		if strings.HasPrefix(topic, "hass/binary_sensor/") {
+			binary = true
+		}
+		if !strings.Contains(string(mustJSON(t, c)), "ood/test-device/status") {
+			t.Errorf("%s: no availability on the status topic: %v", topic, c)
+		}
+	}
+	if !binary {
+		t.Errorf("no binary_sensor among %d discovery topics", len(configs))
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
