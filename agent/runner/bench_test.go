@@ -118,6 +118,16 @@ func BenchmarkPipeline(b *testing.B) {
 }
 
 func benchmarkPipeline(b *testing.B, file *model.File, calib *ood.Calibration, frames [][]byte, it *interp.Interpreter, trusted []string) {
+	benchmarkPipelineWith(b, file, calib, frames, it, trusted, 1)
+}
+
+// benchmarkPipelineThreads runs the agent with the given inference threads,
+// compared with it (built with the same count).
+func benchmarkPipelineThreads(b *testing.B, file *model.File, calib *ood.Calibration, frames [][]byte, it *interp.Interpreter, threads int) {
+	benchmarkPipelineWith(b, file, calib, frames, it, nil, threads)
+}
+
+func benchmarkPipelineWith(b *testing.B, file *model.File, calib *ood.Calibration, frames [][]byte, it *interp.Interpreter, trusted []string, threads int) {
 	b.ResetTimer()
 	var total, rawTotal time.Duration
 	for i := 0; i < b.N; i++ {
@@ -132,6 +142,7 @@ func benchmarkPipeline(b *testing.B, file *model.File, calib *ood.Calibration, f
 		}
 		rawTotal += time.Since(t0)
 		cfg := testConfigB(b)
+		cfg.Model.Threads = threads
 		cfg.Control.TrustedKeys = trusted
 		a, err := New(Options{Config: cfg, Model: file, Calibration: calib, Version: "bench",
 			Source: &memSource{frames: frames}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
