@@ -1,0 +1,131 @@
+package feedback
+
+import (
+	"bufio"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// ExportSummary counts what Export wrote.
+type ExportSummary struct {
+	FalseAlarms int `json:"false_alarms"`
+	Confirmed   int `json:"confirmed"`
+	Kept        int `json:"kept"`
+	// Images is how many of them had a JPEG; the others are only in the
+	// features file.
+	Images int `json:"images"`
+}
+
+// FeatureLine is one line of the export's features.jsonl: a labeled or
+// kept frame's vectors, for tools that retrain from features directly.
+type FeatureLine struct {
+	ID string `json:"id"`
+	// Set is false_alarm, confirmed or kept.
+	Set string `json:"set"`
+	// Class is the true class of a false alarm (as labeled, or the
+	// predicted one) and the predicted class of a kept frame.
+	Class     string    `json:"class,omitempty"`
+	Predicted int       `json:"predicted"`
+	Score     float64   `json:"score"`
+	Logits    []float32 `json:"logits"`
+	Features  []float32 `json:"features"`
+}
+
+// Export writes the labeled flagged frames and the reservoir in the layout
+// `ood-agent adapt` reads, into dir (created if needed):
+//
+//	false_alarms/<class>/<id>.jpg   --false-alarms dir/false_alarms
+//	confirmed/<id>.jpg              --ood dir/confirmed
+//	kept/<id>.jpg                   --id dir/kept
+//	features.jsonl                  one FeatureLine per frame, JPEG or not
+//
+// A false alarm without a class goes under its predicted label (or class
+// index): the operator said it was in-distribution, not that the class
+// was wrong. Unlabeled frames are not exported.
+func (s *Store) Export(dir string) (ExportSummary, error) {
+	var sum ExportSummary
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return sum, fmt.Errorf("feedback: export: %w", err)
+	}
+	f, err := os.Create(filepath.Join(dir, "features.jsonl"))
+	if err != nil {
+		return sum, fmt.Errorf("feedback: export: %w", err)
+	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	put := func(srcBase, set, class string) error {
+		r, _, err := readRecord(srcBase + recExt)
+		if err != nil {
+			s.log.Warn("feedback record skipped in export", "file", srcBase+recExt, "err", err)
+			return nil
+		}
+		if set == "kept" {
+			class = cmp.Or(r.Label, strconv.Itoa(r.Class))
+		}
+		line := FeatureLine{ID: r.AlertID, Set: set, Class: class, Predicted: r.Class, Score: r.Score, Logits: r.Logits, Features: r.Features}
+		if err := enc.Encode(line); err != nil {
+			return err
+		}
+		switch set {
+		case string(FalseAlarm):
+			sum.FalseAlarms++
+		case string(Confirmed):
+			sum.Confirmed++
+		default:
+			sum.Kept++
+		}
+		jpg, err := os.ReadFile(srcBase + jpgExt)
+		if err != nil {
+			return nil // no evidence kept for this frame
+		}
+		sub := filepath.Join(dir, "kept")
+		switch set {
+		case string(FalseAlarm):
+			sub = filepath.Join(dir, "false_alarms", class)
+		case string(Confirmed):
+			sub = filepath.Join(dir, "confirmed")
+		}
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return err
+		}
+		sum.Images++
+		return os.WriteFile(filepath.Join(sub, r.AlertID+jpgExt), jpg, 0o644)
+	}
+	for _, e := range s.List() {
+		if e.Label == nil {
+			continue
+		}
+		class := e.Label.Class
+		if e.Label.Kind == FalseAlarm && class == "" {
+			class = cmp.Or(e.Record.Label, strconv.Itoa(e.Class))
+		}
+		if err := put(s.path(flaggedDir, e.AlertID), string(e.Label.Kind), class); err != nil {
+			return sum, fmt.Errorf("feedback: export %s: %w", e.AlertID, err)
+		}
+	}
+	s.mu.Lock()
+	var slots []int
+	for i, b := range s.slotBytes {
+		if b > 0 {
+			slots = append(slots, i)
+		}
+	}
+	s.mu.Unlock()
+	for _, i := range slots {
+		if err := put(s.path(reservoirDir, strconv.Itoa(i)), "kept", ""); err != nil {
+			return sum, fmt.Errorf("feedback: export reservoir: %w", err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return sum, fmt.Errorf("feedback: export: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return sum, fmt.Errorf("feedback: export: %w", err)
+	}
+	return sum, nil
+}
