@@ -194,17 +194,12 @@ func (s *Store) discard(base string, err error) {
 
 func (s *Store) loadFlagged() error {
 	dir := s.path(flaggedDir)
-	names, err := os.ReadDir(dir)
+	names, err := listDir(dir)
 	if err != nil {
-		return fmt.Errorf("feedback: %w", err)
+		return err
 	}
 	recs := map[string]bool{}
-	for _, n := range names {
-		name := n.Name()
-		if strings.HasPrefix(name, ".") { // a temporary file a crash left behind
-			os.Remove(filepath.Join(dir, name))
-			continue
-		}
+	for _, name := range names {
 		id, ok := strings.CutSuffix(name, recExt)
 		if !ok {
 			continue
@@ -227,9 +222,9 @@ func (s *Store) loadFlagged() error {
 		s.flagged = append(s.flagged, e)
 		s.flaggedBytes += e.bytes
 	}
-	for _, n := range names { // evidence whose record never landed
-		if id, ok := strings.CutSuffix(n.Name(), jpgExt); ok && !recs[id] {
-			os.Remove(filepath.Join(dir, n.Name()))
+	for _, name := range names { // evidence whose record never landed
+		if id, ok := strings.CutSuffix(name, jpgExt); ok && !recs[id] {
+			os.Remove(filepath.Join(dir, name))
 		}
 	}
 	slices.SortStableFunc(s.flagged, func(a, b Entry) int {
@@ -237,6 +232,24 @@ func (s *Store) loadFlagged() error {
 	})
 	s.evictFlagged(0)
 	return nil
+}
+
+// listDir lists dir's file names, removing the temporary files (".*")
+// an interrupted atomic write left behind.
+func listDir(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("feedback: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			os.Remove(filepath.Join(dir, e.Name()))
+			continue
+		}
+		names = append(names, e.Name())
+	}
+	return names, nil
 }
 
 type reservoirState struct {
@@ -254,17 +267,12 @@ func (s *Store) loadReservoir() error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("feedback: %w", err)
 	}
-	names, err := os.ReadDir(dir)
+	names, err := listDir(dir)
 	if err != nil {
-		return fmt.Errorf("feedback: %w", err)
+		return err
 	}
 	filled := uint64(0)
-	for _, n := range names {
-		name := n.Name()
-		if strings.HasPrefix(name, ".") {
-			os.Remove(filepath.Join(dir, name))
-			continue
-		}
+	for _, name := range names {
 		slotName, ok := strings.CutSuffix(name, recExt)
 		if !ok {
 			continue
