@@ -2,12 +2,12 @@ package feedback
 
 import (
 	"bufio"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // ExportSummary counts what Export wrote.
@@ -65,7 +65,7 @@ func (s *Store) Export(dir string) (ExportSummary, error) {
 			return nil
 		}
 		if set == "kept" {
-			class = cmp.Or(r.Label, strconv.Itoa(r.Class))
+			class = predictedClass(r)
 		}
 		line := FeatureLine{ID: r.AlertID, Set: set, Class: class, Predicted: r.Class, Score: r.Score, Logits: r.Logits, Features: r.Features}
 		if err := enc.Encode(line); err != nil {
@@ -102,7 +102,7 @@ func (s *Store) Export(dir string) (ExportSummary, error) {
 		}
 		class := e.Label.Class
 		if e.Label.Kind == FalseAlarm && class == "" {
-			class = cmp.Or(e.Record.Label, strconv.Itoa(e.Class))
+			class = predictedClass(e.Record)
 		}
 		if err := put(s.path(flaggedDir, e.AlertID), string(e.Label.Kind), class); err != nil {
 			return sum, fmt.Errorf("feedback: export %s: %w", e.AlertID, err)
@@ -128,4 +128,14 @@ func (s *Store) Export(dir string) (ExportSummary, error) {
 		return sum, fmt.Errorf("feedback: export: %w", err)
 	}
 	return sum, nil
+}
+
+// predictedClass names r's predicted class as a directory: its label, or
+// its index when there is no label or the label is not a usable directory
+// name (Fashion-MNIST's "T-shirt/top").
+func predictedClass(r Record) string {
+	if r.Label == "" || strings.ContainsAny(r.Label, `/\`) || r.Label == "." || r.Label == ".." {
+		return strconv.Itoa(r.Class)
+	}
+	return r.Label
 }

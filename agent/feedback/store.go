@@ -41,6 +41,10 @@ type Options struct {
 	Seed uint64
 	// Now stamps labels; time.Now when nil.
 	Now func() time.Time
+	// NoTrim opens the store without enforcing the bounds on what it
+	// holds, for tools (the feedback command) that label and export what
+	// the agent stored under its own, possibly larger, bounds.
+	NoTrim bool
 }
 
 // The defaults.
@@ -160,6 +164,9 @@ func (s *Store) path(parts ...string) string {
 	return filepath.Join(append([]string{s.opts.Dir}, parts...)...)
 }
 
+// Dir is the store's directory in an agent state directory.
+func Dir(stateDir string) string { return filepath.Join(stateDir, "feedback") }
+
 // checkID keeps ids usable as file names on every platform.
 func checkID(id string) error {
 	if id == "" || len(id) > 128 {
@@ -230,7 +237,9 @@ func (s *Store) loadFlagged() error {
 	slices.SortStableFunc(s.flagged, func(a, b Entry) int {
 		return cmp.Or(a.Time.Compare(b.Time), strings.Compare(a.AlertID, b.AlertID))
 	})
-	s.evictFlagged(0)
+	if !s.opts.NoTrim {
+		s.evictFlagged(0)
+	}
 	return nil
 }
 
@@ -279,6 +288,9 @@ func (s *Store) loadReservoir() error {
 		}
 		base := filepath.Join(dir, slotName)
 		slot, err := strconv.Atoi(slotName)
+		if err == nil && s.opts.NoTrim && slot >= len(s.slotBytes) && slot < 1<<20 {
+			s.slotBytes = append(s.slotBytes, make([]int64, slot+1-len(s.slotBytes))...)
+		}
 		if err != nil || slot < 0 || slot >= len(s.slotBytes) {
 			os.Remove(base + recExt) // the reservoir was made smaller
 			os.Remove(base + jpgExt)

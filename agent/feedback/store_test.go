@@ -241,6 +241,11 @@ func TestReservoirIsUniformAndPersists(t *testing.T) {
 	if len(files) != 3 {
 		t.Errorf("reservoir files %v", files)
 	}
+	// A tool opening the store without trimming sees every sample.
+	ro := open(t, Options{Dir: dir, Reservoir: -1, NoTrim: true})
+	if sum, err := ro.Export(t.TempDir()); err != nil || sum.Kept != 3 {
+		t.Errorf("NoTrim export: %+v, %v", sum, err)
+	}
 	// A smaller reservoir drops the slots beyond it.
 	s = open(t, Options{Dir: dir, Reservoir: 2})
 	files, _ = filepath.Glob(filepath.Join(dir, reservoirDir, "*.rec"))
