@@ -29,3 +29,38 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// FuzzServiceMessage feeds arbitrary MQTT payloads to the service, with
+// and without keys: every one gets a result, and only schema-valid
+// feedback for a stored alert is applied.
+func FuzzServiceMessage(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"f-1","alert_id":"a-001","label":"false_alarm","class":"dog"}`,
+		`{"id":"f-2","alert_id":"a-002","label":"confirmed"}`,
+		`{"id":"f-3","alert_id":"a-001","label":"false_alarm","class":7}`,
+		`{"payload":"eyJpZCI6MX0","key_id":"ab","signature":"cd"}`,
+		`[]`, `{"id":"f","class":1e400}`,
+	} {
+		f.Add([]byte(s))
+	}
+	store, err := Open(Options{Dir: f.TempDir(), Seed: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for i := range 3 {
+		store.AddFlagged(flagged(i))
+	}
+	svc, err := NewService(ServiceOptions{Prefix: "ood", Device: "cam-a", Labeler: store, Transport: nopTransport{}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		r := svc.apply(raw)
+		if r.OK == (r.Code != "") {
+			t.Fatalf("result ok=%v with code %q", r.OK, r.Code)
+		}
+		if r.OK && (r.Label != FalseAlarm && r.Label != Confirmed || checkID(r.AlertID) != nil) {
+			t.Fatalf("applied an invalid message: %+v", r)
+		}
+	})
+}
