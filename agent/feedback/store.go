@@ -239,8 +239,24 @@ func (s *Store) loadFlagged() error {
 	})
 	if !s.opts.NoTrim {
 		s.evictFlagged(0)
+		s.dropOrphanLabels()
 	}
 	return nil
+}
+
+// dropOrphanLabels removes the labels of alerts the store no longer
+// holds: the CLI may label an alert while the agent evicts it.
+func (s *Store) dropOrphanLabels() {
+	names, err := listDir(s.path(labelsDir))
+	if err != nil {
+		s.log.Warn("feedback labels not listed", "err", err)
+		return
+	}
+	for _, name := range names {
+		if id, _ := strings.CutSuffix(name, ".json"); s.find(id) < 0 {
+			os.Remove(s.path(labelsDir, name))
+		}
+	}
 }
 
 // listDir lists dir's file names, removing the temporary files (".*")

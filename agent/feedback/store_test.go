@@ -187,6 +187,13 @@ func TestStoreLabels(t *testing.T) {
 	if _, err := other.Label("a-001", FalseAlarm, ""); err != nil {
 		t.Fatal(err)
 	}
+	// A label whose alert went (evicted by the agent while the CLI
+	// labeled it) is removed when the agent next opens the store.
+	os.WriteFile(filepath.Join(dir, labelsDir, "a-404.json"), []byte(`{"alert_id":"a-404","kind":"confirmed"}`), 0o640)
+	open(t, Options{Dir: dir})
+	if _, err := os.Stat(filepath.Join(dir, labelsDir, "a-404.json")); err == nil {
+		t.Error("orphan label kept")
+	}
 	got := map[string]string{}
 	for _, e := range s.List() {
 		if e.Label != nil {
