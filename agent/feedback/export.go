@@ -2,8 +2,10 @@ package feedback
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,11 +30,13 @@ type FeatureLine struct {
 	Set string `json:"set"`
 	// Class is the true class of a false alarm (as labeled, or the
 	// predicted one) and the predicted class of a kept frame.
-	Class     string    `json:"class,omitempty"`
-	Predicted int       `json:"predicted"`
-	Score     float64   `json:"score"`
-	Logits    []float32 `json:"logits"`
-	Features  []float32 `json:"features"`
+	Class     string `json:"class,omitempty"`
+	Predicted int    `json:"predicted"`
+	// Model is the SHA-256 of the model that computed the vectors.
+	Model    string    `json:"model,omitempty"`
+	Score    float64   `json:"score"`
+	Logits   []float32 `json:"logits"`
+	Features []float32 `json:"features"`
 }
 
 // Export writes the labeled flagged frames and the reservoir in the layout
@@ -67,7 +71,7 @@ func (s *Store) Export(dir string) (ExportSummary, error) {
 		if set == "kept" {
 			class = predictedClass(r)
 		}
-		line := FeatureLine{ID: r.AlertID, Set: set, Class: class, Predicted: r.Class, Score: r.Score, Logits: r.Logits, Features: r.Features}
+		line := FeatureLine{ID: r.AlertID, Set: set, Class: class, Predicted: r.Class, Model: r.Model, Score: r.Score, Logits: r.Logits, Features: r.Features}
 		if err := enc.Encode(line); err != nil {
 			return err
 		}
@@ -138,4 +142,43 @@ func predictedClass(r Record) string {
 		return strconv.Itoa(r.Class)
 	}
 	return r.Label
+}
+
+// maxFeatureLine bounds one line of features.jsonl: 1,000,000 values at
+// about 12 characters each.
+const maxFeatureLine = 16 << 20
+
+// ReadFeatures reads an export's features.jsonl, for training from the
+// stored vectors without the images. It checks every line and names the
+// first bad one.
+func ReadFeatures(r io.Reader) ([]FeatureLine, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxFeatureLine)
+	var out []FeatureLine
+	for n := 1; sc.Scan(); n++ {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var l FeatureLine
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&l); err != nil {
+			return nil, fmt.Errorf("features line %d: %w", n, err)
+		}
+		switch {
+		case l.Set != string(FalseAlarm) && l.Set != string(Confirmed) && l.Set != "kept":
+			return nil, fmt.Errorf("features line %d: set %q, want false_alarm, confirmed or kept", n, l.Set)
+		case len(l.Features) == 0:
+			return nil, fmt.Errorf("features line %d (%s): no features", n, l.ID)
+		case len(out) > 0 && len(l.Features) != len(out[0].Features):
+			return nil, fmt.Errorf("features line %d (%s): %d features, line 1 has %d", n, l.ID, len(l.Features), len(out[0].Features))
+		case len(out) > 0 && l.Model != out[0].Model:
+			return nil, fmt.Errorf("features line %d (%s): computed by model %q, line 1 by %q", n, l.ID, l.Model, out[0].Model)
+		}
+		out = append(out, l)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("features: %w", err)
+	}
+	return out, nil
 }

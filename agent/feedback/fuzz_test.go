@@ -64,3 +64,21 @@ func FuzzServiceMessage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadFeatures checks that no features file crashes the reader and
+// that what it accepts is consistent.
+func FuzzReadFeatures(f *testing.F) {
+	f.Add([]byte(`{"id":"a","set":"kept","predicted":1,"score":0,"logits":[1],"features":[1,2],"model":"m"}` + "\n"))
+	f.Add([]byte(`{"id":"a","set":"false_alarm","class":"3","features":[0.5]}` + "\n\n" + `{"id":"b","set":"confirmed","features":[1e30]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lines, err := ReadFeatures(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for _, l := range lines {
+			if len(l.Features) != len(lines[0].Features) || l.Model != lines[0].Model {
+				t.Fatalf("inconsistent lines accepted: %+v", lines)
+			}
+		}
+	})
+}

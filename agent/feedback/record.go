@@ -31,6 +31,9 @@ type Record struct {
 	// frame number or file name).
 	Source string
 	Frame  string
+	// Model identifies the model that produced the vectors (its SHA-256):
+	// features are only meaningful to the model that computed them.
+	Model string
 	// Class is the predicted class index; Label its name when known.
 	Class     int
 	Label     string
@@ -46,8 +49,8 @@ type Record struct {
 // The record file format, all integers little-endian:
 //
 //	"OODF" | version u8 | precision u8 | time unix-nano i64 | class i32 |
-//	score f64 | threshold f64 | 4 × (len u16, bytes): alert id, source,
-//	frame, label | logits n u32 | features n u32 | values | crc32 u32
+//	score f64 | threshold f64 | 5 × (len u16, bytes): alert id, source,
+//	frame, label, model | logits n u32 | features n u32 | values | crc32 u32
 //
 // The CRC (IEEE) covers everything before it, so a torn write is detected.
 const (
@@ -71,14 +74,14 @@ func (p Precision) width() int {
 
 // encodedSize is the size of r's record file at precision p.
 func encodedSize(r *Record, p Precision) int {
-	return headerBytes + 8 + len(r.AlertID) + len(r.Source) + len(r.Frame) + len(r.Label) +
+	return headerBytes + 10 + len(r.AlertID) + len(r.Source) + len(r.Frame) + len(r.Label) + len(r.Model) +
 		8 + (len(r.Logits)+len(r.Features))*p.width() + 4
 }
 
 // appendRecord appends r's record encoding to buf; with a buffer of
 // enough capacity it does not allocate.
 func appendRecord(buf []byte, r *Record, p Precision) ([]byte, error) {
-	for _, s := range [...]string{r.AlertID, r.Source, r.Frame, r.Label} {
+	for _, s := range [...]string{r.AlertID, r.Source, r.Frame, r.Label, r.Model} {
 		if len(s) > maxString {
 			return buf, fmt.Errorf("record: string of %d bytes, the limit is %d", len(s), maxString)
 		}
@@ -94,7 +97,7 @@ func appendRecord(buf []byte, r *Record, p Precision) ([]byte, error) {
 	buf = le.AppendUint32(buf, uint32(int32(r.Class)))
 	buf = le.AppendUint64(buf, math.Float64bits(r.Score))
 	buf = le.AppendUint64(buf, math.Float64bits(r.Threshold))
-	for _, s := range [...]string{r.AlertID, r.Source, r.Frame, r.Label} {
+	for _, s := range [...]string{r.AlertID, r.Source, r.Frame, r.Label, r.Model} {
 		buf = le.AppendUint16(buf, uint16(len(s)))
 		buf = append(buf, s...)
 	}
@@ -121,7 +124,7 @@ func appendValues(buf []byte, v []float32, p Precision) []byte {
 // every length is checked against the data before use.
 func decodeRecord(data []byte) (Record, error) {
 	var r Record
-	if len(data) < headerBytes+8+4 || string(data[:4]) != recordMagic {
+	if len(data) < headerBytes+10+8+4 || string(data[:4]) != recordMagic {
 		return r, fmt.Errorf("%w: no record header", errCorrupt)
 	}
 	le := binary.LittleEndian
@@ -141,7 +144,7 @@ func decodeRecord(data []byte) (Record, error) {
 	r.Score = math.Float64frombits(le.Uint64(data[18:]))
 	r.Threshold = math.Float64frombits(le.Uint64(data[26:]))
 	rest := body[headerBytes:]
-	var strs [4]string
+	var strs [5]string
 	for i := range strs {
 		if len(rest) < 2 {
 			return r, fmt.Errorf("%w: truncated string", errCorrupt)
@@ -152,7 +155,7 @@ func decodeRecord(data []byte) (Record, error) {
 		}
 		strs[i], rest = string(rest[2:2+n]), rest[2+n:]
 	}
-	r.AlertID, r.Source, r.Frame, r.Label = strs[0], strs[1], strs[2], strs[3]
+	r.AlertID, r.Source, r.Frame, r.Label, r.Model = strs[0], strs[1], strs[2], strs[3], strs[4]
 	if len(rest) < 8 {
 		return r, fmt.Errorf("%w: truncated vector lengths", errCorrupt)
 	}

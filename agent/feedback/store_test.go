@@ -2,7 +2,6 @@ package feedback
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -21,7 +20,7 @@ func flagged(i int) Record {
 	return Record{
 		AlertID: fmt.Sprintf("a-%03d", i), Time: t0.Add(time.Duration(i) * time.Second),
 		Source: "cam0", Frame: fmt.Sprint(1000 + i), Class: i % 3, Label: []string{"cat", "dog", "ship"}[i%3],
-		Score: -3.5 + float64(i), Threshold: -6.25,
+		Score: -3.5 + float64(i), Threshold: -6.25, Model: "sha256:0f1e",
 		Logits: []float32{1, -2, 0.5}, Features: []float32{0.25, 0, 3, float32(i)},
 		JPEG: []byte("\xff\xd8jpeg" + fmt.Sprint(i)),
 	}
@@ -305,11 +304,35 @@ func TestExportLayout(t *testing.T) {
 	if len(lines) != 6 {
 		t.Fatalf("%d feature lines", len(lines))
 	}
-	var l FeatureLine
-	if err := json.Unmarshal([]byte(lines[0]), &l); err != nil {
+	f, err := os.Open(filepath.Join(out, "features.jsonl"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if l.ID != "a-004" || l.Set != "confirmed" || !slices.Equal(l.Features, flagged(4).Features) {
+	defer f.Close()
+	read, err := ReadFeatures(f)
+	if err != nil || len(read) != 6 {
+		t.Fatalf("ReadFeatures: %d lines, %v", len(read), err)
+	}
+	if l := read[0]; l.ID != "a-004" || l.Set != "confirmed" || !slices.Equal(l.Features, flagged(4).Features) {
 		t.Errorf("first line %+v", l)
+	}
+	if read[5].Set != "kept" || read[5].Class != "ship" || read[5].Model != "sha256:0f1e" {
+		t.Errorf("last line %+v", read[5])
+	}
+}
+
+func TestReadFeaturesRefuses(t *testing.T) {
+	good := `{"id":"a","set":"kept","predicted":1,"score":0,"logits":[1],"features":[1,2],"model":"m"}`
+	for _, c := range []struct{ in, want string }{
+		{good + "\n{", "line 2"},
+		{`{"id":"a","set":"maybe","features":[1]}`, "set \"maybe\""},
+		{`{"id":"a","set":"kept","features":[]}`, "no features"},
+		{good + "\n" + strings.Replace(good, "[1,2]", "[1]", 1), "1 features, line 1 has 2"},
+		{good + "\n" + strings.Replace(good, `"m"`, `"n"`, 1), "computed by model"},
+		{`{"id":"a","set":"kept","features":[1],"extra":1}`, "unknown field"},
+	} {
+		if _, err := ReadFeatures(strings.NewReader(c.in)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ReadFeatures(%q) = %v, want %q", c.in, err, c.want)
+		}
 	}
 }
