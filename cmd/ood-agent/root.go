@@ -22,7 +22,7 @@ func newRootCommand() *cobra.Command {
 			warnUnknownEnv(cmd.ErrOrStderr(), os.Environ())
 		},
 	}
-	root.AddCommand(newModelCommand(), newScoreCommand(), newCalibrateCommand(), newEvalCommand(), newWatchCommand(), newRunCommand(), newDemoCommand(), newHubCommand(), newKeygenCommand(), newAdaptCommand(), newVersionCommand())
+	root.AddCommand(newModelCommand(), newScoreCommand(), newCalibrateCommand(), newEvalCommand(), newWatchCommand(), newRunCommand(), newDemoCommand(), newHubCommand(), newKeygenCommand(), newAdaptCommand(), newVersionCommand(), newFeedbackCommand())
 	return root
 }
 

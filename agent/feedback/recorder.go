@@ -1,0 +1,100 @@
+package feedback
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+)
+
+// Recorder takes records from the frame loop and stores them in its own
+// goroutine, so the loop never waits for the store's fsyncs. It copies
+// what it is given (the detector's logits and features are valid only
+// until its next run) and never blocks: when its queue is full the record
+// is dropped and counted. Only feedback is lost that way, never an alert,
+// which travels through the outbox.
+type Recorder struct {
+	store   *Store
+	log     *slog.Logger
+	queue   chan job
+	dropped atomic.Uint64
+}
+
+type job struct {
+	flagged bool
+	ticket  Ticket
+	rec     Record
+}
+
+// NewRecorder makes a recorder for s with room for queue waiting records
+// (default 8).
+func NewRecorder(s *Store, queue int, log *slog.Logger) *Recorder {
+	if queue <= 0 {
+		queue = 8
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Recorder{store: s, log: log.With("component", "feedback"), queue: make(chan job, queue)}
+}
+
+// Flagged queues a flagged frame.
+func (r *Recorder) Flagged(rec Record) { r.put(job{flagged: true, rec: rec}) }
+
+// Draw is Store.Draw: call it for every unflagged frame, and Unflagged
+// only when the ticket says Keep.
+func (r *Recorder) Draw() Ticket { return r.store.Draw() }
+
+// Unflagged queues an unflagged frame for the slot t drew.
+func (r *Recorder) Unflagged(t Ticket, rec Record) {
+	if t.Keep() {
+		r.put(job{ticket: t, rec: rec})
+	}
+}
+
+func (r *Recorder) put(j job) {
+	j.rec.Logits = slices.Clone(j.rec.Logits)
+	j.rec.Features = slices.Clone(j.rec.Features)
+	j.rec.JPEG = slices.Clone(j.rec.JPEG)
+	select {
+	case r.queue <- j:
+	default:
+		r.dropped.Add(1)
+		r.log.Warn("feedback record dropped: the store is behind", "alert_id", j.rec.AlertID, "queue", cap(r.queue))
+	}
+}
+
+// Dropped is the number of records dropped because the queue was full.
+func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
+
+// Run stores queued records until ctx is done, then stores what is still
+// queued and closes the store.
+func (r *Recorder) Run(ctx context.Context) error {
+	for {
+		select {
+		case j := <-r.queue:
+			r.store1(j)
+		case <-ctx.Done():
+			for {
+				select {
+				case j := <-r.queue:
+					r.store1(j)
+				default:
+					return r.store.Close()
+				}
+			}
+		}
+	}
+}
+
+func (r *Recorder) store1(j job) {
+	var err error
+	if j.flagged {
+		err = r.store.AddFlagged(j.rec)
+	} else {
+		err = r.store.Fill(j.ticket, j.rec)
+	}
+	if err != nil {
+		r.log.Warn("feedback record not stored", "alert_id", j.rec.AlertID, "err", err)
+	}
+}

@@ -1,0 +1,306 @@
+package feedback
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/ood-agent/ood-agent/agent/control"
+	"github.com/ood-agent/ood-agent/docs/schema"
+)
+
+// PurposeFeedback is the signature purpose of signed feedback, so a signed
+// command is never valid feedback and the other way round.
+const PurposeFeedback control.Purpose = "ood-agent feedback v1"
+
+// Transport is the part of the MQTT client the Service uses;
+// *mqtt.Client satisfies it.
+type Transport interface {
+	Subscribe(ctx context.Context, filter string, qos byte, handler func(topic string, payload []byte)) error
+	Publish(ctx context.Context, topic string, payload []byte, qos byte, retained bool) error
+}
+
+// Labeler applies a verdict; *Store implements it.
+type Labeler interface {
+	Label(alertID string, kind Kind, class string) (LabelInfo, error)
+}
+
+// Code names why feedback was refused. Codes are stable: the hub shows
+// them.
+type Code string
+
+// The result codes; accepted feedback has none.
+const (
+	CodeMalformed    Code = "malformed"     // not JSON, or not a valid envelope
+	CodeInvalid      Code = "invalid"       // does not match feedback.schema.json
+	CodeUnsigned     Code = "unsigned"      // control is on and the feedback is not signed
+	CodeUntrustedKey Code = "untrusted_key" // signed by a key not in control.trusted_keys
+	CodeBadSignature Code = "bad_signature" // signature does not verify, or signed while control is off
+	CodeUnknownAlert Code = "unknown_alert" // the store does not hold the alert
+	CodeStoreFailure Code = "store_failure" // the label could not be saved
+)
+
+// Message is the feedback payload (docs/schema/feedback.schema.json).
+type Message struct {
+	V       int    `json:"v,omitempty"`
+	ID      string `json:"id"`
+	AlertID string `json:"alert_id"`
+	Label   Kind   `json:"label"`
+	// Class is a label name or a class index; decoded from either a JSON
+	// string or a number.
+	Class string `json:"-"`
+}
+
+// Result is published on <prefix>/<device>/feedback/result at QoS 1.
+type Result struct {
+	V       int       `json:"v"`
+	ID      string    `json:"id,omitempty"`
+	Device  string    `json:"device"`
+	AlertID string    `json:"alert_id,omitempty"`
+	OK      bool      `json:"ok"`
+	Label   Kind      `json:"label,omitempty"`
+	Class   string    `json:"class,omitempty"`
+	Code    Code      `json:"code,omitempty"`
+	Message string    `json:"message,omitempty"`
+	Time    time.Time `json:"time"`
+}
+
+// ServiceOptions configures a Service.
+type ServiceOptions struct {
+	Prefix    string
+	Device    string
+	Labeler   Labeler
+	Transport Transport
+	// Keys, when not empty (control is on), are the only keys whose
+	// signed feedback is accepted, and unsigned feedback is refused.
+	// When empty, only unsigned feedback is accepted: the broker's access
+	// control is then the only protection, as it is for everything else
+	// the agent does without control.
+	Keys control.KeyRing
+	Log  *slog.Logger
+	// Queue is how many received messages may wait; more are dropped.
+	// Default 16.
+	Queue int
+	Now   func() time.Time
+}
+
+// Service receives feedback for one device over MQTT, applies it to the
+// store one message at a time, and publishes a Result for each.
+type Service struct {
+	opts       ServiceOptions
+	log        *slog.Logger
+	schema     *jsonschema.Schema
+	inbox      chan []byte
+	subscribed atomic.Bool
+}
+
+// NewService checks opts and compiles the feedback schema.
+func NewService(opts ServiceOptions) (*Service, error) {
+	if opts.Labeler == nil || opts.Transport == nil {
+		return nil, errors.New("feedback: service needs a labeler and a transport")
+	}
+	if opts.Prefix == "" || opts.Device == "" {
+		return nil, errors.New("feedback: service needs a topic prefix and a device id")
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = 16
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	sch, err := compileSchema()
+	if err != nil {
+		return nil, err
+	}
+	return &Service{opts: opts, log: opts.Log.With("component", "feedback"), schema: sch, inbox: make(chan []byte, opts.Queue)}, nil
+}
+
+func compileSchema() (*jsonschema.Schema, error) {
+	const file = "feedback.schema.json"
+	data, err := schema.FS.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("feedback: schema: %w", err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("feedback: schema: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	if err := c.AddResource(file, doc); err != nil {
+		return nil, fmt.Errorf("feedback: schema: %w", err)
+	}
+	s, err := c.Compile(file)
+	if err != nil {
+		return nil, fmt.Errorf("feedback: schema: %w", err)
+	}
+	return s, nil
+}
+
+// Topic is the topic feedback for device arrives on.
+func Topic(prefix, device string) string { return prefix + "/" + device + "/feedback" }
+
+// ResultTopic is the topic the results go to.
+func ResultTopic(prefix, device string) string { return Topic(prefix, device) + "/result" }
+
+// Subscribe subscribes to the feedback topic at QoS 1. Call it before
+// the transport connects when its session is persistent; Run calls it
+// when it has not been called.
+func (s *Service) Subscribe(ctx context.Context) error {
+	s.subscribed.Store(true)
+	t := Topic(s.opts.Prefix, s.opts.Device)
+	if err := s.opts.Transport.Subscribe(ctx, t, 1, s.receive); err != nil {
+		return fmt.Errorf("feedback: subscribe %s: %w", t, err)
+	}
+	return nil
+}
+
+// receive runs on the MQTT client's receive path, which must not block.
+func (s *Service) receive(topic string, payload []byte) {
+	select {
+	case s.inbox <- append([]byte(nil), payload...):
+	default:
+		s.log.Warn("feedback dropped: too many messages waiting", "topic", topic, "queue", cap(s.inbox))
+	}
+}
+
+// Run subscribes and processes feedback until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	if !s.subscribed.Load() {
+		if err := s.Subscribe(ctx); err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case raw := <-s.inbox:
+			s.Process(ctx, raw)
+		}
+	}
+}
+
+// Process checks, applies and reports one received message, and returns
+// the result it published (or tried to).
+func (s *Service) Process(ctx context.Context, raw []byte) Result {
+	r := s.apply(raw)
+	if r.OK {
+		s.log.Info("feedback applied", "id", r.ID, "alert_id", r.AlertID, "label", r.Label, "class", r.Class)
+	} else {
+		s.log.Warn("feedback refused", "id", r.ID, "alert_id", r.AlertID, "code", r.Code, "err", r.Message)
+	}
+	r.V, r.Device, r.Time = 1, s.opts.Device, s.opts.Now().UTC()
+	data, err := json.Marshal(r)
+	if err == nil {
+		err = s.opts.Transport.Publish(ctx, ResultTopic(s.opts.Prefix, s.opts.Device), data, 1, false)
+	}
+	if err != nil {
+		s.log.Warn("feedback result not published", "id", r.ID, "err", err)
+	}
+	return r
+}
+
+func (s *Service) apply(raw []byte) Result {
+	payload, r := s.open(raw)
+	if r.Code != "" {
+		return r
+	}
+	m, err := s.parse(payload)
+	r = Result{ID: m.ID, AlertID: m.AlertID, Label: m.Label, Class: m.Class}
+	if err != nil {
+		r.Code, r.Message = CodeInvalid, err.Error()
+		return r
+	}
+	if _, err := s.opts.Labeler.Label(m.AlertID, m.Label, m.Class); err != nil {
+		r.Code, r.Message = CodeStoreFailure, err.Error()
+		if errors.Is(err, ErrUnknownAlert) {
+			r.Code = CodeUnknownAlert
+		}
+		return r
+	}
+	r.OK = true
+	return r
+}
+
+// open returns the feedback payload: the envelope's, checked against the
+// keys, when control is on; the message itself when it is off.
+func (s *Service) open(raw []byte) ([]byte, Result) {
+	if len(raw) > control.MaxEnvelopeBytes {
+		return nil, Result{Code: CodeMalformed, Message: fmt.Sprintf("message is %d bytes, the limit is %d", len(raw), control.MaxEnvelopeBytes)}
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return nil, Result{Code: CodeMalformed, Message: fmt.Sprintf("not a JSON object: %v", err)}
+	}
+	_, signed := probe["payload"]
+	if len(s.opts.Keys) == 0 {
+		if signed {
+			payload, _, _ := control.Open(nil, PurposeFeedback, raw) // only for the claimed id
+			return nil, Result{ID: claimedID(payload, raw), Code: CodeBadSignature, Message: "signed feedback, but control is off (no control.trusted_keys) so the signature cannot be checked"}
+		}
+		return raw, Result{}
+	}
+	payload, _, err := control.Open(s.opts.Keys, PurposeFeedback, raw)
+	if err != nil {
+		r := Result{Code: Code(control.CodeOf(err)), Message: err.Error(), ID: claimedID(payload, raw)}
+		if r.Code == CodeUnsigned {
+			r.Message = "control is on: feedback must be signed by a key in control.trusted_keys"
+		}
+		return nil, r
+	}
+	return payload, Result{}
+}
+
+// claimedID pulls the unauthenticated id out of a refused message so the
+// sender can match the result.
+func claimedID(payload, raw []byte) string {
+	var m struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(payload, &m) != nil || m.ID == "" {
+		json.Unmarshal(raw, &m)
+	}
+	if checkID(m.ID) != nil {
+		return ""
+	}
+	return m.ID
+}
+
+// parse validates payload against the schema and decodes it.
+func (s *Service) parse(payload []byte) (Message, error) {
+	var wire struct {
+		Message
+		Class json.RawMessage `json:"class"`
+	}
+	json.Unmarshal(payload, &wire) // for the ids in the result; errors come from the schema
+	m := wire.Message
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(payload))
+	if err != nil {
+		return m, fmt.Errorf("not JSON: %w", err)
+	}
+	if err := s.schema.Validate(inst); err != nil {
+		return m, fmt.Errorf("feedback.schema.json: %w", err)
+	}
+	if len(wire.Class) > 0 {
+		var n int64
+		if json.Unmarshal(wire.Class, &m.Class) != nil {
+			if err := json.Unmarshal(wire.Class, &n); err != nil {
+				return m, fmt.Errorf("class: %w", err)
+			}
+			m.Class = strconv.FormatInt(n, 10)
+		}
+	}
+	return m, nil
+}
