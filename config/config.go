@@ -64,6 +64,7 @@ type Config struct {
 	Outbox     Outbox     `mapstructure:"outbox"`
 	HTTP       HTTP       `mapstructure:"http"`
 	Control    Control    `mapstructure:"control"`
+	Feedback   Feedback   `mapstructure:"feedback"`
 }
 
 // Log configures the agent's logger.
@@ -245,6 +246,19 @@ type Control struct {
 	Rollout     Rollout       `mapstructure:"rollout"`
 }
 
+// Feedback configures the field-feedback store: features, logits and
+// evidence of flagged frames and a reservoir sample of the others, kept in
+// <dir of outbox.path>/feedback for operators to label (ood-agent feedback,
+// MQTT <prefix>/<device>/feedback) and for ood-agent adapt.
+type Feedback struct {
+	Enabled    bool  `mapstructure:"enabled"`
+	MaxFlagged int   `mapstructure:"max_flagged"`
+	Reservoir  int   `mapstructure:"reservoir"` // unflagged frames sampled; 0 for none
+	MaxBytes   int64 `mapstructure:"max_bytes"`
+	Evidence   bool  `mapstructure:"evidence"` // keep the evidence JPEG (when mqtt.evidence makes one)
+	Float16    bool  `mapstructure:"float16"`  // store vectors in half precision
+}
+
 // Enabled reports whether remote control is on.
 func (c Control) Enabled() bool { return len(c.TrustedKeys) > 0 }
 
@@ -330,6 +344,9 @@ func defaults() *Config {
 			MaxTTL:    time.Hour,
 			Rollout:   Rollout{SelfTestTolerance: 0.15, SelfTestFrames: 32, WatchFrames: 200, MaxOODRate: 0.5},
 		},
+		// The same defaults as feedback.DefaultConfig (a runner test
+		// keeps them equal).
+		Feedback: Feedback{MaxFlagged: 500, Reservoir: 200, MaxBytes: 64 << 20, Evidence: true},
 	}
 }
 

@@ -128,6 +128,10 @@ func (c *Config) Validate() error {
 		}
 	}
 	v.control(c.Control)
+	fb := c.Feedback
+	v.check(fb.MaxFlagged >= 1 && fb.MaxFlagged <= 1_000_000, "feedback.max_flagged", "must be between 1 and 1000000, got %d", fb.MaxFlagged)
+	v.check(fb.Reservoir >= 0 && fb.Reservoir <= 100_000, "feedback.reservoir", "must be between 0 and 100000, got %d", fb.Reservoir)
+	v.check(fb.MaxBytes >= 1<<20, "feedback.max_bytes", "must be at least 1 MiB (1048576), got %d", fb.MaxBytes)
 	return errors.Join(v.errs...)
 }
 

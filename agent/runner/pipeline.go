@@ -141,7 +141,10 @@ func (a *Agent) process(d decoded) {
 		Energy: r.Energy, Score: r.IDScore, Threshold: threshold,
 		Method: string(m.calib.Method), OOD: isOOD,
 	})
-	a.enqueue(msgs, d.img, a.handled(d.frame))
+	evidence := a.enqueue(msgs, d.img, a.handled(d.frame))
+	if a.feedback != nil {
+		a.recordFeedback(m, r, msgs, d, threshold, isOOD, evidence)
+	}
 	if a.fleet != nil {
 		// After the frame's messages, which name the model that
 		// classified it, even when this verdict swaps it out.
@@ -167,8 +170,9 @@ func (a *Agent) classify(det *detect.Detector, img image.Image) (r detect.Result
 }
 
 // enqueue hands messages (and their evidence) to the outbox writer, and
-// logs each one; done runs once they are on disk.
-func (a *Agent) enqueue(msgs []event.Message, img image.Image, done func()) {
+// logs each one; done runs once they are on disk. It returns the evidence
+// JPEG it encoded for img, if any.
+func (a *Agent) enqueue(msgs []event.Message, img image.Image, done func()) (evidence []byte) {
 	qos := byte(a.cfg.MQTT.QoS)
 	var out []outbox.Message
 	for i := range msgs {
@@ -180,6 +184,7 @@ func (a *Agent) enqueue(msgs []event.Message, img image.Image, done func()) {
 				if err != nil {
 					a.log.Warn("evidence not attached", "id", m.ID, "err", err)
 				} else {
+					evidence = jpeg
 					m.AttachEvidence(a.topics, len(jpeg))
 					out = append(out, outbox.Message{ID: m.ID + "/evidence", Topic: m.Evidence.Topic, Payload: jpeg, QoS: qos, Created: m.Time})
 				}
@@ -194,9 +199,10 @@ func (a *Agent) enqueue(msgs []event.Message, img image.Image, done func()) {
 		out = append(out, outbox.Message{ID: m.ID, Topic: a.topics.Alert(), Payload: payload, QoS: qos, Created: m.Time})
 	}
 	if len(out) == 0 && done == nil {
-		return
+		return evidence
 	}
 	a.writer.Put(out, done)
+	return evidence
 }
 
 // logMessage says what the agent decided, one line per message.

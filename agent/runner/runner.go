@@ -15,6 +15,7 @@ import (
 	"github.com/ood-agent/ood-agent/agent/clock"
 	"github.com/ood-agent/ood-agent/agent/deliver"
 	"github.com/ood-agent/ood-agent/agent/event"
+	"github.com/ood-agent/ood-agent/agent/feedback"
 	"github.com/ood-agent/ood-agent/agent/homeassistant"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/outbox"
@@ -70,6 +71,7 @@ type Agent struct {
 	model   *activeModel // swapped by the frame loop only
 	// fleet is the remote control, nil when control is off.
 	fleet      *fleet
+	feedback   *feedback.Recorder // nil unless feedback.enabled
 	paused     atomic.Bool
 	snapshots  chan string // ids of snapshot commands waiting for a frame
 	loadConfig func() (*config.Config, error)
@@ -178,6 +180,11 @@ func New(opts Options) (_ *Agent, err error) {
 	}
 	if a.fleet != nil {
 		if err := a.startControl(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Feedback.Enabled {
+		if err := a.startFeedback(); err != nil {
 			return nil, err
 		}
 	}
