@@ -8,13 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/ood-agent/ood-agent/agent/control"
-	"github.com/ood-agent/ood-agent/docs/schema"
 )
 
 // PurposeFeedback is the signature purpose of signed feedback, so a signed
@@ -97,12 +96,11 @@ type ServiceOptions struct {
 type Service struct {
 	opts       ServiceOptions
 	log        *slog.Logger
-	schema     *jsonschema.Schema
 	inbox      chan []byte
 	subscribed atomic.Bool
 }
 
-// NewService checks opts and compiles the feedback schema.
+// NewService checks opts.
 func NewService(opts ServiceOptions) (*Service, error) {
 	if opts.Labeler == nil || opts.Transport == nil {
 		return nil, errors.New("feedback: service needs a labeler and a transport")
@@ -119,34 +117,9 @@ func NewService(opts ServiceOptions) (*Service, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	sch, err := compileSchema()
-	if err != nil {
-		return nil, err
-	}
-	return &Service{opts: opts, log: opts.Log.With("component", "feedback"), schema: sch, inbox: make(chan []byte, opts.Queue)}, nil
+	return &Service{opts: opts, log: opts.Log.With("component", "feedback"), inbox: make(chan []byte, opts.Queue)}, nil
 }
 
-func compileSchema() (*jsonschema.Schema, error) {
-	const file = "feedback.schema.json"
-	data, err := schema.FS.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("feedback: schema: %w", err)
-	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("feedback: schema: %w", err)
-	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	if err := c.AddResource(file, doc); err != nil {
-		return nil, fmt.Errorf("feedback: schema: %w", err)
-	}
-	s, err := c.Compile(file)
-	if err != nil {
-		return nil, fmt.Errorf("feedback: schema: %w", err)
-	}
-	return s, nil
-}
 
 // Topic is the topic feedback for device arrives on.
 func Topic(prefix, device string) string { return prefix + "/" + device + "/feedback" }
@@ -278,29 +251,82 @@ func claimedID(payload, raw []byte) string {
 	return m.ID
 }
 
-// parse validates payload against the schema and decodes it.
+// parse decodes payload strictly and checks it as feedback.schema.json
+// does. The schema stays the documentation, and a test keeps the two in
+// agreement; a JSON Schema engine here would grow the edge binary by about
+// 0.4 MB for one small message.
 func (s *Service) parse(payload []byte) (Message, error) {
 	var wire struct {
-		Message
-		Class json.RawMessage `json:"class"`
+		V       *int            `json:"v"`
+		ID      *string         `json:"id"`
+		AlertID *string         `json:"alert_id"`
+		Label   *string         `json:"label"`
+		Class   json.RawMessage `json:"class"`
 	}
-	json.Unmarshal(payload, &wire) // for the ids in the result; errors come from the schema
-	m := wire.Message
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(payload))
+	var m Message
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&wire)
+	if wire.ID != nil {
+		m.ID = *wire.ID
+	}
+	if wire.AlertID != nil {
+		m.AlertID = *wire.AlertID
+	}
+	if wire.Label != nil {
+		m.Label = Kind(*wire.Label)
+	}
 	if err != nil {
-		return m, fmt.Errorf("not JSON: %w", err)
-	}
-	if err := s.schema.Validate(inst); err != nil {
 		return m, fmt.Errorf("feedback.schema.json: %w", err)
 	}
-	if len(wire.Class) > 0 {
-		var n int64
-		if json.Unmarshal(wire.Class, &m.Class) != nil {
-			if err := json.Unmarshal(wire.Class, &n); err != nil {
-				return m, fmt.Errorf("class: %w", err)
-			}
-			m.Class = strconv.FormatInt(n, 10)
+	if dec.More() {
+		return m, errors.New("feedback.schema.json: trailing data after the JSON object")
+	}
+	switch {
+	case wire.V != nil && *wire.V != 1:
+		return m, fmt.Errorf("feedback.schema.json: v must be 1, got %d", *wire.V)
+	case wire.ID == nil || wire.AlertID == nil || wire.Label == nil:
+		return m, errors.New("feedback.schema.json: id, alert_id and label are required")
+	case !validName(m.ID):
+		return m, fmt.Errorf("feedback.schema.json: id %q: 1 to 128 letters, digits, '-', '_' or '.' (not first)", m.ID)
+	case !validName(m.AlertID):
+		return m, fmt.Errorf("feedback.schema.json: alert_id %q: 1 to 128 letters, digits, '-', '_' or '.' (not first)", m.AlertID)
+	case m.Label != FalseAlarm && m.Label != Confirmed:
+		return m, fmt.Errorf("feedback.schema.json: label must be false_alarm or confirmed, got %q", m.Label)
+	}
+	if len(wire.Class) == 0 {
+		return m, nil
+	}
+	if m.Label == Confirmed {
+		return m, errors.New("feedback.schema.json: class is only allowed with false_alarm")
+	}
+	var name string
+	var n int64
+	switch {
+	case json.Unmarshal(wire.Class, &name) == nil:
+		if name == "" || len([]rune(name)) > 128 || strings.ContainsAny(name, "/\\") || name == "." || name == ".." {
+			return m, fmt.Errorf("feedback.schema.json: class %q: 1 to 128 characters, no slashes, not . or ..", name)
 		}
+		m.Class = name
+	case json.Unmarshal(wire.Class, &n) == nil && n >= 0:
+		m.Class = strconv.FormatInt(n, 10)
+	default:
+		return m, fmt.Errorf("feedback.schema.json: class must be a label name or a class index ≥ 0, got %s", wire.Class)
 	}
 	return m, nil
+}
+
+// validName is the schema's $defs/name: what ids may be, so that they are
+// safe as file names.
+func validName(s string) bool {
+	if s == "" || len(s) > 128 || s[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
