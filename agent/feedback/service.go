@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-
 	"github.com/ood-agent/ood-agent/agent/control"
 )
 
@@ -119,7 +118,6 @@ func NewService(opts ServiceOptions) (*Service, error) {
 	}
 	return &Service{opts: opts, log: opts.Log.With("component", "feedback"), inbox: make(chan []byte, opts.Queue)}, nil
 }
-
 
 // Topic is the topic feedback for device arrives on.
 func Topic(prefix, device string) string { return prefix + "/" + device + "/feedback" }
