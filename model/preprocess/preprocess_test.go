@@ -198,3 +198,58 @@ func TestSamplersAgree(t *testing.T) {
 		}
 	}
 }
+
+// atOnly hides an image's concrete type, so Image takes the generic path.
+type atOnly struct{ image.Image }
+
+// TestYCbCrSamplerExact: JPEG frames read through their planes give the
+// very bytes the colour-model path gives, for every chroma subsampling and
+// for a sub-image, RGB and grayscale models.
+func TestYCbCrSamplerExact(t *testing.T) {
+	ratios := []image.YCbCrSubsampleRatio{image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422,
+		image.YCbCrSubsampleRatio420, image.YCbCrSubsampleRatio440, image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410}
+	for _, channels := range []int{3, 1} {
+		in := newTensor(model.Float32, []int{1, 11, 13, channels}, nil)
+		spec, err := SpecFor(nil, in, Options{Crop: CropCenter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ratio := range ratios {
+			full := image.NewYCbCr(image.Rect(0, 0, 41, 29), ratio)
+			for i := range full.Y {
+				full.Y[i] = uint8(i * 37)
+			}
+			for i := range full.Cb {
+				full.Cb[i], full.Cr[i] = uint8(i*11+3), uint8(255-i*13)
+			}
+			for _, img := range []*image.YCbCr{full, full.SubImage(image.Rect(5, 3, 38, 27)).(*image.YCbCr)} {
+				p := New(spec)
+				if err := p.Image(img, in); err != nil {
+					t.Fatal(err)
+				}
+				direct := append([]float32(nil), in.F32()...)
+				if err := p.Image(atOnly{img}, in); err != nil {
+					t.Fatal(err)
+				}
+				for i, v := range in.F32() {
+					if direct[i] != v {
+						t.Fatalf("%v %d channels %v: value %d = %v through the planes, %v through At", ratio, channels, img.Rect, i, direct[i], v)
+					}
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkImageJPEG640x480To224(b *testing.B) {
+	in := newTensor(model.Uint8, []int{1, 224, 224, 3}, &model.Quantization{Scale: []float32{1}, ZeroPoint: []int64{0}})
+	spec, _ := SpecFor(nil, in, Options{})
+	p := New(spec)
+	img := image.NewYCbCr(image.Rect(0, 0, 640, 480), image.YCbCrSubsampleRatio420)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Image(img, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
