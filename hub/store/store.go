@@ -195,6 +195,30 @@ var migrations = []string{
 		PRIMARY KEY (command_id, device_id)
 	);
 	CREATE INDEX command_results_device ON command_results (device_id, received_ms)`,
+	// Model releases (files on disk under the hub's data directory) and
+	// the rollouts that install them; a rollout's per-device progress is
+	// the results of its commands.
+	`CREATE TABLE models (
+		version TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		model_sha256 TEXT NOT NULL,
+		model_size BIGINT NOT NULL,
+		calibration_sha256 TEXT NOT NULL,
+		calibration_size BIGINT NOT NULL,
+		manifest TEXT NOT NULL,
+		operator TEXT NOT NULL,
+		created_ms BIGINT NOT NULL
+	);
+	CREATE TABLE rollouts (
+		id TEXT PRIMARY KEY,
+		model_version TEXT NOT NULL,
+		target TEXT NOT NULL,
+		percent DOUBLE PRECISION NOT NULL,
+		devices TEXT NOT NULL,
+		operator TEXT NOT NULL,
+		created_ms BIGINT NOT NULL
+	);
+	CREATE INDEX rollouts_created ON rollouts (created_ms)`,
 }
 
 // migrate applies the migrations the database has not seen yet. On
