@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,11 +18,13 @@ import (
 
 	"github.com/ood-agent/ood-agent/agent/control"
 	"github.com/ood-agent/ood-agent/agent/event"
+	"github.com/ood-agent/ood-agent/agent/rollout"
 	"github.com/ood-agent/ood-agent/hub"
 	"github.com/ood-agent/ood-agent/hub/ingest"
 	"github.com/ood-agent/ood-agent/hub/internal/agentsim"
 	"github.com/ood-agent/ood-agent/hub/web"
 	"github.com/ood-agent/ood-agent/internal/mosquittotest"
+	"github.com/ood-agent/ood-agent/model/ood"
 )
 
 // device is an agent's control side: a real control.Service on the
@@ -33,6 +38,9 @@ func (d *device) Apply(_ context.Context, c control.Command) (control.Outcome, e
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.applied = append(d.applied, c)
+	if c.Type == control.TypeRollout {
+		return control.Outcome{Stage: "accepted"}, nil
+	}
 	return control.Outcome{Message: "applied " + string(c.Type)}, nil
 }
 
@@ -142,7 +150,7 @@ func startHub(t *testing.T, ctx context.Context, broker, prefix string, signer *
 	go func() {
 		done <- hub.Run(ctx, hub.Config{
 			Database: "sqlite://" + filepath.Join(t.TempDir(), "hub.db"), Listen: "127.0.0.1:0", Token: "ctl-token",
-			Signer: signer,
+			Signer: signer, DataDir: t.TempDir(),
 			Ingest: ingest.Options{Broker: broker, Prefix: prefix, ClientID: "hub-" + t.Name()},
 			Ready:  func(a net.Addr) { ready <- a },
 		})
@@ -161,23 +169,30 @@ func startHub(t *testing.T, ctx context.Context, broker, prefix string, signer *
 	return api{}
 }
 
-// TestCommandsThroughTheHub sends commands through the API to two real
-// agents' control services on a real broker: each command is applied by
-// the devices it names only, and their results come back into the audit
-// log.
-func TestCommandsThroughTheHub(t *testing.T) {
+// startFleet starts a broker with a retained status of device "probe",
+// and a hub with a new signing key on it.
+func startFleet(t *testing.T, prefix string) (context.Context, *mosquittotest.Broker, *control.Signer, api) {
+	t.Helper()
 	broker := mosquittotest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	const prefix = "ood/site"
 	key, err := control.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	signer := control.NewSigner(key)
-	publishProbe(t, ctx, broker.URL(), prefix)
+	publishStatus(t, ctx, broker.URL(), prefix, "probe")
 	a := startHub(t, ctx, broker.URL(), prefix, signer)
-	defer cancel()
+	t.Cleanup(cancel) // before startHub's cleanup, which waits for the hub
+	return ctx, broker, signer, a
+}
+
+// TestCommandsThroughTheHub sends commands through the API to two real
+// agents' control services on a real broker: each command is applied by
+// the devices it names only, and their results come back into the audit
+// log.
+func TestCommandsThroughTheHub(t *testing.T) {
+	const prefix = "ood/site"
+	ctx, broker, signer, a := startFleet(t, prefix)
 
 	// The operator copies the trusted key from the API into the agents.
 	var info web.ControlJSON
@@ -186,7 +201,7 @@ func TestCommandsThroughTheHub(t *testing.T) {
 	}
 	camA := startDevice(t, ctx, broker.URL(), prefix, "cam-a", info.TrustedKey)
 	camB := startDevice(t, ctx, broker.URL(), prefix, "cam-b", info.TrustedKey, "lobby")
-	waitSubscribed(t, a)
+	waitDevices(t, a, 1)
 
 	pause := a.send("/api/v1/devices/cam-a/commands", `{"type":"pause","ttl_s":60}`)
 	got := a.results(pause, 1)
@@ -241,39 +256,171 @@ func TestCommandsThroughTheHub(t *testing.T) {
 	}
 }
 
-// waitSubscribed returns once the hub's subscriptions are live: a
-// retained status of a "probe" device, published before, shows up in
-// the device list. The hub subscribes to the result topic in the same
-// request, and a result published before that would go unseen.
-func waitSubscribed(t *testing.T, a api) {
+// waitDevices returns once the hub lists n devices, known from the
+// retained statuses published before: the hub subscribes to the result
+// topic in the same request, and a result published before that would go
+// unseen.
+func waitDevices(t *testing.T, a api, n int) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		var out struct{ Devices []web.DeviceJSON }
 		a.do("GET", "/api/v1/devices", "", nil, &out)
-		if slices.ContainsFunc(out.Devices, func(d web.DeviceJSON) bool { return d.ID == "probe" }) {
+		if len(out.Devices) >= n {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the hub did not subscribe")
+			t.Fatalf("the hub lists %d devices, want %d", len(out.Devices), n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// publishProbe leaves a retained status of device "probe" on the broker.
-func publishProbe(t *testing.T, ctx context.Context, broker, prefix string) {
+// publishStatus leaves a retained online status of device id on the
+// broker.
+func publishStatus(t *testing.T, ctx context.Context, broker, prefix, id string) {
 	t.Helper()
-	d, err := agentsim.NewDevice(prefix, "probe")
+	d, err := agentsim.NewDevice(prefix, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := agentsim.Connect(ctx, broker, "probe")
+	c, err := agentsim.Connect(ctx, broker, id+"-status")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close(context.Background())
 	if err := agentsim.Publish(ctx, c, d.Topics.Status(), d.Status(event.StateOnline, time.Now()), true); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// upload posts a release as the rollout page's form does.
+func (a api) upload(version string, model, cal []byte, out any) int {
+	a.t.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	w.WriteField("version", version)
+	for field, data := range map[string][]byte{"model": model, "calibration": cal} {
+		fw, _ := w.CreateFormFile(field, field)
+		fw.Write(data)
+	}
+	w.Close()
+	return a.do("POST", "/api/v1/models", w.FormDataContentType(), body.Bytes(), out)
+}
+
+// TestRolloutThroughTheHub uploads a zoo model with its calibration,
+// checks the signed manifest the way agents do, refuses a tampered
+// upload, serves the files with Range, and rolls the release out to a
+// share of the fleet.
+func TestRolloutThroughTheHub(t *testing.T) {
+	const prefix = "ood"
+	ctx, broker, signer, a := startFleet(t, prefix)
+	devices := map[string]*device{}
+	for _, id := range []string{"cam-a", "cam-b", "cam-c"} {
+		devices[id] = startDevice(t, ctx, broker.URL(), prefix, id, signer.PublicKey())
+		publishStatus(t, ctx, broker.URL(), prefix, id)
+	}
+	waitDevices(t, a, 4)
+
+	model, err := os.ReadFile("../model/zoo/fashion_mnist_cnn.tflite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, err := os.ReadFile("../model/zoo/fashion_mnist_cnn.calibration.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rel web.ModelReleaseJSON
+	if code := a.upload("v1", model, cal, &rel); code != http.StatusCreated {
+		t.Fatalf("upload: %d %+v", code, rel)
+	}
+	ring, _ := control.ParseKeyRing([]string{signer.PublicKey()})
+	man, err := rollout.ParseManifest(ring, rel.Manifest)
+	if err != nil {
+		t.Fatalf("the agents' check refuses the hub's manifest: %v", err)
+	}
+	if man.Version != "v1" || man.Model.SHA256 != ood.SHA256Hex(model) || man.Model.Size != int64(len(model)) || man.Calibration.URL != "models/v1/calibration.json" {
+		t.Errorf("manifest = %+v", man)
+	}
+	// Another key's agents refuse it.
+	other, _ := control.GenerateKey(nil)
+	otherRing, _ := control.ParseKeyRing([]string{control.NewSigner(other).PublicKey()})
+	if _, err := rollout.ParseManifest(otherRing, rel.Manifest); err == nil {
+		t.Error("a manifest verified with a key the hub does not hold")
+	}
+
+	// A model changed after calibration is refused, as is the same
+	// version twice.
+	tampered := slices.Clone(model)
+	tampered[len(tampered)/2] ^= 0xff
+	var out struct{ Error string }
+	if code := a.upload("v2", tampered, cal, &out); code != http.StatusUnprocessableEntity || !strings.Contains(out.Error, "calibration") {
+		t.Errorf("tampered upload: %d %q, want 422 naming the calibration", code, out.Error)
+	}
+	if code := a.upload("v1", model, cal, &out); code != http.StatusConflict {
+		t.Errorf("second v1: %d %q, want 409", code, out.Error)
+	}
+
+	// Agents fetch the files without a token, resuming with Range.
+	req, _ := http.NewRequest("GET", a.base+"/"+man.Model.URL, nil)
+	req.Header.Set("Range", "bytes=100-")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, model[100:]) {
+		t.Errorf("ranged model download: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	for _, path := range []string{"/models/v2/model.tflite", "/models/v1/hub.db", "/models/..%2fhub.db/model.tflite"} {
+		if resp, err := http.Get(a.base + path); err != nil || resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %v %v, want 404", path, resp.Status, err)
+		}
+	}
+
+	// 50% of the four known devices is two, each sent its own command.
+	var ro web.RolloutJSON
+	if code := a.do("POST", "/api/v1/rollouts", "application/json", []byte(`{"model":"v1","target":{"percent":50}}`), &ro); code != http.StatusAccepted {
+		t.Fatalf("rollout: %d %+v", code, ro)
+	}
+	if len(ro.Devices) != 2 || ro.Target != "percent" {
+		t.Fatalf("rollout = %+v, want 2 devices", ro)
+	}
+	picked := []string{ro.Devices[0].Device, ro.Devices[1].Device}
+	want := 0 // the probe has no control service and stays "sent"
+	for _, id := range picked {
+		if id != "probe" {
+			want++
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		a.do("GET", "/api/v1/rollouts/"+ro.ID, "", nil, &ro)
+		answered := 0
+		for _, d := range ro.Devices {
+			if d.Stage == "accepted" {
+				answered++
+			}
+		}
+		if answered == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rollout progress = %+v", ro.Devices)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for id, d := range devices {
+		applied := d.appliedIDs()
+		if want := slices.Contains(picked, id); want != (len(applied) == 1) {
+			t.Errorf("%s applied %v; picked %v", id, applied, picked)
+		}
+	}
+	if code := a.do("POST", "/api/v1/rollouts", "application/json", []byte(`{"model":"v9","target":{"all":true}}`), &out); code != http.StatusNotFound {
+		t.Errorf("rollout of an unknown model: %d", code)
+	}
+	if code := a.do("POST", "/api/v1/rollouts", "application/json", []byte(`{"model":"v1","target":{"all":true,"group":"x"}}`), &out); code != http.StatusBadRequest {
+		t.Errorf("rollout with two targets: %d", code)
 	}
 }

@@ -33,6 +33,11 @@ type Config struct {
 	// Signer, if set, turns fleet control on: the hub signs commands
 	// with it (docs/control.md). nil leaves control off.
 	Signer *control.Signer
+	// DataDir keeps uploaded model releases; required with Signer.
+	DataDir string
+	// PublicURL is the hub's address as agents reach it, the base of
+	// the model URLs in manifests; "" makes them relative.
+	PublicURL string
 	// Ingest configures the MQTT side; its Store, Metrics and Logger are
 	// filled in by Run.
 	Ingest ingest.Options
@@ -69,7 +74,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	var disp *dispatch.Dispatcher
 	if cfg.Signer != nil {
-		if disp, err = dispatch.New(dispatch.Options{Signer: cfg.Signer, Prefix: iopts.Prefix, Publisher: in, Audit: s}); err != nil {
+		if disp, err = dispatch.New(dispatch.Options{Signer: cfg.Signer, Prefix: iopts.Prefix, Publisher: in, Store: s,
+			DataDir: cfg.DataDir, PublicURL: cfg.PublicURL}); err != nil {
 			return err
 		}
 	}

@@ -76,6 +76,7 @@ func hubConfig(cfg *config.HubFile) (hub.Config, error) {
 	return hub.Config{
 		Database: h.Database, Retention: h.Retention, Listen: h.Listen,
 		TLSCert: h.TLS.CertFile, TLSKey: h.TLS.KeyFile, Token: token.Reveal(), Signer: signer,
+		DataDir: h.DataDir, PublicURL: h.PublicURL,
 		Ingest: ingest.Options{
 			Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, Password: password.Reveal(),
 			TLS: mqtt.TLSOptions{CAFile: m.TLS.CAFile, CertFile: m.TLS.CertFile, KeyFile: m.TLS.KeyFile,

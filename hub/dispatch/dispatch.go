@@ -18,17 +18,19 @@ type Publisher interface {
 	Publish(ctx context.Context, topic string, payload []byte) error
 }
 
-// Auditor records commands; *store.Store satisfies it.
-type Auditor interface {
-	AddCommand(ctx context.Context, c store.Command) error
-}
-
 // Options configure a Dispatcher.
 type Options struct {
 	Signer    *control.Signer
 	Prefix    string
 	Publisher Publisher
-	Audit     Auditor
+	// Store keeps the audit log, releases and rollouts.
+	Store *store.Store
+	// DataDir holds the release files, under models/<version>/.
+	DataDir string
+	// PublicURL, if set, is the base of the artifact URLs in manifests;
+	// else they are relative (models/<version>/…), resolved by agents
+	// against their control.rollout.hub_url.
+	PublicURL string
 }
 
 // Dispatcher signs, audits and publishes commands.
@@ -43,8 +45,10 @@ func New(opts Options) (*Dispatcher, error) {
 		return nil, errors.New("dispatch: no signing key")
 	case opts.Publisher == nil:
 		return nil, errors.New("dispatch: no publisher")
-	case opts.Audit == nil:
-		return nil, errors.New("dispatch: no audit log")
+	case opts.Store == nil:
+		return nil, errors.New("dispatch: no store")
+	case opts.DataDir == "":
+		return nil, errors.New("dispatch: no data directory for model releases")
 	}
 	return &Dispatcher{opts: opts}, nil
 }
@@ -89,7 +93,7 @@ func (d *Dispatcher) Send(ctx context.Context, r Request) (control.Command, erro
 	if args != nil {
 		audited.Args = args.(json.RawMessage)
 	}
-	if err := d.opts.Audit.AddCommand(ctx, audited); err != nil {
+	if err := d.opts.Store.AddCommand(ctx, audited); err != nil {
 		return control.Command{}, fmt.Errorf("dispatch: audit %s: %w", cmd.ID, err)
 	}
 	if err := d.opts.Publisher.Publish(ctx, cmd.Target.Topic(d.opts.Prefix), env); err != nil {

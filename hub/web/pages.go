@@ -44,7 +44,7 @@ func (p *prefixFS) Open(name string) (fs.File, error) {
 }
 
 type pages struct {
-	fleet, device, alerts, commands *template.Template
+	fleet, device, alerts, commands, rollouts *template.Template
 }
 
 func newPages() (*pages, error) {
@@ -79,6 +79,9 @@ func newPages() (*pages, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	if p.commands, err = parse("commands.html"); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	if p.rollouts, err = parse("rollouts.html"); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	return &p, nil

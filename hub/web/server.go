@@ -99,6 +99,14 @@ func New(opts Options) (*Server, error) {
 	route("GET /api/v1/commands", s.apiCommands)
 	route("POST /devices/{id}/commands", s.formCommand)
 	route("GET /commands", s.pageCommands)
+	route("POST /api/v1/models", s.apiUploadModel)
+	route("GET /api/v1/models", s.apiModels)
+	route("POST /api/v1/rollouts", s.apiStartRollout)
+	route("GET /api/v1/rollouts", s.apiRollouts)
+	route("GET /api/v1/rollouts/{id}", s.apiRollout)
+	route("GET /rollouts", s.pageRollouts)
+	route("POST /rollouts/models", s.formUpload)
+	route("POST /rollouts", s.formRollout)
 	route("GET /{$}", s.pageFleet)
 	route("GET /devices/{id}", s.pageDevice)
 	route("GET /alerts", s.pageAlerts)
@@ -110,6 +118,9 @@ func New(opts Options) (*Server, error) {
 	guarded := newAuth(opts.Token).wrap(http.NewCrossOriginProtection().Handler(mux))
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", s.healthz)
+	// Agents download release files without the token: the signed
+	// manifest's hashes protect them (docs/hub.md).
+	root.HandleFunc("GET /models/{version}/{file}", s.modelFile)
 	root.Handle("/", guarded)
 	s.handler = securityHeaders(root)
 	return s, nil
