@@ -411,6 +411,39 @@ func TestRolloutThroughTheHub(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// A picked device reports the new model in its status: the rollout
+	// shows it running there.
+	first := picked[0]
+	if first == "probe" {
+		first = picked[1]
+	}
+	pub, err := agentsim.Connect(ctx, broker.URL(), first+"-switched")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := event.NewStatus(event.StateOnline, first, "v0.0.0-test", event.Model{Name: "cnn", SHA256: man.Model.SHA256}, time.Now())
+	if err := agentsim.Publish(ctx, pub, prefix+"/"+first+"/status", status, true); err != nil {
+		t.Fatal(err)
+	}
+	pub.Close(context.Background())
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		a.do("GET", "/api/v1/rollouts/"+ro.ID, "", nil, &ro)
+		running := 0
+		for _, d := range ro.Devices {
+			if d.Running {
+				running++
+				if d.Device != first {
+					t.Fatalf("%s shown running the release: %+v", d.Device, ro.Devices)
+				}
+			}
+		}
+		if running == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rollout progress = %+v, want %s running", ro.Devices, first)
+		}
+	}
 	for id, d := range devices {
 		applied := d.appliedIDs()
 		if want := slices.Contains(picked, id); want != (len(applied) == 1) {

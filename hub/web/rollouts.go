@@ -66,6 +66,9 @@ type RolloutDeviceJSON struct {
 	OK      bool   `json:"ok"`
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
+	// Running says the device's last status names the release's model
+	// (its SHA-256): the end of the rollout as the device reports it.
+	Running bool `json:"running"`
 }
 
 // readFile reads one uploaded file of a multipart form.
@@ -229,6 +232,21 @@ func (s *Server) rolloutJSON(r *http.Request, ro store.Rollout) (RolloutJSON, er
 		}
 	}
 	slices.SortFunc(out.Devices, func(a, b RolloutDeviceJSON) int { return strings.Compare(a.Device, b.Device) })
+	m, err := s.store.Model(r.Context(), ro.ModelVersion)
+	if err != nil {
+		return out, err
+	}
+	devices, err := s.store.Devices(r.Context())
+	if err != nil {
+		return out, err
+	}
+	runs := map[string]bool{}
+	for _, d := range devices {
+		runs[d.ID] = d.ModelSHA == m.ModelSHA256
+	}
+	for i := range out.Devices {
+		out.Devices[i].Running = runs[out.Devices[i].Device]
+	}
 	return out, nil
 }
 
