@@ -38,3 +38,15 @@ func TestPickPercent(t *testing.T) {
 		t.Error("the pick is the first half of the list, not a spread")
 	}
 }
+
+// BenchmarkPickPercent: a percentage rollout over a large fleet.
+func BenchmarkPickPercent(b *testing.B) {
+	fleet := make([]string, 10000)
+	for i := range fleet {
+		fleet[i] = fmt.Sprintf("cam-%05d", i)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		PickPercent(fleet, "v2", 10)
+	}
+}

@@ -41,6 +41,19 @@ func TestControlOff(t *testing.T) {
 	if resp, body := get(t, ts, "/api/v1/commands", true); resp.StatusCode != 200 || !strings.Contains(body, `"commands": []`) {
 		t.Errorf("empty audit log: %d %s", resp.StatusCode, body)
 	}
+	if resp, body := get(t, ts, "/rollouts", true); resp.StatusCode != 200 || !strings.Contains(body, "fleet control is off") || strings.Contains(body, `name="model"`) {
+		t.Errorf("rollouts page while control is off: %d", resp.StatusCode)
+	}
+	for _, path := range []string{"/models/v1/model.tflite", "/api/v1/rollouts/r-1"} {
+		if resp, _ := get(t, ts, path, true); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, resp.StatusCode)
+		}
+	}
+	req, _ := http.NewRequest("POST", ts.URL+"/api/v1/rollouts", strings.NewReader(`{"model":"v1","target":{"all":true}}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := ts.Client().Do(req); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("rollout while control is off: %v %v", resp.Status, err)
+	}
 }
 
 // TestCommandFormCrossOrigin: a form on another site cannot press a
