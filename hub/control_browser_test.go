@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,5 +61,31 @@ func TestBrowserCommands(t *testing.T) {
 	key := run(t, bctx, chromedp.Text(css("pre.key")))
 	if !strings.Contains(key, signer.PublicKey()) {
 		t.Errorf("commands page key block %q lacks %s", key, signer.PublicKey())
+	}
+
+	// Upload a zoo release and roll it out to cam-a from the rollout page.
+	modelFile, _ := filepath.Abs("../model/zoo/fashion_mnist_cnn.tflite")
+	calFile, _ := filepath.Abs("../model/zoo/fashion_mnist_cnn.calibration.json")
+	do(chromedp.Navigate(a.base+"/rollouts"), chromedp.WaitVisible(css("form.upload")),
+		chromedp.SendKeys(css(`form.upload input[name=version]`), "v1"),
+		chromedp.SetUploadFiles(css(`form.upload input[name=model]`), []string{modelFile}),
+		chromedp.SetUploadFiles(css(`form.upload input[name=calibration]`), []string{calFile}),
+		chromedp.Click(css(`form.upload button`)), chromedp.WaitReady(css(`form.start select[name=model] option[value=v1]`)))
+	do(chromedp.SendKeys(css(`form.start input[name=value]`), "cam-a"), chromedp.Click(css(`form.start button`)),
+		chromedp.WaitVisible(css(`section.rollout`)))
+	var progress string
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		progress = run(t, bctx, chromedp.Evaluate[string](`(() => { const r = document.querySelector('section.rollout li[data-device="cam-a"]'); return r ? r.textContent : ""; })()`))
+		if strings.Contains(progress, "accepted") || time.Now().After(deadline) {
+			break
+		}
+		do(chromedp.Reload(), chromedp.WaitVisible(css(`section.rollout`)))
+	}
+	saveShot(t, "rollouts.png", run(t, bctx, chromedp.FullScreenshot(100)))
+	if !strings.Contains(progress, "cam-a: accepted") {
+		t.Errorf("rollout progress on the page: %q", progress)
+	}
+	if ids := cam.appliedIDs(); len(ids) != 2 {
+		t.Errorf("cam-a applied %v, want the pause and the rollout", ids)
 	}
 }
