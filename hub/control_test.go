@@ -41,7 +41,7 @@ func (d *device) Apply(_ context.Context, c control.Command) (control.Outcome, e
 	if c.Type == control.TypeRollout {
 		return control.Outcome{Stage: "accepted"}, nil
 	}
-	return control.Outcome{Message: "applied " + string(c.Type)}, nil
+	return control.Outcome{Message: "applied " + string(c.Type), Settings: map[string]any{"paused": c.Type == control.TypePause}}, nil
 }
 
 func (d *device) appliedIDs() []string {
@@ -205,8 +205,9 @@ func TestCommandsThroughTheHub(t *testing.T) {
 
 	pause := a.send("/api/v1/devices/cam-a/commands", `{"type":"pause","ttl_s":60}`)
 	got := a.results(pause, 1)
-	if r := got.Results[0]; r.Device != "cam-a" || !r.OK || r.Message != "applied pause" {
-		t.Errorf("pause result = %+v", r)
+	var settings struct{ Paused bool }
+	if r := got.Results[0]; r.Device != "cam-a" || !r.OK || r.Message != "applied pause" || json.Unmarshal(r.Settings, &settings) != nil || !settings.Paused {
+		t.Errorf("pause result = %+v (settings %s)", r, r.Settings)
 	}
 	if got.Operator != "api-token" || got.Target != "device/cam-a" || got.TTLS != 60 {
 		t.Errorf("audit entry = %+v", got)

@@ -50,6 +50,20 @@ type ResultJSON struct {
 	Time       time.Time `json:"time"`
 	Received   time.Time `json:"received"`
 	Duplicates int64     `json:"duplicates"`
+	// Settings are the effective settings the device reported (the
+	// configuration, for report_config).
+	Settings json.RawMessage `json:"settings,omitempty"`
+}
+
+// settingsOf takes the settings out of a stored result payload.
+func settingsOf(payload []byte) json.RawMessage {
+	var r struct {
+		Settings json.RawMessage `json:"settings"`
+	}
+	if json.Unmarshal(payload, &r) != nil {
+		return nil
+	}
+	return r.Settings
 }
 
 func commandJSON(c store.CommandWithResults) CommandJSON {
@@ -57,7 +71,7 @@ func commandJSON(c store.CommandWithResults) CommandJSON {
 		TTLS: int64(c.TTL / time.Second), RolloutID: c.RolloutID, Results: []ResultJSON{}}
 	for _, r := range c.Results {
 		out.Results = append(out.Results, ResultJSON{Device: r.DeviceID, OK: r.OK, Code: r.Code, Stage: r.Stage, Message: r.Message,
-			Time: r.Time, Received: r.Received, Duplicates: r.Duplicates})
+			Time: r.Time, Received: r.Received, Duplicates: r.Duplicates, Settings: settingsOf(r.Payload)})
 	}
 	return out
 }
