@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -40,6 +41,21 @@ type Hub struct {
 	TokenFile string  `mapstructure:"token_file"`
 	TLS       HubTLS  `mapstructure:"tls"`
 	MQTT      HubMQTT `mapstructure:"mqtt"`
+	// DataDir holds the uploaded model releases.
+	DataDir string `mapstructure:"data_dir"`
+	// PublicURL is the hub's address as agents reach it
+	// (https://hub.example:9110); model download URLs in rollout
+	// manifests start with it. Empty: manifests carry paths relative to
+	// the agents' control.rollout.hub_url.
+	PublicURL string     `mapstructure:"public_url"`
+	Control   HubControl `mapstructure:"control"`
+}
+
+// HubControl turns fleet control on (docs/control.md).
+type HubControl struct {
+	// KeyFile is the hub's Ed25519 signing key (ood-agent keygen); empty
+	// leaves control off.
+	KeyFile string `mapstructure:"key_file"`
 }
 
 // HubTLS serves the UI and API over HTTPS when both files are set.
@@ -69,6 +85,7 @@ func DefaultHub() *HubFile {
 			Listen:    "127.0.0.1:9110",
 			Database:  "sqlite:///var/lib/ood-agent/hub.db",
 			Retention: 30 * 24 * time.Hour,
+			DataDir:   "/var/lib/ood-agent/hub",
 			MQTT: HubMQTT{
 				Broker:      "tcp://127.0.0.1:1883",
 				ClientID:    "ood-agent-hub",
@@ -132,6 +149,14 @@ func (c *HubFile) Validate() error {
 	}
 	if (h.TLS.CertFile == "") != (h.TLS.KeyFile == "") {
 		bad("hub.tls", "cert_file and key_file go together")
+	}
+	if h.PublicURL != "" {
+		if u, err := url.Parse(h.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
+			bad("hub.public_url", "want an http(s)://host[:port][/path] URL, got %q", h.PublicURL)
+		}
+	}
+	if h.Control.KeyFile != "" && h.DataDir == "" {
+		bad("hub.data_dir", "is required with hub.control.key_file: uploaded models are kept there")
 	}
 	m := h.MQTT
 	if m.Broker == "" {

@@ -37,6 +37,12 @@ func TestLoadHub(t *testing.T) {
 		{"half tls", "hub:\n  tls:\n    cert_file: a.pem\n", "hub.tls", nil},
 		{"bad share group", "hub:\n  mqtt:\n    share_group: a/b\n", "hub.mqtt.share_group", nil},
 		{"bad level", "log:\n  level: loud\n", "log.level", nil},
+		{"control", "hub:\n  public_url: https://hub.example:9110/ood\n  control:\n    key_file: /etc/ood-hub/signing.key\n", "", func(c *HubFile) bool {
+			return c.Hub.Control.KeyFile == "/etc/ood-hub/signing.key" && c.Hub.PublicURL == "https://hub.example:9110/ood" && c.Hub.DataDir == "/var/lib/ood-agent/hub"
+		}},
+		{"bad public url", "hub:\n  public_url: hub.example\n", "hub.public_url", nil},
+		{"ftp public url", "hub:\n  public_url: ftp://hub.example/\n", "hub.public_url", nil},
+		{"control without data dir", "hub:\n  data_dir: \"\"\n  control:\n    key_file: k\n", "hub.data_dir", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

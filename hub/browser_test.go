@@ -127,24 +127,7 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(filepath.Join(dir, "chromium")),
-		chromedp.WindowSize(1280, 900),
-	}
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	bctx, tcancel := context.WithTimeout(bctx, 90*time.Second)
-	defer tcancel()
+	bctx := newBrowser(t, ctx, chrome, dir)
 
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 	do := func(steps ...chromedp.Action[chromedp.Void]) {
@@ -195,6 +178,31 @@ func TestBrowser(t *testing.T) {
 	}
 	do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("tr.device")))
 	saveShot(t, "fleet-phone.png", run(t, bctx, chromedp.FullScreenshot(100)))
+}
+
+// newBrowser starts a headless Chromium for the test, with a profile
+// in dir; it closes with the test.
+func newBrowser(t *testing.T, ctx context.Context, chrome, dir string) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chrome),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.NoFirstRun,
+		chromedp.UserDataDir(filepath.Join(dir, "chromium")),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(bcancel)
+	bctx, tcancel := context.WithTimeout(bctx, 90*time.Second)
+	t.Cleanup(tcancel)
+	return bctx
 }
 
 func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {

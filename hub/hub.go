@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/ood-agent/ood-agent/agent/control"
+	"github.com/ood-agent/ood-agent/hub/dispatch"
 	"github.com/ood-agent/ood-agent/hub/ingest"
 	"github.com/ood-agent/ood-agent/hub/store"
 	"github.com/ood-agent/ood-agent/hub/web"
@@ -28,6 +30,14 @@ type Config struct {
 	TLSCert, TLSKey string
 	// Token guards the UI and API.
 	Token string
+	// Signer, if set, turns fleet control on: the hub signs commands
+	// with it (docs/control.md). nil leaves control off.
+	Signer *control.Signer
+	// DataDir keeps uploaded model releases; required with Signer.
+	DataDir string
+	// PublicURL is the hub's address as agents reach it, the base of
+	// the model URLs in manifests; "" makes them relative.
+	PublicURL string
 	// Ingest configures the MQTT side; its Store, Metrics and Logger are
 	// filled in by Run.
 	Ingest ingest.Options
@@ -62,7 +72,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	handler, err := web.New(web.Options{Store: s, Token: cfg.Token, Registry: reg, Logger: log.With("component", "web")})
+	var disp *dispatch.Dispatcher
+	if cfg.Signer != nil {
+		if disp, err = dispatch.New(dispatch.Options{Signer: cfg.Signer, Prefix: iopts.Prefix, Publisher: in, Store: s,
+			DataDir: cfg.DataDir, PublicURL: cfg.PublicURL}); err != nil {
+			return err
+		}
+	}
+	handler, err := web.New(web.Options{Store: s, Token: cfg.Token, Registry: reg, Logger: log.With("component", "web"), Dispatch: disp})
 	if err != nil {
 		return err
 	}
@@ -89,7 +106,10 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		errc <- fmt.Errorf("hub: http: %w", err)
 	}()
-	log.Info("hub running", "listen", ln.Addr().String(), "tls", cfg.TLSCert != "", "broker", iopts.Broker, "client_id", iopts.ClientID, "share_group", iopts.ShareGroup)
+	if disp != nil {
+		log.Info("fleet control on: agents must list this key in control.trusted_keys", "trusted_key", disp.PublicKey())
+	}
+	log.Info("hub running", "listen", ln.Addr().String(), "tls", cfg.TLSCert != "", "broker", iopts.Broker, "control", disp != nil, "client_id", iopts.ClientID, "share_group", iopts.ShareGroup)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}

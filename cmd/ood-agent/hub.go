@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ood-agent/ood-agent/agent/control"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/config"
 	"github.com/ood-agent/ood-agent/hub"
@@ -63,10 +64,19 @@ func hubConfig(cfg *config.HubFile) (hub.Config, error) {
 	if err != nil {
 		return hub.Config{}, err
 	}
+	var signer *control.Signer
+	if h.Control.KeyFile != "" {
+		key, err := control.LoadPrivateKey(h.Control.KeyFile)
+		if err != nil {
+			return hub.Config{}, fmt.Errorf("hub.control.key_file: %w", err)
+		}
+		signer = control.NewSigner(key)
+	}
 	m := h.MQTT
 	return hub.Config{
 		Database: h.Database, Retention: h.Retention, Listen: h.Listen,
-		TLSCert: h.TLS.CertFile, TLSKey: h.TLS.KeyFile, Token: token.Reveal(),
+		TLSCert: h.TLS.CertFile, TLSKey: h.TLS.KeyFile, Token: token.Reveal(), Signer: signer,
+		DataDir: h.DataDir, PublicURL: h.PublicURL,
 		Ingest: ingest.Options{
 			Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, Password: password.Reveal(),
 			TLS: mqtt.TLSOptions{CAFile: m.TLS.CAFile, CertFile: m.TLS.CertFile, KeyFile: m.TLS.KeyFile,

@@ -16,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ood-agent/ood-agent/agent/control"
 	"github.com/ood-agent/ood-agent/agent/demo"
 	"github.com/ood-agent/ood-agent/agent/event"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
+	"github.com/ood-agent/ood-agent/config"
 )
 
 // TestHubCommand runs `ood-agent hub --config` against a broker, publishes
@@ -173,4 +175,43 @@ func apiGet(t *testing.T, url, token string) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
+}
+
+// TestHubConfigControl: hub.control.key_file turns on signing with that
+// key; a key file others can read, or a missing one, is an error naming
+// the setting.
+func TestHubConfigControl(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("OOD_AGENT_HUB_TOKEN", "tok")
+	key, err := control.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "signing.key")
+	if err := control.WritePrivateKey(keyFile, key); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.DefaultHub()
+	cfg.Hub.Control.KeyFile = keyFile
+	cfg.Hub.PublicURL = "https://hub.example"
+	hc, err := hubConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc.Signer == nil || hc.Signer.PublicKey() != control.NewSigner(key).PublicKey() || hc.PublicURL != "https://hub.example" || hc.DataDir == "" {
+		t.Errorf("hub config = %+v", hc)
+	}
+	os.Chmod(keyFile, 0o644)
+	cfg.Hub.Control.KeyFile = keyFile
+	if _, err := hubConfig(cfg); err == nil || !strings.Contains(err.Error(), "hub.control.key_file") {
+		t.Errorf("readable key: %v", err)
+	}
+	cfg.Hub.Control.KeyFile = filepath.Join(dir, "missing.key")
+	if _, err := hubConfig(cfg); err == nil || !strings.Contains(err.Error(), "hub.control.key_file") {
+		t.Errorf("missing key: %v", err)
+	}
+	cfg.Hub.Control.KeyFile = ""
+	if hc, err := hubConfig(cfg); err != nil || hc.Signer != nil {
+		t.Errorf("no key: %+v, %v", hc.Signer, err)
+	}
 }

@@ -267,6 +267,28 @@ func topicKind(topic string) string {
 	switch k := levels[len(levels)-1]; k {
 	case "alert", "status", "stats":
 		return k
+	case "result":
+		return "cmd_result"
 	}
 	return "other"
+}
+
+// Publish sends payload on topic at QoS 1, not retained, over the
+// Ingester's connection, and waits for the broker's acknowledgement or
+// the end of ctx. The hub's signed commands go out this way (a retained
+// command would only be refused as a replay on every reconnect).
+func (in *Ingester) Publish(ctx context.Context, topic string, payload []byte) error {
+	if !in.client.IsConnectionOpen() {
+		return fmt.Errorf("ingest: publish %s: not connected to the broker", topic)
+	}
+	tok := in.client.Publish(topic, 1, false, payload)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("ingest: publish %s: %w", topic, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ingest: publish %s: %w", topic, ctx.Err())
+	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/ood-agent/ood-agent/agent/control"
 	"github.com/ood-agent/ood-agent/agent/event"
 	"github.com/ood-agent/ood-agent/docs/schema"
 	"github.com/ood-agent/ood-agent/hub/store"
@@ -42,6 +43,10 @@ func reject(reason string, format string, args ...any) error {
 	return &rejectError{reason: reason, err: fmt.Errorf(format, args...)}
 }
 
+// resultKind is the topic kind of command results, after the device
+// level.
+const resultKind = "cmd/result"
+
 // Parser turns MQTT messages under one topic prefix into store records,
 // validating JSON payloads against the published JSON Schemas.
 type Parser struct {
@@ -58,7 +63,7 @@ func NewParser(prefix string) (*Parser, error) {
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
 	p := &Parser{prefix: prefix, schemas: map[string]*jsonschema.Schema{}}
-	for kind, file := range map[string]string{"alert": "alert.schema.json", "status": "status.schema.json", "stats": "stats.schema.json"} {
+	for kind, file := range map[string]string{"alert": "alert.schema.json", "status": "status.schema.json", "stats": "stats.schema.json", resultKind: "command_result.schema.json"} {
 		data, err := schema.FS.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("ingest: read schema %s: %w", file, err)
@@ -91,7 +96,7 @@ func (p *Parser) Filters(group string, evidence bool) []string {
 		}
 		return "$share/" + group + "/" + f
 	}
-	fs := []string{share(p.prefix + "/+/alert"), share(p.prefix + "/+/stats"), p.prefix + "/+/status"}
+	fs := []string{share(p.prefix + "/+/alert"), share(p.prefix + "/+/stats"), p.prefix + "/+/status", share(p.prefix + "/+/" + resultKind)}
 	if evidence {
 		fs = append(fs, share(p.prefix+"/+/evidence/+"))
 	}
@@ -160,6 +165,21 @@ func (p *Parser) Parse(topic string, payload []byte, now time.Time, b *store.Bat
 		}
 		b.Statuses = append(b.Statuses, store.Status{DeviceID: device, State: string(s.State), Time: s.Time, Received: now,
 			Version: s.Version, ModelName: s.Model.Name, ModelSHA: s.Model.SHA256})
+	case resultKind:
+		var r control.Result
+		if err := json.Unmarshal(payload, &r); err != nil {
+			return reject(reasonSchema, "%s: %v", topic, err)
+		}
+		if r.Device != device {
+			return reject(reasonMismatch, "%s: device %q", topic, r.Device)
+		}
+		if r.ID == "" {
+			// The answer to a message that was not a command at all:
+			// nothing in the audit log to attach it to.
+			return nil
+		}
+		b.Results = append(b.Results, store.CommandResult{CommandID: r.ID, DeviceID: device, OK: r.OK, Code: string(r.Code),
+			Stage: r.Stage, Message: r.Message, Time: r.Time, Received: now, Payload: payload})
 	}
 	return nil
 }

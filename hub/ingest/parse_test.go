@@ -78,6 +78,23 @@ func TestParse(t *testing.T) {
 		{"status on alert topic", d.Topics.Alert(), mustJSON(t, d.Status(event.StateOnline, now)), reasonSchema, nil},
 		{"device mismatch", other.Topics.Alert(), mustJSON(t, alert), reasonMismatch, nil},
 		{"evidence not jpeg", d.Topics.Evidence(alert.ID), []byte("GIF89a"), reasonEvidence, nil},
+		{"command result", "ood/site/cam-1/cmd/result", []byte(`{"v":1,"id":"c-1","device":"cam-1","type":"pause","ok":true,"stage":"","time":"2026-12-04T12:00:01Z"}`), "", func(t *testing.T, b *store.Batch) {
+			if r := b.Results[0]; r.CommandID != "c-1" || r.DeviceID != "cam-1" || !r.OK || r.Received != now || !r.Time.Equal(now.Add(time.Second)) {
+				t.Errorf("result record = %+v", r)
+			}
+		}},
+		{"command refused", "ood/site/cam-1/cmd/result", []byte(`{"v":1,"id":"c-1","device":"cam-1","ok":false,"code":"replayed","message":"seen","time":"2026-12-04T12:00:01Z"}`), "", func(t *testing.T, b *store.Batch) {
+			if r := b.Results[0]; r.OK || r.Code != "replayed" || r.Message != "seen" {
+				t.Errorf("result record = %+v", r)
+			}
+		}},
+		{"result of no command", "ood/site/cam-1/cmd/result", []byte(`{"v":1,"id":"","device":"cam-1","ok":false,"code":"malformed","message":"not json","time":"2026-12-04T12:00:01Z"}`), "", func(t *testing.T, b *store.Batch) {
+			if b.Len() != 0 {
+				t.Errorf("stored %+v", b)
+			}
+		}},
+		{"result of another device", "ood/site/cam-2/cmd/result", []byte(`{"v":1,"id":"c-1","device":"cam-1","ok":true,"time":"2026-12-04T12:00:01Z"}`), reasonMismatch, nil},
+		{"result failure without code", "ood/site/cam-1/cmd/result", []byte(`{"v":1,"id":"c-1","device":"cam-1","ok":false,"time":"2026-12-04T12:00:01Z"}`), reasonSchema, nil},
 		{"evidence bad id", d.Topics.Alert() + "/../evidence/", agentsim.JPEG, reasonTopic, nil},
 	}
 	for _, tt := range tests {
@@ -100,7 +117,7 @@ func TestParse(t *testing.T) {
 func TestFilters(t *testing.T) {
 	p, _ := NewParser("ood")
 	got := p.Filters("hubs", true)
-	want := []string{"$share/hubs/ood/+/alert", "$share/hubs/ood/+/stats", "ood/+/status", "$share/hubs/ood/+/evidence/+"}
+	want := []string{"$share/hubs/ood/+/alert", "$share/hubs/ood/+/stats", "ood/+/status", "$share/hubs/ood/+/cmd/result", "$share/hubs/ood/+/evidence/+"}
 	if len(got) != len(want) {
 		t.Fatalf("filters = %v", got)
 	}
@@ -123,6 +140,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(d.Topics.Stats(), mustJSON(f, d.Stats(now, 10, 1, -9)))
 	f.Add(d.Topics.Status(), mustJSON(f, d.Status(event.StateOffline, now)))
 	f.Add(d.Topics.Evidence("x"), agentsim.JPEG)
+	f.Add("ood/cam/cmd/result", []byte(`{"v":1,"id":"c-1","device":"cam","ok":true,"time":"2026-12-04T12:00:01Z"}`))
 	p, err := NewParser("ood")
 	if err != nil {
 		f.Fatal(err)
@@ -137,6 +155,11 @@ func FuzzParse(f *testing.F) {
 		}
 		if b.Len() > 1 {
 			t.Fatalf("%d records from one message", b.Len())
+		}
+		for _, r := range b.Results {
+			if topic != "ood/"+r.DeviceID+"/cmd/result" {
+				t.Fatalf("result of %q stored from topic %q", r.DeviceID, topic)
+			}
 		}
 		for _, a := range b.Alerts {
 			if a.DeviceID != "cam" && topic != "ood/"+a.DeviceID+"/alert" {

@@ -167,6 +167,58 @@ var migrations = []string{
 		PRIMARY KEY (device_id, hour)
 	);
 	CREATE INDEX alert_hours_hour ON alert_hours (hour, device_id, alerts);`,
+	// Fleet control: the audit log of signed commands and what devices
+	// answered (docs/control.md, docs/hub.md).
+	`CREATE TABLE commands (
+		id TEXT PRIMARY KEY,
+		operator TEXT NOT NULL,
+		type TEXT NOT NULL,
+		target TEXT NOT NULL,
+		args TEXT NOT NULL,
+		issued_ms BIGINT NOT NULL,
+		ttl_s BIGINT NOT NULL,
+		rollout_id TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX commands_issued ON commands (issued_ms);
+	CREATE INDEX commands_rollout ON commands (rollout_id);
+	CREATE TABLE command_results (
+		command_id TEXT NOT NULL,
+		device_id TEXT NOT NULL,
+		ok INTEGER NOT NULL,
+		code TEXT NOT NULL,
+		stage TEXT NOT NULL,
+		message TEXT NOT NULL,
+		time_ms BIGINT NOT NULL,
+		received_ms BIGINT NOT NULL,
+		duplicates BIGINT NOT NULL DEFAULT 0,
+		payload TEXT NOT NULL,
+		PRIMARY KEY (command_id, device_id)
+	);
+	CREATE INDEX command_results_device ON command_results (device_id, received_ms)`,
+	// Model releases (files on disk under the hub's data directory) and
+	// the rollouts that install them; a rollout's per-device progress is
+	// the results of its commands.
+	`CREATE TABLE models (
+		version TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		model_sha256 TEXT NOT NULL,
+		model_size BIGINT NOT NULL,
+		calibration_sha256 TEXT NOT NULL,
+		calibration_size BIGINT NOT NULL,
+		manifest TEXT NOT NULL,
+		operator TEXT NOT NULL,
+		created_ms BIGINT NOT NULL
+	);
+	CREATE TABLE rollouts (
+		id TEXT PRIMARY KEY,
+		model_version TEXT NOT NULL,
+		target TEXT NOT NULL,
+		percent DOUBLE PRECISION NOT NULL,
+		devices TEXT NOT NULL,
+		operator TEXT NOT NULL,
+		created_ms BIGINT NOT NULL
+	);
+	CREATE INDEX rollouts_created ON rollouts (created_ms)`,
 }
 
 // migrate applies the migrations the database has not seen yet. On

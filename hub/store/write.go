@@ -80,16 +80,17 @@ type Batch struct {
 	Stats    []Stats
 	Statuses []Status
 	Evidence []Evidence
+	Results  []CommandResult
 }
 
 // Len is the number of records in b.
 func (b *Batch) Len() int {
-	return len(b.Alerts) + len(b.Stats) + len(b.Statuses) + len(b.Evidence)
+	return len(b.Alerts) + len(b.Stats) + len(b.Statuses) + len(b.Evidence) + len(b.Results)
 }
 
 // Reset empties b, keeping its capacity.
 func (b *Batch) Reset() {
-	b.Alerts, b.Stats, b.Statuses, b.Evidence = b.Alerts[:0], b.Stats[:0], b.Statuses[:0], b.Evidence[:0]
+	b.Alerts, b.Stats, b.Statuses, b.Evidence, b.Results = b.Alerts[:0], b.Stats[:0], b.Statuses[:0], b.Evidence[:0], b.Results[:0]
 }
 
 // WriteResult counts what a Write changed.
@@ -212,6 +213,12 @@ func (s *Store) Write(ctx context.Context, b *Batch) (WriteResult, error) {
 			return res, fmt.Errorf("store: insert evidence %s: %w", e.ID, err)
 		}
 		seen(e.DeviceID, e.Received)
+	}
+	if err := writeResults(ctx, tx, b.Results); err != nil {
+		return res, err
+	}
+	for _, r := range b.Results {
+		seen(r.DeviceID, r.Received)
 	}
 	for device, t := range lastSeen {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, last_seen_ms) VALUES ($1, $2)

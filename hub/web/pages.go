@@ -44,7 +44,7 @@ func (p *prefixFS) Open(name string) (fs.File, error) {
 }
 
 type pages struct {
-	fleet, device, alerts *template.Template
+	fleet, device, alerts, commands, rollouts *template.Template
 }
 
 func newPages() (*pages, error) {
@@ -56,6 +56,7 @@ func newPages() (*pages, error) {
 		"f3":        func(v float64) string { return fmt.Sprintf("%.3g", v) },
 		"fp":        func(v *float64) string { return fmtPtr(v) },
 		"utc":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
+		"settings":  func(payload []byte) string { return string(settingsOf(payload)) },
 		"sum": func(v []int) int {
 			n := 0
 			for _, c := range v {
@@ -76,6 +77,12 @@ func newPages() (*pages, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	if p.alerts, err = parse("alerts.html"); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	if p.commands, err = parse("commands.html"); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	if p.rollouts, err = parse("rollouts.html"); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	return &p, nil
@@ -202,9 +209,14 @@ func (s *Server) pageDevice(w http.ResponseWriter, r *http.Request) {
 			energy.Lines = []hline{{Y: *c.P50, Class: "l-cal", Name: "calibration p50"}}
 		}
 	}
+	cmds, err := s.store.Commands(r.Context(), store.CommandFilter{Device: id, Limit: 20})
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	pctFormat := func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
 	s.render(w, s.pages.device, map[string]any{
-		"Title": v.ID, "Nav": "fleet", "D": v, "Alerts": page.Alerts,
+		"Title": v.ID, "Nav": "fleet", "D": v, "Alerts": page.Alerts, "Commands": cmds, "Control": s.controlInfo(),
 		"Timeline": timeline.svg(),
 		"FPS":      chart{Title: "Frames per second", Series: []series{fps}}.svg(),
 		"Latency":  chart{Title: "Inference time, median (ms)", Series: []series{latency}}.svg(),
@@ -258,4 +270,13 @@ func (s *Server) pageAlerts(w http.ResponseWriter, r *http.Request) {
 		"Q": filters, "Next": next, "CSV": "/api/v1/alerts?" + csvQ.Encode(), "First": q.Cursor == "",
 		"Types": []string{"alert", "event_start", "event_update", "event_end"},
 	})
+}
+
+func (s *Server) pageCommands(w http.ResponseWriter, r *http.Request) {
+	cmds, err := s.store.Commands(r.Context(), store.CommandFilter{Device: r.URL.Query().Get("device"), Limit: 200})
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.render(w, s.pages.commands, map[string]any{"Title": "Commands", "Nav": "commands", "Commands": cmds, "Control": s.controlInfo()})
 }

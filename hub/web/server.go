@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ood-agent/ood-agent/hub/dispatch"
 	"github.com/ood-agent/ood-agent/hub/store"
 )
 
@@ -24,16 +25,20 @@ type Options struct {
 	Logger   *slog.Logger
 	// Now is the clock of the pages' time windows; nil means time.Now.
 	Now func() time.Time
+	// Dispatch signs and sends commands; nil turns fleet control off
+	// (its endpoints answer 503 saying how to turn it on).
+	Dispatch *dispatch.Dispatcher
 }
 
 // Server is the hub's HTTP handler.
 type Server struct {
-	store   *store.Store
-	log     *slog.Logger
-	now     func() time.Time
-	handler http.Handler
-	metrics webMetrics
-	pages   *pages
+	store    *store.Store
+	dispatch *dispatch.Dispatcher
+	log      *slog.Logger
+	now      func() time.Time
+	handler  http.Handler
+	metrics  webMetrics
+	pages    *pages
 }
 
 type webMetrics struct {
@@ -53,7 +58,7 @@ func New(opts Options) (*Server, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	s := &Server{store: opts.Store, log: opts.Logger, now: opts.Now}
+	s := &Server{store: opts.Store, dispatch: opts.Dispatch, log: opts.Logger, now: opts.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -87,15 +92,35 @@ func New(opts Options) (*Server, error) {
 	route("GET /api/v1/alerts", s.apiAlerts)
 	route("GET /api/v1/alerts/{id}", s.apiAlert)
 	route("GET /api/v1/evidence/{id}", s.apiEvidence)
+	route("GET /api/v1/control", s.apiControl)
+	route("POST /api/v1/devices/{id}/commands", s.apiSendCommand)
+	route("POST /api/v1/groups/{group}/commands", s.apiSendCommand)
+	route("POST /api/v1/commands", s.apiSendCommand)
+	route("GET /api/v1/commands", s.apiCommands)
+	route("POST /devices/{id}/commands", s.formCommand)
+	route("GET /commands", s.pageCommands)
+	route("POST /api/v1/models", s.apiUploadModel)
+	route("GET /api/v1/models", s.apiModels)
+	route("POST /api/v1/rollouts", s.apiStartRollout)
+	route("GET /api/v1/rollouts", s.apiRollouts)
+	route("GET /api/v1/rollouts/{id}", s.apiRollout)
+	route("GET /rollouts", s.pageRollouts)
+	route("POST /rollouts/models", s.formUpload)
+	route("POST /rollouts", s.formRollout)
 	route("GET /{$}", s.pageFleet)
 	route("GET /devices/{id}", s.pageDevice)
 	route("GET /alerts", s.pageAlerts)
 	mux.Handle("GET /static/", http.FileServerFS(staticFS))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
-	guarded := newAuth(opts.Token).wrap(mux)
+	// Refusing cross-origin browser POSTs (Sec-Fetch-Site / Origin) keeps
+	// another site from sending commands with an operator's session.
+	guarded := newAuth(opts.Token).wrap(http.NewCrossOriginProtection().Handler(mux))
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", s.healthz)
+	// Agents download release files without the token: the signed
+	// manifest's hashes protect them (docs/hub.md).
+	root.HandleFunc("GET /models/{version}/{file}", s.modelFile)
 	root.Handle("/", guarded)
 	s.handler = securityHeaders(root)
 	return s, nil

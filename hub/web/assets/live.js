@@ -5,8 +5,17 @@
   var main = document.getElementById("main");
   var live = document.getElementById("live");
   if (!main || document.querySelector("form.filters")) { if (live) live.hidden = true; return; }
+  // editing: the focus is in a form, or a command or upload form holds
+  // a value the swap would wipe.
+  function editing() {
+    var a = document.activeElement;
+    if (a && a.form) return true;
+    return Array.prototype.some.call(main.querySelectorAll("form input:not([type=hidden])"), function (i) {
+      return i.type === "file" ? i.files.length > 0 : i.value !== "";
+    });
+  }
   function refresh() {
-    if (document.hidden) return;
+    if (document.hidden || editing()) return;
     fetch(location.href, { credentials: "same-origin" })
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
       .then(function (html) {

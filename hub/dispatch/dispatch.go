@@ -1,0 +1,103 @@
+package dispatch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ood-agent/ood-agent/agent/control"
+	"github.com/ood-agent/ood-agent/hub/store"
+)
+
+// Publisher sends a command envelope at QoS 1, not retained;
+// *ingest.Ingester satisfies it.
+type Publisher interface {
+	Publish(ctx context.Context, topic string, payload []byte) error
+}
+
+// Options configure a Dispatcher.
+type Options struct {
+	Signer    *control.Signer
+	Prefix    string
+	Publisher Publisher
+	// Store keeps the audit log, releases and rollouts.
+	Store *store.Store
+	// DataDir holds the release files, under models/<version>/.
+	DataDir string
+	// PublicURL, if set, is the base of the artifact URLs in manifests;
+	// else they are relative (models/<version>/…), resolved by agents
+	// against their control.rollout.hub_url.
+	PublicURL string
+}
+
+// Dispatcher signs, audits and publishes commands.
+type Dispatcher struct {
+	opts Options
+}
+
+// New returns a Dispatcher.
+func New(opts Options) (*Dispatcher, error) {
+	switch {
+	case opts.Signer == nil:
+		return nil, errors.New("dispatch: no signing key")
+	case opts.Publisher == nil:
+		return nil, errors.New("dispatch: no publisher")
+	case opts.Store == nil:
+		return nil, errors.New("dispatch: no store")
+	case opts.DataDir == "":
+		return nil, errors.New("dispatch: no data directory for model releases")
+	}
+	return &Dispatcher{opts: opts}, nil
+}
+
+// PublicKey is the key agents must list in control.trusted_keys.
+func (d *Dispatcher) PublicKey() string { return d.opts.Signer.PublicKey() }
+
+// Request is one command to send.
+type Request struct {
+	// Operator names who asked, for the audit log.
+	Operator string
+	Target   control.Target
+	Type     control.Type
+	// Args are the command's arguments as JSON; empty for none.
+	Args json.RawMessage
+	// TTL defaults to control.DefaultTTL.
+	TTL time.Duration
+	// RolloutID links the command to a rollout.
+	RolloutID string
+}
+
+// ErrNotPublished wraps a publish failure of a command that was signed
+// and audited: the audit log has it, the devices do not.
+var ErrNotPublished = errors.New("dispatch: command signed and audited but not published")
+
+// Send signs r, records it in the audit log, then publishes it. The
+// audit entry comes first so that no command can reach a device without
+// one; a command whose publish fails stays in the log without results.
+// Invalid arguments are refused before anything is recorded, with the
+// error the agents would give (control.CodeOf tells invalid_args).
+func (d *Dispatcher) Send(ctx context.Context, r Request) (control.Command, error) {
+	var args any
+	if trimmed := bytes.TrimSpace(r.Args); len(trimmed) > 0 {
+		args = json.RawMessage(trimmed)
+	}
+	cmd, env, err := d.opts.Signer.SignCommand(control.Draft{Target: r.Target, Type: r.Type, Args: args, TTL: r.TTL})
+	if err != nil {
+		return control.Command{}, err
+	}
+	audited := store.Command{ID: cmd.ID, Operator: r.Operator, Type: string(cmd.Type), Target: cmd.Target.String(),
+		Issued: cmd.IssuedAt, TTL: cmd.TTL, RolloutID: r.RolloutID}
+	if args != nil {
+		audited.Args = args.(json.RawMessage)
+	}
+	if err := d.opts.Store.AddCommand(ctx, audited); err != nil {
+		return control.Command{}, fmt.Errorf("dispatch: audit %s: %w", cmd.ID, err)
+	}
+	if err := d.opts.Publisher.Publish(ctx, cmd.Target.Topic(d.opts.Prefix), env); err != nil {
+		return cmd, fmt.Errorf("%w: %s: %w", ErrNotPublished, cmd.ID, err)
+	}
+	return cmd, nil
+}

@@ -1,0 +1,6 @@
+// Package dispatch is the hub's side of fleet control: it signs commands
+// with the hub's key (agent/control.Signer), records each in the audit
+// log before publishing it at QoS 1 on the target's command topic, and
+// picks the devices of a percentage rollout. The devices' answers come
+// back through hub/ingest into the same store.
+package dispatch
