@@ -1,6 +1,7 @@
 package train
 
 import (
+	"iter"
 	"math"
 	"math/rand/v2"
 )
@@ -93,25 +94,15 @@ func conv3x3(in []float32, h, w, cin int, wt, bias []float32, cout int, out []fl
 		for x := 0; x < w; x++ {
 			o := out[(y*w+x)*cout : (y*w+x+1)*cout]
 			copy(o, bias)
-			for ky := 0; ky < 3; ky++ {
-				iy := y + ky - 1
-				if iy < 0 || iy >= h {
-					continue
-				}
-				for kx := 0; kx < 3; kx++ {
-					ix := x + kx - 1
-					if ix < 0 || ix >= w {
-						continue
+			for tap, p := range taps3x3(y, x, h, w) {
+				px := in[p*cin : (p+1)*cin]
+				for co := 0; co < cout; co++ {
+					k := wt[(co*9+tap)*cin : (co*9+tap+1)*cin]
+					var s float32
+					for ci, v := range px {
+						s += v * k[ci]
 					}
-					px := in[(iy*w+ix)*cin : (iy*w+ix+1)*cin]
-					for co := 0; co < cout; co++ {
-						k := wt[((co*3+ky)*3+kx)*cin : ((co*3+ky)*3+kx+1)*cin]
-						var s float32
-						for ci, v := range px {
-							s += v * k[ci]
-						}
-						o[co] += s
-					}
+					o[co] += s
 				}
 			}
 			for co := range o {
@@ -135,37 +126,50 @@ func conv3x3Backward(in []float32, h, w, cin int, wt []float32, cout int, dOut, 
 			for co, gv := range g {
 				dB[co] += gv
 			}
-			for ky := 0; ky < 3; ky++ {
-				iy := y + ky - 1
-				if iy < 0 || iy >= h {
-					continue
+			for tap, p := range taps3x3(y, x, h, w) {
+				px := in[p*cin : (p+1)*cin]
+				var dpx []float32
+				if dIn != nil {
+					dpx = dIn[p*cin : (p+1)*cin]
 				}
-				for kx := 0; kx < 3; kx++ {
-					ix := x + kx - 1
-					if ix < 0 || ix >= w {
+				for co, gv := range g {
+					if gv == 0 {
 						continue
 					}
-					px := in[(iy*w+ix)*cin : (iy*w+ix+1)*cin]
-					var dpx []float32
-					if dIn != nil {
-						dpx = dIn[(iy*w+ix)*cin : (iy*w+ix+1)*cin]
+					base := (co*9 + tap) * cin
+					dk := dW[base : base+cin]
+					for ci, v := range px {
+						dk[ci] += gv * v
 					}
-					for co, gv := range g {
-						if gv == 0 {
-							continue
-						}
-						base := ((co*3+ky)*3 + kx) * cin
-						dk := dW[base : base+cin]
-						for ci, v := range px {
-							dk[ci] += gv * v
-						}
-						if dpx != nil {
-							k := wt[base : base+cin]
-							for ci := range dpx {
-								dpx[ci] += gv * k[ci]
-							}
+					if dpx != nil {
+						k := wt[base : base+cin]
+						for ci := range dpx {
+							dpx[ci] += gv * k[ci]
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// taps3x3 yields the taps of the SAME 3×3 window centred on pixel (y, x)
+// of an h×w image that fall inside it, in row-major kernel order: the tap's
+// kernel position ky*3+kx and its input pixel iy*w+ix.
+func taps3x3(y, x, h, w int) iter.Seq2[int, int] {
+	return func(yield func(tap, pixel int) bool) {
+		for ky := 0; ky < 3; ky++ {
+			iy := y + ky - 1
+			if iy < 0 || iy >= h {
+				continue
+			}
+			for kx := 0; kx < 3; kx++ {
+				ix := x + kx - 1
+				if ix < 0 || ix >= w {
+					continue
+				}
+				if !yield(ky*3+kx, iy*w+ix) {
+					return
 				}
 			}
 		}
