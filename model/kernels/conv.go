@@ -47,14 +47,7 @@ func (c *conv2D) Prepare(ctx *Context, n *Node) error {
 	}
 	c.k = g.filterH * g.filterW * g.inC
 	c.m = g.batches * g.outH * g.outW
-	parts := convWorkers(ctx, c.m*c.k*g.outC)
-	switch kind {
-	case convKindF32:
-		return c.prepareF32(ctx, n, parts, filter, bias, opts.Activation)
-	case convKindQ8:
-		return c.prepareQ8(ctx, n, parts, in, filter, bias, out, opts.Activation)
-	}
-	return c.prepareI16(parts, in, filter, bias, out, opts.Activation)
+	return prepareGEMM(c, kind, ctx, n, convWorkers(ctx, c.m*c.k*g.outC), in, filter, bias, out, opts.Activation)
 }
 
 func (c *conv2D) Eval(ctx *Context, n *Node) error { return c.eval(ctx, n) }

@@ -102,6 +102,26 @@ func (g *convGeometry) output(p model.Padding, strideH, strideW, dilationH, dila
 	return convKindOf(in, filter, out, "filter")
 }
 
+// gemmPreparer is an op that runs as a matrix product on the shared GEMM
+// runners (CONV_2D and FULLY_CONNECTED), with one preparation per
+// arithmetic.
+type gemmPreparer interface {
+	prepareF32(ctx *Context, n *Node, parts int, filter, bias *Tensor, act model.Activation) error
+	prepareQ8(ctx *Context, n *Node, parts int, in, filter, bias, out *Tensor, act model.Activation) error
+	prepareI16(parts int, in, filter, bias, out *Tensor, act model.Activation) error
+}
+
+// prepareGEMM runs p's preparation for kind, split into parts workers.
+func prepareGEMM(p gemmPreparer, kind convKind, ctx *Context, n *Node, parts int, in, filter, bias, out *Tensor, act model.Activation) error {
+	switch kind {
+	case convKindF32:
+		return p.prepareF32(ctx, n, parts, filter, bias, act)
+	case convKindQ8:
+		return p.prepareQ8(ctx, n, parts, in, filter, bias, out, act)
+	}
+	return p.prepareI16(parts, in, filter, bias, out, act)
+}
+
 // convGeometry is the spatial arrangement of a 2-D convolution over NHWC
 // tensors.
 type convGeometry struct {
