@@ -222,39 +222,39 @@ func (p *Params) forward(a *activations) {
 	dense(a.fc1, p.FC2W, p.FC2B, a.logits, false)
 }
 
+// denseBackward accumulates the weight and bias gradients of
+// out = W·in + b into dW and dB and sets dIn to the input gradient, given
+// the output gradient dOut. Rows whose gradient is zero add nothing and are
+// skipped.
+func denseBackward(in, wt, dOut, dW, dB, dIn []float32) {
+	n := len(in)
+	clear(dIn)
+	for o, gv := range dOut {
+		if gv == 0 {
+			continue
+		}
+		dB[o] += gv
+		row := wt[o*n : (o+1)*n]
+		drow := dW[o*n : (o+1)*n]
+		for i, v := range in {
+			drow[i] += gv * v
+			dIn[i] += gv * row[i]
+		}
+	}
+}
+
 // backward accumulates into g the gradient of the loss whose gradient with
 // respect to the logits is dLogits.
 func (p *Params) backward(a *activations, dLogits []float32, g *Params) {
 	// dense 2
-	clear(a.dFC1)
-	for o, gv := range dLogits {
-		g.FC2B[o] += gv
-		row := p.FC2W[o*Hidden : (o+1)*Hidden]
-		drow := g.FC2W[o*Hidden : (o+1)*Hidden]
-		for i, v := range a.fc1 {
-			drow[i] += gv * v
-			a.dFC1[i] += gv * row[i]
-		}
-	}
+	denseBackward(a.fc1, p.FC2W, dLogits, g.FC2W, g.FC2B, a.dFC1)
 	// ReLU of dense 1
 	for i, v := range a.fc1 {
 		if v <= 0 {
 			a.dFC1[i] = 0
 		}
 	}
-	clear(a.dPool2)
-	for o, gv := range a.dFC1 {
-		if gv == 0 {
-			continue
-		}
-		g.FC1B[o] += gv
-		row := p.FC1W[o*flat : (o+1)*flat]
-		drow := g.FC1W[o*flat : (o+1)*flat]
-		for i, v := range a.pool2 {
-			drow[i] += gv * v
-			a.dPool2[i] += gv * row[i]
-		}
-	}
+	denseBackward(a.pool2, p.FC1W, a.dFC1, g.FC1W, g.FC1B, a.dPool2)
 	clear(a.dConv2)
 	for i, gv := range a.dPool2 {
 		if a.conv2[a.arg2[i]] > 0 {
