@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "requant_amd64.h"
 
 // Depthwise rows on the exact float path (depthwise_fast.go) for AVX2:
 // every product and partial sum is an integer below 2^24, so FMA sums are
@@ -25,18 +26,7 @@ GLOBL dwfbound<>(SB), RODATA|NOPTR, $8
 // (cc at CX, scale at AX) and stores eight bytes at R11+R9+boff.
 #define DWREQ(Y, X, off, boff) \
 	VCVTPS2DQ Y, Y \
-	VPADDD off(CX), Y, Y \
-	VCVTDQ2PS Y, Y \
-	VMULPS off(AX), Y, Y \
-	VMINPS Y14, Y, Y \
-	VMAXPS Y15, Y, Y \
-	VCVTPS2DQ Y, Y \
-	VPADDD Y11, Y, Y \
-	VPMAXSD Y12, Y, Y \
-	VPMINSD Y13, Y, Y \
-	VPSHUFB Y10, Y, Y \
-	VPERMD Y, Y9, Y \
-	VMOVQ X, boff(R11)(R9*1)
+	REQUANT8(Y, X, off(CX), off(AX), boff(R11)(R9*1))
 
 // Offsets in dwRowArgs.
 #define A_X 0
@@ -156,25 +146,31 @@ done:
 	VZEROUPPER
 	RET
 
+// DWFILL is the body of dwFill*AVX2: it converts CX bytes (a multiple of
+// 8) at SI to float32 at DI, widening each with EXT (VPMOVZXBD or
+// VPMOVSXBD).
+#define DWFILL(EXT, LOOP, DONE) \
+	SHRQ $3, CX \
+	JZ DONE \
+LOOP: \
+	EXT (SI), Y0 \
+	VCVTDQ2PS Y0, Y0 \
+	VMOVUPS Y0, (DI) \
+	ADDQ $8, SI \
+	ADDQ $32, DI \
+	DECQ CX \
+	JNZ LOOP \
+DONE: \
+	VZEROUPPER \
+	RET
+
 // func dwFillU8AVX2(dst *float32, src *byte, n int)
 // converts n bytes (a multiple of 8) to float32, zero-extended.
 TEXT ·dwFillU8AVX2(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
-	SHRQ $3, CX
-	JZ fudone
-fuloop:
-	VPMOVZXBD (SI), Y0
-	VCVTDQ2PS Y0, Y0
-	VMOVUPS Y0, (DI)
-	ADDQ $8, SI
-	ADDQ $32, DI
-	DECQ CX
-	JNZ fuloop
-fudone:
-	VZEROUPPER
-	RET
+	DWFILL(VPMOVZXBD, fuloop, fudone)
 
 // func dwFillI8AVX2(dst *float32, src *byte, n int)
 // converts n bytes (a multiple of 8) to float32, sign-extended.
@@ -182,19 +178,7 @@ TEXT ·dwFillI8AVX2(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
-	SHRQ $3, CX
-	JZ fidone
-filoop:
-	VPMOVSXBD (SI), Y0
-	VCVTDQ2PS Y0, Y0
-	VMOVUPS Y0, (DI)
-	ADDQ $8, SI
-	ADDQ $32, DI
-	DECQ CX
-	JNZ filoop
-fidone:
-	VZEROUPPER
-	RET
+	DWFILL(VPMOVSXBD, filoop, fidone)
 
 // DWF32 adds the bias at off(CX) to the eight float sums in Y, clamps
 // them to [Y14, Y15] and stores them at off(R11)(R9*4).

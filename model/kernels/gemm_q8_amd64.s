@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "requant_amd64.h"
 
 // 8-bit matrix product tiles for AVX2: four rows of int16 activations
 // (each kp values, kp a multiple of 8) against blocks of sixteen channels
@@ -78,19 +79,7 @@ kloop: \
 // rounding, cc and scale at off(R8), off(R9), zero point, lo, hi in
 // Y11..Y13, float bounds in Y14, Y15 (upper, lower), and stores its eight
 // bytes at dst.
-#define Q8REQUANT(Y, X, off, dst) \
-	VPADDD off(R8), Y, Y \
-	VCVTDQ2PS Y, Y \
-	VMULPS off(R9), Y, Y \
-	VMINPS Y14, Y, Y \
-	VMAXPS Y15, Y, Y \
-	VCVTPS2DQ Y, Y \
-	VPADDD Y11, Y, Y \
-	VPMAXSD Y12, Y, Y \
-	VPMINSD Y13, Y, Y \
-	VPSHUFB Y10, Y, Y \
-	VPERMD Y, Y9, Y \
-	VMOVQ X, dst
+#define Q8REQUANT(Y, X, off, dst) REQUANT8(Y, X, off(R8), off(R9), dst)
 
 // func q8GemmAVX2(a, w *int16, kp, nb int, cc *int32, scale *float32, rq *q8Requant, out *byte, stride int)
 TEXT ·q8GemmAVX2(SB), NOSPLIT, $0-72
