@@ -1,5 +1,5 @@
 #include "textflag.h"
-#include "requant_amd64.h"
+#include "kernels_amd64.h"
 
 // Depthwise rows on the exact float path (depthwise_fast.go) for AVX2:
 // every product and partial sum is an integer below 2^24, so FMA sums are
@@ -146,39 +146,26 @@ done:
 	VZEROUPPER
 	RET
 
-// DWFILL is the body of dwFill*AVX2: it converts CX bytes (a multiple of
-// 8) at SI to float32 at DI, widening each with EXT (VPMOVZXBD or
-// VPMOVSXBD).
-#define DWFILL(EXT, LOOP, DONE) \
-	SHRQ $3, CX \
-	JZ DONE \
-LOOP: \
-	EXT (SI), Y0 \
+// DWFILLU8 and DWFILLI8 convert eight bytes at (SI), zero- or
+// sign-extended, to float32 at (DI).
+#define DWFILLU8 \
+	VPMOVZXBD (SI), Y0 \
 	VCVTDQ2PS Y0, Y0 \
-	VMOVUPS Y0, (DI) \
-	ADDQ $8, SI \
-	ADDQ $32, DI \
-	DECQ CX \
-	JNZ LOOP \
-DONE: \
-	VZEROUPPER \
-	RET
+	VMOVUPS Y0, (DI)
+#define DWFILLI8 \
+	VPMOVSXBD (SI), Y0 \
+	VCVTDQ2PS Y0, Y0 \
+	VMOVUPS Y0, (DI)
 
 // func dwFillU8AVX2(dst *float32, src *byte, n int)
 // converts n bytes (a multiple of 8) to float32, zero-extended.
 TEXT ·dwFillU8AVX2(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	DWFILL(VPMOVZXBD, fuloop, fudone)
+	BYTELOOP($3, $8, DWFILLU8, fuloop, fudone)
 
 // func dwFillI8AVX2(dst *float32, src *byte, n int)
 // converts n bytes (a multiple of 8) to float32, sign-extended.
 TEXT ·dwFillI8AVX2(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	DWFILL(VPMOVSXBD, filoop, fidone)
+	BYTELOOP($3, $8, DWFILLI8, filoop, fidone)
 
 // DWF32 adds the bias at off(CX) to the eight float sums in Y, clamps
 // them to [Y14, Y15] and stores them at off(R11)(R9*4).

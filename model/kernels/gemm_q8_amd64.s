@@ -1,5 +1,5 @@
 #include "textflag.h"
-#include "requant_amd64.h"
+#include "kernels_amd64.h"
 
 // 8-bit matrix product tiles for AVX2: four rows of int16 activations
 // (each kp values, kp a multiple of 8) against blocks of sixteen channels
@@ -97,22 +97,14 @@ kloop: \
 	TESTQ DX, DX \
 	JZ DONE
 
-// Q8WIDEN is the body of q8Widen*AVX2 after the argument loads: it widens
-// CX bytes (a multiple of 16) at SI to int16 at DI with EXT (VPMOVZXBW or
-// VPMOVSXBW).
-#define Q8WIDEN(EXT, LOOP, DONE) \
-	SHRQ $4, CX \
-	JZ DONE \
-LOOP: \
-	EXT (SI), Y0 \
-	VMOVDQU Y0, (DI) \
-	ADDQ $16, SI \
-	ADDQ $32, DI \
-	DECQ CX \
-	JNZ LOOP \
-DONE: \
-	VZEROUPPER \
-	RET
+// Q8WIDENU8 and Q8WIDENI8 widen sixteen bytes at (SI), zero- or
+// sign-extended, to int16 at (DI).
+#define Q8WIDENU8 \
+	VPMOVZXBW (SI), Y0 \
+	VMOVDQU Y0, (DI)
+#define Q8WIDENI8 \
+	VPMOVSXBW (SI), Y0 \
+	VMOVDQU Y0, (DI)
 
 // func q8GemmAVX2(a, w *int16, kp, nb int, cc *int32, scale *float32, rq *q8Requant, out *byte, stride int)
 TEXT ·q8GemmAVX2(SB), NOSPLIT, $0-72
@@ -180,15 +172,9 @@ sdone:
 // func q8WidenU8AVX2(dst *int16, src *byte, n int)
 // zero-extends n bytes (a multiple of 16) to int16.
 TEXT ·q8WidenU8AVX2(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	Q8WIDEN(VPMOVZXBW, wuloop, wudone)
+	BYTELOOP($4, $16, Q8WIDENU8, wuloop, wudone)
 
 // func q8WidenI8AVX2(dst *int16, src *byte, n int)
 // sign-extends n bytes (a multiple of 16) to int16.
 TEXT ·q8WidenI8AVX2(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	Q8WIDEN(VPMOVSXBW, wiloop, widone)
+	BYTELOOP($4, $16, Q8WIDENI8, wiloop, widone)
