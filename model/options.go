@@ -282,14 +282,7 @@ func optionFields(t reflect.Type) []optionField {
 
 // decodeOptions fills the options struct for op from table t.
 func (r *reader) decodeOptions(op BuiltinOp, t table) any {
-	kind, ok := optionsFor(op)
-	if !ok {
-		return nil
-	}
-	opts := kind.make()
-	v := reflect.ValueOf(opts).Elem()
-	for _, f := range optionFields(v.Type()) {
-		fv := v.Field(f.index)
+	return buildOptions(op, func(fv reflect.Value, f optionField) {
 		switch fv.Kind() {
 		case reflect.Bool:
 			fv.SetBool(r.fieldBool(t, f.slot, f.def != 0))
@@ -309,13 +302,25 @@ func (r *reader) decodeOptions(op BuiltinOp, t table) any {
 				fv.Set(reflect.ValueOf(s))
 			}
 		}
-	}
-	return opts
+	})
 }
 
 // defaultOptions returns op's options with every field at its schema default,
 // as TFLite reads an operator whose options table is missing.
 func defaultOptions(op BuiltinOp) any {
+	return buildOptions(op, func(fv reflect.Value, f optionField) {
+		switch fv.Kind() {
+		case reflect.Bool:
+			fv.SetBool(f.def != 0)
+		case reflect.Int8, reflect.Int32:
+			fv.SetInt(f.def)
+		}
+	})
+}
+
+// buildOptions makes a new options struct for op (nil if op has none) and
+// calls set on each of its flatbuffer fields.
+func buildOptions(op BuiltinOp, set func(fv reflect.Value, f optionField)) any {
 	kind, ok := optionsFor(op)
 	if !ok {
 		return nil
@@ -323,13 +328,7 @@ func defaultOptions(op BuiltinOp) any {
 	opts := kind.make()
 	v := reflect.ValueOf(opts).Elem()
 	for _, f := range optionFields(v.Type()) {
-		fv := v.Field(f.index)
-		switch fv.Kind() {
-		case reflect.Bool:
-			fv.SetBool(f.def != 0)
-		case reflect.Int8, reflect.Int32:
-			fv.SetInt(f.def)
-		}
+		set(v.Field(f.index), f)
 	}
 	return opts
 }

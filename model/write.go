@@ -107,33 +107,28 @@ func Encode(m *Model) ([]byte, error) {
 }
 
 func tableVector(b *flatbuffers.Builder, offs []flatbuffers.UOffsetT) flatbuffers.UOffsetT {
-	b.StartVector(4, len(offs), 4)
-	for i := len(offs) - 1; i >= 0; i-- {
-		b.PrependUOffsetT(offs[i])
-	}
-	return b.EndVector(len(offs))
+	return vector(b, 4, offs, b.PrependUOffsetT)
 }
 
 func intVector(b *flatbuffers.Builder, v []int) flatbuffers.UOffsetT {
-	b.StartVector(4, len(v), 4)
-	for i := len(v) - 1; i >= 0; i-- {
-		b.PrependInt32(int32(v[i]))
-	}
-	return b.EndVector(len(v))
+	return vector(b, 4, v, func(x int) { b.PrependInt32(int32(x)) })
 }
 
 func floatVector(b *flatbuffers.Builder, v []float32) flatbuffers.UOffsetT {
-	b.StartVector(4, len(v), 4)
-	for i := len(v) - 1; i >= 0; i-- {
-		b.PrependFloat32(v[i])
-	}
-	return b.EndVector(len(v))
+	return vector(b, 4, v, b.PrependFloat32)
 }
 
 func int64Vector(b *flatbuffers.Builder, v []int64) flatbuffers.UOffsetT {
-	b.StartVector(8, len(v), 8)
+	return vector(b, 8, v, b.PrependInt64)
+}
+
+// vector writes v as a flatbuffer vector of elemSize-byte elements;
+// flatbuffers are built back to front, so prepend sees v's last element
+// first.
+func vector[T any](b *flatbuffers.Builder, elemSize int, v []T, prepend func(T)) flatbuffers.UOffsetT {
+	b.StartVector(elemSize, len(v), elemSize)
 	for i := len(v) - 1; i >= 0; i-- {
-		b.PrependInt64(v[i])
+		prepend(v[i])
 	}
 	return b.EndVector(len(v))
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ood-agent/ood-agent/internal/atomicfile"
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/adapt"
 	"github.com/ood-agent/ood-agent/model/dataset"
@@ -106,7 +106,7 @@ either nothing or a complete model, never a changed current model.`,
 			if err != nil {
 				return err
 			}
-			if err := writeFileAtomic(out, raw); err != nil {
+			if err := atomicfile.WriteFile(out, raw, 0o644); err != nil {
 				return err
 			}
 			if err := calib.Save(calibOut); err != nil {
@@ -253,43 +253,4 @@ func calibrateAdapted(d *detect.Detector, raw []byte, features [][]float32, tpr 
 	pre := d.Preprocessing()
 	c.Preprocess = &pre
 	return c, nil
-}
-
-// writeFileAtomic writes data to path through a synced temporary file and a
-// rename, so readers see the old file or the whole new one.
-func writeFileAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			err = fmt.Errorf("write %s: %w", path, err)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return errors.Join(os.Rename(f.Name(), path), syncDir(filepath.Dir(path)))
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

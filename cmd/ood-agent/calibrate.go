@@ -56,16 +56,11 @@ settings that contradict it.`,
 			if err != nil {
 				return err
 			}
-			c, err := ood.Calibrate(d.File().SHA256(), m, d.Temperature(), tpr, scores)
+			c, err := saveCalibration(d, m, tpr, scores, nil, out)
 			if err != nil {
 				return err
 			}
-			c.ModelName = filepath.Base(d.File().Name)
-			pre := d.Preprocessing()
-			c.Preprocess = &pre
-			if err := c.Save(out); err != nil {
-				return err
-			}
+			pre := *c.Preprocess
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "calibrated %s on %d in-distribution inputs (%d skipped): threshold %.4f", m, c.N, skipped, c.Threshold)
 			if c.EnergyThreshold != nil {
@@ -96,4 +91,23 @@ func idScores(results []detect.Result, m ood.Method) ([]float64, error) {
 		scores[i] = s
 	}
 	return scores, nil
+}
+
+// saveCalibration computes the threshold from the in-distribution scores,
+// stamps the calibration with the model's name and the preprocessing it was
+// made with (so the agent can refuse a contradicting config), and writes it
+// to out. fd is the fitted feature data of a feature score, nil otherwise.
+func saveCalibration(d *detect.Detector, m ood.Method, tpr float64, scores []float64, fd *ood.FeatureData, out string) (*ood.Calibration, error) {
+	c, err := ood.Calibrate(d.File().SHA256(), m, d.Temperature(), tpr, scores)
+	if err != nil {
+		return nil, err
+	}
+	c.ModelName = filepath.Base(d.File().Name)
+	c.Features = fd
+	pre := d.Preprocessing()
+	c.Preprocess = &pre
+	if err := c.Save(out); err != nil {
+		return nil, err
+	}
+	return c, nil
 }

@@ -48,29 +48,12 @@ func newDemoCommand() *cobra.Command {
 }
 
 func runDemo(ctx context.Context, stdout, stderr io.Writer, mode string, verbose bool) error {
-	logOut := io.Discard
-	if verbose {
-		logOut = stderr
-	}
-	log := slog.New(slog.NewTextHandler(logOut, nil))
-	broker, err := demo.StartBroker(log.With("component", "broker"))
+	env, err := startDemoEnv(stderr, verbose, "ood-agent-demo-")
 	if err != nil {
 		return err
 	}
-	defer broker.Close()
-	dir, err := os.MkdirTemp("", "ood-agent-demo-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	framesDir := filepath.Join(dir, "frames")
-	if err := os.Mkdir(framesDir, 0o755); err != nil {
-		return err
-	}
-	names, err := demo.WriteFrames(framesDir)
-	if err != nil {
-		return err
-	}
+	defer env.Close()
+	logOut, log, broker, dir, framesDir, names := env.logOut, env.log, env.broker, env.dir, env.frames, env.names
 	fmt.Fprintf(stdout, "ood-agent demo: embedded MQTT broker at %s, embedded model, %d sample frames\n", broker.URL(), len(names))
 
 	// The "central server": a subscriber on the alert topics.
@@ -274,4 +257,55 @@ func shortID(id string) string {
 func num(v any) float64 {
 	f, _ := v.(float64)
 	return f
+}
+
+// demoEnv is what every demo starts from: a logger, an embedded broker and
+// a temporary directory holding the bundled frames.
+type demoEnv struct {
+	logOut io.Writer // stderr when verbose, else io.Discard
+	log    *slog.Logger
+	broker *demo.Broker
+	dir    string   // temporary; removed by Close
+	frames string   // dir/frames, holding the bundled frames
+	names  []string // the frames' file names, in order
+}
+
+// startDemoEnv logs to stderr only when verbose, starts the embedded broker
+// and writes the bundled frames under a new temporary directory named with
+// prefix.
+func startDemoEnv(stderr io.Writer, verbose bool, prefix string) (_ *demoEnv, err error) {
+	env := &demoEnv{logOut: io.Discard}
+	if verbose {
+		env.logOut = stderr
+	}
+	env.log = slog.New(slog.NewTextHandler(env.logOut, nil))
+	defer func() {
+		if err != nil {
+			env.Close()
+		}
+	}()
+	if env.broker, err = demo.StartBroker(env.log.With("component", "broker")); err != nil {
+		return nil, err
+	}
+	if env.dir, err = os.MkdirTemp("", prefix); err != nil {
+		return nil, err
+	}
+	env.frames = filepath.Join(env.dir, "frames")
+	if err := os.Mkdir(env.frames, 0o755); err != nil {
+		return nil, err
+	}
+	if env.names, err = demo.WriteFrames(env.frames); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+// Close removes the temporary directory and stops the broker.
+func (e *demoEnv) Close() {
+	if e.dir != "" {
+		os.RemoveAll(e.dir)
+	}
+	if e.broker != nil {
+		e.broker.Close()
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/ood-agent/ood-agent/agent/demo"
 	"github.com/ood-agent/ood-agent/hub"
 	"github.com/ood-agent/ood-agent/hub/ingest"
 )
@@ -41,29 +39,12 @@ var demoCameras = []demoCamera{
 // runDemoHub runs an embedded broker, three real agents and a hub on
 // SQLite until ctx ends, and prints the URL that logs a browser in.
 func runDemoHub(ctx context.Context, stdout, stderr io.Writer, listen string, verbose bool) error {
-	logOut := io.Discard
-	if verbose {
-		logOut = stderr
-	}
-	log := slog.New(slog.NewTextHandler(logOut, nil))
-	broker, err := demo.StartBroker(log.With("component", "broker"))
+	env, err := startDemoEnv(stderr, verbose, "ood-agent-demo-hub-")
 	if err != nil {
 		return err
 	}
-	defer broker.Close()
-	dir, err := os.MkdirTemp("", "ood-agent-demo-hub-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	frames := filepath.Join(dir, "frames")
-	if err := os.Mkdir(frames, 0o755); err != nil {
-		return err
-	}
-	names, err := demo.WriteFrames(frames)
-	if err != nil {
-		return err
-	}
+	defer env.Close()
+	logOut, log, broker, dir, frames, names := env.logOut, env.log, env.broker, env.dir, env.frames, env.names
 	// The bundled frames 01–08 are Fashion-MNIST (in distribution), the
 	// rest digits, noise and a checkerboard.
 	var inDist, outDist []string

@@ -176,15 +176,8 @@ func (f *scoreFlags) calibrateFeatures(cmd *cobra.Command, mf *modelFlags, m ood
 	if err != nil {
 		return err
 	}
-	c, err := ood.Calibrate(d.File().SHA256(), m, d.Temperature(), tpr, scores)
+	c, err := saveCalibration(d, m, tpr, scores, fd, out)
 	if err != nil {
-		return err
-	}
-	c.ModelName = filepath.Base(d.File().Name)
-	c.Features = fd
-	pre := d.Preprocessing()
-	c.Preprocess = &pre
-	if err := c.Save(out); err != nil {
 		return err
 	}
 	w := cmd.OutOrStdout()

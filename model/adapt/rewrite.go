@@ -6,6 +6,7 @@ import (
 
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/ood"
+	"github.com/ood-agent/ood-agent/model/quantize"
 )
 
 // Rewrite returns the bytes of a copy of the model file f with its last
@@ -30,7 +31,7 @@ func Rewrite(f *model.File, feat model.Features, h *ood.Head, logitRange [2]floa
 	case model.Float32:
 		setBuffer(m, feat.Weights, model.Float32Bytes(h.W))
 	case model.Int8:
-		data, q := symmetric(h.W, h.Classes, wt.Quant != nil && len(wt.Quant.Scale) > 1)
+		data, q := quantize.SymmetricWeights(h.W, h.Classes, wt.Quant != nil && len(wt.Quant.Scale) > 1)
 		setBuffer(m, feat.Weights, data)
 		wt.Quant, wScales = q, q.Scale
 	case model.Uint8:
@@ -129,33 +130,6 @@ func passThrough(m *model.Model, from, to int) []int {
 		path = append(path, t)
 	}
 	return path
-}
-
-// symmetric quantizes weights [outs][...] to int8, per output channel or
-// per tensor.
-func symmetric(w []float32, outs int, perChannel bool) ([]byte, *model.Quantization) {
-	groups, per := outs, len(w)/outs
-	if !perChannel {
-		groups, per = 1, len(w)
-	}
-	q := &model.Quantization{}
-	data := make([]byte, len(w))
-	for g := 0; g < groups; g++ {
-		var m float64
-		for _, x := range w[g*per : (g+1)*per] {
-			m = max(m, math.Abs(float64(x)))
-		}
-		scale := max(m/127, 1e-12)
-		for i, x := range w[g*per : (g+1)*per] {
-			data[g*per+i] = byte(int8(max(-127, min(127, math.Round(float64(x)/scale)))))
-		}
-		q.Scale = append(q.Scale, float32(scale))
-		q.ZeroPoint = append(q.ZeroPoint, 0)
-	}
-	if perChannel {
-		q.QuantizedDimension = 0
-	}
-	return data, q
 }
 
 // asymmetricUint8 quantizes weights to uint8 with one scale and zero point.

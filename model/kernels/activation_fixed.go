@@ -136,18 +136,23 @@ func ewTableInput(mult int32, shift int, x int16) int32 {
 	return (int32(x)*mult + round) >> shift
 }
 
+// ewSigmoidLerp interpolates ewSigmoidTable at a, whose low frac bits are
+// the fraction between entries, scaled by 2^frac; past the table's end it
+// returns sat.
+func ewSigmoidLerp(a uint32, frac uint, sat uint32) uint32 {
+	uh := a >> frac
+	if uh >= 255 {
+		return sat
+	}
+	ua, ub := ewSigmoidTable[uh], ewSigmoidTable[uh+1]
+	return ua<<frac + (a&(1<<frac-1))*(ub-ua)
+}
+
 // ewSigmoidI16 is the int16 logistic: Q3.12-ish input, Q0.15 output.
 func ewSigmoidI16(mult int32, shift int, x int16) int16 {
 	v := ewTableInput(mult, shift, x)
 	a := uint32(ewAbs32(v))
-	uh := a >> 9
-	var r uint32
-	if uh >= 255 {
-		r = 0x7FFF << 10
-	} else {
-		ua, ub := ewSigmoidTable[uh], ewSigmoidTable[uh+1]
-		r = ua<<9 + (a&0x1ff)*(ub-ua)
-	}
+	r := ewSigmoidLerp(a, 9, 0x7FFF<<10)
 	if v >= 0 {
 		r += 1 << 9
 	} else {
@@ -160,14 +165,7 @@ func ewSigmoidI16(mult int32, shift int, x int16) int16 {
 func ewTanhI16(mult int32, shift int, x int16) int16 {
 	v := ewTableInput(mult, shift, x)
 	a := uint32(ewAbs32(v))
-	uh := a >> 8
-	var r int32
-	if uh >= 255 {
-		r = 0xFFFF << 8
-	} else {
-		ua, ub := ewSigmoidTable[uh], ewSigmoidTable[uh+1]
-		r = int32(ua<<8 + (a&0xff)*(ub-ua))
-	}
+	r := int32(ewSigmoidLerp(a, 8, 0xFFFF<<8))
 	if v >= 0 {
 		r = r - (1 << (14 + 9)) + (1 << (9 - 2))
 	} else {

@@ -29,21 +29,11 @@ func (c *conv2D) Prepare(ctx *Context, n *Node) error {
 	if !ok || opts == nil {
 		return errorf("missing Conv2DOptions")
 	}
-	in, filter, bias, out, err := convOperands(n, "filter")
+	g := &c.geo
+	in, filter, bias, out, err := g.operands(n, opts.Activation, false)
 	if err != nil {
 		return err
 	}
-	if len(in.Shape) != 4 {
-		return errorf("input: want rank 4, got %v", in.Shape)
-	}
-	if len(filter.Shape) != 4 {
-		return errorf("filter: want rank 4, got %v", filter.Shape)
-	}
-	if err := convCheckWeights("filter", filter, bias, opts.Activation); err != nil {
-		return err
-	}
-	g := &c.geo
-	g.batches, g.inH, g.inW, g.inC = in.Shape[0], in.Shape[1], in.Shape[2], in.Shape[3]
 	g.outC, g.filterH, g.filterW = filter.Shape[0], filter.Shape[1], filter.Shape[2]
 	if filter.Shape[3] != g.inC {
 		return unsupportedf("filter depth %d differs from input depth %d (grouped convolution)", filter.Shape[3], g.inC)
@@ -51,24 +41,13 @@ func (c *conv2D) Prepare(ctx *Context, n *Node) error {
 	if g.outC <= 0 || g.inC <= 0 || g.filterH <= 0 || g.filterW <= 0 {
 		return errorf("empty filter %v or input %v", filter.Shape, in.Shape)
 	}
-	if err := convSpatial(g, opts.Padding, opts.StrideH, opts.StrideW, opts.DilationH, opts.DilationW); err != nil {
-		return err
-	}
-	out.Shape = []int{g.batches, g.outH, g.outW, g.outC}
-	c.k = g.filterH * g.filterW * g.inC
-	c.m = g.batches * g.outH * g.outW
-	kind, err := convKindOf(in, filter, out, "filter")
+	kind, err := g.output(opts.Padding, opts.StrideH, opts.StrideW, opts.DilationH, opts.DilationW, in, filter, out)
 	if err != nil {
 		return err
 	}
-	parts := convWorkers(ctx, c.m*c.k*g.outC)
-	switch kind {
-	case convKindF32:
-		return c.prepareF32(ctx, n, parts, filter, bias, opts.Activation)
-	case convKindQ8:
-		return c.prepareQ8(ctx, n, parts, in, filter, bias, out, opts.Activation)
-	}
-	return c.prepareI16(parts, in, filter, bias, out, opts.Activation)
+	c.k = g.filterH * g.filterW * g.inC
+	c.m = g.batches * g.outH * g.outW
+	return prepareGEMM(c, kind, ctx, n, convWorkers(ctx, c.m*c.k*g.outC), in, filter, bias, out, opts.Activation)
 }
 
 func (c *conv2D) Eval(ctx *Context, n *Node) error { return c.eval(ctx, n) }

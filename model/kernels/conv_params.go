@@ -66,6 +66,62 @@ func convKindOf(in, filter, out *Tensor, filterName string) (convKind, error) {
 	return 0, unsupportedf("input %s with %s %s", in.Type, filterName, filter.Type)
 }
 
+// operands is the common start of CONV_2D's and DEPTHWISE_CONV_2D's
+// Prepare: it checks the operands (an NHWC input, a constant rank-4 filter,
+// [1 h w c] when depthwise) and the fused activation, and fills g's batch
+// and input dimensions.
+func (g *convGeometry) operands(n *Node, act model.Activation, depthwise bool) (in, filter, bias, out *Tensor, err error) {
+	in, filter, bias, out, err = convOperands(n, "filter")
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if len(in.Shape) != 4 {
+		return nil, nil, nil, nil, errorf("input: want rank 4, got %v", in.Shape)
+	}
+	switch {
+	case len(filter.Shape) != 4 && !depthwise:
+		return nil, nil, nil, nil, errorf("filter: want rank 4, got %v", filter.Shape)
+	case (len(filter.Shape) != 4 || filter.Shape[0] != 1) && depthwise:
+		return nil, nil, nil, nil, errorf("filter: want shape [1 h w c], got %v", filter.Shape)
+	}
+	if err := convCheckWeights("filter", filter, bias, act); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	g.batches, g.inH, g.inW, g.inC = in.Shape[0], in.Shape[1], in.Shape[2], in.Shape[3]
+	return in, filter, bias, out, nil
+}
+
+// output is the common end of CONV_2D's and DEPTHWISE_CONV_2D's shape
+// checks, once g's filter and channel dimensions are set: it works out the
+// output size, shapes out and returns the arithmetic to run.
+func (g *convGeometry) output(p model.Padding, strideH, strideW, dilationH, dilationW int32, in, filter, out *Tensor) (convKind, error) {
+	if err := convSpatial(g, p, strideH, strideW, dilationH, dilationW); err != nil {
+		return 0, err
+	}
+	out.Shape = []int{g.batches, g.outH, g.outW, g.outC}
+	return convKindOf(in, filter, out, "filter")
+}
+
+// gemmPreparer is an op that runs as a matrix product on the shared GEMM
+// runners (CONV_2D and FULLY_CONNECTED), with one preparation per
+// arithmetic.
+type gemmPreparer interface {
+	prepareF32(ctx *Context, n *Node, parts int, filter, bias *Tensor, act model.Activation) error
+	prepareQ8(ctx *Context, n *Node, parts int, in, filter, bias, out *Tensor, act model.Activation) error
+	prepareI16(parts int, in, filter, bias, out *Tensor, act model.Activation) error
+}
+
+// prepareGEMM runs p's preparation for kind, split into parts workers.
+func prepareGEMM(p gemmPreparer, kind convKind, ctx *Context, n *Node, parts int, in, filter, bias, out *Tensor, act model.Activation) error {
+	switch kind {
+	case convKindF32:
+		return p.prepareF32(ctx, n, parts, filter, bias, act)
+	case convKindQ8:
+		return p.prepareQ8(ctx, n, parts, in, filter, bias, out, act)
+	}
+	return p.prepareI16(parts, in, filter, bias, out, act)
+}
+
 // convGeometry is the spatial arrangement of a 2-D convolution over NHWC
 // tensors.
 type convGeometry struct {

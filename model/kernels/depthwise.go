@@ -43,21 +43,11 @@ func (d *depthwiseConv) Prepare(ctx *Context, n *Node) error {
 	if !ok || opts == nil {
 		return errorf("missing DepthwiseConv2DOptions")
 	}
-	in, filter, bias, out, err := convOperands(n, "filter")
+	g := &d.geo
+	in, filter, bias, out, err := g.operands(n, opts.Activation, true)
 	if err != nil {
 		return err
 	}
-	if len(in.Shape) != 4 {
-		return errorf("input: want rank 4, got %v", in.Shape)
-	}
-	if len(filter.Shape) != 4 || filter.Shape[0] != 1 {
-		return errorf("filter: want shape [1 h w c], got %v", filter.Shape)
-	}
-	if err := convCheckWeights("filter", filter, bias, opts.Activation); err != nil {
-		return err
-	}
-	g := &d.geo
-	g.batches, g.inH, g.inW, g.inC = in.Shape[0], in.Shape[1], in.Shape[2], in.Shape[3]
 	g.filterH, g.filterW, g.outC = filter.Shape[1], filter.Shape[2], filter.Shape[3]
 	if g.inC <= 0 || g.outC <= 0 || g.filterH <= 0 || g.filterW <= 0 {
 		return errorf("empty filter %v or input %v", filter.Shape, in.Shape)
@@ -68,11 +58,7 @@ func (d *depthwiseConv) Prepare(ctx *Context, n *Node) error {
 		return errorf("filter channels %d are not a multiple of input channels %d", g.outC, g.inC)
 	}
 	d.mult = g.outC / g.inC
-	if err := convSpatial(g, opts.Padding, opts.StrideH, opts.StrideW, opts.DilationH, opts.DilationW); err != nil {
-		return err
-	}
-	out.Shape = []int{g.batches, g.outH, g.outW, g.outC}
-	kind, err := convKindOf(in, filter, out, "filter")
+	kind, err := g.output(opts.Padding, opts.StrideH, opts.StrideW, opts.DilationH, opts.DilationW, in, filter, out)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "kernels_amd64.h"
 
 // Depthwise rows on the exact float path (depthwise_fast.go) for AVX2:
 // every product and partial sum is an integer below 2^24, so FMA sums are
@@ -25,18 +26,7 @@ GLOBL dwfbound<>(SB), RODATA|NOPTR, $8
 // (cc at CX, scale at AX) and stores eight bytes at R11+R9+boff.
 #define DWREQ(Y, X, off, boff) \
 	VCVTPS2DQ Y, Y \
-	VPADDD off(CX), Y, Y \
-	VCVTDQ2PS Y, Y \
-	VMULPS off(AX), Y, Y \
-	VMINPS Y14, Y, Y \
-	VMAXPS Y15, Y, Y \
-	VCVTPS2DQ Y, Y \
-	VPADDD Y11, Y, Y \
-	VPMAXSD Y12, Y, Y \
-	VPMINSD Y13, Y, Y \
-	VPSHUFB Y10, Y, Y \
-	VPERMD Y, Y9, Y \
-	VMOVQ X, boff(R11)(R9*1)
+	REQUANT8(Y, X, off(CX), off(AX), boff(R11)(R9*1))
 
 // Offsets in dwRowArgs.
 #define A_X 0
@@ -57,6 +47,50 @@ GLOBL dwfbound<>(SB), RODATA|NOPTR, $8
 #define A_LOHI 120
 #define A_OUTF 128
 
+// Macros for the loops of dwRowQ8AVX2 and dwRowF32AVX2 (BX = args).
+
+// DWPIXELS loads the input (SI), output (R11 from OUT), pixel count (DX)
+// and the filter row stride in bytes (R14), jumping to DONE when there
+// are no pixels.
+#define DWPIXELS(OUT, DONE) \
+	MOVQ A_X(BX), SI \
+	MOVQ OUT(BX), R11 \
+	MOVQ A_PIXELS(BX), DX \
+	MOVQ A_C(BX), R14 \
+	SHLQ $2, R14 \
+	TESTQ DX, DX \
+	JZ DONE
+
+// DWZERO4 clears the four accumulators of a 32-channel step.
+#define DWZERO4 \
+	VXORPS Y0, Y0, Y0 \
+	VXORPS Y1, Y1, Y1 \
+	VXORPS Y2, Y2, Y2 \
+	VXORPS Y3, Y3, Y3
+
+// DWTAPS starts a channel step at float byte offset R8: weights (DI), the
+// tap offset table (R10), the tap count (R13) and the input pixel (AX).
+#define DWTAPS \
+	MOVQ A_W(BX), DI \
+	ADDQ R8, DI \
+	MOVQ A_TAPS(BX), R10 \
+	MOVQ A_NTAPS(BX), R13 \
+	LEAQ (SI)(R8*1), AX
+
+// DWNEXTTAP moves to the next tap and its weight row, looping to LOOP.
+#define DWNEXTTAP(LOOP) \
+	ADDQ $8, R10 \
+	ADDQ R14, DI \
+	DECQ R13 \
+	JNZ LOOP
+
+// DWNEXTPIXEL moves to the next input and output pixel, looping to PIXEL.
+#define DWNEXTPIXEL(PIXEL) \
+	ADDQ A_XSTEP(BX), SI \
+	ADDQ A_OSTEP(BX), R11 \
+	DECQ DX \
+	JNZ PIXEL
+
 // func dwRowQ8AVX2(a *dwRowArgs)
 TEXT ·dwRowQ8AVX2(SB), NOSPLIT, $0-8
 	MOVQ a+0(FP), BX
@@ -68,13 +102,7 @@ TEXT ·dwRowQ8AVX2(SB), NOSPLIT, $0-8
 	VBROADCASTSS dwfbound<>+4(SB), Y15
 	VMOVDQU dwshuf<>(SB), Y10
 	VMOVDQU dwperm<>(SB), Y9
-	MOVQ A_X(BX), SI
-	MOVQ A_OUT(BX), R11
-	MOVQ A_PIXELS(BX), DX
-	MOVQ A_C(BX), R14
-	SHLQ $2, R14
-	TESTQ DX, DX
-	JZ done
+	DWPIXELS(A_OUT, done)
 
 pixel:
 	XORQ R8, R8 // channel, in float bytes
@@ -83,15 +111,8 @@ pixel:
 c32:
 	CMPQ R9, A_C32(BX)
 	JGE c8
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	MOVQ A_W(BX), DI
-	ADDQ R8, DI
-	MOVQ A_TAPS(BX), R10
-	MOVQ A_NTAPS(BX), R13
-	LEAQ (SI)(R8*1), AX
+	DWZERO4
+	DWTAPS
 
 tap32:
 	MOVQ (R10), CX
@@ -103,10 +124,7 @@ tap32:
 	VFMADD231PS 64(DI), Y6, Y2
 	VMOVUPS 96(AX)(CX*1), Y7
 	VFMADD231PS 96(DI), Y7, Y3
-	ADDQ $8, R10
-	ADDQ R14, DI
-	DECQ R13
-	JNZ tap32
+	DWNEXTTAP(tap32)
 	MOVQ A_CC(BX), CX
 	ADDQ R8, CX
 	MOVQ A_SCALE(BX), AX
@@ -123,20 +141,13 @@ c8:
 	CMPQ R9, A_C8(BX)
 	JGE next
 	VXORPS Y0, Y0, Y0
-	MOVQ A_W(BX), DI
-	ADDQ R8, DI
-	MOVQ A_TAPS(BX), R10
-	MOVQ A_NTAPS(BX), R13
-	LEAQ (SI)(R8*1), AX
+	DWTAPS
 
 tap8:
 	MOVQ (R10), CX
 	VMOVUPS (AX)(CX*1), Y4
 	VFMADD231PS (DI), Y4, Y0
-	ADDQ $8, R10
-	ADDQ R14, DI
-	DECQ R13
-	JNZ tap8
+	DWNEXTTAP(tap8)
 	MOVQ A_CC(BX), CX
 	ADDQ R8, CX
 	MOVQ A_SCALE(BX), AX
@@ -147,54 +158,32 @@ tap8:
 	JMP c8
 
 next:
-	ADDQ A_XSTEP(BX), SI
-	ADDQ A_OSTEP(BX), R11
-	DECQ DX
-	JNZ pixel
+	DWNEXTPIXEL(pixel)
 
 done:
 	VZEROUPPER
 	RET
 
+// DWFILLU8 and DWFILLI8 convert eight bytes at (SI), zero- or
+// sign-extended, to float32 at (DI).
+#define DWFILLU8 \
+	VPMOVZXBD (SI), Y0 \
+	VCVTDQ2PS Y0, Y0 \
+	VMOVUPS Y0, (DI)
+#define DWFILLI8 \
+	VPMOVSXBD (SI), Y0 \
+	VCVTDQ2PS Y0, Y0 \
+	VMOVUPS Y0, (DI)
+
 // func dwFillU8AVX2(dst *float32, src *byte, n int)
 // converts n bytes (a multiple of 8) to float32, zero-extended.
 TEXT ·dwFillU8AVX2(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $3, CX
-	JZ fudone
-fuloop:
-	VPMOVZXBD (SI), Y0
-	VCVTDQ2PS Y0, Y0
-	VMOVUPS Y0, (DI)
-	ADDQ $8, SI
-	ADDQ $32, DI
-	DECQ CX
-	JNZ fuloop
-fudone:
-	VZEROUPPER
-	RET
+	BYTELOOP($3, $8, DWFILLU8, fuloop, fudone)
 
 // func dwFillI8AVX2(dst *float32, src *byte, n int)
 // converts n bytes (a multiple of 8) to float32, sign-extended.
 TEXT ·dwFillI8AVX2(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $3, CX
-	JZ fidone
-filoop:
-	VPMOVSXBD (SI), Y0
-	VCVTDQ2PS Y0, Y0
-	VMOVUPS Y0, (DI)
-	ADDQ $8, SI
-	ADDQ $32, DI
-	DECQ CX
-	JNZ filoop
-fidone:
-	VZEROUPPER
-	RET
+	BYTELOOP($3, $8, DWFILLI8, filoop, fidone)
 
 // DWF32 adds the bias at off(CX) to the eight float sums in Y, clamps
 // them to [Y14, Y15] and stores them at off(R11)(R9*4).
@@ -218,13 +207,7 @@ TEXT ·dwRowF32AVX2(SB), NOSPLIT, $0-8
 	MOVQ A_LOHI(BX), CX
 	VBROADCASTSS (CX), Y14
 	VBROADCASTSS 4(CX), Y15
-	MOVQ A_X(BX), SI
-	MOVQ A_OUTF(BX), R11
-	MOVQ A_PIXELS(BX), DX
-	MOVQ A_C(BX), R14
-	SHLQ $2, R14
-	TESTQ DX, DX
-	JZ fdone
+	DWPIXELS(A_OUTF, fdone)
 
 fpixel:
 	XORQ R8, R8 // channel, in float bytes
@@ -233,15 +216,8 @@ fpixel:
 fc32:
 	CMPQ R9, A_C32(BX)
 	JGE fc8
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	MOVQ A_W(BX), DI
-	ADDQ R8, DI
-	MOVQ A_TAPS(BX), R10
-	MOVQ A_NTAPS(BX), R13
-	LEAQ (SI)(R8*1), AX
+	DWZERO4
+	DWTAPS
 
 ftap32:
 	MOVQ (R10), CX
@@ -249,10 +225,7 @@ ftap32:
 	DWMULADD(32, 32, Y5, Y1)
 	DWMULADD(64, 64, Y6, Y2)
 	DWMULADD(96, 96, Y7, Y3)
-	ADDQ $8, R10
-	ADDQ R14, DI
-	DECQ R13
-	JNZ ftap32
+	DWNEXTTAP(ftap32)
 	MOVQ A_BIAS(BX), CX
 	ADDQ R8, CX
 	DWF32(Y0, 0)
@@ -267,19 +240,12 @@ fc8:
 	CMPQ R9, A_C8(BX)
 	JGE fnext
 	VXORPS Y0, Y0, Y0
-	MOVQ A_W(BX), DI
-	ADDQ R8, DI
-	MOVQ A_TAPS(BX), R10
-	MOVQ A_NTAPS(BX), R13
-	LEAQ (SI)(R8*1), AX
+	DWTAPS
 
 ftap8:
 	MOVQ (R10), CX
 	DWMULADD(0, 0, Y4, Y0)
-	ADDQ $8, R10
-	ADDQ R14, DI
-	DECQ R13
-	JNZ ftap8
+	DWNEXTTAP(ftap8)
 	MOVQ A_BIAS(BX), CX
 	ADDQ R8, CX
 	DWF32(Y0, 0)
@@ -288,10 +254,7 @@ ftap8:
 	JMP fc8
 
 fnext:
-	ADDQ A_XSTEP(BX), SI
-	ADDQ A_OSTEP(BX), R11
-	DECQ DX
-	JNZ fpixel
+	DWNEXTPIXEL(fpixel)
 
 fdone:
 	VZEROUPPER

@@ -22,6 +22,40 @@
 #define A_OUT 96
 #define A_OSTEP 104
 
+// Macros for the channel loops of dwRowQ8NEON (R0 = args, R9 = channel).
+
+// DWCHANNELS leaves for NEXT once the channel reaches LIMIT(R0).
+#define DWCHANNELS(LIMIT, NEXT) \
+	MOVD LIMIT(R0), R10 \
+	CMP R10, R9 \
+	BGE NEXT
+
+// DWTAPS starts a channel step: weights (R11), the tap offset table (R12),
+// the tap count (R13) and the input pixel at this channel (R14).
+#define DWTAPS \
+	MOVD A_W(R0), R11 \
+	ADD R9<<2, R11, R11 \
+	MOVD A_TAPS(R0), R12 \
+	MOVD A_NTAPS(R0), R13 \
+	ADD R9<<2, R5, R14
+
+// DWTAP points R20 at the next tap's input.
+#define DWTAP \
+	MOVD.P 8(R12), R19 \
+	ADD R19, R14, R20
+
+// DWNEXTTAP moves to the next tap's weights, looping to LOOP.
+#define DWNEXTTAP(LOOP) \
+	ADD R8, R11, R11 \
+	SUBS $1, R13, R13 \
+	BNE LOOP
+
+// DWCHANNEL points R20 at this channel's int32 entry of the array at
+// OFF(R0).
+#define DWCHANNEL(OFF) \
+	MOVD OFF(R0), R20 \
+	ADD R9<<2, R20, R20
+
 // func dwRowQ8NEON(a *dwRowArgs)
 TEXT ·dwRowQ8NEON(SB), NOSPLIT, $0-8
 	MOVD a+0(FP), R0
@@ -45,36 +79,25 @@ pixel:
 	MOVD $0, R9
 
 c16:
-	MOVD A_CBIG(R0), R10
-	CMP R10, R9
-	BGE c4
+	DWCHANNELS(A_CBIG, c4)
 	VEOR V0.B16, V0.B16, V0.B16
 	VEOR V1.B16, V1.B16, V1.B16
 	VEOR V2.B16, V2.B16, V2.B16
 	VEOR V3.B16, V3.B16, V3.B16
-	MOVD A_W(R0), R11
-	ADD R9<<2, R11, R11
-	MOVD A_TAPS(R0), R12
-	MOVD A_NTAPS(R0), R13
-	ADD R9<<2, R5, R14
+	DWTAPS
 
 tap16:
-	MOVD.P 8(R12), R19
-	ADD R19, R14, R20
+	DWTAP
 	VLD1 (R20), [V4.S4, V5.S4, V6.S4, V7.S4]
 	VLD1 (R11), [V8.S4, V9.S4, V10.S4, V11.S4]
 	VFMLA V8.S4, V4.S4, V0.S4
 	VFMLA V9.S4, V5.S4, V1.S4
 	VFMLA V10.S4, V6.S4, V2.S4
 	VFMLA V11.S4, V7.S4, V3.S4
-	ADD R8, R11, R11
-	SUBS $1, R13, R13
-	BNE tap16
-	MOVD A_CC(R0), R20
-	ADD R9<<2, R20, R20
+	DWNEXTTAP(tap16)
+	DWCHANNEL(A_CC)
 	VLD1 (R20), [V12.S4, V13.S4, V14.S4, V15.S4]
-	MOVD A_SCALE(R0), R20
-	ADD R9<<2, R20, R20
+	DWCHANNEL(A_SCALE)
 	VLD1 (R20), [V16.S4, V17.S4, V18.S4, V19.S4]
 	WORD $0x4e21a800 // fcvtns v0.4s, v0.4s
 	WORD $0x4e21a821 // fcvtns v1.4s, v1.4s
@@ -120,30 +143,19 @@ tap16:
 	B c16
 
 c4:
-	MOVD A_CVEC(R0), R10
-	CMP R10, R9
-	BGE next
+	DWCHANNELS(A_CVEC, next)
 	VEOR V0.B16, V0.B16, V0.B16
-	MOVD A_W(R0), R11
-	ADD R9<<2, R11, R11
-	MOVD A_TAPS(R0), R12
-	MOVD A_NTAPS(R0), R13
-	ADD R9<<2, R5, R14
+	DWTAPS
 
 tap4:
-	MOVD.P 8(R12), R19
-	ADD R19, R14, R20
+	DWTAP
 	VLD1 (R20), [V4.S4]
 	VLD1 (R11), [V8.S4]
 	VFMLA V8.S4, V4.S4, V0.S4
-	ADD R8, R11, R11
-	SUBS $1, R13, R13
-	BNE tap4
-	MOVD A_CC(R0), R20
-	ADD R9<<2, R20, R20
+	DWNEXTTAP(tap4)
+	DWCHANNEL(A_CC)
 	VLD1 (R20), [V12.S4]
-	MOVD A_SCALE(R0), R20
-	ADD R9<<2, R20, R20
+	DWCHANNEL(A_SCALE)
 	VLD1 (R20), [V16.S4]
 	WORD $0x4e21a800 // fcvtns v0.4s, v0.4s
 	VADD V12.S4, V0.S4, V0.S4

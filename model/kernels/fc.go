@@ -61,14 +61,7 @@ func (f *fullyConnected) Prepare(ctx *Context, n *Node) error {
 	if err != nil {
 		return err
 	}
-	parts := convWorkers(ctx, f.m*f.k*f.n)
-	switch kind {
-	case convKindF32:
-		return f.prepareF32(ctx, n, parts, weights, bias, opts.Activation)
-	case convKindQ8:
-		return f.prepareQ8(ctx, n, parts, in, weights, bias, out, opts.Activation)
-	}
-	return f.prepareI16(parts, in, weights, bias, out, opts.Activation)
+	return prepareGEMM(f, kind, ctx, n, convWorkers(ctx, f.m*f.k*f.n), in, weights, bias, out, opts.Activation)
 }
 
 func (f *fullyConnected) Eval(ctx *Context, n *Node) error { return f.eval(ctx, n) }

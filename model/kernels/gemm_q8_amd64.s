@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "kernels_amd64.h"
 
 // 8-bit matrix product tiles for AVX2: four rows of int16 activations
 // (each kp values, kp a multiple of 8) against blocks of sixteen channels
@@ -78,35 +79,42 @@ kloop: \
 // rounding, cc and scale at off(R8), off(R9), zero point, lo, hi in
 // Y11..Y13, float bounds in Y14, Y15 (upper, lower), and stores its eight
 // bytes at dst.
-#define Q8REQUANT(Y, X, off, dst) \
-	VPADDD off(R8), Y, Y \
-	VCVTDQ2PS Y, Y \
-	VMULPS off(R9), Y, Y \
-	VMINPS Y14, Y, Y \
-	VMAXPS Y15, Y, Y \
-	VCVTPS2DQ Y, Y \
-	VPADDD Y11, Y, Y \
-	VPMAXSD Y12, Y, Y \
-	VPMINSD Y13, Y, Y \
-	VPSHUFB Y10, Y, Y \
-	VPERMD Y, Y9, Y \
-	VMOVQ X, dst
+#define Q8REQUANT(Y, X, off, dst) REQUANT8(Y, X, off(R8), off(R9), dst)
+
+// Q8ARGS loads the arguments the tile functions share: a, w, kp, nb into
+// SI, DI, CX, DX.
+#define Q8ARGS \
+	MOVQ a+0(FP), SI \
+	MOVQ w+8(FP), DI \
+	MOVQ kp+16(FP), CX \
+	MOVQ nb+24(FP), DX
+
+// Q8STRIDES sets AX and BX to one and three rows of a (2·kp and 6·kp
+// bytes) and jumps to DONE when there are no blocks.
+#define Q8STRIDES(DONE) \
+	LEAQ (CX)(CX*1), AX \
+	LEAQ (AX)(AX*2), BX \
+	TESTQ DX, DX \
+	JZ DONE
+
+// Q8WIDENU8 and Q8WIDENI8 widen sixteen bytes at (SI), zero- or
+// sign-extended, to int16 at (DI).
+#define Q8WIDENU8 \
+	VPMOVZXBW (SI), Y0 \
+	VMOVDQU Y0, (DI)
+#define Q8WIDENI8 \
+	VPMOVSXBW (SI), Y0 \
+	VMOVDQU Y0, (DI)
 
 // func q8GemmAVX2(a, w *int16, kp, nb int, cc *int32, scale *float32, rq *q8Requant, out *byte, stride int)
 TEXT ·q8GemmAVX2(SB), NOSPLIT, $0-72
-	MOVQ a+0(FP), SI
-	MOVQ w+8(FP), DI
-	MOVQ kp+16(FP), CX
-	MOVQ nb+24(FP), DX
+	Q8ARGS
 	MOVQ cc+32(FP), R8
 	MOVQ scale+40(FP), R9
 	MOVQ rq+48(FP), R10
 	MOVQ out+56(FP), R11
 	MOVQ stride+64(FP), R12
-	LEAQ (CX)(CX*1), AX
-	LEAQ (AX)(AX*2), BX
-	TESTQ DX, DX
-	JZ done
+	Q8STRIDES(done)
 
 block:
 	Q8TILE
@@ -139,15 +147,9 @@ done:
 // func q8GemmSumsAVX2(a, w *int16, kp, nb int, sums *int32)
 // writes each block's sums as [4 rows][16 channels] int32.
 TEXT ·q8GemmSumsAVX2(SB), NOSPLIT, $0-40
-	MOVQ a+0(FP), SI
-	MOVQ w+8(FP), DI
-	MOVQ kp+16(FP), CX
-	MOVQ nb+24(FP), DX
+	Q8ARGS
 	MOVQ sums+32(FP), R11
-	LEAQ (CX)(CX*1), AX
-	LEAQ (AX)(AX*2), BX
-	TESTQ DX, DX
-	JZ sdone
+	Q8STRIDES(sdone)
 
 sblock:
 	Q8TILE
@@ -170,37 +172,9 @@ sdone:
 // func q8WidenU8AVX2(dst *int16, src *byte, n int)
 // zero-extends n bytes (a multiple of 16) to int16.
 TEXT ·q8WidenU8AVX2(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $4, CX
-	JZ wudone
-wuloop:
-	VPMOVZXBW (SI), Y0
-	VMOVDQU Y0, (DI)
-	ADDQ $16, SI
-	ADDQ $32, DI
-	DECQ CX
-	JNZ wuloop
-wudone:
-	VZEROUPPER
-	RET
+	BYTELOOP($4, $16, Q8WIDENU8, wuloop, wudone)
 
 // func q8WidenI8AVX2(dst *int16, src *byte, n int)
 // sign-extends n bytes (a multiple of 16) to int16.
 TEXT ·q8WidenI8AVX2(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $4, CX
-	JZ widone
-wiloop:
-	VPMOVSXBW (SI), Y0
-	VMOVDQU Y0, (DI)
-	ADDQ $16, SI
-	ADDQ $32, DI
-	DECQ CX
-	JNZ wiloop
-widone:
-	VZEROUPPER
-	RET
+	BYTELOOP($4, $16, Q8WIDENI8, wiloop, widone)

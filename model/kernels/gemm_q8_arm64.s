@@ -5,195 +5,109 @@
 // of int16 weights laid out [kp][16]. SMLAL/SMLAL2 multiply four weights
 // by one activation lane and add the products into int32 lanes exactly
 // (|a|,|w| ≤ 255), so the sums equal the generic kernel's. Go's assembler
-// has no SMLAL: the instructions are emitted as WORDs, each with its
-// mnemonic in a comment.
+// has no SMLAL: the instructions are emitted as WORDs, built by the
+// macros below from their fields, each macro with the mnemonics in its
+// comment.
 //
 // Registers: V0..V3 = eight activations of rows 0..3, V4, V5 = one k's
 // sixteen weights, V16..V31 = row r's channels 4j..4j+3 in V(16+4r+j).
 
+// GEMMARGS loads the arguments every tile function here shares:
+// (a, w, kp, nb, sums) into R0..R4.
+#define GEMMARGS \
+	MOVD a+0(FP), R0 \
+	MOVD w+8(FP), R1 \
+	MOVD kp+16(FP), R2 \
+	MOVD nb+24(FP), R3 \
+	MOVD sums+32(FP), R4
+
+// ZEROACC clears the sixteen accumulators V16..V31.
+#define ZEROACC \
+	VEOR V16.B16, V16.B16, V16.B16 \
+	VEOR V17.B16, V17.B16, V17.B16 \
+	VEOR V18.B16, V18.B16, V18.B16 \
+	VEOR V19.B16, V19.B16, V19.B16 \
+	VEOR V20.B16, V20.B16, V20.B16 \
+	VEOR V21.B16, V21.B16, V21.B16 \
+	VEOR V22.B16, V22.B16, V22.B16 \
+	VEOR V23.B16, V23.B16, V23.B16 \
+	VEOR V24.B16, V24.B16, V24.B16 \
+	VEOR V25.B16, V25.B16, V25.B16 \
+	VEOR V26.B16, V26.B16, V26.B16 \
+	VEOR V27.B16, V27.B16, V27.B16 \
+	VEOR V28.B16, V28.B16, V28.B16 \
+	VEOR V29.B16, V29.B16, V29.B16 \
+	VEOR V30.B16, V30.B16, V30.B16 \
+	VEOR V31.B16, V31.B16, V31.B16
+
+// ROWS points R6..R9 at rows 0..3 of a (STRIDE bytes apart) and sets the
+// k counter R10 to kp.
+#define ROWS(STRIDE) \
+	MOVD R0, R6 \
+	ADD STRIDE, R6, R7 \
+	ADD STRIDE, R7, R8 \
+	ADD STRIDE, R8, R9 \
+	MOVD R2, R10
+
+// NEXTBLOCK stores the block's sums as [4 rows][16 channels] int32 and
+// loops to BLOCK while blocks remain.
+#define NEXTBLOCK(BLOCK) \
+	VST1.P [V16.S4, V17.S4, V18.S4, V19.S4], 64(R4) \
+	VST1.P [V20.S4, V21.S4, V22.S4, V23.S4], 64(R4) \
+	VST1.P [V24.S4, V25.S4, V26.S4, V27.S4], 64(R4) \
+	VST1.P [V28.S4, V29.S4, V30.S4, V31.S4], 64(R4) \
+	SUBS $1, R3, R3 \
+	BNE BLOCK
+
+// SMLAL4 multiplies lane L of row R (VR.h[L]) by the sixteen weights in
+// V4, V5 into V(D)..V(D+3):
+//	smlal  vD.4s,   v4.4h, vR.h[L]
+//	smlal2 vD+1.4s, v4.8h, vR.h[L]
+//	smlal  vD+2.4s, v5.4h, vR.h[L]
+//	smlal2 vD+3.4s, v5.8h, vR.h[L]
+// The lane index L is split over the H (bit 11), L (21) and M (20) fields.
+#define SMLAL4(L, R, D) \
+	WORD $(0x0f402080 | ((L)&4)<<9 | ((L)&3)<<20 | (R)<<16 | (D)) \
+	WORD $(0x4f402080 | ((L)&4)<<9 | ((L)&3)<<20 | (R)<<16 | ((D)+1)) \
+	WORD $(0x0f4020a0 | ((L)&4)<<9 | ((L)&3)<<20 | (R)<<16 | ((D)+2)) \
+	WORD $(0x4f4020a0 | ((L)&4)<<9 | ((L)&3)<<20 | (R)<<16 | ((D)+3))
+
+// SMLALK loads the next k's sixteen weights and adds lane L of each row
+// times them.
+#define SMLALK(L) \
+	VLD1.P 32(R1), [V4.H8, V5.H8] \
+	SMLAL4(L, 0, 16) \
+	SMLAL4(L, 1, 20) \
+	SMLAL4(L, 2, 24) \
+	SMLAL4(L, 3, 28)
+
 // func q8GemmSumsNEON(a, w *int16, kp, nb int, sums *int32)
 // writes each block's sums as [4 rows][16 channels] int32.
 TEXT ·q8GemmSumsNEON(SB), NOSPLIT, $0-40
-	MOVD a+0(FP), R0
-	MOVD w+8(FP), R1
-	MOVD kp+16(FP), R2
-	MOVD nb+24(FP), R3
-	MOVD sums+32(FP), R4
+	GEMMARGS
 	LSL $1, R2, R5
 	CBZ R3, done
 
 block:
-	VEOR V16.B16, V16.B16, V16.B16
-	VEOR V17.B16, V17.B16, V17.B16
-	VEOR V18.B16, V18.B16, V18.B16
-	VEOR V19.B16, V19.B16, V19.B16
-	VEOR V20.B16, V20.B16, V20.B16
-	VEOR V21.B16, V21.B16, V21.B16
-	VEOR V22.B16, V22.B16, V22.B16
-	VEOR V23.B16, V23.B16, V23.B16
-	VEOR V24.B16, V24.B16, V24.B16
-	VEOR V25.B16, V25.B16, V25.B16
-	VEOR V26.B16, V26.B16, V26.B16
-	VEOR V27.B16, V27.B16, V27.B16
-	VEOR V28.B16, V28.B16, V28.B16
-	VEOR V29.B16, V29.B16, V29.B16
-	VEOR V30.B16, V30.B16, V30.B16
-	VEOR V31.B16, V31.B16, V31.B16
-	MOVD R0, R6
-	ADD R5, R6, R7
-	ADD R5, R7, R8
-	ADD R5, R8, R9
-	MOVD R2, R10
+	ZEROACC
+	ROWS(R5)
 
 kloop:
 	VLD1.P 16(R6), [V0.H8]
 	VLD1.P 16(R7), [V1.H8]
 	VLD1.P 16(R8), [V2.H8]
 	VLD1.P 16(R9), [V3.H8]
-	VLD1.P 32(R1), [V4.H8, V5.H8]
-	WORD $0x0f402090 // smlal v16.4s, v4.4h, v0.h[0]
-	WORD $0x4f402091 // smlal2 v17.4s, v4.8h, v0.h[0]
-	WORD $0x0f4020b2 // smlal v18.4s, v5.4h, v0.h[0]
-	WORD $0x4f4020b3 // smlal2 v19.4s, v5.8h, v0.h[0]
-	WORD $0x0f412094 // smlal v20.4s, v4.4h, v1.h[0]
-	WORD $0x4f412095 // smlal2 v21.4s, v4.8h, v1.h[0]
-	WORD $0x0f4120b6 // smlal v22.4s, v5.4h, v1.h[0]
-	WORD $0x4f4120b7 // smlal2 v23.4s, v5.8h, v1.h[0]
-	WORD $0x0f422098 // smlal v24.4s, v4.4h, v2.h[0]
-	WORD $0x4f422099 // smlal2 v25.4s, v4.8h, v2.h[0]
-	WORD $0x0f4220ba // smlal v26.4s, v5.4h, v2.h[0]
-	WORD $0x4f4220bb // smlal2 v27.4s, v5.8h, v2.h[0]
-	WORD $0x0f43209c // smlal v28.4s, v4.4h, v3.h[0]
-	WORD $0x4f43209d // smlal2 v29.4s, v4.8h, v3.h[0]
-	WORD $0x0f4320be // smlal v30.4s, v5.4h, v3.h[0]
-	WORD $0x4f4320bf // smlal2 v31.4s, v5.8h, v3.h[0]
-	VLD1.P 32(R1), [V4.H8, V5.H8]
-	WORD $0x0f502090 // smlal v16.4s, v4.4h, v0.h[1]
-	WORD $0x4f502091 // smlal2 v17.4s, v4.8h, v0.h[1]
-	WORD $0x0f5020b2 // smlal v18.4s, v5.4h, v0.h[1]
-	WORD $0x4f5020b3 // smlal2 v19.4s, v5.8h, v0.h[1]
-	WORD $0x0f512094 // smlal v20.4s, v4.4h, v1.h[1]
-	WORD $0x4f512095 // smlal2 v21.4s, v4.8h, v1.h[1]
-	WORD $0x0f5120b6 // smlal v22.4s, v5.4h, v1.h[1]
-	WORD $0x4f5120b7 // smlal2 v23.4s, v5.8h, v1.h[1]
-	WORD $0x0f522098 // smlal v24.4s, v4.4h, v2.h[1]
-	WORD $0x4f522099 // smlal2 v25.4s, v4.8h, v2.h[1]
-	WORD $0x0f5220ba // smlal v26.4s, v5.4h, v2.h[1]
-	WORD $0x4f5220bb // smlal2 v27.4s, v5.8h, v2.h[1]
-	WORD $0x0f53209c // smlal v28.4s, v4.4h, v3.h[1]
-	WORD $0x4f53209d // smlal2 v29.4s, v4.8h, v3.h[1]
-	WORD $0x0f5320be // smlal v30.4s, v5.4h, v3.h[1]
-	WORD $0x4f5320bf // smlal2 v31.4s, v5.8h, v3.h[1]
-	VLD1.P 32(R1), [V4.H8, V5.H8]
-	WORD $0x0f602090 // smlal v16.4s, v4.4h, v0.h[2]
-	WORD $0x4f602091 // smlal2 v17.4s, v4.8h, v0.h[2]
-	WORD $0x0f6020b2 // smlal v18.4s, v5.4h, v0.h[2]
-	WORD $0x4f6020b3 // smlal2 v19.4s, v5.8h, v0.h[2]
-	WORD $0x0f612094 // smlal v20.4s, v4.4h, v1.h[2]
-	WORD $0x4f612095 // smlal2 v21.4s, v4.8h, v1.h[2]
-	WORD $0x0f6120b6 // smlal v22.4s, v5.4h, v1.h[2]
-	WORD $0x4f6120b7 // smlal2 v23.4s, v5.8h, v1.h[2]
-	WORD $0x0f622098 // smlal v24.4s, v4.4h, v2.h[2]
-	WORD $0x4f622099 // smlal2 v25.4s, v4.8h, v2.h[2]
-	WORD $0x0f6220ba // smlal v26.4s, v5.4h, v2.h[2]
-	WORD $0x4f6220bb // smlal2 v27.4s, v5.8h, v2.h[2]
-	WORD $0x0f63209c // smlal v28.4s, v4.4h, v3.h[2]
-	WORD $0x4f63209d // smlal2 v29.4s, v4.8h, v3.h[2]
-	WORD $0x0f6320be // smlal v30.4s, v5.4h, v3.h[2]
-	WORD $0x4f6320bf // smlal2 v31.4s, v5.8h, v3.h[2]
-	VLD1.P 32(R1), [V4.H8, V5.H8]
-	WORD $0x0f702090 // smlal v16.4s, v4.4h, v0.h[3]
-	WORD $0x4f702091 // smlal2 v17.4s, v4.8h, v0.h[3]
-	WORD $0x0f7020b2 // smlal v18.4s, v5.4h, v0.h[3]
-	WORD $0x4f7020b3 // smlal2 v19.4s, v5.8h, v0.h[3]
-	WORD $0x0f712094 // smlal v20.4s, v4.4h, v1.h[3]
-	WORD $0x4f712095 // smlal2 v21.4s, v4.8h, v1.h[3]
-	WORD $0x0f7120b6 // smlal v22.4s, v5.4h, v1.h[3]
-	WORD $0x4f7120b7 // smlal2 v23.4s, v5.8h, v1.h[3]
-	WORD $0x0f722098 // smlal v24.4s, v4.4h, v2.h[3]
-	WORD $0x4f722099 // smlal2 v25.4s, v4.8h, v2.h[3]
-	WORD $0x0f7220ba // smlal v26.4s, v5.4h, v2.h[3]
-	WORD $0x4f7220bb // smlal2 v27.4s, v5.8h, v2.h[3]
-	WORD $0x0f73209c // smlal v28.4s, v4.4h, v3.h[3]
-	WORD $0x4f73209d // smlal2 v29.4s, v4.8h, v3.h[3]
-	WORD $0x0f7320be // smlal v30.4s, v5.4h, v3.h[3]
-	WORD $0x4f7320bf // smlal2 v31.4s, v5.8h, v3.h[3]
-	VLD1.P 32(R1), [V4.H8, V5.H8]
-	WORD $0x0f402890 // smlal v16.4s, v4.4h, v0.h[4]
-	WORD $0x4f402891 // smlal2 v17.4s, v4.8h, v0.h[4]
-	WORD $0x0f4028b2 // smlal v18.4s, v5.4h, v0.h[4]
-	WORD $0x4f4028b3 // smlal2 v19.4s, v5.8h, v0.h[4]
-	WORD $0x0f412894 // smlal v20.4s, v4.4h, v1.h[4]
-	WORD $0x4f412895 // smlal2 v21.4s, v4.8h, v1.h[4]
-	WORD $0x0f4128b6 // smlal v22.4s, v5.4h, v1.h[4]
-	WORD $0x4f4128b7 // smlal2 v23.4s, v5.8h, v1.h[4]
-	WORD $0x0f422898 // smlal v24.4s, v4.4h, v2.h[4]
-	WORD $0x4f422899 // smlal2 v25.4s, v4.8h, v2.h[4]
-	WORD $0x0f4228ba // smlal v26.4s, v5.4h, v2.h[4]
-	WORD $0x4f4228bb // smlal2 v27.4s, v5.8h, v2.h[4]
-	WORD $0x0f43289c // smlal v28.4s, v4.4h, v3.h[4]
-	WORD $0x4f43289d // smlal2 v29.4s, v4.8h, v3.h[4]
-	WORD $0x0f4328be // smlal v30.4s, v5.4h, v3.h[4]
-	WORD $0x4f4328bf // smlal2 v31.4s, v5.8h, v3.h[4]
-	VLD1.P 32(R1), [V4.H8, V5.H8]
-	WORD $0x0f502890 // smlal v16.4s, v4.4h, v0.h[5]
-	WORD $0x4f502891 // smlal2 v17.4s, v4.8h, v0.h[5]
-	WORD $0x0f5028b2 // smlal v18.4s, v5.4h, v0.h[5]
-	WORD $0x4f5028b3 // smlal2 v19.4s, v5.8h, v0.h[5]
-	WORD $0x0f512894 // smlal v20.4s, v4.4h, v1.h[5]
-	WORD $0x4f512895 // smlal2 v21.4s, v4.8h, v1.h[5]
-	WORD $0x0f5128b6 // smlal v22.4s, v5.4h, v1.h[5]
-	WORD $0x4f5128b7 // smlal2 v23.4s, v5.8h, v1.h[5]
-	WORD $0x0f522898 // smlal v24.4s, v4.4h, v2.h[5]
-	WORD $0x4f522899 // smlal2 v25.4s, v4.8h, v2.h[5]
-	WORD $0x0f5228ba // smlal v26.4s, v5.4h, v2.h[5]
-	WORD $0x4f5228bb // smlal2 v27.4s, v5.8h, v2.h[5]
-	WORD $0x0f53289c // smlal v28.4s, v4.4h, v3.h[5]
-	WORD $0x4f53289d // smlal2 v29.4s, v4.8h, v3.h[5]
-	WORD $0x0f5328be // smlal v30.4s, v5.4h, v3.h[5]
-	WORD $0x4f5328bf // smlal2 v31.4s, v5.8h, v3.h[5]
-	VLD1.P 32(R1), [V4.H8, V5.H8]
-	WORD $0x0f602890 // smlal v16.4s, v4.4h, v0.h[6]
-	WORD $0x4f602891 // smlal2 v17.4s, v4.8h, v0.h[6]
-	WORD $0x0f6028b2 // smlal v18.4s, v5.4h, v0.h[6]
-	WORD $0x4f6028b3 // smlal2 v19.4s, v5.8h, v0.h[6]
-	WORD $0x0f612894 // smlal v20.4s, v4.4h, v1.h[6]
-	WORD $0x4f612895 // smlal2 v21.4s, v4.8h, v1.h[6]
-	WORD $0x0f6128b6 // smlal v22.4s, v5.4h, v1.h[6]
-	WORD $0x4f6128b7 // smlal2 v23.4s, v5.8h, v1.h[6]
-	WORD $0x0f622898 // smlal v24.4s, v4.4h, v2.h[6]
-	WORD $0x4f622899 // smlal2 v25.4s, v4.8h, v2.h[6]
-	WORD $0x0f6228ba // smlal v26.4s, v5.4h, v2.h[6]
-	WORD $0x4f6228bb // smlal2 v27.4s, v5.8h, v2.h[6]
-	WORD $0x0f63289c // smlal v28.4s, v4.4h, v3.h[6]
-	WORD $0x4f63289d // smlal2 v29.4s, v4.8h, v3.h[6]
-	WORD $0x0f6328be // smlal v30.4s, v5.4h, v3.h[6]
-	WORD $0x4f6328bf // smlal2 v31.4s, v5.8h, v3.h[6]
-	VLD1.P 32(R1), [V4.H8, V5.H8]
-	WORD $0x0f702890 // smlal v16.4s, v4.4h, v0.h[7]
-	WORD $0x4f702891 // smlal2 v17.4s, v4.8h, v0.h[7]
-	WORD $0x0f7028b2 // smlal v18.4s, v5.4h, v0.h[7]
-	WORD $0x4f7028b3 // smlal2 v19.4s, v5.8h, v0.h[7]
-	WORD $0x0f712894 // smlal v20.4s, v4.4h, v1.h[7]
-	WORD $0x4f712895 // smlal2 v21.4s, v4.8h, v1.h[7]
-	WORD $0x0f7128b6 // smlal v22.4s, v5.4h, v1.h[7]
-	WORD $0x4f7128b7 // smlal2 v23.4s, v5.8h, v1.h[7]
-	WORD $0x0f722898 // smlal v24.4s, v4.4h, v2.h[7]
-	WORD $0x4f722899 // smlal2 v25.4s, v4.8h, v2.h[7]
-	WORD $0x0f7228ba // smlal v26.4s, v5.4h, v2.h[7]
-	WORD $0x4f7228bb // smlal2 v27.4s, v5.8h, v2.h[7]
-	WORD $0x0f73289c // smlal v28.4s, v4.4h, v3.h[7]
-	WORD $0x4f73289d // smlal2 v29.4s, v4.8h, v3.h[7]
-	WORD $0x0f7328be // smlal v30.4s, v5.4h, v3.h[7]
-	WORD $0x4f7328bf // smlal2 v31.4s, v5.8h, v3.h[7]
+	SMLALK(0)
+	SMLALK(1)
+	SMLALK(2)
+	SMLALK(3)
+	SMLALK(4)
+	SMLALK(5)
+	SMLALK(6)
+	SMLALK(7)
 	SUBS $8, R10, R10
 	BNE kloop
-	VST1.P [V16.S4, V17.S4, V18.S4, V19.S4], 64(R4)
-	VST1.P [V20.S4, V21.S4, V22.S4, V23.S4], 64(R4)
-	VST1.P [V24.S4, V25.S4, V26.S4, V27.S4], 64(R4)
-	VST1.P [V28.S4, V29.S4, V30.S4, V31.S4], 64(R4)
-	SUBS $1, R3, R3
-	BNE block
+	NEXTBLOCK(block)
 
 done:
 	RET
@@ -207,239 +121,57 @@ done:
 // Registers: V0..V3 = sixteen activations of rows 0..3, V4..V7 = four
 // channels' four weights each, V16..V31 as in q8GemmSumsNEON.
 
+// DOT4 adds the dot products of the four bytes in lane L of row R
+// (VR.4b[L]) with V4..V7 into V(D)..V(D+3), for OP 0x4f80e000 (sdot) or
+// 0x6f80e000 (udot):
+//	sdot/udot vD+j.4s, v(4+j).16b, vR.4b[L]   for j = 0..3
+// The lane index L is split over the H (bit 11) and L (21) fields.
+#define DOT4(OP, L, R, D) \
+	WORD $(OP | ((L)&2)<<10 | ((L)&1)<<21 | (R)<<16 | 0x80 | (D)) \
+	WORD $(OP | ((L)&2)<<10 | ((L)&1)<<21 | (R)<<16 | 0xa0 | ((D)+1)) \
+	WORD $(OP | ((L)&2)<<10 | ((L)&1)<<21 | (R)<<16 | 0xc0 | ((D)+2)) \
+	WORD $(OP | ((L)&2)<<10 | ((L)&1)<<21 | (R)<<16 | 0xe0 | ((D)+3))
+
+// DOTK loads the next four k's weights for sixteen channels and adds lane
+// L of each row's dot products with them.
+#define DOTK(OP, L) \
+	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16] \
+	DOT4(OP, L, 0, 16) \
+	DOT4(OP, L, 1, 20) \
+	DOT4(OP, L, 2, 24) \
+	DOT4(OP, L, 3, 28)
+
+// DOTGEMM is the body of q8GemmSDotNEON and q8GemmUDotNEON after
+// GEMMARGS; the labels are parameters because each function needs its own.
+#define DOTGEMM(OP, BLOCK, KLOOP, DONE) \
+	CBZ R3, DONE \
+BLOCK: \
+	ZEROACC \
+	ROWS(R2) \
+KLOOP: \
+	VLD1.P 16(R6), [V0.B16] \
+	VLD1.P 16(R7), [V1.B16] \
+	VLD1.P 16(R8), [V2.B16] \
+	VLD1.P 16(R9), [V3.B16] \
+	DOTK(OP, 0) \
+	DOTK(OP, 1) \
+	DOTK(OP, 2) \
+	DOTK(OP, 3) \
+	SUBS $16, R10, R10 \
+	BNE KLOOP \
+	NEXTBLOCK(BLOCK) \
+DONE: \
+	RET
+
 // func q8GemmSDotNEON(a, w *byte, kp, nb int, sums *int32)
 TEXT ·q8GemmSDotNEON(SB), NOSPLIT, $0-40
-	MOVD a+0(FP), R0
-	MOVD w+8(FP), R1
-	MOVD kp+16(FP), R2
-	MOVD nb+24(FP), R3
-	MOVD sums+32(FP), R4
-	CBZ R3, sdotdone
-
-sdotblock:
-	VEOR V16.B16, V16.B16, V16.B16
-	VEOR V17.B16, V17.B16, V17.B16
-	VEOR V18.B16, V18.B16, V18.B16
-	VEOR V19.B16, V19.B16, V19.B16
-	VEOR V20.B16, V20.B16, V20.B16
-	VEOR V21.B16, V21.B16, V21.B16
-	VEOR V22.B16, V22.B16, V22.B16
-	VEOR V23.B16, V23.B16, V23.B16
-	VEOR V24.B16, V24.B16, V24.B16
-	VEOR V25.B16, V25.B16, V25.B16
-	VEOR V26.B16, V26.B16, V26.B16
-	VEOR V27.B16, V27.B16, V27.B16
-	VEOR V28.B16, V28.B16, V28.B16
-	VEOR V29.B16, V29.B16, V29.B16
-	VEOR V30.B16, V30.B16, V30.B16
-	VEOR V31.B16, V31.B16, V31.B16
-	MOVD R0, R6
-	ADD R2, R6, R7
-	ADD R2, R7, R8
-	ADD R2, R8, R9
-	MOVD R2, R10
-
-sdotkloop:
-	VLD1.P 16(R6), [V0.B16]
-	VLD1.P 16(R7), [V1.B16]
-	VLD1.P 16(R8), [V2.B16]
-	VLD1.P 16(R9), [V3.B16]
-	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
-	WORD $0x4f80e090 // sdot v16.4s, v4.16b, v0.4b[0]
-	WORD $0x4f80e0b1 // sdot v17.4s, v5.16b, v0.4b[0]
-	WORD $0x4f80e0d2 // sdot v18.4s, v6.16b, v0.4b[0]
-	WORD $0x4f80e0f3 // sdot v19.4s, v7.16b, v0.4b[0]
-	WORD $0x4f81e094 // sdot v20.4s, v4.16b, v1.4b[0]
-	WORD $0x4f81e0b5 // sdot v21.4s, v5.16b, v1.4b[0]
-	WORD $0x4f81e0d6 // sdot v22.4s, v6.16b, v1.4b[0]
-	WORD $0x4f81e0f7 // sdot v23.4s, v7.16b, v1.4b[0]
-	WORD $0x4f82e098 // sdot v24.4s, v4.16b, v2.4b[0]
-	WORD $0x4f82e0b9 // sdot v25.4s, v5.16b, v2.4b[0]
-	WORD $0x4f82e0da // sdot v26.4s, v6.16b, v2.4b[0]
-	WORD $0x4f82e0fb // sdot v27.4s, v7.16b, v2.4b[0]
-	WORD $0x4f83e09c // sdot v28.4s, v4.16b, v3.4b[0]
-	WORD $0x4f83e0bd // sdot v29.4s, v5.16b, v3.4b[0]
-	WORD $0x4f83e0de // sdot v30.4s, v6.16b, v3.4b[0]
-	WORD $0x4f83e0ff // sdot v31.4s, v7.16b, v3.4b[0]
-	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
-	WORD $0x4fa0e090 // sdot v16.4s, v4.16b, v0.4b[1]
-	WORD $0x4fa0e0b1 // sdot v17.4s, v5.16b, v0.4b[1]
-	WORD $0x4fa0e0d2 // sdot v18.4s, v6.16b, v0.4b[1]
-	WORD $0x4fa0e0f3 // sdot v19.4s, v7.16b, v0.4b[1]
-	WORD $0x4fa1e094 // sdot v20.4s, v4.16b, v1.4b[1]
-	WORD $0x4fa1e0b5 // sdot v21.4s, v5.16b, v1.4b[1]
-	WORD $0x4fa1e0d6 // sdot v22.4s, v6.16b, v1.4b[1]
-	WORD $0x4fa1e0f7 // sdot v23.4s, v7.16b, v1.4b[1]
-	WORD $0x4fa2e098 // sdot v24.4s, v4.16b, v2.4b[1]
-	WORD $0x4fa2e0b9 // sdot v25.4s, v5.16b, v2.4b[1]
-	WORD $0x4fa2e0da // sdot v26.4s, v6.16b, v2.4b[1]
-	WORD $0x4fa2e0fb // sdot v27.4s, v7.16b, v2.4b[1]
-	WORD $0x4fa3e09c // sdot v28.4s, v4.16b, v3.4b[1]
-	WORD $0x4fa3e0bd // sdot v29.4s, v5.16b, v3.4b[1]
-	WORD $0x4fa3e0de // sdot v30.4s, v6.16b, v3.4b[1]
-	WORD $0x4fa3e0ff // sdot v31.4s, v7.16b, v3.4b[1]
-	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
-	WORD $0x4f80e890 // sdot v16.4s, v4.16b, v0.4b[2]
-	WORD $0x4f80e8b1 // sdot v17.4s, v5.16b, v0.4b[2]
-	WORD $0x4f80e8d2 // sdot v18.4s, v6.16b, v0.4b[2]
-	WORD $0x4f80e8f3 // sdot v19.4s, v7.16b, v0.4b[2]
-	WORD $0x4f81e894 // sdot v20.4s, v4.16b, v1.4b[2]
-	WORD $0x4f81e8b5 // sdot v21.4s, v5.16b, v1.4b[2]
-	WORD $0x4f81e8d6 // sdot v22.4s, v6.16b, v1.4b[2]
-	WORD $0x4f81e8f7 // sdot v23.4s, v7.16b, v1.4b[2]
-	WORD $0x4f82e898 // sdot v24.4s, v4.16b, v2.4b[2]
-	WORD $0x4f82e8b9 // sdot v25.4s, v5.16b, v2.4b[2]
-	WORD $0x4f82e8da // sdot v26.4s, v6.16b, v2.4b[2]
-	WORD $0x4f82e8fb // sdot v27.4s, v7.16b, v2.4b[2]
-	WORD $0x4f83e89c // sdot v28.4s, v4.16b, v3.4b[2]
-	WORD $0x4f83e8bd // sdot v29.4s, v5.16b, v3.4b[2]
-	WORD $0x4f83e8de // sdot v30.4s, v6.16b, v3.4b[2]
-	WORD $0x4f83e8ff // sdot v31.4s, v7.16b, v3.4b[2]
-	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
-	WORD $0x4fa0e890 // sdot v16.4s, v4.16b, v0.4b[3]
-	WORD $0x4fa0e8b1 // sdot v17.4s, v5.16b, v0.4b[3]
-	WORD $0x4fa0e8d2 // sdot v18.4s, v6.16b, v0.4b[3]
-	WORD $0x4fa0e8f3 // sdot v19.4s, v7.16b, v0.4b[3]
-	WORD $0x4fa1e894 // sdot v20.4s, v4.16b, v1.4b[3]
-	WORD $0x4fa1e8b5 // sdot v21.4s, v5.16b, v1.4b[3]
-	WORD $0x4fa1e8d6 // sdot v22.4s, v6.16b, v1.4b[3]
-	WORD $0x4fa1e8f7 // sdot v23.4s, v7.16b, v1.4b[3]
-	WORD $0x4fa2e898 // sdot v24.4s, v4.16b, v2.4b[3]
-	WORD $0x4fa2e8b9 // sdot v25.4s, v5.16b, v2.4b[3]
-	WORD $0x4fa2e8da // sdot v26.4s, v6.16b, v2.4b[3]
-	WORD $0x4fa2e8fb // sdot v27.4s, v7.16b, v2.4b[3]
-	WORD $0x4fa3e89c // sdot v28.4s, v4.16b, v3.4b[3]
-	WORD $0x4fa3e8bd // sdot v29.4s, v5.16b, v3.4b[3]
-	WORD $0x4fa3e8de // sdot v30.4s, v6.16b, v3.4b[3]
-	WORD $0x4fa3e8ff // sdot v31.4s, v7.16b, v3.4b[3]
-	SUBS $16, R10, R10
-	BNE sdotkloop
-	VST1.P [V16.S4, V17.S4, V18.S4, V19.S4], 64(R4)
-	VST1.P [V20.S4, V21.S4, V22.S4, V23.S4], 64(R4)
-	VST1.P [V24.S4, V25.S4, V26.S4, V27.S4], 64(R4)
-	VST1.P [V28.S4, V29.S4, V30.S4, V31.S4], 64(R4)
-	SUBS $1, R3, R3
-	BNE sdotblock
-
-sdotdone:
-	RET
+	GEMMARGS
+	DOTGEMM(0x4f80e000, sdotblock, sdotkloop, sdotdone)
 
 // func q8GemmUDotNEON(a, w *byte, kp, nb int, sums *int32)
 TEXT ·q8GemmUDotNEON(SB), NOSPLIT, $0-40
-	MOVD a+0(FP), R0
-	MOVD w+8(FP), R1
-	MOVD kp+16(FP), R2
-	MOVD nb+24(FP), R3
-	MOVD sums+32(FP), R4
-	CBZ R3, udotdone
-
-udotblock:
-	VEOR V16.B16, V16.B16, V16.B16
-	VEOR V17.B16, V17.B16, V17.B16
-	VEOR V18.B16, V18.B16, V18.B16
-	VEOR V19.B16, V19.B16, V19.B16
-	VEOR V20.B16, V20.B16, V20.B16
-	VEOR V21.B16, V21.B16, V21.B16
-	VEOR V22.B16, V22.B16, V22.B16
-	VEOR V23.B16, V23.B16, V23.B16
-	VEOR V24.B16, V24.B16, V24.B16
-	VEOR V25.B16, V25.B16, V25.B16
-	VEOR V26.B16, V26.B16, V26.B16
-	VEOR V27.B16, V27.B16, V27.B16
-	VEOR V28.B16, V28.B16, V28.B16
-	VEOR V29.B16, V29.B16, V29.B16
-	VEOR V30.B16, V30.B16, V30.B16
-	VEOR V31.B16, V31.B16, V31.B16
-	MOVD R0, R6
-	ADD R2, R6, R7
-	ADD R2, R7, R8
-	ADD R2, R8, R9
-	MOVD R2, R10
-
-udotkloop:
-	VLD1.P 16(R6), [V0.B16]
-	VLD1.P 16(R7), [V1.B16]
-	VLD1.P 16(R8), [V2.B16]
-	VLD1.P 16(R9), [V3.B16]
-	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
-	WORD $0x6f80e090 // udot v16.4s, v4.16b, v0.4b[0]
-	WORD $0x6f80e0b1 // udot v17.4s, v5.16b, v0.4b[0]
-	WORD $0x6f80e0d2 // udot v18.4s, v6.16b, v0.4b[0]
-	WORD $0x6f80e0f3 // udot v19.4s, v7.16b, v0.4b[0]
-	WORD $0x6f81e094 // udot v20.4s, v4.16b, v1.4b[0]
-	WORD $0x6f81e0b5 // udot v21.4s, v5.16b, v1.4b[0]
-	WORD $0x6f81e0d6 // udot v22.4s, v6.16b, v1.4b[0]
-	WORD $0x6f81e0f7 // udot v23.4s, v7.16b, v1.4b[0]
-	WORD $0x6f82e098 // udot v24.4s, v4.16b, v2.4b[0]
-	WORD $0x6f82e0b9 // udot v25.4s, v5.16b, v2.4b[0]
-	WORD $0x6f82e0da // udot v26.4s, v6.16b, v2.4b[0]
-	WORD $0x6f82e0fb // udot v27.4s, v7.16b, v2.4b[0]
-	WORD $0x6f83e09c // udot v28.4s, v4.16b, v3.4b[0]
-	WORD $0x6f83e0bd // udot v29.4s, v5.16b, v3.4b[0]
-	WORD $0x6f83e0de // udot v30.4s, v6.16b, v3.4b[0]
-	WORD $0x6f83e0ff // udot v31.4s, v7.16b, v3.4b[0]
-	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
-	WORD $0x6fa0e090 // udot v16.4s, v4.16b, v0.4b[1]
-	WORD $0x6fa0e0b1 // udot v17.4s, v5.16b, v0.4b[1]
-	WORD $0x6fa0e0d2 // udot v18.4s, v6.16b, v0.4b[1]
-	WORD $0x6fa0e0f3 // udot v19.4s, v7.16b, v0.4b[1]
-	WORD $0x6fa1e094 // udot v20.4s, v4.16b, v1.4b[1]
-	WORD $0x6fa1e0b5 // udot v21.4s, v5.16b, v1.4b[1]
-	WORD $0x6fa1e0d6 // udot v22.4s, v6.16b, v1.4b[1]
-	WORD $0x6fa1e0f7 // udot v23.4s, v7.16b, v1.4b[1]
-	WORD $0x6fa2e098 // udot v24.4s, v4.16b, v2.4b[1]
-	WORD $0x6fa2e0b9 // udot v25.4s, v5.16b, v2.4b[1]
-	WORD $0x6fa2e0da // udot v26.4s, v6.16b, v2.4b[1]
-	WORD $0x6fa2e0fb // udot v27.4s, v7.16b, v2.4b[1]
-	WORD $0x6fa3e09c // udot v28.4s, v4.16b, v3.4b[1]
-	WORD $0x6fa3e0bd // udot v29.4s, v5.16b, v3.4b[1]
-	WORD $0x6fa3e0de // udot v30.4s, v6.16b, v3.4b[1]
-	WORD $0x6fa3e0ff // udot v31.4s, v7.16b, v3.4b[1]
-	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
-	WORD $0x6f80e890 // udot v16.4s, v4.16b, v0.4b[2]
-	WORD $0x6f80e8b1 // udot v17.4s, v5.16b, v0.4b[2]
-	WORD $0x6f80e8d2 // udot v18.4s, v6.16b, v0.4b[2]
-	WORD $0x6f80e8f3 // udot v19.4s, v7.16b, v0.4b[2]
-	WORD $0x6f81e894 // udot v20.4s, v4.16b, v1.4b[2]
-	WORD $0x6f81e8b5 // udot v21.4s, v5.16b, v1.4b[2]
-	WORD $0x6f81e8d6 // udot v22.4s, v6.16b, v1.4b[2]
-	WORD $0x6f81e8f7 // udot v23.4s, v7.16b, v1.4b[2]
-	WORD $0x6f82e898 // udot v24.4s, v4.16b, v2.4b[2]
-	WORD $0x6f82e8b9 // udot v25.4s, v5.16b, v2.4b[2]
-	WORD $0x6f82e8da // udot v26.4s, v6.16b, v2.4b[2]
-	WORD $0x6f82e8fb // udot v27.4s, v7.16b, v2.4b[2]
-	WORD $0x6f83e89c // udot v28.4s, v4.16b, v3.4b[2]
-	WORD $0x6f83e8bd // udot v29.4s, v5.16b, v3.4b[2]
-	WORD $0x6f83e8de // udot v30.4s, v6.16b, v3.4b[2]
-	WORD $0x6f83e8ff // udot v31.4s, v7.16b, v3.4b[2]
-	VLD1.P 64(R1), [V4.B16, V5.B16, V6.B16, V7.B16]
-	WORD $0x6fa0e890 // udot v16.4s, v4.16b, v0.4b[3]
-	WORD $0x6fa0e8b1 // udot v17.4s, v5.16b, v0.4b[3]
-	WORD $0x6fa0e8d2 // udot v18.4s, v6.16b, v0.4b[3]
-	WORD $0x6fa0e8f3 // udot v19.4s, v7.16b, v0.4b[3]
-	WORD $0x6fa1e894 // udot v20.4s, v4.16b, v1.4b[3]
-	WORD $0x6fa1e8b5 // udot v21.4s, v5.16b, v1.4b[3]
-	WORD $0x6fa1e8d6 // udot v22.4s, v6.16b, v1.4b[3]
-	WORD $0x6fa1e8f7 // udot v23.4s, v7.16b, v1.4b[3]
-	WORD $0x6fa2e898 // udot v24.4s, v4.16b, v2.4b[3]
-	WORD $0x6fa2e8b9 // udot v25.4s, v5.16b, v2.4b[3]
-	WORD $0x6fa2e8da // udot v26.4s, v6.16b, v2.4b[3]
-	WORD $0x6fa2e8fb // udot v27.4s, v7.16b, v2.4b[3]
-	WORD $0x6fa3e89c // udot v28.4s, v4.16b, v3.4b[3]
-	WORD $0x6fa3e8bd // udot v29.4s, v5.16b, v3.4b[3]
-	WORD $0x6fa3e8de // udot v30.4s, v6.16b, v3.4b[3]
-	WORD $0x6fa3e8ff // udot v31.4s, v7.16b, v3.4b[3]
-	SUBS $16, R10, R10
-	BNE udotkloop
-	VST1.P [V16.S4, V17.S4, V18.S4, V19.S4], 64(R4)
-	VST1.P [V20.S4, V21.S4, V22.S4, V23.S4], 64(R4)
-	VST1.P [V24.S4, V25.S4, V26.S4, V27.S4], 64(R4)
-	VST1.P [V28.S4, V29.S4, V30.S4, V31.S4], 64(R4)
-	SUBS $1, R3, R3
-	BNE udotblock
-
-udotdone:
-	RET
+	GEMMARGS
+	DOTGEMM(0x6f80e000, udotblock, udotkloop, udotdone)
 
 // func q8RequantNEON(sums, cc *int32, scale *float32, rq *q8Requant, rt int32, out *byte, n int)
 // requantizes n sums (a multiple of 8) with the runtime rounding: sum + rt

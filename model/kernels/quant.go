@@ -142,19 +142,15 @@ func ActivationRangeQuantized(a model.Activation, t *Tensor) (lo, hi int32) {
 	return lo, hi
 }
 
-// ClampF32 clamps x to [lo, hi].
-func ClampF32(x, lo, hi float32) float32 {
-	if x < lo {
-		return lo
-	}
-	if x > hi {
-		return hi
-	}
-	return x
-}
+// ClampF32 clamps x to [lo, hi]; a NaN x stays NaN.
+func ClampF32(x, lo, hi float32) float32 { return clamp(x, lo, hi) }
 
 // Clamp32 clamps x to [lo, hi].
-func Clamp32(x, lo, hi int32) int32 {
+func Clamp32(x, lo, hi int32) int32 { return clamp(x, lo, hi) }
+
+// clamp compares x with lo and then hi and returns x when it is neither
+// below nor above (so a NaN x is returned as it is).
+func clamp[T int32 | float32](x, lo, hi T) T {
 	if x < lo {
 		return lo
 	}

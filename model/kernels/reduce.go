@@ -375,17 +375,29 @@ func (k *reduceKernel) runRange(lo, hi int) {
 	}
 }
 
+// reduceIntoOrSum is the common start of the integer reductions: when
+// direct, it reduces src straight into dst[olo:ohi] with the op and its
+// initial value and reports done; otherwise it sums the window into
+// k.acc and returns the sums for outputs olo..ohi.
+func reduceIntoOrSum[T reduceNum](k *reduceKernel, direct bool, src, dst []T, wlo, whi, olo, ohi int) (acc []int64, done bool) {
+	if direct {
+		reduceFill(dst[olo:ohi], T(k.iinit))
+		reduceWalk(&k.g, k.op, src, dst, wlo, whi)
+		return nil, true
+	}
+	acc = k.acc[olo:ohi]
+	clear(acc)
+	reduceWalk(&k.g, reduceSum, src, k.acc, wlo, whi)
+	return acc, false
+}
+
 // reduceInt reduces int32 and int64 tensors, wrapping like TFLite; MEAN
 // sums in int64 and truncates the quotient.
 func reduceInt[T ~int32 | ~int64](k *reduceKernel, src, dst []T, wlo, whi, olo, ohi int) {
-	if k.op != reduceMean {
-		reduceFill(dst[olo:ohi], T(k.iinit))
-		reduceWalk(&k.g, k.op, src, dst, wlo, whi)
+	acc, done := reduceIntoOrSum(k, k.op != reduceMean, src, dst, wlo, whi, olo, ohi)
+	if done {
 		return
 	}
-	acc := k.acc[olo:ohi]
-	clear(acc)
-	reduceWalk(&k.g, reduceSum, src, k.acc, wlo, whi)
 	c := int64(max(k.g.count, 1))
 	for i, v := range acc {
 		dst[olo+i] = T(v / c)
@@ -394,14 +406,10 @@ func reduceInt[T ~int32 | ~int64](k *reduceKernel, src, dst []T, wlo, whi, olo, 
 
 // reduceQuant reduces int8, uint8 and int16 tensors.
 func reduceQuant[T ~int8 | ~uint8 | ~int16](k *reduceKernel, src, dst []T, wlo, whi, olo, ohi int) {
-	if k.quantMode == reduceQuantNone {
-		reduceFill(dst[olo:ohi], T(k.iinit))
-		reduceWalk(&k.g, k.op, src, dst, wlo, whi)
+	acc, done := reduceIntoOrSum(k, k.quantMode == reduceQuantNone, src, dst, wlo, whi, olo, ohi)
+	if done {
 		return
 	}
-	acc := k.acc[olo:ohi]
-	clear(acc)
-	reduceWalk(&k.g, reduceSum, src, k.acc, wlo, whi)
 	count := int64(k.g.count)
 	if count == 0 {
 		clear(dst[olo:ohi])

@@ -225,10 +225,7 @@ func (k *resizeKernel) floatRows(dst, src []float32, lo, hi int) {
 		for x := 0; x < k.ow; x++ {
 			dx := k.fx[x]
 			wy0, wy1, wx0, wx1 := 1-dy, dy, 1-dx, dx
-			p00 := r0[k.x0[x]*d:][:d]
-			p01 := r0[k.x1[x]*d:][:d]
-			p10 := r1[k.x0[x]*d:][:d]
-			p11 := r1[k.x1[x]*d:][:d]
+			p00, p01, p10, p11 := bilinearCorners(r0, r1, k.x0[x], k.x1[x], d)
 			o := dst[(row*k.ow+x)*d:][:d]
 			for c := range o {
 				// Same association as the reference; the conversions keep
@@ -257,10 +254,7 @@ func resizeIntRows[T ~int8 | ~uint8 | ~int16](k *resizeKernel, dst, src []T, lo,
 			w10 := dy * (one - dx)
 			w01 := (one - dy) * dx
 			w11 := dy * dx
-			p00 := r0[k.x0[x]*d:][:d]
-			p01 := r0[k.x1[x]*d:][:d]
-			p10 := r1[k.x0[x]*d:][:d]
-			p11 := r1[k.x1[x]*d:][:d]
+			p00, p01, p10, p11 := bilinearCorners(r0, r1, k.x0[x], k.x1[x], d)
 			o := dst[(row*k.ow+x)*d:][:d]
 			for c := range o {
 				v := int64(p00[c])*w00 + int64(p10[c])*w10 + int64(p01[c])*w01 + int64(p11[c])*w11
@@ -273,4 +267,11 @@ func resizeIntRows[T ~int8 | ~uint8 | ~int16](k *resizeKernel, dst, src []T, lo,
 			}
 		}
 	}
+}
+
+// bilinearCorners returns the d channels of the four source pixels a
+// bilinear sample mixes: columns x0 and x1 of rows r0 (top) and r1
+// (bottom).
+func bilinearCorners[T any](r0, r1 []T, x0, x1, d int) (p00, p01, p10, p11 []T) {
+	return r0[x0*d:][:d], r0[x1*d:][:d], r1[x0*d:][:d], r1[x1*d:][:d]
 }

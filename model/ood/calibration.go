@@ -1,6 +1,7 @@
 package ood
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,10 +10,11 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ood-agent/ood-agent/internal/atomicfile"
 )
 
 // FormatVersion is the version of the calibration file format written by
@@ -287,31 +289,15 @@ func (c *Calibration) Write(w io.Writer) error {
 
 // Save writes c to the file at path. It writes a temporary file in the same
 // directory and renames it, so readers never see a partly written file.
-func (c *Calibration) Save(path string) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
+func (c *Calibration) Save(path string) error {
+	var b bytes.Buffer
+	if err := c.Write(&b); err != nil {
+		return fmt.Errorf("save calibration %s: %w", path, err)
+	}
+	if err := atomicfile.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("save calibration: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			err = fmt.Errorf("save calibration %s: %w", path, err)
-		}
-	}()
-	if err := c.Write(f); err != nil {
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return nil
 }
 
 // Load reads and validates the calibration file at path.

@@ -159,3 +159,34 @@ func quantizeBias(b []float32, inScale float32, wScales []float32) ([]byte, *mod
 	}
 	return model.Int32Bytes(vals), q
 }
+
+// SymmetricWeights quantizes weights laid out [outs][...] to symmetric int8
+// (zero point 0) with one scale per output channel (perChannel) or one for
+// the whole tensor. An all-zero group gets a tiny non-zero scale so the
+// quantization stays valid. It serves the small models built and rewritten
+// outside the converter (model/train, model/adapt).
+func SymmetricWeights(w []float32, outs int, perChannel bool) ([]byte, *model.Quantization) {
+	groups, per := outs, len(w)/outs
+	if !perChannel {
+		groups, per = 1, len(w)
+	}
+	q := &model.Quantization{}
+	data := make([]byte, len(w))
+	for g := 0; g < groups; g++ {
+		var m float64
+		for _, x := range w[g*per : (g+1)*per] {
+			m = math.Max(m, math.Abs(float64(x)))
+		}
+		scale := m / 127
+		if scale == 0 {
+			scale = 1e-8
+		}
+		for i, x := range w[g*per : (g+1)*per] {
+			v := math.Max(-127, math.Min(127, math.Round(float64(x)/scale)))
+			data[g*per+i] = byte(int8(v))
+		}
+		q.Scale = append(q.Scale, float32(scale))
+		q.ZeroPoint = append(q.ZeroPoint, 0)
+	}
+	return data, q
+}

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"iter"
 	"math"
 	"math/rand/v2"
 )
@@ -93,25 +94,15 @@ func conv3x3(in []float32, h, w, cin int, wt, bias []float32, cout int, out []fl
 		for x := 0; x < w; x++ {
 			o := out[(y*w+x)*cout : (y*w+x+1)*cout]
 			copy(o, bias)
-			for ky := 0; ky < 3; ky++ {
-				iy := y + ky - 1
-				if iy < 0 || iy >= h {
-					continue
-				}
-				for kx := 0; kx < 3; kx++ {
-					ix := x + kx - 1
-					if ix < 0 || ix >= w {
-						continue
+			for tap, p := range taps3x3(y, x, h, w) {
+				px := in[p*cin : (p+1)*cin]
+				for co := 0; co < cout; co++ {
+					k := wt[(co*9+tap)*cin : (co*9+tap+1)*cin]
+					var s float32
+					for ci, v := range px {
+						s += v * k[ci]
 					}
-					px := in[(iy*w+ix)*cin : (iy*w+ix+1)*cin]
-					for co := 0; co < cout; co++ {
-						k := wt[((co*3+ky)*3+kx)*cin : ((co*3+ky)*3+kx+1)*cin]
-						var s float32
-						for ci, v := range px {
-							s += v * k[ci]
-						}
-						o[co] += s
-					}
+					o[co] += s
 				}
 			}
 			for co := range o {
@@ -135,37 +126,50 @@ func conv3x3Backward(in []float32, h, w, cin int, wt []float32, cout int, dOut, 
 			for co, gv := range g {
 				dB[co] += gv
 			}
-			for ky := 0; ky < 3; ky++ {
-				iy := y + ky - 1
-				if iy < 0 || iy >= h {
-					continue
+			for tap, p := range taps3x3(y, x, h, w) {
+				px := in[p*cin : (p+1)*cin]
+				var dpx []float32
+				if dIn != nil {
+					dpx = dIn[p*cin : (p+1)*cin]
 				}
-				for kx := 0; kx < 3; kx++ {
-					ix := x + kx - 1
-					if ix < 0 || ix >= w {
+				for co, gv := range g {
+					if gv == 0 {
 						continue
 					}
-					px := in[(iy*w+ix)*cin : (iy*w+ix+1)*cin]
-					var dpx []float32
-					if dIn != nil {
-						dpx = dIn[(iy*w+ix)*cin : (iy*w+ix+1)*cin]
+					base := (co*9 + tap) * cin
+					dk := dW[base : base+cin]
+					for ci, v := range px {
+						dk[ci] += gv * v
 					}
-					for co, gv := range g {
-						if gv == 0 {
-							continue
-						}
-						base := ((co*3+ky)*3 + kx) * cin
-						dk := dW[base : base+cin]
-						for ci, v := range px {
-							dk[ci] += gv * v
-						}
-						if dpx != nil {
-							k := wt[base : base+cin]
-							for ci := range dpx {
-								dpx[ci] += gv * k[ci]
-							}
+					if dpx != nil {
+						k := wt[base : base+cin]
+						for ci := range dpx {
+							dpx[ci] += gv * k[ci]
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// taps3x3 yields the taps of the SAME 3×3 window centred on pixel (y, x)
+// of an h×w image that fall inside it, in row-major kernel order: the tap's
+// kernel position ky*3+kx and its input pixel iy*w+ix.
+func taps3x3(y, x, h, w int) iter.Seq2[int, int] {
+	return func(yield func(tap, pixel int) bool) {
+		for ky := 0; ky < 3; ky++ {
+			iy := y + ky - 1
+			if iy < 0 || iy >= h {
+				continue
+			}
+			for kx := 0; kx < 3; kx++ {
+				ix := x + kx - 1
+				if ix < 0 || ix >= w {
+					continue
+				}
+				if !yield(ky*3+kx, iy*w+ix) {
+					return
 				}
 			}
 		}
@@ -218,39 +222,39 @@ func (p *Params) forward(a *activations) {
 	dense(a.fc1, p.FC2W, p.FC2B, a.logits, false)
 }
 
+// denseBackward accumulates the weight and bias gradients of
+// out = W·in + b into dW and dB and sets dIn to the input gradient, given
+// the output gradient dOut. Rows whose gradient is zero add nothing and are
+// skipped.
+func denseBackward(in, wt, dOut, dW, dB, dIn []float32) {
+	n := len(in)
+	clear(dIn)
+	for o, gv := range dOut {
+		if gv == 0 {
+			continue
+		}
+		dB[o] += gv
+		row := wt[o*n : (o+1)*n]
+		drow := dW[o*n : (o+1)*n]
+		for i, v := range in {
+			drow[i] += gv * v
+			dIn[i] += gv * row[i]
+		}
+	}
+}
+
 // backward accumulates into g the gradient of the loss whose gradient with
 // respect to the logits is dLogits.
 func (p *Params) backward(a *activations, dLogits []float32, g *Params) {
 	// dense 2
-	clear(a.dFC1)
-	for o, gv := range dLogits {
-		g.FC2B[o] += gv
-		row := p.FC2W[o*Hidden : (o+1)*Hidden]
-		drow := g.FC2W[o*Hidden : (o+1)*Hidden]
-		for i, v := range a.fc1 {
-			drow[i] += gv * v
-			a.dFC1[i] += gv * row[i]
-		}
-	}
+	denseBackward(a.fc1, p.FC2W, dLogits, g.FC2W, g.FC2B, a.dFC1)
 	// ReLU of dense 1
 	for i, v := range a.fc1 {
 		if v <= 0 {
 			a.dFC1[i] = 0
 		}
 	}
-	clear(a.dPool2)
-	for o, gv := range a.dFC1 {
-		if gv == 0 {
-			continue
-		}
-		g.FC1B[o] += gv
-		row := p.FC1W[o*flat : (o+1)*flat]
-		drow := g.FC1W[o*flat : (o+1)*flat]
-		for i, v := range a.pool2 {
-			drow[i] += gv * v
-			a.dPool2[i] += gv * row[i]
-		}
-	}
+	denseBackward(a.pool2, p.FC1W, a.dFC1, g.FC1W, g.FC1B, a.dPool2)
 	clear(a.dConv2)
 	for i, gv := range a.dPool2 {
 		if a.conv2[a.arg2[i]] > 0 {

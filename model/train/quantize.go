@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/ood-agent/ood-agent/model"
+	"github.com/ood-agent/ood-agent/model/quantize"
 )
 
 // ranges holds the observed real-valued range of each activation.
@@ -46,35 +47,6 @@ func asymmetric(r [2]float32) *model.Quantization {
 	return &model.Quantization{Scale: []float32{float32(scale)}, ZeroPoint: []int64{int64(zp)}}
 }
 
-// symmetricWeights quantizes weights [out][...] to int8 with one scale per
-// output channel (perChannel) or one for the tensor.
-func symmetricWeights(w []float32, outs int, perChannel bool) ([]byte, *model.Quantization) {
-	per := len(w) / outs
-	groups := outs
-	if !perChannel {
-		groups, per = 1, len(w)
-	}
-	q := &model.Quantization{}
-	data := make([]byte, len(w))
-	for g := 0; g < groups; g++ {
-		var m float64
-		for _, x := range w[g*per : (g+1)*per] {
-			m = math.Max(m, math.Abs(float64(x)))
-		}
-		scale := m / 127
-		if scale == 0 {
-			scale = 1e-8
-		}
-		for i, x := range w[g*per : (g+1)*per] {
-			v := math.Max(-127, math.Min(127, math.Round(float64(x)/scale)))
-			data[g*per+i] = byte(int8(v))
-		}
-		q.Scale = append(q.Scale, float32(scale))
-		q.ZeroPoint = append(q.ZeroPoint, 0)
-	}
-	return data, q
-}
-
 // biasInt32 quantizes a bias with scale inScale·wScale[c].
 func biasInt32(b []float32, inScale float32, w *model.Quantization) ([]byte, *model.Quantization) {
 	q := &model.Quantization{}
@@ -103,7 +75,7 @@ func ExportInt8(p *Params, calibration [][]uint8, info ExportInfo) ([]byte, erro
 	qProbs := &model.Quantization{Scale: []float32{1.0 / 256}, ZeroPoint: []int64{-128}}
 
 	layer := func(name string, code model.BuiltinOp, opts any, in int, inQ *model.Quantization, w, b []float32, wShape []int, perChannel bool, outShape []int, outQ *model.Quantization) int {
-		wData, wQ := symmetricWeights(w, wShape[0], perChannel)
+		wData, wQ := quantize.SymmetricWeights(w, wShape[0], perChannel)
 		bData, bQ := biasInt32(b, inQ.Scale[0], wQ)
 		wt := tensor(g, name+"/weights", model.Int8, wShape, wData, wQ)
 		bt := tensor(g, name+"/bias", model.Int32, []int{wShape[0]}, bData, bQ)
