@@ -2,8 +2,8 @@ package feedback
 
 import (
 	"fmt"
+	"github.com/ood-agent/ood-agent/internal/selfexec"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,7 +57,7 @@ func TestStoreSurvivesKill(t *testing.T) {
 	dir := t.TempDir()
 	for round, delay := range []time.Duration{0, 3 * time.Millisecond, 17 * time.Millisecond, 40 * time.Millisecond, 90 * time.Millisecond} {
 		os.Remove(filepath.Join(dir, "started"))
-		cmd := exec.Command(os.Args[0], "-test.run", "^$")
+		cmd := selfexec.Command("-test.run", "^$")
 		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr

@@ -5,6 +5,7 @@ package outbox
 import (
 	"errors"
 	"fmt"
+	"github.com/ood-agent/ood-agent/internal/selfexec"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,9 +123,4 @@ func TestCrashRecovery(t *testing.T) {
 
 // selfCommand re-executes the test binary; under qemu user emulation
 // (make test-arm) through the emulator, which does not follow execve.
-func selfCommand(args ...string) *exec.Cmd {
-	if emu := os.Getenv("OOD_AGENT_TEST_EMULATOR"); emu != "" {
-		return exec.Command(emu, append([]string{os.Args[0]}, args...)...)
-	}
-	return exec.Command(os.Args[0], args...)
-}
+func selfCommand(args ...string) *exec.Cmd { return selfexec.Command(args...) }

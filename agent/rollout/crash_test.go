@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ood-agent/ood-agent/internal/selfexec"
 	"image"
 	"os"
 	"os/exec"
@@ -85,12 +86,7 @@ func helperCommand(e *testEnv, signed []byte, step string) *exec.Cmd {
 		e.t.Fatal(err)
 	}
 	args := []string{"-test.run=^TestHelperProcess$", "-test.count=1"}
-	var cmd *exec.Cmd
-	if emu := os.Getenv("OOD_AGENT_TEST_EMULATOR"); emu != "" {
-		cmd = exec.Command(emu, append([]string{os.Args[0]}, args...)...)
-	} else {
-		cmd = exec.Command(os.Args[0], args...)
-	}
+	cmd := selfexec.Command(args...)
 	cmd.Env = append(os.Environ(), crashDirEnv+"="+e.dir, crashManifestEnv+"="+mpath,
 		crashCAEnv+"="+e.writeCA(), crashKeyEnv+"="+e.signer.PublicKey(), crashStepEnv+"="+step)
 	return cmd

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ood-agent/ood-agent/internal/selfexec"
 	"image"
 	"image/png"
 	"io"
@@ -481,12 +482,7 @@ func TestStatusAndStats(t *testing.T) {
 
 // selfCommand re-executes the test binary; under qemu user emulation
 // (make test-arm) through the emulator, which does not follow execve.
-func selfCommand(args ...string) *exec.Cmd {
-	if emu := os.Getenv("OOD_AGENT_TEST_EMULATOR"); emu != "" {
-		return exec.Command(emu, append([]string{os.Args[0]}, args...)...)
-	}
-	return exec.Command(os.Args[0], args...)
-}
+func selfCommand(args ...string) *exec.Cmd { return selfexec.Command(args...) }
 
 // TestHTTPSnapshotSource polls a snapshot URL that requires basic auth: the
 // agent authenticates, classifies the snapshots and alerts.
