@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 )
 
@@ -81,11 +80,10 @@ type ServiceOptions struct {
 // Verifier, applies them with its Handler one at a time, and publishes a
 // Result for every command it receives, refused or not.
 type Service struct {
-	opts       ServiceOptions
-	log        *slog.Logger
-	inbox      chan []byte
-	subscribed atomic.Bool
-	refusals   tokenBucket // results of refused commands
+	opts     ServiceOptions
+	log      *slog.Logger
+	inbox    *Inbox
+	refusals tokenBucket // results of refused commands
 }
 
 // Refusal results are limited to a burst of refusalBurst, then one per
@@ -132,7 +130,8 @@ func NewService(opts ServiceOptions) (*Service, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Service{opts: opts, log: opts.Log.With("component", "control"), inbox: make(chan []byte, opts.Queue)}, nil
+	log := opts.Log.With("component", "control")
+	return &Service{opts: opts, log: log, inbox: NewInbox(opts.Transport, opts.Queue, "command", log)}, nil
 }
 
 // Topics are the filters the service subscribes to: the device's own
@@ -149,40 +148,11 @@ func (s *Service) Topics() []string {
 // Subscribe subscribes to Topics at QoS 1. Call it before the transport
 // connects when its session is persistent, so queued commands are not
 // dropped; Run calls it when it has not been called.
-func (s *Service) Subscribe(ctx context.Context) error {
-	s.subscribed.Store(true)
-	for _, t := range s.Topics() {
-		if err := s.opts.Transport.Subscribe(ctx, t, 1, s.receive); err != nil {
-			return fmt.Errorf("control: subscribe %s: %w", t, err)
-		}
-	}
-	return nil
-}
-
-// receive runs on the MQTT client's receive path, which must not block.
-func (s *Service) receive(topic string, payload []byte) {
-	select {
-	case s.inbox <- append([]byte(nil), payload...):
-	default:
-		s.log.Warn("command dropped: too many commands waiting", "topic", topic, "queue", cap(s.inbox))
-	}
-}
+func (s *Service) Subscribe(ctx context.Context) error { return s.inbox.Subscribe(ctx, s.Topics()) }
 
 // Run subscribes and processes commands until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	if !s.subscribed.Load() {
-		if err := s.Subscribe(ctx); err != nil {
-			return err
-		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case raw := <-s.inbox:
-			s.Process(ctx, raw)
-		}
-	}
+	return s.inbox.Run(ctx, s.Topics(), func(ctx context.Context, raw []byte) { s.Process(ctx, raw) })
 }
 
 // Process verifies, applies and reports one received envelope, and

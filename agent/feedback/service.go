@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/ood-agent/ood-agent/agent/control"
@@ -93,10 +92,9 @@ type ServiceOptions struct {
 // Service receives feedback for one device over MQTT, applies it to the
 // store one message at a time, and publishes a Result for each.
 type Service struct {
-	opts       ServiceOptions
-	log        *slog.Logger
-	inbox      chan []byte
-	subscribed atomic.Bool
+	opts  ServiceOptions
+	log   *slog.Logger
+	inbox *control.Inbox
 }
 
 // NewService checks opts.
@@ -116,7 +114,8 @@ func NewService(opts ServiceOptions) (*Service, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Service{opts: opts, log: opts.Log.With("component", "feedback"), inbox: make(chan []byte, opts.Queue)}, nil
+	log := opts.Log.With("component", "feedback")
+	return &Service{opts: opts, log: log, inbox: control.NewInbox(opts.Transport, opts.Queue, "feedback", log)}, nil
 }
 
 // Topic is the topic feedback for device arrives on.
@@ -129,38 +128,12 @@ func ResultTopic(prefix, device string) string { return Topic(prefix, device) + 
 // the transport connects when its session is persistent; Run calls it
 // when it has not been called.
 func (s *Service) Subscribe(ctx context.Context) error {
-	s.subscribed.Store(true)
-	t := Topic(s.opts.Prefix, s.opts.Device)
-	if err := s.opts.Transport.Subscribe(ctx, t, 1, s.receive); err != nil {
-		return fmt.Errorf("feedback: subscribe %s: %w", t, err)
-	}
-	return nil
-}
-
-// receive runs on the MQTT client's receive path, which must not block.
-func (s *Service) receive(topic string, payload []byte) {
-	select {
-	case s.inbox <- append([]byte(nil), payload...):
-	default:
-		s.log.Warn("feedback dropped: too many messages waiting", "topic", topic, "queue", cap(s.inbox))
-	}
+	return s.inbox.Subscribe(ctx, []string{Topic(s.opts.Prefix, s.opts.Device)})
 }
 
 // Run subscribes and processes feedback until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	if !s.subscribed.Load() {
-		if err := s.Subscribe(ctx); err != nil {
-			return err
-		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case raw := <-s.inbox:
-			s.Process(ctx, raw)
-		}
-	}
+	return s.inbox.Run(ctx, []string{Topic(s.opts.Prefix, s.opts.Device)}, func(ctx context.Context, raw []byte) { s.Process(ctx, raw) })
 }
 
 // Process checks, applies and reports one received message, and returns
