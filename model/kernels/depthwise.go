@@ -219,7 +219,7 @@ func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activ
 		for i := range s.acc {
 			s.acc[i] = make([]int32, g.outC)
 		}
-		if d.level == LevelAVX2 && d.mult%8 == 0 {
+		if d.level.avx2() && d.mult%8 == 0 {
 			s.xs = make([][]int32, len(d.offs))
 			for i := range s.xs {
 				s.xs[i] = make([]int32, d.taps*g.inC)
@@ -523,7 +523,7 @@ func (d *depthwiseConv) prepareF32(filter, bias *Tensor, act model.Activation) e
 		s.fast = newDWPadded(g, s.w, 0)
 	}
 	s.lohi = [2]float32{s.lo, s.hi}
-	if d.level == LevelAVX2 && s.fast != nil {
+	if d.level.avx2() && s.fast != nil {
 		s.run = d.rows(len(d.offs), func(_, b, oy int) { dwFastRowF32Wide(d, s, b, oy) })
 	} else {
 		s.run = d.rows(len(d.offs), d.f32Row(s))

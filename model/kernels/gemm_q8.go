@@ -73,7 +73,7 @@ type q8Weights struct {
 // builds the SIMD layout instead of both.
 func newQ8Gemm(w q8Weights, n, k int, inOff int32, quant convQuant, gemv bool, level Level) *q8Gemm {
 	g := &q8Gemm{k: k, n: n, triples: (n + 2) / 3, quant: quant, signed: !w.unsigned}
-	if level == LevelAVX2 || level == LevelNEON || level == LevelDotProd {
+	if level.avx2() || level == LevelNEON || level == LevelDotProd {
 		g.wide = newQ8Wide(w, n, k, quant, level)
 		gemv = false
 	}
@@ -125,6 +125,9 @@ func newQ8Gemm(w q8Weights, n, k int, inOff int32, quant convQuant, gemv bool, l
 			sum += int32(value(c, kk))
 		}
 		g.colBase[c] = inOff*sum + int32(k)*inOff*d
+		if g.wide != nil && g.wide.flip {
+			g.colBase[c] -= 128 * sum // the flipped activations' surplus
+		}
 		g.colConst[c] = g.colBase[c]
 	}
 	return g

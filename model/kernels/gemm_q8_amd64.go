@@ -41,13 +41,43 @@ func q8Widen(dst []int16, src []byte, signed bool) int {
 	return n
 }
 
-// No dot-product level exists on amd64 (VNNI is not implemented).
+//go:noescape
+func q8GemmVNNI(a, w *byte, kp, nb int, rt *[q8MR]int32, cc *int32, scale *float32, rq *q8Requant, out *byte, stride int)
+
+//go:noescape
+func q8GemmSumsVNNI(a, w *byte, kp, nb int, sums *int32)
+
+// q8WideDot runs nb channel blocks of one tile of byte rows with VPDPBUSD,
+// writing their sums as q8WideSums does. The bytes are already in the
+// unsigned × signed form (see q8Wide), so signed is not needed.
 func q8WideDot(a, w []byte, kp, nb int, sums []int32, signed bool) {
-	panic("kernels: no dot-product kernel on amd64")
+	q8GemmSumsVNNI(&a[0], &w[0], kp, nb, &sums[0])
+}
+
+// q8WideTileDot is q8WideTile for VPDPBUSD: each row's sums start at its
+// row term rt.
+func q8WideTileDot(a, w []byte, kp, nb int, rt *[q8MR]int32, cc []int32, scale []float32, rq *q8Requant, out []byte, stride int) {
+	q8GemmVNNI(&a[0], &w[0], kp, nb, rt, &cc[0], &scale[0], rq, &out[0], stride)
 }
 
 // q8RequantRow leaves the requantization of sums to scalar code here (the
 // AVX2 product requantizes in its own kernel).
 func q8RequantRow(sums, cc []int32, scale []float32, rq *q8Requant, rt int32, out []byte) int {
 	return 0
+}
+
+//go:noescape
+func q8SumBytesAVX2(p *byte, n int, mask uint8) int32
+
+// q8SumBytes is the sum of the bytes of b, each XORed with mask first.
+func q8SumBytes(b []byte, mask uint8) int32 {
+	n := len(b) &^ 15
+	var sum int32
+	if n > 0 {
+		sum = q8SumBytesAVX2(&b[0], n, mask)
+	}
+	for _, x := range b[n:] {
+		sum += int32(x ^ mask)
+	}
+	return sum
 }

@@ -75,12 +75,6 @@ kloop: \
 	DECQ R14 \
 	JNZ kloop
 
-// Q8REQUANT requantizes Y (one row, eight channels) with the runtime
-// rounding, cc and scale at off(R8), off(R9), zero point, lo, hi in
-// Y11..Y13, float bounds in Y14, Y15 (upper, lower), and stores its eight
-// bytes at dst.
-#define Q8REQUANT(Y, X, off, dst) REQUANT8(Y, X, off(R8), off(R9), dst)
-
 // Q8ARGS loads the arguments the tile functions share: a, w, kp, nb into
 // SI, DI, CX, DX.
 #define Q8ARGS \
@@ -118,25 +112,7 @@ TEXT ·q8GemmAVX2(SB), NOSPLIT, $0-72
 
 block:
 	Q8TILE
-	VMOVDQU q8perm<>(SB), Y9
-	VMOVDQU q8shuf<>(SB), Y10
-	VPBROADCASTD (R10), Y11
-	VPBROADCASTD 4(R10), Y12
-	VPBROADCASTD 8(R10), Y13
-	VBROADCASTSS q8fbound<>+0(SB), Y14
-	VBROADCASTSS q8fbound<>+4(SB), Y15
-	Q8REQUANT(Y0, X0, 0, (R11))
-	Q8REQUANT(Y1, X1, 32, 8(R11))
-	Q8REQUANT(Y2, X2, 0, (R11)(R12*1))
-	Q8REQUANT(Y3, X3, 32, 8(R11)(R12*1))
-	LEAQ (R11)(R12*2), R13
-	Q8REQUANT(Y4, X4, 0, (R13))
-	Q8REQUANT(Y5, X5, 32, 8(R13))
-	Q8REQUANT(Y6, X6, 0, (R13)(R12*1))
-	Q8REQUANT(Y7, X7, 32, 8(R13)(R12*1))
-	ADDQ $64, R8
-	ADDQ $64, R9
-	ADDQ $16, R11
+	Q8REQUANTTILE
 	DECQ DX
 	JNZ block
 
@@ -178,3 +154,141 @@ TEXT ·q8WidenU8AVX2(SB), NOSPLIT, $0-24
 // sign-extends n bytes (a multiple of 16) to int16.
 TEXT ·q8WidenI8AVX2(SB), NOSPLIT, $0-24
 	BYTELOOP($4, $16, Q8WIDENI8, wiloop, widone)
+
+// The AVX-VNNI product (LevelVNNI): four rows of bytes (unsigned, kp a
+// multiple of 16) against blocks of sixteen channels of signed bytes laid
+// out [kp/4][16][4]. VPDPBUSD multiplies four byte pairs per int32 lane
+// and adds them into it exactly, so the sums equal the generic kernel's
+// integer sums once q8Wide's corrections are added. Go's assembler only
+// knows the EVEX (AVX-512) form, so VPDBUSD emits the VEX form
+// (VEX.256.66.0F38.W0 50 /r), registers only.
+
+// VPDPBUSD(dst, u, s): Ydst += dot(unsigned bytes of Yu, signed bytes of Ys).
+#define VPDPBUSD(dst, u, s) \
+	BYTE $0xC4; \
+	BYTE $(0x42 | ((1-((dst)>>3))<<7) | ((1-((s)>>3))<<5)); \
+	BYTE $(0x05 | ((15-(u))<<3)); \
+	BYTE $0x50; \
+	BYTE $(0xC0 | (((dst)&7)<<3) | ((s)&7))
+
+// QVSTEP multiplies four k values: rows at R13 (+AX, +2AX, +BX), weights
+// at woff(DI).
+#define QVSTEP(aoff, woff) \
+	VMOVDQU woff(DI), Y8 \
+	VMOVDQU woff+32(DI), Y9 \
+	VPBROADCASTD aoff(R13), Y10 \
+	VPBROADCASTD aoff(R13)(AX*1), Y11 \
+	VPBROADCASTD aoff(R13)(AX*2), Y12 \
+	VPBROADCASTD aoff(R13)(BX*1), Y13 \
+	VPDPBUSD(0, 10, 8); VPDPBUSD(1, 10, 9) \
+	VPDPBUSD(2, 11, 8); VPDPBUSD(3, 11, 9) \
+	VPDPBUSD(4, 12, 8); VPDPBUSD(5, 12, 9) \
+	VPDPBUSD(6, 13, 8); VPDPBUSD(7, 13, 9)
+
+// QVTILE adds one block's products to Y0..Y7: SI = row 0, AX = kp, BX =
+// 3·kp, DI = the block's weights (advanced past them), CX = kp. Sixteen k
+// values per iteration.
+#define QVTILE(LOOP) \
+	MOVQ SI, R13 \
+	MOVQ CX, R14 \
+	SHRQ $4, R14 \
+LOOP: \
+	QVSTEP(0, 0) \
+	QVSTEP(4, 64) \
+	QVSTEP(8, 128) \
+	QVSTEP(12, 192) \
+	ADDQ $16, R13 \
+	ADDQ $256, DI \
+	DECQ R14 \
+	JNZ LOOP
+
+// QVSTRIDES sets AX and BX to one and three rows (kp and 3·kp bytes).
+#define QVSTRIDES \
+	MOVQ CX, AX \
+	LEAQ (AX)(AX*2), BX
+
+// func q8GemmVNNI(a, w *byte, kp, nb int, rt *[4]int32, cc *int32, scale *float32, rq *q8Requant, out *byte, stride int)
+TEXT ·q8GemmVNNI(SB), NOSPLIT, $0-80
+	Q8ARGS
+	QVSTRIDES
+	MOVQ cc+40(FP), R8
+	MOVQ scale+48(FP), R9
+	MOVQ rq+56(FP), R10
+	MOVQ out+64(FP), R11
+	MOVQ stride+72(FP), R12
+	TESTQ DX, DX
+	JZ vdone
+
+vblock:
+	// Each row's sums start at its row term.
+	MOVQ rt+32(FP), R13
+	VPBROADCASTD (R13), Y0
+	VMOVDQU Y0, Y1
+	VPBROADCASTD 4(R13), Y2
+	VMOVDQU Y2, Y3
+	VPBROADCASTD 8(R13), Y4
+	VMOVDQU Y4, Y5
+	VPBROADCASTD 12(R13), Y6
+	VMOVDQU Y6, Y7
+	QVTILE(vkloop)
+	Q8REQUANTTILE
+	DECQ DX
+	JNZ vblock
+
+vdone:
+	VZEROUPPER
+	RET
+
+// func q8GemmSumsVNNI(a, w *byte, kp, nb int, sums *int32)
+// writes each block's sums as [4 rows][16 channels] int32.
+TEXT ·q8GemmSumsVNNI(SB), NOSPLIT, $0-40
+	Q8ARGS
+	QVSTRIDES
+	MOVQ sums+32(FP), R8
+	TESTQ DX, DX
+	JZ vsdone
+
+vsblock:
+	VPXOR Y0, Y0, Y0; VPXOR Y1, Y1, Y1; VPXOR Y2, Y2, Y2; VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4; VPXOR Y5, Y5, Y5; VPXOR Y6, Y6, Y6; VPXOR Y7, Y7, Y7
+	QVTILE(vskloop)
+	VMOVDQU Y0, (R8)
+	VMOVDQU Y1, 32(R8)
+	VMOVDQU Y2, 64(R8)
+	VMOVDQU Y3, 96(R8)
+	VMOVDQU Y4, 128(R8)
+	VMOVDQU Y5, 160(R8)
+	VMOVDQU Y6, 192(R8)
+	VMOVDQU Y7, 224(R8)
+	ADDQ $256, R8
+	DECQ DX
+	JNZ vsblock
+
+vsdone:
+	VZEROUPPER
+	RET
+
+// func q8SumBytesAVX2(p *byte, n int, mask uint8) int32
+// sums n bytes (a multiple of 16, at least 16), each XORed with mask:
+// VPSADBW against zero adds eight bytes into each 64-bit half.
+TEXT ·q8SumBytesAVX2(SB), NOSPLIT, $0-28
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	VPBROADCASTB mask+16(FP), X2
+	VPXOR X0, X0, X0
+	VPXOR X3, X3, X3
+	SHRQ $4, CX
+
+sumloop:
+	VPXOR (SI), X2, X1
+	VPSADBW X3, X1, X1
+	VPADDQ X1, X0, X0
+	ADDQ $16, SI
+	DECQ CX
+	JNZ sumloop
+	VPSHUFD $0x4e, X0, X1
+	VPADDQ X1, X0, X0
+	MOVL X0, AX
+	MOVL AX, ret+24(FP)
+	VZEROUPPER
+	RET

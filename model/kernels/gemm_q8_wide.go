@@ -1,6 +1,9 @@
 package kernels
 
-// The SIMD 8-bit matrix product (LevelAVX2, LevelNEON; LevelDotProd below).
+import "encoding/binary"
+
+// The SIMD 8-bit matrix product (LevelAVX2, LevelNEON; LevelDotProd and
+// LevelVNNI below).
 // Activations and weights are widened to int16 so that the microkernels
 // multiply them and add into int32 exactly (VPMADDWD, SMLAL); the filter
 // offset is folded into the
@@ -28,13 +31,22 @@ type q8Wide struct {
 	// fused is set when the kernel requantizes the runtime rounding
 	// itself (AVX2); otherwise it returns sums and Go requantizes them.
 	fused bool
-	// dot selects the dot-product kernels (LevelDotProd): the raw weight
-	// bytes in wb, laid out [kp/4][q8WideNR][4] with kp a multiple of 16,
-	// and activations left as bytes. Their sums lack the filter offset
-	// times each row's sum, which coef (the offset) restores.
+	// dot selects the dot-product kernels (LevelDotProd, LevelVNNI): the
+	// weight bytes in wb, laid out [kp/4][q8WideNR][4] with kp a multiple
+	// of 16, and activations left as bytes. Their sums lack a multiple of
+	// each row's sum, which coef restores.
+	//
+	// SDOT/UDOT multiply bytes of one signedness, so wb holds the raw
+	// weights and coef is the filter offset. VPDPBUSD (VNNI) multiplies
+	// unsigned activations by signed weights, so one side moves by 128:
+	// uint8 weights are stored as w-128 (w^0x80), and the lost 128·Σa
+	// joins coef; int8 activations are flipped to a+128 after packing
+	// (flip), and the 128·Σw that adds is taken out of the per-channel
+	// constant (see newQ8Gemm).
 	dot  bool
 	wb   []byte
 	coef int32
+	flip bool
 }
 
 const (
@@ -45,18 +57,27 @@ const (
 
 func newQ8Wide(w q8Weights, n, k int, quant convQuant, level Level) *q8Wide {
 	kp := (k + 7) &^ 7
-	x := &q8Wide{kp: kp, nb: (n + q8WideNR - 1) / q8WideNR, fused: level == LevelAVX2, dot: level == LevelDotProd}
+	x := &q8Wide{kp: kp, nb: (n + q8WideNR - 1) / q8WideNR, fused: level.avx2(), dot: level.dot()}
 	x.rq = q8Requant{zp: quant.outZP, lo: quant.lo, hi: quant.hi}
 	if x.dot {
 		// Raw bytes: uint8 weights are v+128 and unsigned products
 		// then carry 128·Σa, so both types need offset·Σa alone.
 		x.kp = (k + 15) &^ 15
 		x.coef = w.offset
+		var shift byte
+		if level == LevelVNNI {
+			if w.unsigned {
+				shift = 0x80
+				x.coef += 128
+			} else {
+				x.flip = true
+			}
+		}
 		x.wb = make([]byte, x.nb*x.kp*q8WideNR)
 		for c := 0; c < n; c++ {
 			blk, j := c/q8WideNR, c%q8WideNR
 			for kk, b := range w.data[c*k : c*k+k] {
-				x.wb[(blk*x.kp+kk&^3)*q8WideNR+4*j+kk&3] = b
+				x.wb[(blk*x.kp+kk&^3)*q8WideNR+4*j+kk&3] = b ^ shift
 			}
 		}
 		return x
@@ -70,7 +91,7 @@ func newQ8Wide(w q8Weights, n, k int, quant convQuant, level Level) *q8Wide {
 			if w.unsigned {
 				v = int32(b)
 			}
-			if level == LevelAVX2 {
+			if level.avx2() {
 				x.w[(blk*kp+kk&^1)*q8WideNR+2*j+kk&1] = int16(v + w.offset)
 			} else {
 				x.w[(blk*kp+kk)*q8WideNR+j] = int16(v + w.offset)
@@ -120,9 +141,13 @@ func q8RowsWide[T int8 | uint8](g *q8Gemm, blk *q8Block, s *convQ8State, lo, hi 
 		for i := 0; i < nt; i++ {
 			m0, rows := b0+i*q8MR, min(q8MR, b1-b0-i*q8MR)
 			if x.dot {
-				q8PackTile[T](s, ws.ab[i*tileLen:(i+1)*tileLen], m0, rows)
+				tile := ws.ab[i*tileLen : (i+1)*tileLen]
+				q8PackTile[T](s, tile, m0, rows)
+				if x.flip {
+					flipSigns(tile)
+				}
 				if x.coef != 0 {
-					q8PanelRowSums[T](ws.ab[i*tileLen:(i+1)*tileLen], kp, &ws.sumsA[i])
+					q8PanelRowSums[T](tile, kp, x.flip, &ws.sumsA[i])
 				}
 			} else {
 				q8PackTile[T](s, ws.a[i*tileLen:(i+1)*tileLen], m0, rows)
@@ -148,24 +173,14 @@ func q8PackTile[T int8 | uint8, E int16 | byte](s *convQ8State, a []E, m0, rows 
 	var zero T
 	signed := ^zero < 0
 	if s.packer.direct {
-		if d16, ok := any(a).([]int16); ok && k == kp && rows == q8MR {
-			// Whole rows back to back: widen the tile in one call.
-			src := s.in[m0*k : (m0+q8MR)*k]
-			for i := q8Widen(d16, src, signed); i < len(src); i++ {
-				a[i] = E(T(src[i]))
-			}
+		if k == kp && rows == q8MR {
+			// Whole rows back to back: convert the tile in one call.
+			q8Convert[T](a, s.in[m0*k:(m0+q8MR)*k], signed)
 			return
 		}
 		for r := 0; r < rows; r++ {
 			dst := a[r*kp : r*kp+kp]
-			src := s.in[(m0+r)*k : (m0+r)*k+k]
-			i := 0
-			if d16, ok := any(dst).([]int16); ok {
-				i = q8Widen(d16, src, signed)
-			}
-			for ; i < k; i++ {
-				dst[i] = E(T(src[i]))
-			}
+			q8Convert[T](dst, s.in[(m0+r)*k:(m0+r)*k+k], signed)
 			clear(dst[k:])
 		}
 		return
@@ -202,17 +217,13 @@ func q8GatherRow[T int8 | uint8, E int16 | byte](p *convPacker[byte], in []byte,
 		}
 		base := (b*g.inH + iy) * g.inW
 		if whole {
-			for i, v := range in[(base+ix0)*c : (base+ix0)*c+rowLen] {
-				d[i] = E(T(v))
-			}
+			q8Convert[T](d, in[(base+ix0)*c:(base+ix0)*c+rowLen], ^T(0) < 0)
 			continue
 		}
 		for kx := 0; kx < g.filterW; kx++ {
 			seg := d[kx*c : kx*c+c]
 			if ix := ix0 + kx*g.dilationW; ix >= 0 && ix < g.inW {
-				for i, v := range in[(base+ix)*c : (base+ix)*c+c] {
-					seg[i] = E(T(v))
-				}
+				q8Convert[T](seg, in[(base+ix)*c:(base+ix)*c+c], ^T(0) < 0)
 			} else {
 				for i := range seg {
 					seg[i] = pad
@@ -222,11 +233,49 @@ func q8GatherRow[T int8 | uint8, E int16 | byte](p *convPacker[byte], in []byte,
 	}
 }
 
+// q8Convert writes src's values (as T) to the start of dst: copied as
+// bytes, or widened to int16.
+func q8Convert[T int8 | uint8, E int16 | byte](dst []E, src []byte, signed bool) {
+	if d8, ok := any(dst).([]byte); ok {
+		copy(d8, src)
+		return
+	}
+	i := 0
+	if d16, ok := any(dst).([]int16); ok {
+		i = q8Widen(d16, src, signed)
+	}
+	for ; i < len(src); i++ {
+		dst[i] = E(T(src[i]))
+	}
+}
+
 // q8PanelRowSums sets sums to the sums of the four rows (as T values) of
-// a panel of rows kp long.
-func q8PanelRowSums[T int8 | uint8](a []byte, kp int, sums *[q8MR]int32) {
+// a panel of rows kp long. flipped says the bytes hold the values plus
+// 128 (int8 values flipped for VPDPBUSD).
+func q8PanelRowSums[T int8 | uint8](a []byte, kp int, flipped bool, sums *[q8MR]int32) {
+	var zero T
 	for r := range sums {
-		sums[r] = q8RowSum[T](a[r*kp : r*kp+kp])
+		row := a[r*kp : r*kp+kp]
+		switch {
+		case flipped:
+			sums[r] = q8SumBytes(row, 0) - 128*int32(kp)
+		case ^zero < 0:
+			sums[r] = q8SumBytes(row, 0x80) - 128*int32(kp)
+		default:
+			sums[r] = q8SumBytes(row, 0)
+		}
+	}
+}
+
+// flipSigns adds 128 to every int8 in b, making it the uint8 VPDPBUSD
+// takes.
+func flipSigns(b []byte) {
+	for len(b) >= 8 {
+		binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^0x8080808080808080)
+		b = b[8:]
+	}
+	for i := range b {
+		b[i] ^= 0x80
 	}
 }
 
@@ -236,14 +285,16 @@ func (g *q8Gemm) wideTile(ws *q8WideScratch, i, c0, c1, rows int, out []byte, st
 	kp := x.kp
 	const nr = q8WideNR
 	q := &g.quant
+	var rowTerm [q8MR]int32
+	if x.dot {
+		for r, v := range ws.sumsA[i] {
+			rowTerm[r] = x.coef * v
+		}
+	}
 	if q.rounding == convRoundReference || !x.fused {
 		sums := ws.sums
-		var rowTerm [q8MR]int32
 		if x.dot {
 			q8WideDot(ws.ab[i*q8MR*kp:(i+1)*q8MR*kp], x.wb[c0*kp*nr:], kp, c1-c0, sums, g.signed)
-			for r, v := range ws.sumsA[i] {
-				rowTerm[r] = x.coef * v
-			}
 		} else {
 			q8WideSums(ws.a[i*q8MR*kp:(i+1)*q8MR*kp], x.w[c0*kp*nr:], kp, c1-c0, sums)
 		}
@@ -264,11 +315,18 @@ func (g *q8Gemm) wideTile(ws *q8WideScratch, i, c0, c1, rows int, out []byte, st
 		}
 		return
 	}
-	a := ws.a[i*q8MR*kp : (i+1)*q8MR*kp]
+	// tile runs the fused kernel over blocks [c0, c0+nb).
+	tile := func(c0, nb int, out []byte, stride int) {
+		if x.dot {
+			q8WideTileDot(ws.ab[i*q8MR*kp:(i+1)*q8MR*kp], x.wb[c0*kp*nr:], kp, nb, &rowTerm, g.colConst[c0*nr:], g.scale[c0*nr:], &x.rq, out, stride)
+		} else {
+			q8WideTile(ws.a[i*q8MR*kp:(i+1)*q8MR*kp], x.w[c0*kp*nr:], kp, nb, g.colConst[c0*nr:], g.scale[c0*nr:], &x.rq, out, stride)
+		}
+	}
 	// Whole tiles of whole blocks go straight to the output; the rest
 	// through tmp.
 	if full := min(c1, g.n/nr); rows == q8MR && full > c0 {
-		q8WideTile(a, x.w[c0*kp*nr:], kp, full-c0, g.colConst[c0*nr:], g.scale[c0*nr:], &x.rq, out[c0*nr:], stride)
+		tile(c0, full-c0, out[c0*nr:], stride)
 		c0 = full
 	}
 	if c0 == c1 {
@@ -276,7 +334,7 @@ func (g *q8Gemm) wideTile(ws *q8WideScratch, i, c0, c1, rows int, out []byte, st
 	}
 	width := (c1 - c0) * nr
 	tmp := ws.tmp[:q8MR*width]
-	q8WideTile(a, x.w[c0*kp*nr:], kp, c1-c0, g.colConst[c0*nr:], g.scale[c0*nr:], &x.rq, tmp, width)
+	tile(c0, c1-c0, tmp, width)
 	end := min(c1*nr, g.n)
 	for r := 0; r < rows; r++ {
 		copy(out[r*stride+c0*nr:r*stride+end], tmp[r*width:])

@@ -40,3 +40,29 @@ LOOP: \
 DONE: \
 	VZEROUPPER \
 	RET
+
+// Q8REQUANTTILE requantizes a tile's sums in Y0..Y7 (rows 0..3 × channels
+// 0-7, 8-15) with the runtime rounding and stores four rows of sixteen
+// bytes at R11 (row stride R12): cc at R8, scale at R9, the q8Requant at
+// R10. It then advances R8, R9 and R11 to the next block. The tables
+// q8perm, q8shuf and q8fbound are gemm_q8_amd64.s's.
+#define Q8REQUANTTILE \
+	VMOVDQU q8perm<>(SB), Y9 \
+	VMOVDQU q8shuf<>(SB), Y10 \
+	VPBROADCASTD (R10), Y11 \
+	VPBROADCASTD 4(R10), Y12 \
+	VPBROADCASTD 8(R10), Y13 \
+	VBROADCASTSS q8fbound<>+0(SB), Y14 \
+	VBROADCASTSS q8fbound<>+4(SB), Y15 \
+	REQUANT8(Y0, X0, 0(R8), 0(R9), (R11)) \
+	REQUANT8(Y1, X1, 32(R8), 32(R9), 8(R11)) \
+	REQUANT8(Y2, X2, 0(R8), 0(R9), (R11)(R12*1)) \
+	REQUANT8(Y3, X3, 32(R8), 32(R9), 8(R11)(R12*1)) \
+	LEAQ (R11)(R12*2), R13 \
+	REQUANT8(Y4, X4, 0(R8), 0(R9), (R13)) \
+	REQUANT8(Y5, X5, 32(R8), 32(R9), 8(R13)) \
+	REQUANT8(Y6, X6, 0(R8), 0(R9), (R13)(R12*1)) \
+	REQUANT8(Y7, X7, 32(R8), 32(R9), 8(R13)(R12*1)) \
+	ADDQ $64, R8 \
+	ADDQ $64, R9 \
+	ADDQ $16, R11

@@ -19,7 +19,8 @@ const (
 	LevelGeneric
 	// LevelAVX2 uses AVX2 and FMA (amd64).
 	LevelAVX2
-	// LevelVNNI would use AVX-VNNI dot products (amd64); not implemented.
+	// LevelVNNI is LevelAVX2 with the 8-bit matrix products on AVX-VNNI
+	// dot products (VPDPBUSD, amd64).
 	LevelVNNI
 	// LevelNEON uses Advanced SIMD (arm64) for the 8-bit matrix
 	// products.
@@ -28,6 +29,13 @@ const (
 	// the 8-bit matrix products.
 	LevelDotProd
 )
+
+// avx2 reports whether l runs the AVX2 kernels (VNNI adds to them).
+func (l Level) avx2() bool { return l == LevelAVX2 || l == LevelVNNI }
+
+// dot reports whether l multiplies 8-bit values with 4-way byte dot
+// products (SDOT/UDOT, VPDPBUSD) rather than widening them to int16.
+func (l Level) dot() bool { return l == LevelDotProd || l == LevelVNNI }
 
 // EnvKernels is the environment variable that forces a kernel level.
 const EnvKernels = "OOD_AGENT_KERNELS"

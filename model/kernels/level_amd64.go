@@ -2,11 +2,14 @@ package kernels
 
 import "golang.org/x/sys/cpu"
 
-// hostLevels: AVX2 kernels need FMA too (the float kernels use it). The
-// VNNI level has no kernels yet, so it is never offered.
+// hostLevels: AVX2 kernels need FMA too (the float kernels use it); the
+// VNNI level is the AVX2 kernels with AVX-VNNI 8-bit products.
 func hostLevels() []Level {
-	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		return []Level{LevelGeneric, LevelAVX2}
+	if !cpu.X86.HasAVX2 || !cpu.X86.HasFMA {
+		return []Level{LevelGeneric}
 	}
-	return []Level{LevelGeneric}
+	if cpu.X86.HasAVXVNNI {
+		return []Level{LevelGeneric, LevelAVX2, LevelVNNI}
+	}
+	return []Level{LevelGeneric, LevelAVX2}
 }
