@@ -58,12 +58,16 @@ GLOBL q8fbound<>(SB), RODATA|NOPTR, $8
 	VPMADDWD Y9, Y10, Y12 \
 	VPADDD Y12, Y7, Y7
 
+// Q8ZERO clears the accumulators Y0..Y7.
+#define Q8ZERO \
+	VPXOR Y0, Y0, Y0; VPXOR Y1, Y1, Y1; VPXOR Y2, Y2, Y2; VPXOR Y3, Y3, Y3 \
+	VPXOR Y4, Y4, Y4; VPXOR Y5, Y5, Y5; VPXOR Y6, Y6, Y6; VPXOR Y7, Y7, Y7
+
 // Q8TILE computes one block's sums: SI = row 0 of a, AX = row stride in
 // bytes, BX = 3·AX, DI = the block's weights (advanced past them), CX =
 // kp. Two pairs per iteration: kp/2 is even.
 #define Q8TILE \
-	VPXOR Y0, Y0, Y0; VPXOR Y1, Y1, Y1; VPXOR Y2, Y2, Y2; VPXOR Y3, Y3, Y3 \
-	VPXOR Y4, Y4, Y4; VPXOR Y5, Y5, Y5; VPXOR Y6, Y6, Y6; VPXOR Y7, Y7, Y7 \
+	Q8ZERO \
 	MOVQ SI, R13 \
 	MOVQ CX, R14 \
 	SHRQ $2, R14 \
@@ -75,6 +79,19 @@ kloop: \
 	DECQ R14 \
 	JNZ kloop
 
+// Q8STORESUMS stores a tile's sums in Y0..Y7 at R11 as [4 rows][16
+// channels] int32 and advances R11 past them.
+#define Q8STORESUMS \
+	VMOVDQU Y0, (R11) \
+	VMOVDQU Y1, 32(R11) \
+	VMOVDQU Y2, 64(R11) \
+	VMOVDQU Y3, 96(R11) \
+	VMOVDQU Y4, 128(R11) \
+	VMOVDQU Y5, 160(R11) \
+	VMOVDQU Y6, 192(R11) \
+	VMOVDQU Y7, 224(R11) \
+	ADDQ $256, R11
+
 // Q8ARGS loads the arguments the tile functions share: a, w, kp, nb into
 // SI, DI, CX, DX.
 #define Q8ARGS \
@@ -84,12 +101,23 @@ kloop: \
 	MOVQ nb+24(FP), DX
 
 // Q8STRIDES sets AX and BX to one and three rows of a (2·kp and 6·kp
-// bytes) and jumps to DONE when there are no blocks.
-#define Q8STRIDES(DONE) \
+// bytes).
+#define Q8STRIDES \
 	LEAQ (CX)(CX*1), AX \
-	LEAQ (AX)(AX*2), BX \
+	LEAQ (AX)(AX*2), BX
+
+// Q8BLOCKS runs BODY once for each of the DX blocks, then returns. LOOP
+// and DONE are the function's own labels.
+#define Q8BLOCKS(BODY, LOOP, DONE) \
 	TESTQ DX, DX \
-	JZ DONE
+	JZ DONE \
+LOOP: \
+	BODY \
+	DECQ DX \
+	JNZ LOOP \
+DONE: \
+	VZEROUPPER \
+	RET
 
 // Q8WIDENU8 and Q8WIDENI8 widen sixteen bytes at (SI), zero- or
 // sign-extended, to int16 at (DI).
@@ -108,42 +136,16 @@ TEXT ·q8GemmAVX2(SB), NOSPLIT, $0-72
 	MOVQ rq+48(FP), R10
 	MOVQ out+56(FP), R11
 	MOVQ stride+64(FP), R12
-	Q8STRIDES(done)
-
-block:
-	Q8TILE
-	Q8REQUANTTILE
-	DECQ DX
-	JNZ block
-
-done:
-	VZEROUPPER
-	RET
+	Q8STRIDES
+	Q8BLOCKS(Q8TILE; Q8REQUANTTILE, block, done)
 
 // func q8GemmSumsAVX2(a, w *int16, kp, nb int, sums *int32)
 // writes each block's sums as [4 rows][16 channels] int32.
 TEXT ·q8GemmSumsAVX2(SB), NOSPLIT, $0-40
 	Q8ARGS
 	MOVQ sums+32(FP), R11
-	Q8STRIDES(sdone)
-
-sblock:
-	Q8TILE
-	VMOVDQU Y0, (R11)
-	VMOVDQU Y1, 32(R11)
-	VMOVDQU Y2, 64(R11)
-	VMOVDQU Y3, 96(R11)
-	VMOVDQU Y4, 128(R11)
-	VMOVDQU Y5, 160(R11)
-	VMOVDQU Y6, 192(R11)
-	VMOVDQU Y7, 224(R11)
-	ADDQ $256, R11
-	DECQ DX
-	JNZ sblock
-
-sdone:
-	VZEROUPPER
-	RET
+	Q8STRIDES
+	Q8BLOCKS(Q8TILE; Q8STORESUMS, sblock, sdone)
 
 // func q8WidenU8AVX2(dst *int16, src *byte, n int)
 // zero-extends n bytes (a multiple of 16) to int16.
@@ -188,11 +190,11 @@ TEXT ·q8WidenI8AVX2(SB), NOSPLIT, $0-24
 // QVTILE adds one block's products to Y0..Y7: SI = row 0, AX = kp, BX =
 // 3·kp, DI = the block's weights (advanced past them), CX = kp. Sixteen k
 // values per iteration.
-#define QVTILE(LOOP) \
+#define QVTILE \
 	MOVQ SI, R13 \
 	MOVQ CX, R14 \
 	SHRQ $4, R14 \
-LOOP: \
+vkloop: \
 	QVSTEP(0, 0) \
 	QVSTEP(4, 64) \
 	QVSTEP(8, 128) \
@@ -200,7 +202,20 @@ LOOP: \
 	ADDQ $16, R13 \
 	ADDQ $256, DI \
 	DECQ R14 \
-	JNZ LOOP
+	JNZ vkloop
+
+// QVROWTERMS starts each row's sums (Y0..Y7) at its row term, the int32
+// at 4·row bytes into the array whose address is at RT.
+#define QVROWTERMS(RT) \
+	MOVQ RT, R13 \
+	VPBROADCASTD (R13), Y0 \
+	VMOVDQU Y0, Y1 \
+	VPBROADCASTD 4(R13), Y2 \
+	VMOVDQU Y2, Y3 \
+	VPBROADCASTD 8(R13), Y4 \
+	VMOVDQU Y4, Y5 \
+	VPBROADCASTD 12(R13), Y6 \
+	VMOVDQU Y6, Y7
 
 // QVSTRIDES sets AX and BX to one and three rows (kp and 3·kp bytes).
 #define QVSTRIDES \
@@ -216,57 +231,15 @@ TEXT ·q8GemmVNNI(SB), NOSPLIT, $0-80
 	MOVQ rq+56(FP), R10
 	MOVQ out+64(FP), R11
 	MOVQ stride+72(FP), R12
-	TESTQ DX, DX
-	JZ vdone
-
-vblock:
-	// Each row's sums start at its row term.
-	MOVQ rt+32(FP), R13
-	VPBROADCASTD (R13), Y0
-	VMOVDQU Y0, Y1
-	VPBROADCASTD 4(R13), Y2
-	VMOVDQU Y2, Y3
-	VPBROADCASTD 8(R13), Y4
-	VMOVDQU Y4, Y5
-	VPBROADCASTD 12(R13), Y6
-	VMOVDQU Y6, Y7
-	QVTILE(vkloop)
-	Q8REQUANTTILE
-	DECQ DX
-	JNZ vblock
-
-vdone:
-	VZEROUPPER
-	RET
+	Q8BLOCKS(QVROWTERMS(rt+32(FP)); QVTILE; Q8REQUANTTILE, vblock, vdone)
 
 // func q8GemmSumsVNNI(a, w *byte, kp, nb int, sums *int32)
 // writes each block's sums as [4 rows][16 channels] int32.
 TEXT ·q8GemmSumsVNNI(SB), NOSPLIT, $0-40
 	Q8ARGS
 	QVSTRIDES
-	MOVQ sums+32(FP), R8
-	TESTQ DX, DX
-	JZ vsdone
-
-vsblock:
-	VPXOR Y0, Y0, Y0; VPXOR Y1, Y1, Y1; VPXOR Y2, Y2, Y2; VPXOR Y3, Y3, Y3
-	VPXOR Y4, Y4, Y4; VPXOR Y5, Y5, Y5; VPXOR Y6, Y6, Y6; VPXOR Y7, Y7, Y7
-	QVTILE(vskloop)
-	VMOVDQU Y0, (R8)
-	VMOVDQU Y1, 32(R8)
-	VMOVDQU Y2, 64(R8)
-	VMOVDQU Y3, 96(R8)
-	VMOVDQU Y4, 128(R8)
-	VMOVDQU Y5, 160(R8)
-	VMOVDQU Y6, 192(R8)
-	VMOVDQU Y7, 224(R8)
-	ADDQ $256, R8
-	DECQ DX
-	JNZ vsblock
-
-vsdone:
-	VZEROUPPER
-	RET
+	MOVQ sums+32(FP), R11
+	Q8BLOCKS(Q8ZERO; QVTILE; Q8STORESUMS, vsblock, vsdone)
 
 // func q8SumBytesAVX2(p *byte, n int, mask uint8) int32
 // sums n bytes (a multiple of 16, at least 16), each XORed with mask:

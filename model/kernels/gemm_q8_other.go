@@ -24,18 +24,3 @@ func q8WideDot(a, w []byte, kp, nb int, sums []int32, signed bool) {
 func q8RequantRow(sums, cc []int32, scale []float32, rq *q8Requant, rt int32, out []byte) int {
 	return 0
 }
-
-// The dot-product product is not fused with the requantization here
-// (q8Wide.fused is false), so this is never called.
-func q8WideTileDot(a, w []byte, kp, nb int, rt *[q8MR]int32, cc []int32, scale []float32, rq *q8Requant, out []byte, stride int) {
-	panic("kernels: no fused dot-product kernel on this architecture")
-}
-
-// q8SumBytes is the sum of the bytes of b, each XORed with mask first.
-func q8SumBytes(b []byte, mask uint8) int32 {
-	var sum int32
-	for _, x := range b {
-		sum += int32(x ^ mask)
-	}
-	return sum
-}
