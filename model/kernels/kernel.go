@@ -3,7 +3,6 @@ package kernels
 import (
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/ood-agent/ood-agent/model"
 )
@@ -109,51 +108,6 @@ func (c *Context) Close() {
 		c.pool.close()
 	}
 }
-
-// ParallelFor splits [0,n) into at most Threads contiguous chunks and calls fn
-// for each, waiting for all. With one thread it calls fn(0, n) directly.
-func (c *Context) ParallelFor(n int, fn func(lo, hi int)) {
-	if c == nil || c.pool == nil || n < 2 {
-		fn(0, n)
-		return
-	}
-	parts := min(c.Threads, n)
-	chunk := (n + parts - 1) / parts
-	wg := &c.pool.wg
-	for lo := chunk; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		c.pool.work <- task{fn: fn, lo: lo, hi: hi, wg: wg}
-	}
-	fn(0, min(chunk, n))
-	wg.Wait()
-}
-
-type task struct {
-	fn     func(lo, hi int)
-	lo, hi int
-	wg     *sync.WaitGroup
-}
-
-type pool struct {
-	work chan task
-	wg   sync.WaitGroup // one ParallelFor runs at a time per context
-}
-
-func newPool(workers int) *pool {
-	p := &pool{work: make(chan task, workers)}
-	for i := 0; i < workers; i++ {
-		go func() {
-			for t := range p.work {
-				t.fn(t.lo, t.hi)
-				t.wg.Done()
-			}
-		}()
-	}
-	return p
-}
-
-func (p *pool) close() { close(p.work) }
 
 // Factory makes a fresh kernel for one node.
 type Factory func() Kernel
