@@ -23,31 +23,15 @@ type conv2D struct {
 func newConv2D() Kernel { return &conv2D{} }
 
 func (c *conv2D) Prepare(ctx *Context, n *Node) error {
-	c.rounding = ctx.rounding()
-	c.level = ctx.level()
-	opts, ok := n.Options.(*model.Conv2DOptions)
-	if !ok || opts == nil {
-		return errorf("missing Conv2DOptions")
-	}
+	c.rounding, c.level = ctx.rounding(), ctx.level()
 	g := &c.geo
-	in, filter, bias, out, err := g.operands(n, opts.Activation, false)
-	if err != nil {
-		return err
-	}
-	g.outC, g.filterH, g.filterW = filter.Shape[0], filter.Shape[1], filter.Shape[2]
-	if filter.Shape[3] != g.inC {
-		return unsupportedf("filter depth %d differs from input depth %d (grouped convolution)", filter.Shape[3], g.inC)
-	}
-	if g.outC <= 0 || g.inC <= 0 || g.filterH <= 0 || g.filterW <= 0 {
-		return errorf("empty filter %v or input %v", filter.Shape, in.Shape)
-	}
-	kind, err := g.output(opts.Padding, opts.StrideH, opts.StrideW, opts.DilationH, opts.DilationW, in, filter, out)
+	op, err := g.setup(n, false)
 	if err != nil {
 		return err
 	}
 	c.k = g.filterH * g.filterW * g.inC
 	c.m = g.batches * g.outH * g.outW
-	return prepareGEMM(c, kind, ctx, n, convWorkers(ctx, c.m*c.k*g.outC), in, filter, bias, out, opts.Activation)
+	return prepareGEMM(c, op.kind, ctx, n, convWorkers(ctx, c.m*c.k*g.outC), op.in, op.filter, op.bias, op.out, op.act)
 }
 
 func (c *conv2D) Eval(ctx *Context, n *Node) error { return c.eval(ctx, n) }

@@ -66,6 +66,60 @@ func convKindOf(in, filter, out *Tensor, filterName string) (convKind, error) {
 	return 0, unsupportedf("input %s with %s %s", in.Type, filterName, filter.Type)
 }
 
+// convOp is what CONV_2D and DEPTHWISE_CONV_2D read from their node.
+type convOp struct {
+	in, filter, bias, out *Tensor
+	kind                  convKind
+	act                   model.Activation
+}
+
+// setup reads a convolution node's options and operands and works out
+// the geometry: filters [outC][h][w][inC], or [1][h][w][outC] when
+// depthwise.
+func (g *convGeometry) setup(n *Node, depthwise bool) (convOp, error) {
+	var (
+		op                                     convOp
+		padding                                model.Padding
+		strideH, strideW, dilationH, dilationW int32
+	)
+	ok := false
+	switch o := n.Options.(type) {
+	case *model.Conv2DOptions:
+		if ok = o != nil && !depthwise; ok {
+			padding, strideH, strideW, dilationH, dilationW, op.act = o.Padding, o.StrideH, o.StrideW, o.DilationH, o.DilationW, o.Activation
+		}
+	case *model.DepthwiseConv2DOptions:
+		if ok = o != nil && depthwise; ok {
+			padding, strideH, strideW, dilationH, dilationW, op.act = o.Padding, o.StrideH, o.StrideW, o.DilationH, o.DilationW, o.Activation
+		}
+	}
+	if !ok {
+		if depthwise {
+			return op, errorf("missing DepthwiseConv2DOptions")
+		}
+		return op, errorf("missing Conv2DOptions")
+	}
+	var err error
+	op.in, op.filter, op.bias, op.out, err = g.operands(n, op.act, depthwise)
+	if err != nil {
+		return op, err
+	}
+	shape := op.filter.Shape
+	if depthwise {
+		g.filterH, g.filterW, g.outC = shape[1], shape[2], shape[3]
+	} else {
+		g.outC, g.filterH, g.filterW = shape[0], shape[1], shape[2]
+		if shape[3] != g.inC {
+			return op, unsupportedf("filter depth %d differs from input depth %d (grouped convolution)", shape[3], g.inC)
+		}
+	}
+	if g.outC <= 0 || g.inC <= 0 || g.filterH <= 0 || g.filterW <= 0 {
+		return op, errorf("empty filter %v or input %v", shape, op.in.Shape)
+	}
+	op.kind, err = g.output(padding, strideH, strideW, dilationH, dilationW, op.in, op.filter, op.out)
+	return op, err
+}
+
 // operands is the common start of CONV_2D's and DEPTHWISE_CONV_2D's
 // Prepare: it checks the operands (an NHWC input, a constant rank-4 filter,
 // [1 h w c] when depthwise) and the fused activation, and fills g's batch

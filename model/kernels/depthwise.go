@@ -37,20 +37,11 @@ type depthwiseConv struct {
 func newDepthwiseConv() Kernel { return &depthwiseConv{} }
 
 func (d *depthwiseConv) Prepare(ctx *Context, n *Node) error {
-	d.rounding = ctx.rounding()
-	d.level = ctx.level()
-	opts, ok := n.Options.(*model.DepthwiseConv2DOptions)
-	if !ok || opts == nil {
-		return errorf("missing DepthwiseConv2DOptions")
-	}
+	d.rounding, d.level = ctx.rounding(), ctx.level()
 	g := &d.geo
-	in, filter, bias, out, err := g.operands(n, opts.Activation, true)
+	op, err := g.setup(n, true)
 	if err != nil {
 		return err
-	}
-	g.filterH, g.filterW, g.outC = filter.Shape[1], filter.Shape[2], filter.Shape[3]
-	if g.inC <= 0 || g.outC <= 0 || g.filterH <= 0 || g.filterW <= 0 {
-		return errorf("empty filter %v or input %v", filter.Shape, in.Shape)
 	}
 	// The multiplier follows from the shapes; converters have written
 	// inconsistent option values.
@@ -58,22 +49,18 @@ func (d *depthwiseConv) Prepare(ctx *Context, n *Node) error {
 		return errorf("filter channels %d are not a multiple of input channels %d", g.outC, g.inC)
 	}
 	d.mult = g.outC / g.inC
-	kind, err := g.output(opts.Padding, opts.StrideH, opts.StrideW, opts.DilationH, opts.DilationW, in, filter, out)
-	if err != nil {
-		return err
-	}
 	d.taps = g.filterH * g.filterW
 	d.offs = make([][]int, convWorkers(ctx, g.batches*g.outH*g.outW*g.outC*d.taps))
 	for i := range d.offs {
 		d.offs[i] = make([]int, d.taps)
 	}
-	switch kind {
+	switch op.kind {
 	case convKindF32:
-		return d.prepareF32(filter, bias, opts.Activation)
+		return d.prepareF32(op.filter, op.bias, op.act)
 	case convKindQ8:
-		return d.prepareQ8(in, filter, bias, out, opts.Activation)
+		return d.prepareQ8(op.in, op.filter, op.bias, op.out, op.act)
 	}
-	return d.prepareI16(in, filter, bias, out, opts.Activation)
+	return d.prepareI16(op.in, op.filter, op.bias, op.out, op.act)
 }
 
 func (d *depthwiseConv) Eval(ctx *Context, n *Node) error { return d.eval(ctx, n) }
