@@ -132,18 +132,25 @@ func convScatter[E byte | int16 | float32](dst, src []E) {
 	}
 }
 
-// convRun splits the output pixels into one part per worker, in whole
-// tiles, and runs fn on each part's range with the part's index.
-func convRun(parts, m int, fn func(part, lo, hi int)) func(lo, hi int) {
-	return func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			mlo, mhi := convSplit(m, parts, p, q8MR)
-			if mlo < mhi {
-				fn(p, mlo, mhi)
-			}
-		}
-	}
+// convRows is work over the m output pixels of a convolution by parts,
+// each with its own scratch, in chunks of whole four-row tiles.
+type convRows struct {
+	parts, m, grain int
+	fn              func(part, lo, hi int)
 }
+
+// convRun cuts m rows into chunks of whole tiles for parts.
+func convRun(parts, m int, fn func(part, lo, hi int)) convRows { return partRows(parts, m, q8MR, fn) }
+
+// partRows cuts total rows into about chunksPerThread chunks per part, in
+// multiples of align.
+func partRows(parts, total, align int, fn func(part, lo, hi int)) convRows {
+	grain := (total + parts*chunksPerThread - 1) / (parts * chunksPerThread)
+	return convRows{parts: parts, m: total, grain: max(align, (grain+align-1)/align*align), fn: fn}
+}
+
+// on runs the rows on ctx's threads.
+func (r *convRows) on(ctx *Context) { ctx.ParallelParts(r.parts, r.m, r.grain, r.fn) }
 
 // The runners below serve CONV_2D and FULLY_CONNECTED alike: both are m
 // rows of k values times the weights, rows that a convPacker gathers, or
@@ -187,7 +194,7 @@ type convQ8State struct {
 	gemm   *q8Gemm
 	packer *convPacker[byte]
 	blocks []*q8Block // per part
-	run    func(lo, hi int)
+	run    convRows
 	bias   *Tensor // refreshed at Eval when not constant
 	signed bool
 	in     []byte
@@ -220,7 +227,7 @@ func (s *convQ8State) eval(ctx *Context, n *Node) error {
 		s.gemm.setBias(s.bias.I32())
 	}
 	s.in, s.out = n.Inputs[0].Data, n.Outputs[0].Data
-	ctx.ParallelFor(len(s.blocks), s.run)
+	s.run.on(ctx)
 	return nil
 }
 
@@ -279,7 +286,7 @@ type convF32State struct {
 	packer *convPacker[float32]
 	parts  [][]float32 // panel per part
 	tmps   [][]float32 // partial tiles per part, for the SIMD product
-	run    func(lo, hi int)
+	run    convRows
 	in     []float32
 	out    []float32
 	bias   []float32
@@ -309,7 +316,7 @@ func (s *convF32State) eval(ctx *Context, n *Node) error {
 	if w := s.gemm.wide; w != nil {
 		copy(w.biasPad, s.bias[:s.gemm.n])
 	}
-	ctx.ParallelFor(len(s.parts), s.run)
+	s.run.on(ctx)
 	return nil
 }
 
@@ -355,7 +362,7 @@ type convI16State struct {
 	bias   *Tensor // reloaded at Eval when not constant
 	packer *convPacker[int16]
 	parts  [][]int16
-	run    func(lo, hi int)
+	run    convRows
 	in     []int16
 	out    []int16
 }
@@ -382,7 +389,7 @@ func (s *convI16State) eval(ctx *Context, n *Node) error {
 		convLoadBiasI64(s.gemm.bias, s.bias)
 	}
 	s.in, s.out = n.Inputs[0].I16(), n.Outputs[0].I16()
-	ctx.ParallelFor(len(s.parts), s.run)
+	s.run.on(ctx)
 	return nil
 }
 

@@ -88,31 +88,21 @@ func (d *depthwiseConv) tapOffsets(offs []int, b, oy, ox int) {
 	}
 }
 
-// rows runs fn over the output rows (batch·height) of part p of parts.
-func (d *depthwiseConv) rows(parts int, fn func(p, b, oy int)) func(lo, hi int) {
+// rows runs fn over the output rows (batch·height) by parts, each with
+// its own scratch.
+func (d *depthwiseConv) rows(parts int, fn func(p, b, oy int)) convRows {
 	g := &d.geo
-	total := g.batches * g.outH
-	return func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			rlo, rhi := convSplit(total, parts, p, 1)
-			for r := rlo; r < rhi; r++ {
-				fn(p, r/g.outH, r%g.outH)
-			}
+	return partRows(parts, g.batches*g.outH, 1, func(p, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			fn(p, r/g.outH, r%g.outH)
 		}
-	}
+	})
 }
 
-// inputRows runs fn over each part's share of the input rows
-// (batch·height), for the fills of the padded copy.
-func (d *depthwiseConv) inputRows(parts int, fn func(lo, hi int)) func(lo, hi int) {
-	total := d.geo.batches * d.geo.inH
-	return func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			if rlo, rhi := convSplit(total, parts, p, 1); rlo < rhi {
-				fn(rlo, rhi)
-			}
-		}
-	}
+// inputRows runs fn over the input rows (batch·height), for the fills of
+// the padded copy.
+func (d *depthwiseConv) inputRows(parts int, fn func(lo, hi int)) convRows {
+	return partRows(parts, d.geo.batches*d.geo.inH, 1, func(_, lo, hi int) { fn(lo, hi) })
 }
 
 // 8-bit depthwise convolution.
@@ -126,11 +116,11 @@ type dwQ8State struct {
 	acc      [][]int32 // per part, for multipliers above one
 	bias     *Tensor   // refreshed at Eval when not constant
 	in, out  []byte
-	run      func(lo, hi int)
+	run      convRows
 	fast     *dwPadded                   // the exact float path, or nil
 	accF     [][]float32                 // per part, for the float path
 	fill     func(in []byte, lo, hi int) // input rows [lo, hi) of batches·height
-	fillRun  func(lo, hi int)            // fill split into the parts
+	fillRun  convRows                    // fill split into the parts
 	// constF is colConst as float32, set when every value is exact in
 	// float32 (see dwSetConstF); the float path then adds it to its exact
 	// sums in floating point, saving two conversions per output.
@@ -266,9 +256,9 @@ func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activ
 		}
 		s.in, s.out = n.Inputs[0].Data, n.Outputs[0].Data
 		if s.fill != nil {
-			ctx.ParallelFor(len(d.offs), s.fillRun)
+			s.fillRun.on(ctx)
 		}
-		ctx.ParallelFor(len(d.offs), s.run)
+		s.run.on(ctx)
 		return nil
 	}
 	return nil
@@ -484,7 +474,7 @@ type dwF32State struct {
 	acc      [][]float32
 	in, out  []float32
 	bias     []float32
-	run      func(lo, hi int)
+	run      convRows
 	fast     *dwPadded // for multiplier one, or nil
 	lohi     [2]float32
 }
@@ -523,9 +513,9 @@ func (d *depthwiseConv) prepareF32(filter, bias *Tensor, act model.Activation) e
 			s.bias = b.F32()
 		}
 		if s.fast != nil {
-			ctx.ParallelFor(len(d.offs), fillRun)
+			fillRun.on(ctx)
 		}
-		ctx.ParallelFor(len(d.offs), s.run)
+		s.run.on(ctx)
 		return nil
 	}
 	return nil
@@ -596,7 +586,7 @@ type dwI16State struct {
 	quant   convQuant
 	acc     [][]int64
 	in, out []int16
-	run     func(lo, hi int)
+	run     convRows
 }
 
 func (d *depthwiseConv) prepareI16(in, filter, bias, out *Tensor, act model.Activation) error {
@@ -655,7 +645,7 @@ func (d *depthwiseConv) prepareI16(in, filter, bias, out *Tensor, act model.Acti
 			convLoadBiasI64(s.bias, s.biasT)
 		}
 		s.in, s.out = n.Inputs[0].I16(), n.Outputs[0].I16()
-		ctx.ParallelFor(len(d.offs), s.run)
+		s.run.on(ctx)
 		return nil
 	}
 	return nil

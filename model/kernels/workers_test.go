@@ -103,3 +103,34 @@ func BenchmarkParallelFor(b *testing.B) {
 		}
 	})
 }
+
+// TestParallelPartsGivesEachParticipantItsOwnPart checks that every row
+// runs once and that no part number runs on two goroutines at a time.
+func TestParallelPartsGivesEachParticipantItsOwnPart(t *testing.T) {
+	c := NewContext(3)
+	defer c.Close()
+	for _, total := range []int{1, 2, 7, 64, 1001} {
+		for _, parts := range []int{1, 2, 3} {
+			counts := make([]atomic.Int32, total)
+			busy := make([]atomic.Bool, parts)
+			c.ParallelParts(parts, total, 3, func(p, lo, hi int) {
+				if p < 0 || p >= parts {
+					t.Errorf("part %d of %d", p, parts)
+					return
+				}
+				if !busy[p].CompareAndSwap(false, true) {
+					t.Errorf("part %d ran on two goroutines at once", p)
+				}
+				for i := lo; i < hi; i++ {
+					counts[i].Add(1)
+				}
+				busy[p].Store(false)
+			})
+			for i := range counts {
+				if got := counts[i].Load(); got != 1 {
+					t.Fatalf("total=%d parts=%d: row %d ran %d times", total, parts, i, got)
+				}
+			}
+		}
+	}
+}
