@@ -546,16 +546,3 @@ func convWorkers(ctx *Context, work int) int {
 	}
 	return ctx.Threads
 }
-
-// convSplit returns part p of [0,n) split into parts nearly equal ranges
-// aligned to multiples of align.
-func convSplit(n, parts, p, align int) (lo, hi int) {
-	units := (n + align - 1) / align
-	per, extra := units/parts, units%parts
-	loU := p*per + min(p, extra)
-	hiU := loU + per
-	if p < extra {
-		hiU++
-	}
-	return min(loU*align, n), min(hiU*align, n)
-}
