@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	vm "github.com/VictoriaMetrics/metrics"
 
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/hub"
@@ -220,7 +220,7 @@ func BenchmarkFleetPage1M(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	srv, err := web.New(web.Options{Store: s, Token: "t", Registry: prometheus.NewRegistry()})
+	srv, err := web.New(web.Options{Store: s, Token: "t", Metrics: vm.NewSet()})
 	if err != nil {
 		b.Fatal(err)
 	}

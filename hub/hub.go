@@ -9,8 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
+	vm "github.com/VictoriaMetrics/metrics"
 
 	"github.com/ood-agent/ood-agent/agent/control"
 	"github.com/ood-agent/ood-agent/hub/dispatch"
@@ -63,9 +62,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer s.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := ingest.NewMetrics(reg)
+	// TYPE and HELP lines are a process-wide switch of the metrics
+	// library; the hub is its only user in this process.
+	vm.ExposeMetadata(true)
+	set := vm.NewSet()
+	metrics := ingest.NewMetrics(set)
 	iopts := cfg.Ingest
 	iopts.Store, iopts.Metrics, iopts.Logger = s, metrics, log.With("component", "ingest")
 	in, err := ingest.New(iopts)
@@ -79,7 +80,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	handler, err := web.New(web.Options{Store: s, Token: cfg.Token, Registry: reg, Logger: log.With("component", "web"), Dispatch: disp})
+	handler, err := web.New(web.Options{Store: s, Token: cfg.Token, Metrics: set, Logger: log.With("component", "web"), Dispatch: disp})
 	if err != nil {
 		return err
 	}

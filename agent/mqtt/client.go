@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -173,8 +174,10 @@ func (c *Client) pahoOptions() *paho.ClientOptions {
 	// Messages queued in a persistent session can arrive before
 	// Subscribe has installed their route; unrouted messages are dropped
 	// but still acknowledged, so they cannot exhaust the inflight window.
+	po.SetAutoAckDisabled(cfg.ManualAck)
 	po.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
 		c.log.Debug("mqtt message without handler", "topic", m.Topic())
+		m.Ack()
 	})
 	po.SetConnectionLostHandler(func(_ paho.Client, err error) { c.connectionLost(err) })
 	return po
@@ -490,23 +493,57 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos 
 // path and must return quickly: a blocked handler stalls keep-alives.
 // Subscribing to the same filter again replaces its handler.
 func (c *Client) Subscribe(ctx context.Context, filter string, qos byte, handler func(topic string, payload []byte)) error {
+	if handler == nil {
+		return fmt.Errorf("mqtt: subscribe to %q: nil handler", filter)
+	}
+	return c.route(ctx, filter, qos, func(_ paho.Client, m paho.Message) {
+		handler(m.Topic(), m.Payload())
+		m.Ack() // a no-op unless ManualAck
+	})
+}
+
+// Message is a message as the broker delivered it.
+type Message struct{ m paho.Message }
+
+// Topic is the topic the message was published to.
+func (m Message) Topic() string { return m.m.Topic() }
+
+// Payload is the message body.
+func (m Message) Payload() []byte { return m.m.Payload() }
+
+// Retained reports a retained message the broker replayed on subscribe,
+// an old state rather than news.
+func (m Message) Retained() bool { return m.m.Retained() }
+
+// Ack tells the broker the message is handled, with Options.ManualAck;
+// otherwise it was acknowledged on arrival and Ack does nothing. It may be
+// called from any goroutine, once or more.
+func (m Message) Ack() { m.m.Ack() }
+
+// SubscribeMessages is Subscribe for handlers that need the whole message
+// and, with Options.ManualAck, acknowledge it themselves (Message.Ack)
+// once it is safe.
+func (c *Client) SubscribeMessages(ctx context.Context, filter string, qos byte, handler func(Message)) error {
+	if handler == nil {
+		return fmt.Errorf("mqtt: subscribe to %q: nil handler", filter)
+	}
+	return c.route(ctx, filter, qos, func(_ paho.Client, m paho.Message) { handler(Message{m}) })
+}
+
+// route is Subscribe with Paho's handler.
+func (c *Client) route(ctx context.Context, filter string, qos byte, handler paho.MessageHandler) error {
 	if err := validateFilter(filter); err != nil {
 		return fmt.Errorf("mqtt: subscribe: %w", err)
 	}
 	if qos > 2 {
 		return fmt.Errorf("mqtt: subscribe to %q: invalid QoS %d", filter, qos)
 	}
-	if handler == nil {
-		return fmt.Errorf("mqtt: subscribe to %q: nil handler", filter)
-	}
-	sub := &subscription{qos: qos, handler: func(_ paho.Client, m paho.Message) {
-		handler(m.Topic(), m.Payload())
-	}}
+	sub := &subscription{qos: qos, handler: handler}
 	// The route goes in at once, connected or not: a persistent session
 	// delivers its queued messages right after CONNACK, before the
 	// SUBSCRIBE is renewed, and Paho acknowledges and drops messages it
 	// has no route for.
-	c.pc.AddRoute(filter, sub.handler)
+	c.pc.AddRoute(routeTopic(filter), sub.handler)
 	c.mu.Lock()
 	c.subs[filter] = sub
 	s := c.sess
@@ -529,6 +566,19 @@ func (c *Client) Subscribe(ctx context.Context, filter string, qos byte, handler
 		c.mu.Unlock()
 	}
 	return err
+}
+
+// routeTopic is the topic filter Paho routes a subscription's messages
+// by: without the $share/<group>/ or $queue/ prefix of a shared
+// subscription, as Paho's Subscribe files it. The same key for AddRoute
+// keeps one route per subscription; two would run the handler twice.
+func routeTopic(filter string) string {
+	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
+		if _, topic, ok := strings.Cut(rest, "/"); ok {
+			return topic
+		}
+	}
+	return strings.TrimPrefix(filter, "$queue/")
 }
 
 func (c *Client) subscribe(ctx context.Context, s *session, filter string, sub *subscription) error {

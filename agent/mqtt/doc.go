@@ -1,8 +1,8 @@
-// Package mqtt connects the agent to an MQTT broker and publishes with
-// acknowledged delivery.
+// Package mqtt connects the agent, and the hub, to an MQTT broker and
+// publishes and receives with acknowledged delivery.
 //
 // It is the only package of the project that imports the Paho client, and
-// it exists to hide Paho's delivery pitfalls from the rest of the agent:
+// it exists to hide Paho's delivery pitfalls from the rest of the code:
 //
 //   - Publish returns nil only once the broker has acknowledged the
 //     message (PUBACK for QoS 1, PUBCOMP for QoS 2). If the connection is
@@ -18,6 +18,10 @@
 //     retained "online" status and runs the OnConnect hook; a will
 //     carries the retained "offline" status when the link dies, and Close
 //     publishes it before a clean disconnect, which fires no will.
+//   - With Options.ManualAck a received message is acknowledged only when
+//     its handler says so (Message.Ack), so that the hub can acknowledge
+//     after its database commit; shared subscriptions ($share/<group>/…)
+//     are routed once, by the topic their messages arrive on.
 //
 // Passwords are never logged or included in errors.
 package mqtt

@@ -49,6 +49,12 @@ type Options struct {
 	// default, false, keeps subscriptions and queued QoS 1/2 messages
 	// across reconnects.
 	CleanSession bool
+	// ManualAck makes the client acknowledge a QoS 1 or 2 message only
+	// when its handler says so: handlers of Subscribe on return, those of
+	// SubscribeMessages by calling Message.Ack — after the message is
+	// safe, e.g. committed to a database. A message never acknowledged is
+	// delivered again after the next reconnect of a persistent session.
+	ManualAck bool
 
 	// BackoffInitial and BackoffMax shape the delays between connection
 	// attempts (see Backoff). Zero means DefaultBackoffInitial and

@@ -220,3 +220,20 @@ func TestValidateTopic(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteTopic: a shared subscription's messages arrive on the plain
+// topic, so its route must be the filter without the share prefix, as
+// Paho files it; any other filter is its own route.
+func TestRouteTopic(t *testing.T) {
+	for _, tt := range []struct{ filter, want string }{
+		{"ood/+/alert", "ood/+/alert"},
+		{"$share/hubs/ood/+/alert", "ood/+/alert"},
+		{"$share/hubs/#", "#"},
+		{"$queue/ood/+/stats", "ood/+/stats"},
+		{"$SYS/broker/uptime", "$SYS/broker/uptime"},
+	} {
+		if got := routeTopic(tt.filter); got != tt.want {
+			t.Errorf("routeTopic(%q) = %q, want %q", tt.filter, got, tt.want)
+		}
+	}
+}

@@ -8,8 +8,7 @@ import (
 	"strings"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus"
+	vm "github.com/VictoriaMetrics/metrics"
 
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/hub/store"
@@ -61,8 +60,8 @@ type Options struct {
 type Ingester struct {
 	opts    Options
 	parser  *Parser
-	client  paho.Client
-	pending chan paho.Message
+	client  *mqtt.Client
+	pending chan mqtt.Message
 	done    chan struct{} // closed when Run returns
 	log     *slog.Logger
 	metrics *Metrics
@@ -72,10 +71,6 @@ type Ingester struct {
 func New(opts Options) (*Ingester, error) {
 	if opts.Store == nil {
 		return nil, errors.New("ingest: no store")
-	}
-	u, err := mqtt.ParseBroker(opts.Broker)
-	if err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	parser, err := NewParser(opts.Prefix)
 	if err != nil {
@@ -94,49 +89,45 @@ func New(opts Options) (*Ingester, error) {
 		opts.KeepAlive = 30 * time.Second
 	}
 	if opts.Metrics == nil {
-		opts.Metrics = NewMetrics(prometheus.NewRegistry())
+		opts.Metrics = NewMetrics(vm.NewSet())
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	in := &Ingester{
 		opts: opts, parser: parser, log: opts.Logger, metrics: opts.Metrics,
-		pending: make(chan paho.Message, opts.BatchSize),
+		pending: make(chan mqtt.Message, opts.BatchSize),
 		done:    make(chan struct{}),
 	}
-	po := paho.NewClientOptions().
-		AddBroker(u.String()).
-		SetClientID(opts.ClientID).
-		SetProtocolVersion(4). // MQTT 3.1.1: all the hub needs, on every broker
-		SetCleanSession(false).
-		SetAutoAckDisabled(true).
-		SetOrderMatters(true).
-		SetKeepAlive(opts.KeepAlive).
-		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).
-		SetMaxReconnectInterval(30 * time.Second).
-		SetDefaultPublishHandler(in.receive).
-		SetOnConnectHandler(in.onConnect).
-		SetConnectionLostHandler(func(_ paho.Client, err error) {
-			in.log.Warn("mqtt connection lost", "err", err)
-		})
-	if opts.Username != "" {
-		po.SetUsername(opts.Username).SetPassword(opts.Password)
+	// A persistent session (CleanSession false) under a fixed client id,
+	// acknowledged only after the commit: what the broker holds for the
+	// hub survives hub restarts and database outages.
+	client, err := mqtt.New(mqtt.Options{
+		Broker:     opts.Broker,
+		ClientID:   opts.ClientID,
+		Username:   opts.Username,
+		Password:   opts.Password,
+		TLS:        opts.TLS,
+		KeepAlive:  opts.KeepAlive,
+		ManualAck:  true,
+		BackoffMax: 30 * time.Second,
+		Logger:     opts.Logger,
+		OnConnect: func(context.Context, *mqtt.Client) error {
+			in.log.Info("mqtt subscribed", "client_id", opts.ClientID, "filters", in.Filters())
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	switch tlsScheme := u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts" || u.Scheme == "wss"; {
-	case tlsScheme:
-		cfg, err := opts.TLS.Config()
-		if err != nil {
+	in.client = client
+	// The routes go in before Run, so that the messages a resumed session
+	// delivers right after connecting reach receive.
+	for _, f := range in.Filters() {
+		if err := client.SubscribeMessages(context.Background(), f, 1, in.receive); err != nil {
 			return nil, fmt.Errorf("ingest: %w", err)
 		}
-		po.SetTLSConfig(cfg)
-	case !opts.TLS.IsZero():
-		// As in the agent: TLS settings on a plain URL would silently
-		// send everything in the clear.
-		return nil, fmt.Errorf("ingest: TLS options set but broker scheme %q is not a TLS scheme", u.Scheme)
 	}
-	in.client = paho.NewClient(po)
 	return in, nil
 }
 
@@ -145,28 +136,10 @@ func (in *Ingester) Filters() []string {
 	return in.parser.Filters(in.opts.ShareGroup, in.opts.Evidence)
 }
 
-// onConnect (re)subscribes. With a resumed session the broker already
-// has the subscriptions, and messages it queued may arrive before this
-// runs; the default handler takes those.
-func (in *Ingester) onConnect(c paho.Client) {
-	filters := map[string]byte{}
-	for _, f := range in.Filters() {
-		filters[f] = 1
-	}
-	tok := c.SubscribeMultiple(filters, in.receive)
-	go func() {
-		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-			in.log.Error("mqtt subscribe failed", "err", tok.Error(), "filters", in.Filters())
-			return
-		}
-		in.log.Info("mqtt subscribed", "client_id", in.opts.ClientID, "filters", in.Filters())
-	}()
-}
-
-// receive runs on Paho's router goroutine: it only queues the message.
+// receive runs on the client's receive path: it only queues the message.
 // A full queue blocks it, which stops reading from the broker: the
 // backpressure that keeps a slow database from buffering without bound.
-func (in *Ingester) receive(_ paho.Client, m paho.Message) {
+func (in *Ingester) receive(m mqtt.Message) {
 	select {
 	case in.pending <- m:
 	case <-in.done: // unacknowledged: the broker delivers it again
@@ -177,11 +150,19 @@ func (in *Ingester) receive(_ paho.Client, m paho.Message) {
 // are retried; database failures are retried with the messages kept
 // unacknowledged, so nothing is lost.
 func (in *Ingester) Run(ctx context.Context) error {
-	in.client.Connect() // with ConnectRetry, it keeps trying in the background
-	defer in.client.Disconnect(250)
-	defer close(in.done)
+	clientCtx, stop := context.WithCancel(ctx)
+	clientDone := make(chan struct{})
+	go func() {
+		defer close(clientDone)
+		in.client.Run(clientCtx) // reconnects with backoff until stopped
+	}()
+	defer func() {
+		close(in.done) // unblocks receive; what it holds stays unacknowledged
+		stop()
+		<-clientDone
+	}()
 	batch := &store.Batch{}
-	msgs := make([]paho.Message, 0, in.opts.BatchSize)
+	msgs := make([]mqtt.Message, 0, in.opts.BatchSize)
 	for {
 		select {
 		case <-ctx.Done():
@@ -208,12 +189,12 @@ func (in *Ingester) Run(ctx context.Context) error {
 
 // commit parses msgs into one batch, writes it — retrying until it
 // succeeds or ctx ends — and then acknowledges every message.
-func (in *Ingester) commit(ctx context.Context, batch *store.Batch, msgs []paho.Message) error {
+func (in *Ingester) commit(ctx context.Context, batch *store.Batch, msgs []mqtt.Message) error {
 	batch.Reset()
 	now := time.Now()
 	for _, m := range msgs {
 		kind := topicKind(m.Topic())
-		in.metrics.Received.WithLabelValues(kind).Inc()
+		in.metrics.Received(kind).Inc()
 		// A retained message is an old state replayed on subscribe (every
 		// status, at each hub start): it must not count as the device
 		// being seen now. A zero receive time leaves last seen alone.
@@ -224,7 +205,7 @@ func (in *Ingester) commit(ctx context.Context, batch *store.Batch, msgs []paho.
 		if err := in.parser.Parse(m.Topic(), m.Payload(), received, batch); err != nil {
 			// Never stored, but acknowledged: a redelivery would be as
 			// malformed as this copy.
-			in.metrics.Dropped.WithLabelValues(Reason(err)).Inc()
+			in.metrics.Dropped(Reason(err)).Inc()
 			in.log.Warn("dropped message", "topic", m.Topic(), "bytes", len(m.Payload()), "err", err)
 		}
 	}
@@ -232,12 +213,12 @@ func (in *Ingester) commit(ctx context.Context, batch *store.Batch, msgs []paho.
 	for batch.Len() > 0 {
 		res, err := in.opts.Store.Write(ctx, batch)
 		if err == nil {
-			in.metrics.Stored.WithLabelValues("alerts").Add(float64(res.NewAlerts))
-			in.metrics.Stored.WithLabelValues("stats").Add(float64(res.NewStats))
-			in.metrics.Duplicates.Add(float64(len(batch.Alerts) - res.NewAlerts))
+			in.metrics.Stored("alerts").Add(res.NewAlerts)
+			in.metrics.Stored("stats").Add(res.NewStats)
+			in.metrics.Duplicates.Add(len(batch.Alerts) - res.NewAlerts)
 			done := time.Now()
 			for _, a := range batch.Alerts {
-				in.metrics.Lag.Observe(done.Sub(a.Time).Seconds())
+				in.metrics.Lag.Update(done.Sub(a.Time).Seconds())
 			}
 			break
 		}
@@ -250,7 +231,7 @@ func (in *Ingester) commit(ctx context.Context, batch *store.Batch, msgs []paho.
 		}
 		delay = min(2*delay, 10*time.Second)
 	}
-	in.metrics.BatchSize.Observe(float64(len(msgs)))
+	in.metrics.BatchSize.Update(float64(len(msgs)))
 	for _, m := range msgs {
 		m.Ack()
 	}
@@ -278,17 +259,8 @@ func topicKind(topic string) string {
 // the end of ctx. The hub's signed commands go out this way (a retained
 // command would only be refused as a replay on every reconnect).
 func (in *Ingester) Publish(ctx context.Context, topic string, payload []byte) error {
-	if !in.client.IsConnectionOpen() {
-		return fmt.Errorf("ingest: publish %s: not connected to the broker", topic)
+	if err := in.client.Publish(ctx, topic, payload, 1, false); err != nil {
+		return fmt.Errorf("ingest: %w", err)
 	}
-	tok := in.client.Publish(topic, 1, false, payload)
-	select {
-	case <-tok.Done():
-		if err := tok.Error(); err != nil {
-			return fmt.Errorf("ingest: publish %s: %w", topic, err)
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("ingest: publish %s: %w", topic, ctx.Err())
-	}
+	return nil
 }

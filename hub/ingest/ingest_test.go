@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	vm "github.com/VictoriaMetrics/metrics"
 
 	"github.com/ood-agent/ood-agent/agent/event"
 	"github.com/ood-agent/ood-agent/hub/ingest"
@@ -88,8 +87,7 @@ func countAlerts(t testing.TB, s *store.Store) int64 {
 func TestIngest(t *testing.T) {
 	broker := mosquittotest.Start(t, brokerConfig)
 	s := openStore(t, "sqlite://"+filepath.Join(t.TempDir(), "hub.db"))
-	reg := prometheus.NewRegistry()
-	metrics := ingest.NewMetrics(reg)
+	metrics := ingest.NewMetrics(vm.NewSet())
 	opts := ingest.Options{Broker: broker.URL(), ClientID: "hub-test", Prefix: "ood", Evidence: true, Store: s, Metrics: metrics, BatchSize: 50}
 	stop := startIngester(t, opts)
 
@@ -155,7 +153,7 @@ func TestIngest(t *testing.T) {
 	if got := dropped(metrics); got != 4 {
 		t.Errorf("dropped = %v, want 4", got)
 	}
-	if dup := testutil.ToFloat64(metrics.Duplicates); dup != n/10 {
+	if dup := metrics.Duplicates.Get(); dup != n/10 {
 		t.Errorf("duplicates = %v, want %d", dup, n/10)
 	}
 
@@ -188,7 +186,7 @@ func TestSharedSubscription(t *testing.T) {
 	s := openStore(t, "sqlite://"+filepath.Join(t.TempDir(), "hub.db"))
 	var ms []*ingest.Metrics
 	for i := range 2 {
-		m := ingest.NewMetrics(prometheus.NewRegistry())
+		m := ingest.NewMetrics(vm.NewSet())
 		ms = append(ms, m)
 		startIngester(t, ingest.Options{Broker: broker.URL(), ClientID: fmt.Sprintf("hub-%d", i), Prefix: "ood", ShareGroup: "hubs", Store: s, Metrics: m})
 	}
@@ -206,7 +204,7 @@ func TestSharedSubscription(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(50 * time.Millisecond)
-		return testutil.ToFloat64(ms[0].Received.WithLabelValues("alert")) > 0 && testutil.ToFloat64(ms[1].Received.WithLabelValues("alert")) > 0
+		return ms[0].Received("alert").Get() > 0 && ms[1].Received("alert").Get() > 0
 	})
 	before := countAlerts(t, s)
 	const n = 200
@@ -217,8 +215,8 @@ func TestSharedSubscription(t *testing.T) {
 	}
 	waitFor(t, "alerts", func() bool { return countAlerts(t, s) == before+n })
 	time.Sleep(200 * time.Millisecond) // any copies beyond one would arrive now
-	r0 := testutil.ToFloat64(ms[0].Received.WithLabelValues("alert"))
-	r1 := testutil.ToFloat64(ms[1].Received.WithLabelValues("alert"))
+	r0 := ms[0].Received("alert").Get()
+	r1 := ms[1].Received("alert").Get()
 	if int64(r0+r1) != before+n {
 		t.Errorf("hubs received %v + %v alerts, want %d in total: the subscription was not shared", r0, r1, before+n)
 	}
@@ -233,10 +231,10 @@ func TestSharedSubscription(t *testing.T) {
 	}
 }
 
-func dropped(m *ingest.Metrics) float64 {
-	var sum float64
+func dropped(m *ingest.Metrics) uint64 {
+	var sum uint64
 	for _, reason := range []string{"topic", "json", "schema", "device_mismatch", "evidence"} {
-		sum += testutil.ToFloat64(m.Dropped.WithLabelValues(reason))
+		sum += m.Dropped(reason).Get()
 	}
 	return sum
 }

@@ -3,12 +3,12 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	vm "github.com/VictoriaMetrics/metrics"
 
 	"github.com/ood-agent/ood-agent/hub/dispatch"
 	"github.com/ood-agent/ood-agent/hub/store"
@@ -19,10 +19,11 @@ type Options struct {
 	Store *store.Store
 	// Token is the access token; it must not be empty.
 	Token string
-	// Registry, if set, is served on /metrics (the ingest metrics are
-	// registered there) and gets the web metrics too.
-	Registry *prometheus.Registry
-	Logger   *slog.Logger
+	// Metrics, if set, is served on /metrics with the Go runtime's and
+	// the process's metrics (the ingest metrics are created there) and
+	// gets the web metrics too.
+	Metrics *vm.Set
+	Logger  *slog.Logger
 	// Now is the clock of the pages' time windows; nil means time.Now.
 	Now func() time.Time
 	// Dispatch signs and sends commands; nil turns fleet control off
@@ -42,8 +43,7 @@ type Server struct {
 }
 
 type webMetrics struct {
-	dbErrors prometheus.Counter
-	duration *prometheus.HistogramVec
+	dbErrors *vm.Counter
 }
 
 // New returns a Server.
@@ -54,9 +54,9 @@ func New(opts Options) (*Server, error) {
 	if opts.Token == "" {
 		return nil, errors.New("web: an access token is required")
 	}
-	reg := opts.Registry
-	if reg == nil {
-		reg = prometheus.NewRegistry()
+	set := opts.Metrics
+	if set == nil {
+		set = vm.NewSet()
 	}
 	s := &Server{store: opts.Store, dispatch: opts.Dispatch, log: opts.Logger, now: opts.Now}
 	if s.log == nil {
@@ -65,14 +65,8 @@ func New(opts Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.metrics = webMetrics{
-		dbErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ood_hub_web_db_errors_total", Help: "Failed database queries of the UI and API."}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "ood_hub_http_request_seconds", Help: "Time to answer UI and API requests, by route.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 3, 10),
-		}, []string{"route"}),
-	}
-	reg.MustRegister(s.metrics.dbErrors, s.metrics.duration)
+	s.metrics = webMetrics{dbErrors: set.NewCounter("ood_hub_web_db_errors_total")}
+	durationBuckets := []float64{0.001, 0.003, 0.009, 0.027, 0.081, 0.243, 0.729, 2.187, 6.561, 19.683}
 	var err error
 	if s.pages, err = newPages(); err != nil {
 		return nil, err
@@ -80,11 +74,11 @@ func New(opts Options) (*Server, error) {
 
 	mux := http.NewServeMux()
 	route := func(pattern string, h http.HandlerFunc) {
-		obs := s.metrics.duration.WithLabelValues(pattern)
+		obs := set.NewPrometheusHistogramExt(fmt.Sprintf("ood_hub_http_request_seconds{route=%q}", pattern), durationBuckets)
 		mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			h(w, r)
-			obs.Observe(time.Since(start).Seconds())
+			obs.UpdateDuration(start)
 		}))
 	}
 	route("GET /api/v1/devices", s.apiDevices)
@@ -111,7 +105,11 @@ func New(opts Options) (*Server, error) {
 	route("GET /devices/{id}", s.pageDevice)
 	route("GET /alerts", s.pageAlerts)
 	mux.Handle("GET /static/", http.FileServerFS(staticFS))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		set.WritePrometheus(w)
+		vm.WriteProcessMetrics(w)
+	})
 
 	// Refusing cross-origin browser POSTs (Sec-Fetch-Site / Origin) keeps
 	// another site from sending commands with an operator's session.

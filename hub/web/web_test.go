@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	vm "github.com/VictoriaMetrics/metrics"
 
 	"github.com/ood-agent/ood-agent/agent/event"
 	"github.com/ood-agent/ood-agent/hub/ingest"
@@ -76,7 +76,7 @@ func fixture(t *testing.T) (*httptest.Server, []event.Message) {
 	if _, err := s.Write(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := web.New(web.Options{Store: s, Token: token, Registry: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	srv, err := web.New(web.Options{Store: s, Token: token, Metrics: vm.NewSet(), Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
