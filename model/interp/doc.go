@@ -5,6 +5,12 @@
 //
 // Kernels run at the SIMD level the CPU offers (Options.Kernels,
 // OOD_AGENT_KERNELS; see package kernels), every level computing the same
-// bytes. Interpreters built from one Plan (NewPlan, NewFromPlan) share the
-// packed weights of their convolutions and can run concurrently.
+// bytes.
+//
+// A Plan (NewPlan) is the immutable part, worked out once per model and
+// options: kernels resolved, shapes final, constants aligned, weights
+// packed, the arena laid out. An Interpreter (NewFromPlan; New does both)
+// is one run's state on top: its arena, its kernels' scratch, variable
+// tensors and worker goroutines. Interpreters of one plan share one copy
+// of the weights and can run concurrently.
 package interp

@@ -56,9 +56,9 @@ func (d *depthwiseConv) Prepare(ctx *Context, n *Node) error {
 	}
 	switch op.kind {
 	case convKindF32:
-		return d.prepareF32(op.filter, op.bias, op.act)
+		return d.prepareF32(ctx, op.filter, op.bias, op.act)
 	case convKindQ8:
-		return d.prepareQ8(op.in, op.filter, op.bias, op.out, op.act)
+		return d.prepareQ8(ctx, op.in, op.filter, op.bias, op.out, op.act)
 	}
 	return d.prepareI16(op.in, op.filter, op.bias, op.out, op.act)
 }
@@ -146,7 +146,7 @@ func (s *dwQ8State) dwSetConstF() {
 	}
 }
 
-func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activation) error {
+func (d *depthwiseConv) prepareQ8(ctx *Context, in, filter, bias, out *Tensor, act model.Activation) error {
 	g := &d.geo
 	mode, useFilterZP, err := convQ8Mode(in, filter)
 	if err != nil {
@@ -216,7 +216,7 @@ func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activ
 		for i, w := range s.w {
 			wf[i] = float32(w)
 		}
-		s.fast = newDWPadded(g, wf, float32(in.ZeroPoint()))
+		s.fast = newDWPadded(ctx, g, wf, float32(in.ZeroPoint()))
 		s.constF = make([]float32, g.outC)
 		s.dwSetConstF()
 		s.accF = make([][]float32, len(d.offs))
@@ -256,6 +256,7 @@ func (d *depthwiseConv) prepareQ8(in, filter, bias, out *Tensor, act model.Activ
 		}
 		s.in, s.out = n.Inputs[0].Data, n.Outputs[0].Data
 		if s.fill != nil {
+			s.fast.attach(ctx)
 			s.fillRun.on(ctx)
 		}
 		s.run.on(ctx)
@@ -479,7 +480,7 @@ type dwF32State struct {
 	lohi     [2]float32
 }
 
-func (d *depthwiseConv) prepareF32(filter, bias *Tensor, act model.Activation) error {
+func (d *depthwiseConv) prepareF32(ctx *Context, filter, bias *Tensor, act model.Activation) error {
 	g := &d.geo
 	if _, err := convBiasF32(bias, g.outC); err != nil {
 		return err
@@ -497,7 +498,7 @@ func (d *depthwiseConv) prepareF32(filter, bias *Tensor, act model.Activation) e
 	if d.mult == 1 {
 		// Padding adds 0·w, which leaves every partial sum unchanged, so
 		// the sums equal the reference's, which skips padded taps.
-		s.fast = newDWPadded(g, s.w, 0)
+		s.fast = newDWPadded(ctx, g, s.w, 0)
 	}
 	s.lohi = [2]float32{s.lo, s.hi}
 	if d.level.avx2() && s.fast != nil {
@@ -513,6 +514,7 @@ func (d *depthwiseConv) prepareF32(filter, bias *Tensor, act model.Activation) e
 			s.bias = b.F32()
 		}
 		if s.fast != nil {
+			s.fast.attach(ctx)
 			fillRun.on(ctx)
 		}
 		s.run.on(ctx)

@@ -16,9 +16,16 @@ import "unsafe"
 
 // dwPadded holds the padded float copy of the input and the float filter.
 type dwPadded struct {
+	// buf is the context's float scratch, taken at each Eval (attach):
+	// the layers of one interpreter run one at a time, so one buffer the
+	// size of the largest serves them all.
 	buf    []float32
+	size   int
+	pad    float32
 	hp, wp int // padded height and width
 	c      int
+	inH    int
+	inW    int
 	tapOff []int // offset of each tap from a pixel's first tap, in elements
 	// tapBytes is tapOff in bytes, for the SIMD kernels.
 	tapBytes []int
@@ -27,14 +34,12 @@ type dwPadded struct {
 	padLeft  int
 }
 
-func newDWPadded(g *convGeometry, w []float32, pad float32) *dwPadded {
-	p := &dwPadded{c: g.inC, w: w, padTop: g.padTop, padLeft: g.padLeft}
+func newDWPadded(ctx *Context, g *convGeometry, w []float32, pad float32) *dwPadded {
+	p := &dwPadded{c: g.inC, w: w, pad: pad, padTop: g.padTop, padLeft: g.padLeft, inH: g.inH, inW: g.inW}
 	p.hp = max(g.padTop+g.inH+g.padBottom, (g.outH-1)*g.strideH+(g.filterH-1)*g.dilationH+1)
 	p.wp = max(g.padLeft+g.inW+g.padRight, (g.outW-1)*g.strideW+(g.filterW-1)*g.dilationW+1)
-	p.buf = make([]float32, g.batches*p.hp*p.wp*p.c)
-	for i := range p.buf {
-		p.buf[i] = pad
-	}
+	p.size = g.batches * p.hp * p.wp * p.c
+	ctx.reserveF32(p.size)
 	for ky := 0; ky < g.filterH; ky++ {
 		for kx := 0; kx < g.filterW; kx++ {
 			p.tapOff = append(p.tapOff, (ky*g.dilationH*p.wp+kx*g.dilationW)*p.c)
@@ -42,6 +47,28 @@ func newDWPadded(g *convGeometry, w []float32, pad float32) *dwPadded {
 		}
 	}
 	return p
+}
+
+// attach takes ctx's scratch as the buffer and writes the pad value
+// around where the input rows go (fills write the interior).
+func (p *dwPadded) attach(ctx *Context) {
+	p.buf = ctx.f32Scratch[:p.size]
+	row := p.wp * p.c
+	fill := func(s []float32) {
+		for i := range s {
+			s[i] = p.pad
+		}
+	}
+	for b := 0; b < len(p.buf)/(p.hp*row); b++ {
+		img := p.buf[b*p.hp*row : (b+1)*p.hp*row]
+		fill(img[:p.padTop*row])
+		fill(img[(p.padTop+p.inH)*row:])
+		for y := p.padTop; y < p.padTop+p.inH; y++ {
+			r := img[y*row : (y+1)*row]
+			fill(r[:p.padLeft*p.c])
+			fill(r[(p.padLeft+p.inW)*p.c:])
+		}
+	}
 }
 
 // row returns the interior part of padded row y of batch b, where input

@@ -69,6 +69,9 @@ type Context struct {
 	// Shared, when set, lets kernels of several interpreters of one model
 	// share their read-only prepared data (see Shared).
 	Shared *Shared
+	// f32Scratch is float memory that one kernel at a time may use
+	// during Eval; Prepare sizes it with reserveF32.
+	f32Scratch []float32
 	// splitSmall makes convolutions split even small layers across
 	// threads, so that tests of small shapes cover the parallel path.
 	splitSmall bool
@@ -81,6 +84,15 @@ func (c *Context) level() Level {
 		return BestLevel()
 	}
 	return c.Level
+}
+
+// reserveF32 makes f32Scratch at least n long. Kernels call it at
+// Prepare and take the scratch again at every Eval, since a later
+// reservation may have replaced it.
+func (c *Context) reserveF32(n int) {
+	if len(c.f32Scratch) < n {
+		c.f32Scratch = make([]float32, n)
+	}
 }
 
 func (c *Context) rounding() convRounding {
