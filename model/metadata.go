@@ -312,6 +312,15 @@ func encodeMetadata(md *Metadata) []byte {
 		}
 		return tableVector(b, offs)
 	}
+	// vectorPair is a table whose two fields are float vectors, such as
+	// NormalizationOptions (mean, std) and Stats (max, min).
+	vectorPair := func(v0, v1 []float32) flatbuffers.UOffsetT {
+		o0, o1 := floatVector(b, v0), floatVector(b, v1)
+		b.StartObject(2)
+		b.PrependUOffsetTSlot(0, o0, 0)
+		b.PrependUOffsetTSlot(1, o1, 0)
+		return b.EndObject()
+	}
 	tensor := func(tm TensorMetadata) flatbuffers.UOffsetT {
 		name, desc := str(tm.Name), str(tm.Description)
 		var content flatbuffers.UOffsetT
@@ -331,11 +340,7 @@ func encodeMetadata(md *Metadata) []byte {
 		}
 		var units flatbuffers.UOffsetT
 		if len(tm.Mean) > 0 || len(tm.Std) > 0 {
-			mean, std := floatVector(b, tm.Mean), floatVector(b, tm.Std)
-			b.StartObject(2)
-			b.PrependUOffsetTSlot(0, mean, 0)
-			b.PrependUOffsetTSlot(1, std, 0)
-			norm := b.EndObject()
+			norm := vectorPair(tm.Mean, tm.Std) // NormalizationOptions
 			b.StartObject(2)
 			b.PrependUint8Slot(0, processNormalize, 0)
 			b.PrependUOffsetTSlot(1, norm, 0)
@@ -343,11 +348,7 @@ func encodeMetadata(md *Metadata) []byte {
 		}
 		var stats flatbuffers.UOffsetT
 		if len(tm.Min) > 0 || len(tm.Max) > 0 {
-			mx, mn := floatVector(b, tm.Max), floatVector(b, tm.Min)
-			b.StartObject(2)
-			b.PrependUOffsetTSlot(0, mx, 0)
-			b.PrependUOffsetTSlot(1, mn, 0)
-			stats = b.EndObject()
+			stats = vectorPair(tm.Max, tm.Min) // Stats
 		}
 		af := files(tm.AssociatedFiles)
 		b.StartObject(7)

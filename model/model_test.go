@@ -158,7 +158,7 @@ func TestMobilenetMetadata(t *testing.T) {
 func TestMetadataRoundTrip(t *testing.T) {
 	md := &model.Metadata{
 		Name: "tiny", Description: "a test", Version: "1", Author: "ood-agent", License: "Apache-2.0",
-		Inputs: []model.TensorMetadata{{Name: "image", Image: true, ColorSpace: "grayscale", Mean: []float32{0}, Std: []float32{255}}},
+		Inputs: []model.TensorMetadata{{Name: "image", Image: true, ColorSpace: "grayscale", Mean: []float32{0}, Std: []float32{255}, Min: []float32{-1}, Max: []float32{2}}},
 		Outputs: []model.TensorMetadata{{Name: "probs", AssociatedFiles: []model.AssociatedFile{
 			{Name: "labels.txt", Description: "class names", Type: model.FileTensorAxisLabels},
 		}}},
@@ -178,6 +178,10 @@ func TestMetadataRoundTrip(t *testing.T) {
 	}
 	if got.Name != md.Name || got.Inputs[0].ColorSpace != "grayscale" || got.Inputs[0].Std[0] != 255 || !got.Inputs[0].Image {
 		t.Errorf("metadata = %+v, want %+v", got, md)
+	}
+	in := got.Inputs[0]
+	if !reflect.DeepEqual([][]float32{in.Mean, in.Std, in.Min, in.Max}, [][]float32{{0}, {255}, {-1}, {2}}) {
+		t.Errorf("input mean, std, min, max = %v %v %v %v, want [0] [255] [-1] [2]", in.Mean, in.Std, in.Min, in.Max)
 	}
 	if labels := got.Labels(); !reflect.DeepEqual(labels, []string{"a", "b", "c"}) {
 		t.Errorf("Labels() = %q, want [a b c]", labels)

@@ -22,22 +22,28 @@ type Observation struct {
 	// causes then gets an id derived from the device and Key (DeriveID),
 	// so that an input processed again after a crash is re-sent under
 	// the same id. Empty means a fresh id.
-	Key        string
-	Label      int
-	LabelName  string
-	Confidence float64
+	Key string
+	Verdict
+	OOD bool
+}
+
+// Verdict is what the classifier and the OOD score said about a frame.
+// Its JSON form is the fields of the same names in an alert message.
+type Verdict struct {
+	Label      int     `json:"label"`
+	LabelName  string  `json:"label_name"`
+	Confidence float64 `json:"confidence"`
 	// Energy is E(x); higher is more out of distribution.
-	Energy float64
+	Energy float64 `json:"energy"`
 	// Score is the calibrated method's in-distribution score (−E for the
 	// energy method) and Threshold the threshold in the same
 	// orientation: the frame is out of distribution iff Score <
 	// Threshold.
-	Score     float64
-	Threshold float64
+	Score     float64 `json:"score"`
+	Threshold float64 `json:"threshold"`
 	// Method is the scoring method: "energy", "msp", "maxlogit" or
 	// "tmsp".
-	Method string
-	OOD    bool
+	Method string `json:"method"`
 }
 
 // Counters count what a Decider has seen and decided since it was made.
@@ -407,20 +413,14 @@ func (d *Decider) eventMessage(typ Type, t time.Time) Message {
 
 func (d *Decider) message(typ Type, o Observation, t time.Time, ev *EventInfo) Message {
 	m := Message{
-		Type:       typ,
-		DeviceID:   d.device,
-		Time:       t,
-		Origin:     o.Origin,
-		FrameSeq:   o.FrameSeq,
-		Label:      o.Label,
-		LabelName:  o.LabelName,
-		Confidence: o.Confidence,
-		Energy:     o.Energy,
-		Score:      o.Score,
-		Threshold:  o.Threshold,
-		Method:     o.Method,
-		Model:      d.model,
-		Event:      ev,
+		Type:     typ,
+		DeviceID: d.device,
+		Time:     t,
+		Origin:   o.Origin,
+		FrameSeq: o.FrameSeq,
+		Verdict:  o.Verdict,
+		Model:    d.model,
+		Event:    ev,
 	}
 	if typ != TypeEventStart {
 		m.ID = d.newID(typ, o, t)

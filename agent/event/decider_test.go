@@ -47,17 +47,19 @@ func secs(s float64) time.Duration { return time.Duration(s * float64(time.Secon
 // score under the energy method.
 func observation(seq uint64, t time.Time, score float64) Observation {
 	return Observation{
-		Time:       t,
-		FrameSeq:   seq,
-		Origin:     "rtsp://127.0.0.1:8554/cam1",
-		Label:      int(seq % 10),
-		LabelName:  fmt.Sprintf("class%d", seq%10),
-		Confidence: 0.5,
-		Energy:     -score,
-		Score:      score,
-		Threshold:  0,
-		Method:     "energy",
-		OOD:        score < 0,
+		Time:     t,
+		FrameSeq: seq,
+		Origin:   "rtsp://127.0.0.1:8554/cam1",
+		Verdict: Verdict{
+			Label:      int(seq % 10),
+			LabelName:  fmt.Sprintf("class%d", seq%10),
+			Confidence: 0.5,
+			Energy:     -score,
+			Score:      score,
+			Threshold:  0,
+			Method:     "energy",
+		},
+		OOD: score < 0,
 	}
 }
 

@@ -112,7 +112,7 @@ type EventInfo struct {
 // event_start, event_update and event_end messages of a stream event. Its
 // JSON form is the schema AlertSchema (docs/schema/alert.schema.json).
 //
-// The observation fields (Origin through Method) describe the observation
+// The observation fields (Origin, FrameSeq and Verdict) describe the observation
 // the message is about: the out-of-distribution frame for alert and
 // event_start, and the latest observation of the event for event_update
 // and event_end.
@@ -124,17 +124,11 @@ type Message struct {
 	// Time is when the message was decided: the observation's time, or
 	// for an event_end caused by a timeout or a shutdown, the time passed
 	// to Tick, Observe or Shutdown.
-	Time       time.Time
-	Origin     string
-	FrameSeq   uint64
-	Label      int
-	LabelName  string
-	Confidence float64
-	Energy     float64
-	Score      float64
-	Threshold  float64
-	Method     string
-	Model      Model
+	Time     time.Time
+	Origin   string
+	FrameSeq uint64
+	Verdict
+	Model Model
 	// Event is set for the event_* types and nil for alert.
 	Event *EventInfo
 	// Evidence, when set, points to a JPEG of the frame; see
@@ -157,21 +151,15 @@ func (m *Message) AttachEvidence(t Topics, jpegLen int) {
 // messageJSON is the wire form of Message; its field order is the order
 // of the JSON object.
 type messageJSON struct {
-	Schema       string    `json:"schema"`
-	Type         Type      `json:"type"`
-	ID           string    `json:"id"`
-	EventID      string    `json:"event_id,omitempty"`
-	DeviceID     string    `json:"device_id"`
-	Time         string    `json:"time"`
-	Origin       string    `json:"origin"`
-	FrameSeq     uint64    `json:"frame_seq"`
-	Label        int       `json:"label"`
-	LabelName    string    `json:"label_name"`
-	Confidence   float64   `json:"confidence"`
-	Energy       float64   `json:"energy"`
-	Score        float64   `json:"score"`
-	Threshold    float64   `json:"threshold"`
-	Method       string    `json:"method"`
+	Schema   string `json:"schema"`
+	Type     Type   `json:"type"`
+	ID       string `json:"id"`
+	EventID  string `json:"event_id,omitempty"`
+	DeviceID string `json:"device_id"`
+	Time     string `json:"time"`
+	Origin   string `json:"origin"`
+	FrameSeq uint64 `json:"frame_seq"`
+	Verdict
 	Model        Model     `json:"model"`
 	StartTime    string    `json:"start_time,omitempty"`
 	PeakScore    *float64  `json:"peak_score,omitempty"`
@@ -187,22 +175,16 @@ type messageJSON struct {
 // MarshalJSON encodes m as an AlertSchema payload.
 func (m Message) MarshalJSON() ([]byte, error) {
 	w := messageJSON{
-		Schema:     AlertSchema,
-		Type:       m.Type,
-		ID:         m.ID,
-		DeviceID:   m.DeviceID,
-		Time:       formatTime(m.Time),
-		Origin:     m.Origin,
-		FrameSeq:   m.FrameSeq,
-		Label:      m.Label,
-		LabelName:  m.LabelName,
-		Confidence: m.Confidence,
-		Energy:     m.Energy,
-		Score:      m.Score,
-		Threshold:  m.Threshold,
-		Method:     m.Method,
-		Model:      m.Model,
-		Evidence:   m.Evidence,
+		Schema:   AlertSchema,
+		Type:     m.Type,
+		ID:       m.ID,
+		DeviceID: m.DeviceID,
+		Time:     formatTime(m.Time),
+		Origin:   m.Origin,
+		FrameSeq: m.FrameSeq,
+		Verdict:  m.Verdict,
+		Model:    m.Model,
+		Evidence: m.Evidence,
 	}
 	if e := m.Event; e != nil {
 		dur := e.Duration.Milliseconds()
@@ -234,21 +216,15 @@ func (m *Message) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	msg := Message{
-		Type:       w.Type,
-		ID:         w.ID,
-		DeviceID:   w.DeviceID,
-		Time:       t,
-		Origin:     w.Origin,
-		FrameSeq:   w.FrameSeq,
-		Label:      w.Label,
-		LabelName:  w.LabelName,
-		Confidence: w.Confidence,
-		Energy:     w.Energy,
-		Score:      w.Score,
-		Threshold:  w.Threshold,
-		Method:     w.Method,
-		Model:      w.Model,
-		Evidence:   w.Evidence,
+		Type:     w.Type,
+		ID:       w.ID,
+		DeviceID: w.DeviceID,
+		Time:     t,
+		Origin:   w.Origin,
+		FrameSeq: w.FrameSeq,
+		Verdict:  w.Verdict,
+		Model:    w.Model,
+		Evidence: w.Evidence,
 	}
 	if w.Type != TypeAlert {
 		if w.EventID == "" || w.PeakScore == nil || w.PeakEnergy == nil || w.PeakFrameSeq == nil ||

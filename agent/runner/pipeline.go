@@ -137,9 +137,9 @@ func (a *Agent) process(d decoded) {
 		"energy", r.Energy, "threshold", threshold, "ood", isOOD, "ms", float64(elapsed.Microseconds())/1000)
 	msgs := a.decider.Observe(event.Observation{
 		Time: t, FrameSeq: d.frame.Seq, Origin: d.frame.Origin, Key: d.frame.Key,
-		Label: r.Label, LabelName: r.LabelName, Confidence: r.Confidence,
-		Energy: r.Energy, Score: r.IDScore, Threshold: threshold,
-		Method: string(m.calib.Method), OOD: isOOD,
+		Verdict: event.Verdict{Label: r.Label, LabelName: r.LabelName, Confidence: r.Confidence,
+			Energy: r.Energy, Score: r.IDScore, Threshold: threshold, Method: string(m.calib.Method)},
+		OOD: isOOD,
 	})
 	evidence := a.enqueue(msgs, d.img, a.handled(d.frame))
 	if a.feedback != nil {

@@ -53,11 +53,10 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, mode string, verbose
 		return err
 	}
 	defer env.Close()
-	logOut, log, broker, dir, framesDir, names := env.logOut, env.log, env.broker, env.dir, env.frames, env.names
-	fmt.Fprintf(stdout, "ood-agent demo: embedded MQTT broker at %s, embedded model, %d sample frames\n", broker.URL(), len(names))
+	fmt.Fprintf(stdout, "ood-agent demo: embedded MQTT broker at %s, embedded model, %d sample frames\n", env.broker.URL(), len(env.names))
 
 	// The "central server": a subscriber on the alert topics.
-	sub, err := mqtt.New(mqtt.Options{Broker: broker.URL(), ClientID: "demo-central-server", KeepAlive: 30 * time.Second, CleanSession: true, Logger: log})
+	sub, err := mqtt.New(mqtt.Options{Broker: env.broker.URL(), ClientID: "demo-central-server", KeepAlive: 30 * time.Second, CleanSession: true, Logger: env.log})
 	if err != nil {
 		return err
 	}
@@ -83,18 +82,15 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, mode string, verbose
 		return err
 	}
 
-	flags := pflag.NewFlagSet("demo", pflag.ContinueOnError)
-	for key, value := range map[string]string{
-		"device_id": "demo-camera", "mqtt.broker": broker.URL(), "source.type": "dir",
-		"source.dir.path": framesDir, "source.dir.watch": "false", "outbox.path": filepath.Join(dir, "outbox.db"),
+	flags, err := demoFlags("demo", map[string]string{
+		"device_id": "demo-camera", "mqtt.broker": env.broker.URL(), "source.type": "dir",
+		"source.dir.path": env.frames, "source.dir.watch": "false", "outbox.path": filepath.Join(env.dir, "outbox.db"),
 		"http.listen": "", "decision.mode": mode, "mqtt.stats_interval": "1h", "log.level": "info",
-	} {
-		flags.String(key, "", "")
-		if err := flags.Set(key, value); err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
-	if err := runAgent(ctx, "", flags, nil, logOut); err != nil {
+	if err := runAgent(ctx, "", flags, nil, env.logOut); err != nil {
 		return err
 	}
 	// Alerts left the outbox only once the broker acknowledged them; give
@@ -105,12 +101,25 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, mode string, verbose
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	verdicts, err := scoreDemoFrames(framesDir, names)
+	verdicts, err := scoreDemoFrames(env.frames, env.names)
 	if err != nil {
 		return err
 	}
-	printDemoReport(stdout, names, verdicts, received)
+	printDemoReport(stdout, env.names, verdicts, received)
 	return nil
+}
+
+// demoFlags sets an agent's configuration keys as the command-line flags
+// runAgent reads, for a demo agent named name.
+func demoFlags(name string, settings map[string]string) (*pflag.FlagSet, error) {
+	flags := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	for key, value := range settings {
+		flags.String(key, "", "")
+		if err := flags.Set(key, value); err != nil {
+			return nil, err
+		}
+	}
+	return flags, nil
 }
 
 // demoFrame is one bundled frame as the agent's detector sees it.

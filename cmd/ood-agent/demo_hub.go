@@ -44,11 +44,10 @@ func runDemoHub(ctx context.Context, stdout, stderr io.Writer, listen string, ve
 		return err
 	}
 	defer env.Close()
-	logOut, log, broker, dir, frames, names := env.logOut, env.log, env.broker, env.dir, env.frames, env.names
 	// The bundled frames 01–08 are Fashion-MNIST (in distribution), the
 	// rest digits, noise and a checkerboard.
 	var inDist, outDist []string
-	for _, n := range names {
+	for _, n := range env.names {
 		if strings.Contains(n, "-fashion-") {
 			inDist = append(inDist, n)
 		} else {
@@ -65,9 +64,9 @@ func runDemoHub(ctx context.Context, stdout, stderr io.Writer, listen string, ve
 	ready := make(chan net.Addr, 1)
 	go func() {
 		errc <- hub.Run(ctx, hub.Config{
-			Database: "sqlite://" + filepath.Join(dir, "hub.db"), Listen: listen, Token: token,
-			Ingest: ingest.Options{Broker: broker.URL(), ClientID: "demo-hub", Prefix: "ood", Evidence: true},
-			Logger: log.With("component", "hub"), Ready: func(a net.Addr) { ready <- a },
+			Database: "sqlite://" + filepath.Join(env.dir, "hub.db"), Listen: listen, Token: token,
+			Ingest: ingest.Options{Broker: env.broker.URL(), ClientID: "demo-hub", Prefix: "ood", Evidence: true},
+			Logger: env.log.With("component", "hub"), Ready: func(a net.Addr) { ready <- a },
 		})
 	}()
 	var addr net.Addr
@@ -78,26 +77,23 @@ func runDemoHub(ctx context.Context, stdout, stderr io.Writer, listen string, ve
 	}
 
 	for _, cam := range demoCameras {
-		inbox := filepath.Join(dir, cam.id)
+		inbox := filepath.Join(env.dir, cam.id)
 		if err := os.Mkdir(inbox, 0o755); err != nil {
 			return err
 		}
-		flags := pflag.NewFlagSet(cam.id, pflag.ContinueOnError)
-		for key, value := range map[string]string{
-			"device_id": cam.id, "mqtt.broker": broker.URL(), "source.type": "dir",
-			"source.dir.path": inbox, "source.dir.watch": "true", "outbox.path": filepath.Join(dir, cam.id+".db"),
+		flags, err := demoFlags(cam.id, map[string]string{
+			"device_id": cam.id, "mqtt.broker": env.broker.URL(), "source.type": "dir",
+			"source.dir.path": inbox, "source.dir.watch": "true", "outbox.path": filepath.Join(env.dir, cam.id+".db"),
 			"http.listen": "", "mqtt.stats_interval": "10s", "mqtt.evidence.enabled": "true", "log.level": "warn",
-		} {
-			flags.String(key, "", "")
-			if err := flags.Set(key, value); err != nil {
-				return err
-			}
+		})
+		if err != nil {
+			return err
 		}
-		go func() { errc <- runAgent(ctx, "", flags, nil, logOut) }()
-		go feedCamera(ctx, cam, frames, inbox, inDist, outDist)
+		go func() { errc <- runAgent(ctx, "", flags, nil, env.logOut) }()
+		go feedCamera(ctx, cam, env.frames, inbox, inDist, outDist)
 	}
 
-	fmt.Fprintf(stdout, "ood-agent demo --hub: embedded broker at %s, %d simulated cameras, hub on SQLite in %s\n\n", broker.URL(), len(demoCameras), dir)
+	fmt.Fprintf(stdout, "ood-agent demo --hub: embedded broker at %s, %d simulated cameras, hub on SQLite in %s\n\n", env.broker.URL(), len(demoCameras), env.dir)
 	fmt.Fprintf(stdout, "Open the hub (the link logs you in):\n\n    http://%s/?token=%s\n\n", addr, token)
 	fmt.Fprintf(stdout, "The same token works for the API:\n\n    curl -H 'Authorization: Bearer %s' http://%s/api/v1/devices\n\nPress Ctrl-C to stop.\n", token, addr)
 	select {

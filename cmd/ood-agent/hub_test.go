@@ -66,7 +66,7 @@ func TestHubCommand(t *testing.T) {
 	}
 	ids := event.NewIDGenerator(nil)
 	m := event.Message{Type: event.TypeAlert, ID: ids.New(), DeviceID: "cam-9", Time: time.Now(), Origin: "x.png",
-		LabelName: "Bag", Confidence: 0.3, Energy: -2, Score: 2, Threshold: 7, Method: "energy", Model: event.Model{Name: "m.tflite", SHA256: strings.Repeat("ab", 32)}}
+		Verdict: event.Verdict{LabelName: "Bag", Confidence: 0.3, Energy: -2, Score: 2, Threshold: 7, Method: "energy"}, Model: event.Model{Name: "m.tflite", SHA256: strings.Repeat("ab", 32)}}
 	payload, _ := json.Marshal(m)
 	deadline := time.Now().Add(30 * time.Second)
 	for {

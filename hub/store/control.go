@@ -119,60 +119,51 @@ func (s *Store) Commands(ctx context.Context, f CommandFilter) ([]CommandWithRes
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, operator, type, target, args, issued_ms, ttl_s, rollout_id FROM commands
+	cmds, err := queryAll(ctx, s.db, "commands", scanCommand, `SELECT id, operator, type, target, args, issued_ms, ttl_s, rollout_id FROM commands
 		WHERE ($1 = '' OR target = 'device/' || $1 OR id IN (SELECT command_id FROM command_results WHERE device_id = $1))
 		AND ($2 = '' OR rollout_id = $2)
 		ORDER BY issued_ms DESC, id LIMIT $3`, f.Device, f.RolloutID, f.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: commands: %w", err)
+	if err != nil || len(cmds) == 0 {
+		return nil, err
 	}
-	var out []CommandWithResults
+	out := make([]CommandWithResults, len(cmds))
 	index := map[string]int{}
-	for rows.Next() {
-		var c Command
-		var args string
-		var issued, ttl int64
-		if err := rows.Scan(&c.ID, &c.Operator, &c.Type, &c.Target, &args, &issued, &ttl, &c.RolloutID); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: commands: %w", err)
-		}
-		c.Args, c.Issued, c.TTL = []byte(args), fromMS(issued), time.Duration(ttl)*time.Second
-		index[c.ID] = len(out)
-		out = append(out, CommandWithResults{Command: c})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: commands: %w", err)
-	}
-	if len(out) == 0 {
-		return out, nil
+	for i, c := range cmds {
+		out[i].Command = c
+		index[c.ID] = i
 	}
 	// One query for the results of the page: the oldest issue time of
-	// the page bounds it.
-	rrows, err := s.db.QueryContext(ctx, `SELECT r.command_id, r.device_id, r.ok, r.code, r.stage, r.message, r.time_ms, r.received_ms, r.duplicates, r.payload
+	// the page bounds it, and the results of newer commands the filter
+	// left out are passed over, not kept.
+	keep := func(r CommandResult) {
+		if i, found := index[r.CommandID]; found {
+			out[i].Results = append(out[i].Results, r)
+		}
+	}
+	err = queryEach(ctx, s.db, "command results", scanCommandResult, keep, `SELECT r.command_id, r.device_id, r.ok, r.code, r.stage, r.message, r.time_ms, r.received_ms, r.duplicates, r.payload
 		FROM command_results r JOIN commands c ON c.id = r.command_id
 		WHERE c.issued_ms >= $1 ORDER BY r.device_id`, ms(out[len(out)-1].Issued))
 	if err != nil {
-		return nil, fmt.Errorf("store: command results: %w", err)
-	}
-	defer rrows.Close()
-	for rrows.Next() {
-		var r CommandResult
-		var ok int
-		var t, rec int64
-		var payload string
-		if err := rrows.Scan(&r.CommandID, &r.DeviceID, &ok, &r.Code, &r.Stage, &r.Message, &t, &rec, &r.Duplicates, &payload); err != nil {
-			return nil, fmt.Errorf("store: command results: %w", err)
-		}
-		i, found := index[r.CommandID]
-		if !found {
-			continue
-		}
-		r.OK, r.Time, r.Received, r.Payload = ok != 0, fromMS(t), fromMS(rec), []byte(payload)
-		out[i].Results = append(out[i].Results, r)
-	}
-	if err := rrows.Err(); err != nil {
-		return nil, fmt.Errorf("store: command results: %w", err)
+		return nil, err
 	}
 	return out, nil
+}
+
+func scanCommand(r scanner) (Command, error) {
+	var c Command
+	var args string
+	var issued, ttl int64
+	err := r.Scan(&c.ID, &c.Operator, &c.Type, &c.Target, &args, &issued, &ttl, &c.RolloutID)
+	c.Args, c.Issued, c.TTL = []byte(args), fromMS(issued), time.Duration(ttl)*time.Second
+	return c, err
+}
+
+func scanCommandResult(r scanner) (CommandResult, error) {
+	var cr CommandResult
+	var ok int
+	var t, rec int64
+	var payload string
+	err := r.Scan(&cr.CommandID, &cr.DeviceID, &ok, &cr.Code, &cr.Stage, &cr.Message, &t, &rec, &cr.Duplicates, &payload)
+	cr.OK, cr.Time, cr.Received, cr.Payload = ok != 0, fromMS(t), fromMS(rec), []byte(payload)
+	return cr, err
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -45,7 +44,7 @@ func (s *Store) AddModel(ctx context.Context, m Model) error {
 
 const modelColumns = `version, name, model_sha256, model_size, calibration_sha256, calibration_size, manifest, operator, created_ms`
 
-func scanModel(row interface{ Scan(...any) error }) (Model, error) {
+func scanModel(row scanner) (Model, error) {
 	var m Model
 	var manifest string
 	var created int64
@@ -56,32 +55,12 @@ func scanModel(row interface{ Scan(...any) error }) (Model, error) {
 
 // Model returns the release of version.
 func (s *Store) Model(ctx context.Context, version string) (Model, error) {
-	m, err := scanModel(s.db.QueryRowContext(ctx, `SELECT `+modelColumns+` FROM models WHERE version = $1`, version))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Model{}, ErrNotFound
-	}
-	if err != nil {
-		return Model{}, fmt.Errorf("store: model %s: %w", version, err)
-	}
-	return m, nil
+	return queryOne(ctx, s.db, "model "+version, scanModel, `SELECT `+modelColumns+` FROM models WHERE version = $1`, version)
 }
 
 // Models returns every release, newest first.
 func (s *Store) Models(ctx context.Context) ([]Model, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+modelColumns+` FROM models ORDER BY created_ms DESC, version`)
-	if err != nil {
-		return nil, fmt.Errorf("store: models: %w", err)
-	}
-	defer rows.Close()
-	var out []Model
-	for rows.Next() {
-		m, err := scanModel(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: models: %w", err)
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, "models", scanModel, `SELECT `+modelColumns+` FROM models ORDER BY created_ms DESC, version`)
 }
 
 // Rollout is the installation of a release on a set of devices.
@@ -111,7 +90,7 @@ func (s *Store) AddRollout(ctx context.Context, r Rollout) error {
 
 const rolloutColumns = `id, model_version, target, percent, devices, operator, created_ms`
 
-func scanRollout(row interface{ Scan(...any) error }) (Rollout, error) {
+func scanRollout(row scanner) (Rollout, error) {
 	var r Rollout
 	var devices string
 	var created int64
@@ -125,30 +104,10 @@ func scanRollout(row interface{ Scan(...any) error }) (Rollout, error) {
 
 // Rollout returns one rollout.
 func (s *Store) Rollout(ctx context.Context, id string) (Rollout, error) {
-	r, err := scanRollout(s.db.QueryRowContext(ctx, `SELECT `+rolloutColumns+` FROM rollouts WHERE id = $1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Rollout{}, ErrNotFound
-	}
-	if err != nil {
-		return Rollout{}, fmt.Errorf("store: rollout %s: %w", id, err)
-	}
-	return r, nil
+	return queryOne(ctx, s.db, "rollout "+id, scanRollout, `SELECT `+rolloutColumns+` FROM rollouts WHERE id = $1`, id)
 }
 
 // Rollouts returns the latest rollouts, newest first.
 func (s *Store) Rollouts(ctx context.Context, limit int) ([]Rollout, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+rolloutColumns+` FROM rollouts ORDER BY created_ms DESC, id LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: rollouts: %w", err)
-	}
-	defer rows.Close()
-	var out []Rollout
-	for rows.Next() {
-		r, err := scanRollout(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: rollouts: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, "rollouts", scanRollout, `SELECT `+rolloutColumns+` FROM rollouts ORDER BY created_ms DESC, id LIMIT $1`, limit)
 }

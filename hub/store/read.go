@@ -49,8 +49,6 @@ func (d Device) Drifting() bool {
 const deviceColumns = `id, state, status_ms, last_seen_ms, version, model_name, model_sha256, stats_ms, fps, ood_rate, ood_rate_1h,
 	energy_p05, energy_p50, energy_p95, cal_p05, cal_p50, cal_p95, cal_threshold`
 
-type scanner interface{ Scan(...any) error }
-
 func scanDevice(r scanner) (Device, error) {
 	var d Device
 	var status, seen, stats int64
@@ -72,32 +70,12 @@ func ptr(n sql.NullFloat64) *float64 {
 
 // Devices returns every known device, ordered by id.
 func (s *Store) Devices(ctx context.Context) ([]Device, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: list devices: %w", err)
-	}
-	defer rows.Close()
-	var out []Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list devices: %w", err)
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, "list devices", scanDevice, `SELECT `+deviceColumns+` FROM devices ORDER BY id`)
 }
 
 // Device returns one device, or ErrNotFound.
 func (s *Store) Device(ctx context.Context, id string) (Device, error) {
-	d, err := scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = $1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Device{}, ErrNotFound
-	}
-	if err != nil {
-		return Device{}, fmt.Errorf("store: device %s: %w", id, err)
-	}
-	return d, nil
+	return queryOne(ctx, s.db, "device "+id, scanDevice, `SELECT `+deviceColumns+` FROM devices WHERE id = $1`, id)
 }
 
 // AlertsPerHour counts the alert and event_start messages of one device,
@@ -210,22 +188,11 @@ func (s *Store) Alerts(ctx context.Context, q AlertQuery) (AlertPage, error) {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
 	query += " ORDER BY time_ms DESC, id DESC LIMIT " + arg(limit+1)
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	alerts, err := queryAll(ctx, s.db, "list alerts", scanAlert, query, args...)
 	if err != nil {
-		return AlertPage{}, fmt.Errorf("store: list alerts: %w", err)
+		return AlertPage{}, err
 	}
-	defer rows.Close()
-	var page AlertPage
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return AlertPage{}, fmt.Errorf("store: list alerts: %w", err)
-		}
-		page.Alerts = append(page.Alerts, a)
-	}
-	if err := rows.Err(); err != nil {
-		return AlertPage{}, fmt.Errorf("store: list alerts: %w", err)
-	}
+	page := AlertPage{Alerts: alerts}
 	if len(page.Alerts) > limit {
 		page.Alerts = page.Alerts[:limit]
 		last := page.Alerts[limit-1]
@@ -253,14 +220,7 @@ func decodeCursor(c string) (int64, string, error) {
 
 // Alert returns one alert by id, or ErrNotFound.
 func (s *Store) Alert(ctx context.Context, id string) (Alert, error) {
-	a, err := scanAlert(s.db.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = $1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Alert{}, ErrNotFound
-	}
-	if err != nil {
-		return Alert{}, fmt.Errorf("store: alert %s: %w", id, err)
-	}
-	return a, nil
+	return queryOne(ctx, s.db, "alert "+id, scanAlert, `SELECT `+alertColumns+` FROM alerts WHERE id = $1`, id)
 }
 
 // CountAlerts returns the number of stored alert-topic messages.
@@ -275,50 +235,41 @@ func (s *Store) CountAlerts(ctx context.Context) (int64, error) {
 // Evidence returns one evidence image by id (the id of its alert), or
 // ErrNotFound.
 func (s *Store) Evidence(ctx context.Context, id string) (Evidence, error) {
+	return queryOne(ctx, s.db, "evidence "+id, scanEvidence, `SELECT id, device_id, received_ms, content_type, data FROM evidence WHERE id = $1`, id)
+}
+
+func scanEvidence(r scanner) (Evidence, error) {
 	var e Evidence
 	var recv int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, device_id, received_ms, content_type, data FROM evidence WHERE id = $1`, id).
-		Scan(&e.ID, &e.DeviceID, &recv, &e.ContentType, &e.Data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Evidence{}, ErrNotFound
-	}
-	if err != nil {
-		return Evidence{}, fmt.Errorf("store: evidence %s: %w", id, err)
-	}
+	err := r.Scan(&e.ID, &e.DeviceID, &recv, &e.ContentType, &e.Data)
 	e.Received = fromMS(recv)
-	return e, nil
+	return e, err
 }
 
 // StatsSince returns a device's statistics intervals that ended at or
 // after since, oldest first, at most limit of the newest.
 func (s *Store) StatsSince(ctx context.Context, device string, since time.Time, limit int) ([]Stats, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, device_id, time_ms, interval_s, frames, ood_frames, fps, inference_p50,
+	out, err := queryAll(ctx, s.db, "stats of "+device, scanStats, `SELECT id, device_id, time_ms, interval_s, frames, ood_frames, fps, inference_p50,
 		energy_p05, energy_p50, energy_p95, cal_p05, cal_p50, cal_p95, cal_threshold FROM stats
 		WHERE device_id = $1 AND time_ms >= $2 ORDER BY time_ms DESC LIMIT $3`, device, since.UnixMilli(), limit)
 	if err != nil {
-		return nil, fmt.Errorf("store: stats of %s: %w", device, err)
-	}
-	defer rows.Close()
-	var out []Stats
-	for rows.Next() {
-		var st Stats
-		var t int64
-		var q [7]sql.NullFloat64
-		if err := rows.Scan(&st.ID, &st.DeviceID, &t, &st.IntervalS, &st.Frames, &st.OODFrames, &st.FPS, &q[0],
-			&q[1], &q[2], &q[3], &q[4], &q[5], &q[6], &st.CalThreshold); err != nil {
-			return nil, fmt.Errorf("store: stats of %s: %w", device, err)
-		}
-		st.Time = fromMS(t)
-		st.InferenceP50 = ptr(q[0])
-		st.Energy = Quantiles{ptr(q[1]), ptr(q[2]), ptr(q[3])}
-		st.Calibration = Quantiles{ptr(q[4]), ptr(q[5]), ptr(q[6])}
-		out = append(out, st)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: stats of %s: %w", device, err)
+		return nil, err
 	}
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
 		out[i], out[j] = out[j], out[i]
 	}
 	return out, nil
+}
+
+func scanStats(r scanner) (Stats, error) {
+	var st Stats
+	var t int64
+	var q [7]sql.NullFloat64
+	err := r.Scan(&st.ID, &st.DeviceID, &t, &st.IntervalS, &st.Frames, &st.OODFrames, &st.FPS, &q[0],
+		&q[1], &q[2], &q[3], &q[4], &q[5], &q[6], &st.CalThreshold)
+	st.Time = fromMS(t)
+	st.InferenceP50 = ptr(q[0])
+	st.Energy = Quantiles{ptr(q[1]), ptr(q[2]), ptr(q[3])}
+	st.Calibration = Quantiles{ptr(q[4]), ptr(q[5]), ptr(q[6])}
+	return st, err
 }

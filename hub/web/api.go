@@ -83,6 +83,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
+// jsonList converts items for a JSON answer: an empty list is [], not
+// null.
+func jsonList[T, J any](items []T, conv func(T) J) []J {
+	out := make([]J, 0, len(items))
+	for _, v := range items {
+		out = append(out, conv(v))
+	}
+	return out
+}
+
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
@@ -105,11 +115,7 @@ func (s *Server) apiDevices(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, err)
 		return
 	}
-	out := make([]DeviceJSON, 0, len(views))
-	for _, v := range views {
-		out = append(out, deviceJSON(v))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
+	writeJSON(w, http.StatusOK, map[string]any{"devices": jsonList(views, deviceJSON)})
 }
 
 func (s *Server) apiDevice(w http.ResponseWriter, r *http.Request) {
@@ -182,10 +188,7 @@ func (s *Server) apiAlerts(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, err)
 		return
 	}
-	alerts := make([]json.RawMessage, 0, len(page.Alerts))
-	for _, a := range page.Alerts {
-		alerts = append(alerts, a.Payload)
-	}
+	alerts := jsonList(page.Alerts, func(a store.Alert) json.RawMessage { return a.Payload })
 	writeJSON(w, http.StatusOK, map[string]any{"alerts": alerts, "next": page.Next})
 }
 

@@ -157,11 +157,7 @@ func (s *Server) apiCommands(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, err)
 		return
 	}
-	out := make([]CommandJSON, 0, len(cmds))
-	for _, c := range cmds {
-		out = append(out, commandJSON(c))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"commands": out})
+	writeJSON(w, http.StatusOK, map[string]any{"commands": jsonList(cmds, commandJSON)})
 }
 
 // ControlJSON says whether fleet control is on and which key agents

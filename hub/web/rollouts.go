@@ -128,11 +128,7 @@ func (s *Server) apiModels(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, err)
 		return
 	}
-	out := make([]ModelReleaseJSON, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, releaseJSON(m))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"models": out})
+	writeJSON(w, http.StatusOK, map[string]any{"models": jsonList(ms, releaseJSON)})
 }
 
 // modelFile serves a release file to agents, with Range support for

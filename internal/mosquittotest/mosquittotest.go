@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ood-agent/ood-agent/internal/freeport"
 )
 
 // DefaultBinary is where Debian's mosquitto package installs the broker.
@@ -113,7 +115,7 @@ func Start(t testing.TB, opts ...Option) *Broker {
 	// process may grab it in between; a few attempts make that harmless.
 	var err error
 	for range 3 {
-		b.port, err = freePort()
+		b.port, err = freeport.Get()
 		if err != nil {
 			t.Fatalf("mosquittotest: %v", err)
 		}
@@ -161,15 +163,6 @@ func writePasswordFile(t testing.TB, path string, users []credential) {
 			t.Fatalf("mosquittotest: mosquitto_passwd for user %q: %v: %s", u.name, err, strings.ReplaceAll(string(out), u.password, "***"))
 		}
 	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (b *Broker) render(cfg config, passwordFile string) string {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ood-agent/ood-agent/model"
+	"github.com/ood-agent/ood-agent/model/kernels"
 	"github.com/ood-agent/ood-agent/model/ood"
 	"github.com/ood-agent/ood-agent/model/tensor"
 )
@@ -117,15 +118,9 @@ func LoadHead(m *model.Model, f model.Features) (*ood.Head, error) {
 			return nil, err
 		}
 	}
-	lo, hi := ood.Unbounded()
-	switch f.Activation {
-	case model.ActRelu:
-		lo = 0
-	case model.ActRelu6:
-		lo, hi = 0, 6
-	case model.ActReluN1To1:
-		lo, hi = -1, 1
-	}
+	// The same clamp as the interpreter's fully-connected kernel, so the
+	// recomputed logits match the model's.
+	lo, hi := kernels.ActivationRangeFloat(f.Activation)
 	return ood.NewHead(w, b, f.Classes, f.Dim, lo, hi)
 }
 

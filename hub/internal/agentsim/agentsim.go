@@ -43,9 +43,10 @@ func (d *Device) Alert(t time.Time) event.Message {
 	energy := -3 - float64(d.seq%5)
 	return event.Message{
 		Type: event.TypeAlert, ID: d.ids.NewAt(t), DeviceID: d.Topics.DeviceID, Time: t,
-		Origin: "/var/lib/ood-agent/inbox/frame.png", FrameSeq: d.seq, Label: int(d.seq % 10),
-		LabelName:  []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}[d.seq%10],
-		Confidence: 0.4, Energy: energy, Score: -energy, Threshold: 7.95, Method: "energy", Model: Model,
+		Origin: "/var/lib/ood-agent/inbox/frame.png", FrameSeq: d.seq, Model: Model,
+		Verdict: event.Verdict{Label: int(d.seq % 10),
+			LabelName:  []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}[d.seq%10],
+			Confidence: 0.4, Energy: energy, Score: -energy, Threshold: 7.95, Method: "energy"},
 	}
 }
 

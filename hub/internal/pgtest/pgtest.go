@@ -2,7 +2,6 @@ package pgtest
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+
+	"github.com/ood-agent/ood-agent/internal/freeport"
 )
 
 // binDir returns the newest /usr/lib/postgresql/*/bin holding initdb.
@@ -80,7 +81,7 @@ func Start(t testing.TB) string {
 	logFile := filepath.Join(dir, "postgres.log")
 	var port int
 	for range 3 {
-		port, err = freePort()
+		port, err = freeport.Get()
 		if err != nil {
 			t.Fatalf("pgtest: %v", err)
 		}
@@ -99,13 +100,4 @@ func Start(t testing.TB) string {
 		}
 	})
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
