@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/ood-agent/ood-agent/hub"
 	"github.com/ood-agent/ood-agent/hub/ingest"
 )
