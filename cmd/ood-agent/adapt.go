@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ood-agent/ood-agent/agent/feedback"
 	"github.com/ood-agent/ood-agent/internal/atomicfile"
-	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/adapt"
 	"github.com/ood-agent/ood-agent/model/dataset"
 	"github.com/ood-agent/ood-agent/model/detect"
@@ -19,15 +19,16 @@ import (
 
 func newAdaptCommand() *cobra.Command {
 	var (
-		mf          modelFlags
-		idSets      []string
-		idLabels    string
-		falseAlarms string
-		oodSets     []string
-		out         string
-		calibOut    string
-		tpr         float64
-		opts        adapt.Options
+		mf           modelFlags
+		idSets       []string
+		idLabels     string
+		falseAlarms  string
+		oodSets      []string
+		out          string
+		calibOut     string
+		featuresFile string
+		tpr          float64
+		opts         adapt.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "adapt --model M.tflite [--calibration C.json] --id INPUT [--false-alarms DIR] [--ood INPUT] --out NEW.tflite",
@@ -50,8 +51,8 @@ through a temporary file and a rename, the calibration last: a crash leaves
 either nothing or a complete model, never a changed current model.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if out == "" || len(idSets) == 0 {
-				return fmt.Errorf("--out and --id are required")
+			if out == "" || (len(idSets) == 0 && featuresFile == "") {
+				return fmt.Errorf("--out and --id (or --features) are required")
 			}
 			if calibOut == "" {
 				calibOut = calibrationPath(out)
@@ -64,48 +65,37 @@ either nothing or a complete model, never a changed current model.`,
 				return err
 			}
 			defer d.Close()
-			feat, ok := d.FeatureInfo()
-			if !ok {
-				_, err := d.File().FindFeatures()
-				return err
-			}
-			head, err := d.Head()
-			if err != nil {
-				return err
-			}
-			id, err := labeledInputs(d, idSets, idLabels, falseAlarms)
-			if err != nil {
-				return err
-			}
-			var outliers [][]float32
-			if len(oodSets) > 0 {
-				o, _, err := collectOutputs(d, oodSets, "confirmed OOD", 0)
-				if err != nil {
-					return err
+			var (
+				id       []adapt.Sample
+				outliers [][]float32
+			)
+			if featuresFile != "" {
+				if len(idSets) > 0 || falseAlarms != "" || len(oodSets) > 0 {
+					return fmt.Errorf("--features replaces --id, --false-alarms and --ood")
 				}
-				outliers = o.features
+				id, outliers, err = featureSamples(d, featuresFile)
+			} else {
+				id, err = labeledInputs(d, idSets, idLabels, falseAlarms)
+				if err == nil && len(oodSets) > 0 {
+					var o *frameOutputs
+					if o, _, err = collectOutputs(d, oodSets, "confirmed OOD", 0); err == nil {
+						outliers = o.features
+					}
+				}
 			}
-			newHead, rep, err := adapt.Train(cmd.Context(), head, id, outliers, opts)
+			if err != nil {
+				return err
+			}
+			res, err := adapt.Adapt(cmd.Context(), d, id, outliers, tpr, opts)
 			w := cmd.OutOrStdout()
-			if rep.HeldOut > 0 {
+			if rep := res.Report; rep.HeldOut > 0 {
 				fmt.Fprintf(w, "trained on %d ID samples (class-balanced) and %d confirmed OOD; held-out ID accuracy %.2f%% → %.2f%% (%d samples)\n",
 					rep.Train, rep.Outliers, 100*rep.AccuracyBefore, 100*rep.AccuracyAfter, rep.HeldOut)
 			}
 			if err != nil {
 				return err
 			}
-			features := make([][]float32, len(id))
-			for i, s := range id {
-				features[i] = s.Features
-			}
-			raw, err := adapt.Rewrite(d.File(), feat, newHead, adapt.LogitRange(newHead, features))
-			if err != nil {
-				return err
-			}
-			calib, err := calibrateAdapted(d, raw, features, tpr)
-			if err != nil {
-				return err
-			}
+			raw, calib := res.Model, res.Calibration
 			if err := atomicfile.WriteFile(out, raw, 0o644); err != nil {
 				return err
 			}
@@ -121,6 +111,7 @@ either nothing or a complete model, never a changed current model.`,
 	cmd.Flags().StringVar(&idLabels, "id-labels", "", "idx label file for a single idx --id input (default: the model's predictions)")
 	cmd.Flags().StringVar(&falseAlarms, "false-alarms", "", "directory of false alarms, one subdirectory per true class")
 	cmd.Flags().StringArrayVar(&oodSets, "ood", nil, "confirmed out-of-distribution inputs (repeatable)")
+	cmd.Flags().StringVar(&featuresFile, "features", "", "train from a feedback export's features.jsonl (ood-agent feedback export) instead of images")
 	cmd.Flags().StringVar(&out, "out", "", "adapted model file to write (not the model in use)")
 	cmd.Flags().StringVar(&calibOut, "calibration-out", "", "calibration of the adapted model (default: next to --out)")
 	cmd.Flags().Float64Var(&tpr, "tpr", 0.95, "fraction of in-distribution inputs the new threshold keeps")
@@ -210,47 +201,40 @@ func classIndex(name string, labels []string) (int, error) {
 	return 0, fmt.Errorf("unknown class %q (want a label name or a class index)", name)
 }
 
-// calibrateAdapted calibrates the adapted model with the method and
-// temperature of the current calibration (energy at T = 1 without one),
-// scoring the ID features through the adapted model's own, requantized
-// last layer.
-func calibrateAdapted(d *detect.Detector, raw []byte, features [][]float32, tpr float64) (*ood.Calibration, error) {
-	method, T := ood.MethodEnergy, d.Temperature()
-	var data *ood.FeatureData
-	if c := d.Calibration(); c != nil {
-		method, data = c.Method, c.Features
-	}
-	f, err := model.OpenBytes("adapted", raw)
+// featureSamples reads a feedback export's features.jsonl: kept frames
+// and false alarms become ID samples of their class, confirmed alerts
+// outliers. The vectors must come from d's model.
+func featureSamples(d *detect.Detector, path string) ([]adapt.Sample, [][]float32, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	feat, err := f.FindFeatures()
+	defer f.Close()
+	lines, err := feedback.ReadFeatures(f)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	head, err := detect.LoadHead(f.Model, feat)
-	if err != nil {
-		return nil, err
+	if len(lines) == 0 {
+		return nil, nil, fmt.Errorf("%s: no frames", path)
 	}
-	s, err := ood.NewScorer(method, T, head, data)
-	if err != nil {
-		return nil, err
+	if sum := d.File().SHA256(); lines[0].Model != "" && lines[0].Model != sum {
+		return nil, nil, fmt.Errorf("%s: features computed by model %s, not by %s (%s)", path, lines[0].Model, d.File().Name, sum)
 	}
-	logits := make([]float32, feat.Classes)
-	scores := make([]float64, len(features))
-	for i, x := range features {
-		head.Logits(logits, x)
-		if scores[i], err = s.Score(logits, x); err != nil {
-			return nil, err
+	var id []adapt.Sample
+	var outliers [][]float32
+	for _, l := range lines {
+		switch feedback.Kind(l.Set) {
+		case feedback.Confirmed:
+			outliers = append(outliers, l.Features)
+		case feedback.FalseAlarm:
+			class, err := classIndex(l.Class, d.Labels())
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %s: %w", path, l.ID, err)
+			}
+			id = append(id, adapt.Sample{Features: l.Features, Label: class})
+		default: // kept
+			id = append(id, adapt.Sample{Features: l.Features, Label: l.Predicted})
 		}
 	}
-	c, err := ood.Calibrate(f.SHA256(), method, T, tpr, scores)
-	if err != nil {
-		return nil, err
-	}
-	c.Features = data
-	c.ModelName = filepath.Base(d.File().Name) + " (adapted)"
-	pre := d.Preprocessing()
-	c.Preprocess = &pre
-	return c, nil
+	return id, outliers, nil
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ood-agent/ood-agent/agent/feedback"
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/adapt"
 	"github.com/ood-agent/ood-agent/model/dataset"
@@ -120,6 +123,67 @@ func TestAdaptCLI(t *testing.T) {
 	// The model in use is never overwritten.
 	if _, err := runAdapt("--model", out, "--id", images, "--out", out); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Errorf("adapt --out = --model: %v", err)
+	}
+}
+
+// TestAdaptFromFeatures trains from a feedback export's features.jsonl
+// (no images) and refuses vectors computed by another model.
+func TestAdaptFromFeatures(t *testing.T) {
+	images, labels := writeIdx(t, 2000)
+	orig, _, err := openModel("zoo:fashion_mnist_cnn_int8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := detect.New(orig, detect.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	id, _, err := collectOutputs(d, []string{images}, "id", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noise, _, err := collectOutputs(d, []string{"noise:uniform:100"}, "ood", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab, err := dataset.ReadIdxLabels(labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(modelSum string) string {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		for i, f := range id.features {
+			enc.Encode(feedback.FeatureLine{ID: fmt.Sprintf("k%d", i), Set: "kept", Predicted: int(lab[i]), Model: modelSum, Logits: id.logits[i], Features: f})
+		}
+		for i, f := range noise.features {
+			enc.Encode(feedback.FeatureLine{ID: fmt.Sprintf("c%d", i), Set: "confirmed", Model: modelSum, Logits: noise.logits[i], Features: f})
+		}
+		path := filepath.Join(t.TempDir(), "features.jsonl")
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	out := filepath.Join(t.TempDir(), "adapted.tflite")
+	stdout, err := runAdapt("--model", "zoo:fashion_mnist_cnn_int8", "--features", write(orig.SHA256()), "--out", out)
+	if err != nil {
+		t.Fatalf("adapt --features: %v\n%s", err, stdout)
+	}
+	if !strings.Contains(stdout, "100 confirmed OOD") {
+		t.Errorf("adapt output does not count the confirmed frames:\n%s", stdout)
+	}
+	nf, err := model.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, before := meanEnergy(t, nf, "noise:uniform:100"), meanEnergy(t, orig, "noise:uniform:100"); after <= before {
+		t.Errorf("mean energy of the confirmed noise %.3f before, %.3f after; want it raised", before, after)
+	}
+	_, err = runAdapt("--model", "zoo:fashion_mnist_cnn_int8", "--features", write(strings.Repeat("ab", 32)), "--out", filepath.Join(t.TempDir(), "x.tflite"))
+	if err == nil || !strings.Contains(err.Error(), "computed by model") {
+		t.Errorf("features of another model: %v, want a refusal naming the model", err)
 	}
 }
 
