@@ -8,8 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ood-agent/ood-agent/model/adapt"
 )
 
 // ExportSummary counts what Export wrote.
@@ -62,17 +65,8 @@ func (s *Store) Export(dir string) (ExportSummary, error) {
 	defer f.Close()
 	w := bufio.NewWriter(f)
 	enc := json.NewEncoder(w)
-	put := func(srcBase, set, class string) error {
-		r, _, err := readRecord(srcBase + recExt)
-		if err != nil {
-			s.log.Warn("feedback record skipped in export", "file", srcBase+recExt, "err", err)
-			return nil
-		}
-		if set == "kept" {
-			class = predictedClass(r)
-		}
-		line := FeatureLine{ID: r.AlertID, Set: set, Class: class, Predicted: r.Class, Model: r.Model, Score: r.Score, Logits: r.Logits, Features: r.Features}
-		if err := enc.Encode(line); err != nil {
+	err = s.walk(func(base, set, class string, r Record) error {
+		if err := enc.Encode(featureLine(r, set, class)); err != nil {
 			return err
 		}
 		switch set {
@@ -83,7 +77,7 @@ func (s *Store) Export(dir string) (ExportSummary, error) {
 		default:
 			sum.Kept++
 		}
-		jpg, err := os.ReadFile(srcBase + jpgExt)
+		jpg, err := os.ReadFile(base + jpgExt)
 		if err != nil {
 			return nil // no evidence kept for this frame
 		}
@@ -99,6 +93,44 @@ func (s *Store) Export(dir string) (ExportSummary, error) {
 		}
 		sum.Images++
 		return os.WriteFile(filepath.Join(sub, r.AlertID+jpgExt), jpg, 0o644)
+	})
+	if err != nil {
+		return sum, err
+	}
+	if err := w.Flush(); err != nil {
+		return sum, fmt.Errorf("feedback: export: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return sum, fmt.Errorf("feedback: export: %w", err)
+	}
+	return sum, nil
+}
+
+// Features returns what Export writes to features.jsonl, without
+// writing anything: the labeled flagged frames and the reservoir.
+func (s *Store) Features() ([]FeatureLine, error) {
+	var lines []FeatureLine
+	err := s.walk(func(_, set, class string, r Record) error {
+		lines = append(lines, featureLine(r, set, class))
+		return nil
+	})
+	return lines, err
+}
+
+// walk calls fn with each labeled flagged frame and each reservoir frame:
+// its files' base path, its set (false_alarm, confirmed or kept), its
+// class and its record. Unreadable records are skipped with a warning.
+func (s *Store) walk(fn func(base, set, class string, r Record) error) error {
+	visit := func(base, set, class string) error {
+		r, _, err := readRecord(base + recExt)
+		if err != nil {
+			s.log.Warn("feedback record skipped", "file", base+recExt, "err", err)
+			return nil
+		}
+		if set == "kept" {
+			class = predictedClass(r)
+		}
+		return fn(base, set, class, r)
 	}
 	for _, e := range s.List() {
 		if e.Label == nil {
@@ -108,8 +140,8 @@ func (s *Store) Export(dir string) (ExportSummary, error) {
 		if e.Label.Kind == FalseAlarm && class == "" {
 			class = predictedClass(e.Record)
 		}
-		if err := put(s.path(flaggedDir, e.AlertID), string(e.Label.Kind), class); err != nil {
-			return sum, fmt.Errorf("feedback: export %s: %w", e.AlertID, err)
+		if err := visit(s.path(flaggedDir, e.AlertID), string(e.Label.Kind), class); err != nil {
+			return fmt.Errorf("feedback: %s: %w", e.AlertID, err)
 		}
 	}
 	s.mu.Lock()
@@ -121,17 +153,51 @@ func (s *Store) Export(dir string) (ExportSummary, error) {
 	}
 	s.mu.Unlock()
 	for _, i := range slots {
-		if err := put(s.path(reservoirDir, strconv.Itoa(i)), "kept", ""); err != nil {
-			return sum, fmt.Errorf("feedback: export reservoir: %w", err)
+		if err := visit(s.path(reservoirDir, strconv.Itoa(i)), "kept", ""); err != nil {
+			return fmt.Errorf("feedback: reservoir: %w", err)
 		}
 	}
-	if err := w.Flush(); err != nil {
-		return sum, fmt.Errorf("feedback: export: %w", err)
+	return nil
+}
+
+func featureLine(r Record, set, class string) FeatureLine {
+	return FeatureLine{ID: r.AlertID, Set: set, Class: class, Predicted: r.Class, Model: r.Model, Score: r.Score, Logits: r.Logits, Features: r.Features}
+}
+
+// Samples turns feature lines into adapt's training data: kept frames and
+// false alarms become in-distribution samples of their class (a label
+// name or a class index, resolved against labels), confirmed alerts
+// outliers. Every line must come from the model whose SHA-256 is model.
+func Samples(lines []FeatureLine, model string, labels []string) (id []adapt.Sample, outliers [][]float32, err error) {
+	for _, l := range lines {
+		if l.Model != "" && l.Model != model {
+			return nil, nil, fmt.Errorf("feedback: %s: features computed by model %s, not by %s", l.ID, l.Model, model)
+		}
+		switch Kind(l.Set) {
+		case Confirmed:
+			outliers = append(outliers, l.Features)
+		case FalseAlarm:
+			class, err := ClassIndex(l.Class, labels)
+			if err != nil {
+				return nil, nil, fmt.Errorf("feedback: %s: %w", l.ID, err)
+			}
+			id = append(id, adapt.Sample{Features: l.Features, Label: class})
+		default: // kept
+			id = append(id, adapt.Sample{Features: l.Features, Label: l.Predicted})
+		}
 	}
-	if err := f.Close(); err != nil {
-		return sum, fmt.Errorf("feedback: export: %w", err)
+	return id, outliers, nil
+}
+
+// ClassIndex resolves a class given as a label name or an index.
+func ClassIndex(name string, labels []string) (int, error) {
+	if i := slices.Index(labels, name); i >= 0 {
+		return i, nil
 	}
-	return sum, nil
+	if i, err := strconv.Atoi(name); err == nil && i >= 0 && (labels == nil || i < len(labels)) {
+		return i, nil
+	}
+	return 0, fmt.Errorf("unknown class %q (want a label name or a class index)", name)
 }
 
 // predictedClass names r's predicted class as a directory: its label, or

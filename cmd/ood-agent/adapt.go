@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -175,7 +173,7 @@ func labeledInputs(d *detect.Detector, idSets []string, idLabels, falseAlarms st
 		if !e.IsDir() {
 			continue
 		}
-		class, err := classIndex(e.Name(), d.Labels())
+		class, err := feedback.ClassIndex(e.Name(), d.Labels())
 		if err != nil {
 			return nil, fmt.Errorf("false alarms: %w", err)
 		}
@@ -190,20 +188,8 @@ func labeledInputs(d *detect.Detector, idSets []string, idLabels, falseAlarms st
 	return samples, nil
 }
 
-// classIndex resolves a class given as a label name or an index.
-func classIndex(name string, labels []string) (int, error) {
-	if i := slices.Index(labels, name); i >= 0 {
-		return i, nil
-	}
-	if i, err := strconv.Atoi(name); err == nil && i >= 0 && (labels == nil || i < len(labels)) {
-		return i, nil
-	}
-	return 0, fmt.Errorf("unknown class %q (want a label name or a class index)", name)
-}
-
-// featureSamples reads a feedback export's features.jsonl: kept frames
-// and false alarms become ID samples of their class, confirmed alerts
-// outliers. The vectors must come from d's model.
+// featureSamples reads a feedback export's features.jsonl into training
+// data for d's model.
 func featureSamples(d *detect.Detector, path string) ([]adapt.Sample, [][]float32, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -217,24 +203,9 @@ func featureSamples(d *detect.Detector, path string) ([]adapt.Sample, [][]float3
 	if len(lines) == 0 {
 		return nil, nil, fmt.Errorf("%s: no frames", path)
 	}
-	if sum := d.File().SHA256(); lines[0].Model != "" && lines[0].Model != sum {
-		return nil, nil, fmt.Errorf("%s: features computed by model %s, not by %s (%s)", path, lines[0].Model, d.File().Name, sum)
-	}
-	var id []adapt.Sample
-	var outliers [][]float32
-	for _, l := range lines {
-		switch feedback.Kind(l.Set) {
-		case feedback.Confirmed:
-			outliers = append(outliers, l.Features)
-		case feedback.FalseAlarm:
-			class, err := classIndex(l.Class, d.Labels())
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %s: %w", path, l.ID, err)
-			}
-			id = append(id, adapt.Sample{Features: l.Features, Label: class})
-		default: // kept
-			id = append(id, adapt.Sample{Features: l.Features, Label: l.Predicted})
-		}
+	id, outliers, err := feedback.Samples(lines, d.File().SHA256(), d.Labels())
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return id, outliers, nil
 }
