@@ -2,8 +2,11 @@ package rollout
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -40,7 +43,9 @@ const (
 type Options struct {
 	// Dir holds everything: rollout.json, the links, v/ and partial/.
 	// Typically <state dir>/models.
-	Dir  string
+	Dir string
+	// Keys verify rollout manifests; without keys Prepare refuses every
+	// manifest and only PrepareLocal installs models.
 	Keys control.KeyRing
 	// Config gives the hub URL, TLS and the self-test and watch limits;
 	// zero fields take DefaultConfig's values.
@@ -97,9 +102,6 @@ type Manager struct {
 func Open(opts Options) (*Manager, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("rollout: no directory")
-	}
-	if len(opts.Keys) == 0 {
-		return nil, errors.New("rollout: no trusted keys")
 	}
 	cfg := opts.Config
 	def := DefaultConfig()
@@ -321,6 +323,57 @@ func (m *Manager) Prepare(ctx context.Context, signed []byte) (*Candidate, error
 	return c, nil
 }
 
+// PrepareLocal stages a model made on this device — by the agent's
+// scheduled adaptation — and loads and self-tests it like a downloaded
+// one, for Activate and the same watch and rollback. version names it
+// (as a manifest's version); model and calibration are the files'
+// contents, the calibration bound to the model.
+func (m *Manager) PrepareLocal(version string, modelData, calibration []byte) (*Candidate, error) {
+	m.mu.Lock()
+	if m.busy {
+		m.mu.Unlock()
+		return nil, ErrBusy
+	}
+	m.busy = true
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.busy = false
+		m.mu.Unlock()
+	}()
+	man := Manifest{V: 1, Version: version, Name: "adapted on this device", Created: time.Now().UTC(),
+		Model: localArtifact(modelData), Calibration: localArtifact(calibration)}
+	if err := man.Validate(); err != nil {
+		return nil, fmt.Errorf("rollout: %w", err)
+	}
+	var parts [2]string
+	for i, data := range [][]byte{modelData, calibration} {
+		parts[i] = m.path(partialDir, fmt.Sprintf("local-%s-%d", version, i))
+		if err := fsutil.WriteFile(parts[i], data, 0o600); err != nil {
+			return nil, fmt.Errorf("rollout: %w", err)
+		}
+	}
+	// The manifest file records what was installed; unsigned, it is
+	// never trusted as a command.
+	record, err := json.Marshal(man)
+	if err != nil {
+		return nil, err
+	}
+	c, err := m.install(man, parts[0], parts[1], record)
+	if err != nil {
+		m.setState(State{Phase: PhaseFailed, Version: version, Reason: err.Error()})
+		m.report(Progress{Phase: PhaseFailed, Version: version, Message: err.Error()})
+		return nil, err
+	}
+	return c, nil
+}
+
+// localArtifact describes a file made on the device.
+func localArtifact(data []byte) Artifact {
+	sum := sha256.Sum256(data)
+	return Artifact{URL: "local", SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data))}
+}
+
 func (m *Manager) prepare(ctx context.Context, man Manifest, signed []byte) (*Candidate, error) {
 	if agentTooOld(m.opts.AgentVersion, man.MinAgentVersion) {
 		return nil, fmt.Errorf("rollout %s needs agent %s or newer, this is %s", man.Version, man.MinAgentVersion, m.opts.AgentVersion)
@@ -351,6 +404,13 @@ func (m *Manager) prepare(ctx context.Context, man Manifest, signed []byte) (*Ca
 	if err != nil {
 		return nil, fmt.Errorf("calibration: %w", err)
 	}
+	return m.install(man, modelPart, calPart, signed)
+}
+
+// install stages verified files, loads them in a new detector and
+// self-tests it.
+func (m *Manager) install(man Manifest, modelPart, calPart string, signed []byte) (*Candidate, error) {
+	rel := filepath.Join(versionsDir, man.Version+"-"+man.Model.SHA256[:12])
 	if err := m.stage(rel, modelPart, calPart, signed); err != nil {
 		return nil, err
 	}

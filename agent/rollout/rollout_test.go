@@ -317,3 +317,52 @@ func TestRedirectToHTTPRefused(t *testing.T) {
 		t.Fatalf("redirect to http: %v, want it refused", err)
 	}
 }
+
+// TestPrepareLocal installs a model made on the device with no trusted
+// keys at all: staged, self-tested, activated and committed like a
+// downloaded one, and found again after a restart; a calibration of
+// another model is refused.
+func TestPrepareLocal(t *testing.T) {
+	e := newEnv(t)
+	opts := e.options(4)
+	opts.Keys = nil
+	m, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Prepare(context.Background(), e.sign(zooRelease(t, "v0", "fashion_mnist_cnn_energy_int8", nil).manifest(e.srv))); err == nil {
+		t.Fatal("a manager without keys accepted a signed manifest")
+	}
+	r := zooRelease(t, "adapt-1", "fashion_mnist_cnn_energy_int8", nil)
+	c, err := m.PrepareLocal("adapt-1", r.model, r.cal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.SelfTest.Passed {
+		t.Fatalf("self-test %+v", c.SelfTest)
+	}
+	if err := m.Activate(c); err != nil {
+		t.Fatal(err)
+	}
+	for v := VerdictNone; v == VerdictNone; {
+		res, err := c.Detector.Image(e.frames[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err = m.Observe(res.OOD); err != nil || v == VerdictRollback {
+			t.Fatalf("verdict %v, %v", v, err)
+		}
+	}
+	c.Close()
+	e.wantCurrent(m, "adapt-1")
+	e.wantCurrent(func() *Manager { m, _ := Open(opts); return m }(), "adapt-1")
+
+	other := zooRelease(t, "x", "fashion_mnist_cnn_energy", nil)
+	if _, err := m.PrepareLocal("adapt-2", r.model, other.cal); err == nil || !strings.Contains(err.Error(), "calibration") {
+		t.Errorf("a calibration of another model: %v, want a refusal", err)
+	}
+	if st := m.State(); st.Phase != PhaseFailed {
+		t.Errorf("state after the refusal %+v, want failed", st)
+	}
+	e.wantCurrent(m, "adapt-1")
+}

@@ -89,6 +89,18 @@ func (s *Swapper) Start(cmd control.Command) (control.Outcome, error) {
 	return control.Outcome{Stage: "accepted", Message: fmt.Sprintf("rolling out %s", man.Version), Settings: map[string]any{"version": man.Version}}, nil
 }
 
+// Offer hands the frame loop a candidate prepared outside a command,
+// such as the agent's own adaptation (Manager.PrepareLocal). It reports
+// false, leaving c to the caller, when another candidate is waiting.
+func (s *Swapper) Offer(c *Candidate) bool {
+	select {
+	case s.ready <- c:
+		return true
+	default:
+		return false
+	}
+}
+
 // Take returns the candidate ready to be activated, if any. Call it
 // between frames.
 func (s *Swapper) Take() (*Candidate, bool) {
