@@ -65,6 +65,7 @@ type Config struct {
 	HTTP       HTTP       `mapstructure:"http"`
 	Control    Control    `mapstructure:"control"`
 	Feedback   Feedback   `mapstructure:"feedback"`
+	Adapt      Adapt      `mapstructure:"adapt"`
 }
 
 // Log configures the agent's logger.
@@ -259,6 +260,26 @@ type Feedback struct {
 	Float16    bool  `mapstructure:"float16"`  // store vectors in half precision
 }
 
+// Adapt schedules the agent's own adaptation: when operators have
+// labeled enough new alerts (feedback), the agent retrains the model's
+// last layer on the stored vectors, as ood-agent adapt --features does,
+// and switches to the new model through the rollout watch, which rolls
+// it back if it flags too many frames. See docs/feedback.md.
+type Adapt struct {
+	Enabled bool `mapstructure:"enabled"`
+	// MinLabels is how many labels newer than the last adaptation start
+	// the next one.
+	MinLabels int `mapstructure:"min_labels"`
+	// Interval is how often the agent counts the labels.
+	Interval time.Duration `mapstructure:"interval"`
+	// TPR is the fraction of in-distribution frames the new calibration
+	// keeps.
+	TPR float64 `mapstructure:"tpr"`
+	// MaxAccuracyDrop is the largest drop of held-out accuracy accepted
+	// (0.01: one point); a larger one keeps the current model.
+	MaxAccuracyDrop float64 `mapstructure:"max_accuracy_drop"`
+}
+
 // Enabled reports whether remote control is on.
 func (c Control) Enabled() bool { return len(c.TrustedKeys) > 0 }
 
@@ -347,6 +368,7 @@ func defaults() *Config {
 		// The same defaults as feedback.DefaultConfig (a runner test
 		// keeps them equal).
 		Feedback: Feedback{MaxFlagged: 500, Reservoir: 200, MaxBytes: 64 << 20, Evidence: true},
+		Adapt:    Adapt{MinLabels: 20, Interval: time.Hour, TPR: 0.95, MaxAccuracyDrop: 0.01},
 	}
 }
 

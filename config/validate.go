@@ -132,6 +132,12 @@ func (c *Config) Validate() error {
 	v.check(fb.MaxFlagged >= 1 && fb.MaxFlagged <= 1_000_000, "feedback.max_flagged", "must be between 1 and 1000000, got %d", fb.MaxFlagged)
 	v.check(fb.Reservoir >= 0 && fb.Reservoir <= 100_000, "feedback.reservoir", "must be between 0 and 100000, got %d", fb.Reservoir)
 	v.check(fb.MaxBytes >= 1<<20, "feedback.max_bytes", "must be at least 1 MiB (1048576), got %d", fb.MaxBytes)
+	ad := c.Adapt
+	v.check(!ad.Enabled || fb.Enabled, "adapt.enabled", "needs feedback.enabled: adaptation trains on the feedback store")
+	v.check(ad.MinLabels >= 1, "adapt.min_labels", "must be at least 1, got %d", ad.MinLabels)
+	v.check(ad.Interval >= time.Second, "adapt.interval", "must be at least 1s, got %s", ad.Interval)
+	v.check(ad.TPR > 0 && ad.TPR < 1, "adapt.tpr", "must be between 0 and 1, got %g", ad.TPR)
+	v.check(ad.MaxAccuracyDrop >= 0 && ad.MaxAccuracyDrop < 1, "adapt.max_accuracy_drop", "must be in [0, 1), got %g", ad.MaxAccuracyDrop)
 	return errors.Join(v.errs...)
 }
 

@@ -48,6 +48,7 @@ func (a *Agent) startFeedback() error {
 		store.Close()
 		return err
 	}
+	a.feedbackStore = store
 	a.feedback = feedback.NewRecorder(store, recorderQueue, log)
 	a.Add("feedback", svc.Run)
 	a.Add("feedback-store", a.feedback.Run)

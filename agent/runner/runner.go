@@ -19,6 +19,7 @@ import (
 	"github.com/ood-agent/ood-agent/agent/homeassistant"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/outbox"
+	"github.com/ood-agent/ood-agent/agent/rollout"
 	"github.com/ood-agent/ood-agent/agent/source"
 	"github.com/ood-agent/ood-agent/config"
 	"github.com/ood-agent/ood-agent/model"
@@ -70,11 +71,13 @@ type Agent struct {
 	modelMu sync.RWMutex
 	model   *activeModel // swapped by the frame loop only
 	// fleet is the remote control, nil when control is off.
-	fleet      *fleet
-	feedback   *feedback.Recorder // nil unless feedback.enabled
-	paused     atomic.Bool
-	snapshots  chan string // ids of snapshot commands waiting for a frame
-	loadConfig func() (*config.Config, error)
+	fleet    *fleet
+	feedback *feedback.Recorder // nil unless feedback.enabled
+	// feedbackStore is the recorder's store, which adapt.enabled reads.
+	feedbackStore *feedback.Store
+	paused        atomic.Bool
+	snapshots     chan string // ids of snapshot commands waiting for a frame
+	loadConfig    func() (*config.Config, error)
 
 	decision  atomic.Pointer[ood.Decision] // calibration with decision.threshold
 	running   atomic.Bool
@@ -132,7 +135,9 @@ func New(opts Options) (_ *Agent, err error) {
 		},
 	}
 	file, calib, version := opts.Model, opts.Calibration, ""
-	if cfg.Control.Enabled() {
+	// Remote control and the agent's own adaptation both switch models
+	// through the rollout manager.
+	if cfg.Control.Enabled() || cfg.Adapt.Enabled {
 		if file, calib, version, err = a.openRollout(detOpts, file, calib); err != nil {
 			return nil, err
 		}
@@ -178,15 +183,24 @@ func New(opts Options) (_ *Agent, err error) {
 	if a.client, err = a.newClient(); err != nil {
 		return nil, err
 	}
-	if a.fleet != nil {
+	if cfg.Control.Enabled() {
 		if err := a.startControl(); err != nil {
 			return nil, err
 		}
+	} else if a.fleet != nil {
+		// Adaptation alone: its candidates reach the frame loop through
+		// the swapper, with no command to report to.
+		ctx, cancel := context.WithCancel(context.Background())
+		a.fleet.stop = cancel
+		a.fleet.swapper = rollout.NewSwapper(ctx, a.fleet.mgr, nil)
 	}
 	if cfg.Feedback.Enabled {
 		if err := a.startFeedback(); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Adapt.Enabled {
+		a.Add("adapt", a.runAdapt)
 	}
 	a.initMetrics()
 	// Files can wait; camera frames cannot: only a source whose every

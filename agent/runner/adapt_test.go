@@ -1,0 +1,218 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ood-agent/ood-agent/agent/event"
+	"github.com/ood-agent/ood-agent/agent/mqtt"
+	"github.com/ood-agent/ood-agent/agent/rollout"
+	"github.com/ood-agent/ood-agent/config"
+	"github.com/ood-agent/ood-agent/model/dataset"
+	"github.com/ood-agent/ood-agent/model/zoo"
+)
+
+// TestScheduledAdaptation runs the agent with feedback and adaptation on,
+// no remote control, a real broker and the demo model: operators confirm
+// alerts over MQTT; once min_labels labels wait, the agent retrains the
+// last layer, stages and self-tests the new model, switches to it between
+// frames and commits it after a watch of in-distribution frames. A second
+// adaptation goes live while the camera sees noise: the watch rolls it
+// back to the first adapted model.
+func TestScheduledAdaptation(t *testing.T) {
+	fashion := fashionFrames(t, 220)
+	broker := startBroker(t)
+	frames, state := t.TempDir(), t.TempDir()
+	cfg := testConfig(t, frames, state, broker.URL())
+	cfg.Decision.Threshold = nil // the calibration's
+	cfg.Feedback.Enabled = true
+	cfg.Adapt = config.Adapt{Enabled: true, MinLabels: 4, Interval: time.Second, TPR: 0.95, MaxAccuracyDrop: 0.2}
+	cfg.Control.Rollout.WatchFrames = 10
+	cfg.Control.Rollout.MaxOODRate = 0.5
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	var alerts []string
+	subscribeAlerts(t, broker.URL(), "central-"+t.Name(), func(m event.Message) {
+		mu.Lock()
+		alerts = append(alerts, m.ID)
+		mu.Unlock()
+	})
+	var logs syncBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent log:\n%s", logs.String())
+		}
+	})
+	file, calib, err := zoo.Open(zoo.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Options{Config: cfg, Model: file, Calibration: calib, Version: "test", Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	pub, err := mqtt.New(mqtt.Options{Broker: broker.URL(), ClientID: "labeler", KeepAlive: 5 * time.Second,
+		BackoffInitial: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go pub.Run(ctx)
+	if err := pub.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	labeled := 0
+	// confirm labels every alert not yet labeled as out of distribution.
+	confirm := func() {
+		mu.Lock()
+		ids := append([]string(nil), alerts[labeled:]...)
+		mu.Unlock()
+		for _, id := range ids {
+			label, _ := json.Marshal(map[string]any{"id": "fb-" + id, "alert_id": id, "label": "confirmed"})
+			if err := pub.Publish(ctx, "ood/test-device/feedback", label, 1, false); err != nil {
+				t.Fatal(err)
+			}
+			labeled++
+		}
+	}
+	next := 0
+	write := func(imgs []image.Image) {
+		for _, img := range imgs {
+			var b bytes.Buffer
+			png.Encode(&b, img)
+			tmp := filepath.Join(frames, fmt.Sprintf(".%05d.tmp", next))
+			os.WriteFile(tmp, b.Bytes(), 0o644)
+			os.Rename(tmp, filepath.Join(frames, fmt.Sprintf("f-%05d.png", next)))
+			next++
+		}
+	}
+	phase := func() rollout.Phase { return a.fleet.mgr.State().Phase }
+
+	// In-distribution frames fill the reservoir; noise frames alert.
+	write(fashion[:120])
+	write(noiseFrames(6))
+	waitFor(t, "the noise alerts", 60*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(alerts) >= 6
+	})
+	confirm()
+	// The frame loop switches between two frames: the next ones after
+	// the model is staged run on it and are watched.
+	waitFor(t, "the first adapted model to be staged", 60*time.Second, func() bool { return phase() == rollout.PhaseStaged })
+	first := a.fleet.mgr.State().Version
+	if !strings.HasPrefix(first, "adapt-") {
+		t.Fatalf("staged version %q, want an adapt- version", first)
+	}
+	write(fashion[120:140])
+	waitFor(t, "the first adapted model to be committed", 60*time.Second, func() bool { return phase() == rollout.PhaseCommitted })
+	if v := a.active().version; v != first {
+		t.Fatalf("active model %q after the commit, want %q", v, first)
+	}
+
+	// More confirmed alerts start a second adaptation; the camera then
+	// sees noise, which the watch counts against the new model.
+	// In-distribution vectors of the new model for the next training.
+	write(fashion[140:220])
+	mu.Lock()
+	seen := len(alerts)
+	mu.Unlock()
+	write(noiseFrames(6))
+	waitFor(t, "more alerts", 60*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(alerts) >= seen+4
+	})
+	time.Sleep(time.Second) // the Unix-second version names must differ
+	confirm()
+	waitFor(t, "the second adapted model to be staged", 60*time.Second, func() bool {
+		st := a.fleet.mgr.State()
+		return st.Phase == rollout.PhaseStaged && st.Version != first
+	})
+	write(noiseFrames(12))
+	waitFor(t, "the rollback", 60*time.Second, func() bool { return phase() == rollout.PhaseRolledBack })
+	if v := a.active().version; v != first {
+		t.Errorf("active model %q after the rollback, want the first adapted one %q", v, first)
+	}
+	if cur, ok := a.fleet.mgr.Current(); !ok || cur.Version != first {
+		t.Errorf("current link %+v (%v), want %s", cur, ok, first)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// fashionFrames returns the first n Fashion-MNIST test images, which the
+// demo model takes as in distribution.
+func fashionFrames(t *testing.T, n int) []image.Image {
+	t.Helper()
+	set, err := dataset.ReadIdxImages("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
+	if err != nil {
+		t.Fatalf("Fashion-MNIST (Debian package dataset-fashion-mnist): %v", err)
+	}
+	out := make([]image.Image, n)
+	for i := range out {
+		img := image.NewGray(image.Rect(0, 0, 28, 28))
+		copy(img.Pix, set.Pixels[i*28*28:(i+1)*28*28])
+		out[i] = img
+	}
+	return out
+}
+
+var noiseSeed uint64
+
+// noiseFrames returns n frames of uniform noise, new ones on every call.
+func noiseFrames(n int) []image.Image {
+	out := make([]image.Image, n)
+	for i := range out {
+		noiseSeed++
+		img := image.NewGray(image.Rect(0, 0, 28, 28))
+		x := noiseSeed * 0x9e3779b97f4a7c15
+		for k := range img.Pix {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			img.Pix[k] = uint8(x)
+		}
+		out[i] = img
+	}
+	return out
+}
