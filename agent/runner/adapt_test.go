@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"image"
 	"image/png"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ood-agent/ood-agent/agent/event"
+	"github.com/ood-agent/ood-agent/agent/internal/logtest"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/rollout"
 	"github.com/ood-agent/ood-agent/config"
@@ -51,7 +51,7 @@ func TestScheduledAdaptation(t *testing.T) {
 		alerts = append(alerts, m.ID)
 		mu.Unlock()
 	})
-	var logs syncBuffer
+	logger, logs := logtest.New()
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("agent log:\n%s", logs.String())
@@ -61,7 +61,7 @@ func TestScheduledAdaptation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Options{Config: cfg, Model: file, Calibration: calib, Version: "test", Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	a, err := New(Options{Config: cfg, Model: file, Calibration: calib, Version: "test", Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,24 +160,6 @@ func TestScheduledAdaptation(t *testing.T) {
 	if cur, ok := a.fleet.mgr.Current(); !ok || cur.Version != first {
 		t.Errorf("current link %+v (%v), want %s", cur, ok, first)
 	}
-}
-
-// syncBuffer is a bytes.Buffer for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // fashionFrames returns the first n Fashion-MNIST test images, which the
