@@ -135,6 +135,14 @@ func SpecFor(f *model.File, in *tensor.Tensor, opts Options) (Spec, error) {
 	return s, nil
 }
 
+// NewTensor returns a tensor of the input shape and type s describes, for
+// filling with a Preprocessor away from the interpreter's own input (in a
+// goroutine ahead of inference, say).
+func (s Spec) NewTensor() *tensor.Tensor {
+	shape := []int{1, s.Height, s.Width, s.Channels}
+	return &tensor.Tensor{Type: s.Type, Shape: shape, Data: tensor.AlignedBytes(tensor.NumElements(shape) * s.Type.Size())}
+}
+
 // Record describes s as a calibration records it.
 func (s Spec) Record() ood.Preprocessing {
 	color := "rgb"
