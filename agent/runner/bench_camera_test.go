@@ -2,7 +2,6 @@ package runner
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -133,15 +132,9 @@ func TestHelperAgentRSS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	stop := runAgent(t, a)
 	waitFor(t, "frames classified", time.Minute, func() bool { return a.frames.Get()+a.skipped.Get() >= 200 })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	fmt.Printf("agent-rss %d %d\n", vmHWM(t), a.frames.Get())
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
+	"log/slog"
 	"time"
 
 	"github.com/ood-agent/ood-agent/agent/event"
@@ -147,8 +148,10 @@ func (a *Agent) process(d decoded) {
 	if t.IsZero() {
 		t = a.clock.Now()
 	}
-	a.log.Debug("frame", "frame", d.frame.Origin, "seq", d.frame.Seq, "label", r.LabelName, "score", r.IDScore,
-		"energy", r.Energy, "threshold", threshold, "ood", isOOD, "ms", float64(elapsed.Microseconds())/1000)
+	if a.log.Enabled(context.Background(), slog.LevelDebug) { // its arguments allocate, logged or not
+		a.log.Debug("frame", "frame", d.frame.Origin, "seq", d.frame.Seq, "label", r.LabelName, "score", r.IDScore,
+			"energy", r.Energy, "threshold", threshold, "ood", isOOD, "ms", float64(elapsed.Microseconds())/1000)
+	}
 	msgs := a.decider.Observe(event.Observation{
 		Time: t, FrameSeq: d.frame.Seq, Origin: d.frame.Origin, Key: d.frame.Key,
 		Verdict: event.Verdict{Label: r.Label, LabelName: r.LabelName, Confidence: r.Confidence,
