@@ -46,7 +46,6 @@ func openBird(tb testing.TB) (*model.File, *ood.Calibration) {
 // Invoke's alone at the same thread count. Use -benchtime 300x or more:
 // each frame takes milliseconds.
 func BenchmarkPipelineCamera(b *testing.B) {
-	TuneGC()
 	file, calib := openBird(b)
 	for _, threads := range []int{1, 2} {
 		it, err := interp.New(file.Model, interp.Options{Threads: threads})
@@ -112,14 +111,13 @@ func BenchmarkPipelineCameraRSS(b *testing.B) {
 
 // TestHelperAgentRSS is run as a child process by
 // BenchmarkPipelineCameraRSS: it runs an agent on the bird model over the
-// JPEG files in OOD_RUNNER_RSS_FRAMES, as the command does (TuneGC, default
-// settings), and prints its peak resident memory and the frames classified.
+// JPEG files in OOD_RUNNER_RSS_FRAMES, as the command does (default settings,
+// TuneGC), and prints its peak resident memory and the frames classified.
 func TestHelperAgentRSS(t *testing.T) {
 	dir := os.Getenv("OOD_RUNNER_RSS_FRAMES")
 	if dir == "" {
 		return // not a child
 	}
-	TuneGC()
 	file, calib := openBird(t)
 	cfg := config.Default()
 	cfg.DeviceID = "rss"
@@ -132,6 +130,7 @@ func TestHelperAgentRSS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	TuneGC()
 	stop := runAgent(t, a)
 	waitFor(t, "frames classified", time.Minute, func() bool { return a.frames.Get()+a.skipped.Get() >= 200 })
 	stop()

@@ -77,8 +77,6 @@ func demoFrames(b *testing.B, n int, match string) [][]byte {
 // Invoke alone runs b.N times in the same run; x-interpreter is the ratio
 // of the rates (1 = the pipeline adds nothing).
 func BenchmarkPipeline(b *testing.B) {
-	TuneGC() // as the agent runs
-
 	file, calib, err := zoo.Open(zoo.Default)
 	if err != nil {
 		b.Fatal(err)
@@ -129,6 +127,7 @@ func benchmarkPipeline(b *testing.B, file *model.File, calib *ood.Calibration, f
 	if err != nil {
 		b.Fatal(err)
 	}
+	TuneGC() // as the agent runs
 	stop := runAgent(b, a)
 	defer stop()
 	// classified waits until the agent has handled n frames in all and
