@@ -378,6 +378,15 @@ func axisTaps(buf []tap, n, src int, start, span float64) []tap {
 func resize[S sampler](p *Preprocessor, src S, sw, sh int) {
 	ox, oy, cols, rows := p.taps(sw, sh)
 	dw, ch := p.spec.Width, p.spec.Channels
+	if onPixels(cols, rows) {
+		for y, r := range rows {
+			row := p.scratch[((oy+y)*dw+ox)*ch:]
+			for x, col := range cols {
+				src.at(col.i0, r.i0, row[x*ch:(x+1)*ch])
+			}
+		}
+		return
+	}
 	a, b, c, d := p.corners[0][:ch], p.corners[1][:ch], p.corners[2][:ch], p.corners[3][:ch]
 	for y, r := range rows {
 		row := p.scratch[((oy+y)*dw+ox)*ch:]
@@ -412,6 +421,22 @@ func (p *Preprocessor) resizeYCbCr(im *image.YCbCr) {
 	ycCols, ycRows, scratch := p.ycCols, p.ycRows, p.scratch
 	Y, Cb, Cr := im.Y, im.Cb, im.Cr
 	at := func(yi, ci int) [3]float32 { return ycbcrToRGB(Y[yi], Cb[ci], Cr[ci]) }
+	if onPixels(cols, rows) {
+		for y := range rows {
+			row := scratch[((oy+y)*dw+ox)*ch:]
+			ry := ycRows[y]
+			for x := range cols {
+				cx := ycCols[x]
+				v := at(ry.y0+cx.y0, ry.c0+cx.c0)
+				if gray {
+					row[x] = luma(v)
+					continue
+				}
+				row[3*x], row[3*x+1], row[3*x+2] = v[0], v[1], v[2]
+			}
+		}
+		return
+	}
 	for y, r := range rows {
 		row := scratch[((oy+y)*dw+ox)*ch:]
 		ry := ycRows[y]
@@ -433,6 +458,21 @@ func (p *Preprocessor) resizeYCbCr(im *image.YCbCr) {
 			}
 		}
 	}
+}
+
+// onPixels reports whether every tap falls on a source pixel (weight
+// zero), as at the frame's own size: the bilinear blend then gives each
+// pixel's value exactly (the values are finite), so the other three
+// samples need not be read.
+func onPixels(cols, rows []tap) bool {
+	for _, taps := range [][]tap{cols, rows} {
+		for _, t := range taps {
+			if t.w != 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // planeTap is a tap's two samples as offsets into the Y and the chroma
@@ -518,10 +558,26 @@ type normalize struct {
 
 func (n normalize) value(v float32, c int) float32 { return (v - n.mean[c]) / n.std[c] }
 
+// raw reports whether normalizing and scaling leave values as they are.
+func (n normalize) raw() bool {
+	for c := range n.ch {
+		if n.mean[c] != 0 || n.std[c] != 1 {
+			return false
+		}
+	}
+	return n.scale == 1
+}
+
 // quantize writes scratch's normalized values into out through the
 // input's quantization.
 func quantize[T uint8 | int8 | int16](n normalize, out []T, scratch []float32, typ model.TensorType) {
 	lo, hi := tensor.QuantRange(typ)
+	if n.raw() { // raw pixel values (uint8 models): no division changes them
+		for i, v := range scratch {
+			out[i] = T(min(max(int32(math.Round(float64(v)))+n.zero, lo), hi))
+		}
+		return
+	}
 	for i := 0; i < len(scratch); i += n.ch {
 		for c := range n.ch {
 			q := int32(math.Round(float64(n.value(scratch[i+c], c)/n.scale))) + n.zero
