@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -144,24 +145,27 @@ func benchmarkPipeline(b *testing.B, file *model.File, calib *ood.Calibration, f
 
 	b.ReportAllocs()
 	b.ResetTimer()
-	var agent, raw time.Duration
+	var agent, raw, agentCPU, rawCPU time.Duration
 	var agentFrames, rawFrames int
 	for left := b.N; left > 0; {
 		step := min(left, 100)
 		left -= step
 		b.StopTimer()
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime(b)
 		for range step {
 			if err := it.Invoke(); err != nil {
 				b.Fatal(err)
 			}
 		}
 		raw += time.Since(t0)
+		rawCPU += cpuTime(b) - c0
 		rawFrames += step
 		b.StartTimer()
+		c0 = cpuTime(b)
 		src.gate <- step
 		first := classified(done + 1)
 		agent += classified(done + step).Sub(first)
+		agentCPU += cpuTime(b) - c0
 		agentFrames += step - 1
 		done += step
 	}
@@ -177,6 +181,19 @@ func benchmarkPipeline(b *testing.B, file *model.File, calib *ood.Calibration, f
 	b.ReportMetric(fps, "frames/s")
 	b.ReportMetric(interpFPS, "interp-frames/s")
 	b.ReportMetric(fps/interpFPS, "x-interpreter")
+	// CPU time per frame, all threads: what the agent spends beyond
+	// Invoke, whatever else runs on the machine.
+	b.ReportMetric(float64(agentCPU.Microseconds())/1000/float64(b.N), "agent-cpu-ms/frame")
+	b.ReportMetric(float64(rawCPU.Microseconds())/1000/float64(rawFrames), "interp-cpu-ms/frame")
+}
+
+// cpuTime is the CPU time the process has used, user and system.
+func cpuTime(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // runAgent runs a until the returned stop is called; stop reports an error
