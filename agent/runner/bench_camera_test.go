@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ood-agent/ood-agent/agent/source"
 	"github.com/ood-agent/ood-agent/config"
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/interp"
@@ -41,10 +42,11 @@ func openBird(tb testing.TB) (*model.File, *ood.Calibration) {
 
 // BenchmarkPipelineCamera is BenchmarkPipeline on a camera-size model: the
 // bird classifier on JPEG frames as a camera delivers them, at the source's
-// resolution (resized by the agent) and already at the model's, with one
-// and two inference threads. x-interpreter is the agent's frame rate over
-// Invoke's alone at the same thread count. Use -benchtime 300x or more:
-// each frame takes milliseconds.
+// resolution (resized by the agent) and already at the model's, and on raw
+// frames at the model's size as the ffmpeg source delivers them (decoded
+// and scaled in ffmpeg's process), with one and two inference threads.
+// x-interpreter is the agent's frame rate over Invoke's alone at the same
+// thread count. Use -benchtime 300x or more: each frame takes milliseconds.
 func BenchmarkPipelineCamera(b *testing.B) {
 	file, calib := openBird(b)
 	for _, threads := range []int{1, 2} {
@@ -52,12 +54,16 @@ func BenchmarkPipelineCamera(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, size := range []struct {
-			name string
-			w, h int
-		}{{"224x224", 224, 224}, {"640x480", 640, 480}} {
-			frames := cameraFrames(b, 40, size.w, size.h)
-			b.Run(fmt.Sprintf("%s/threads=%d", size.name, threads), func(b *testing.B) {
+		for _, set := range []struct {
+			name   string
+			frames []source.Frame
+		}{
+			{"224x224", encoded(cameraFrames(b, 40, 224, 224))},
+			{"640x480", encoded(cameraFrames(b, 40, 640, 480))},
+			{"raw224x224", rawFrames(40, 224, 224)},
+		} {
+			frames := set.frames
+			b.Run(fmt.Sprintf("%s/threads=%d", set.name, threads), func(b *testing.B) {
 				benchmarkPipeline(b, file, calib, frames, it, nil, threads)
 			})
 		}
@@ -156,24 +162,43 @@ func vmHWM(t *testing.T) int {
 	return 0
 }
 
-// cameraFrames makes n JPEG frames of w×h with smooth gradients and noise,
-// about what a camera's encoder gets.
+// cameraFrames makes n JPEG frames of w×h (see cameraImages).
 func cameraFrames(b *testing.B, n, w, h int) [][]byte {
-	rng := rand.New(rand.NewPCG(7, uint64(w)))
 	out := make([][]byte, n)
-	for i := range out {
-		img := image.NewRGBA(image.Rect(0, 0, w, h))
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				n := uint8(rng.IntN(24))
-				img.Set(x, y, color.RGBA{uint8(x*255/w) + n, uint8(y*255/h) + n, uint8((x+y+i*7)%256) / 2, 255})
-			}
-		}
+	for i, img := range cameraImages(n, w, h) {
 		var buf bytes.Buffer
 		if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 85}); err != nil {
 			b.Fatal(err)
 		}
 		out[i] = buf.Bytes()
+	}
+	return out
+}
+
+// rawFrames makes n decoded frames of w×h, as the ffmpeg source delivers
+// them.
+func rawFrames(n, w, h int) []source.Frame {
+	out := make([]source.Frame, n)
+	for i, img := range cameraImages(n, w, h) {
+		out[i].Image = img
+	}
+	return out
+}
+
+// cameraImages makes n pictures of w×h with smooth gradients and noise,
+// about what a camera's encoder gets.
+func cameraImages(n, w, h int) []*image.RGBA {
+	rng := rand.New(rand.NewPCG(7, uint64(w)))
+	out := make([]*image.RGBA, n)
+	for i := range out {
+		img := image.NewRGBA(image.Rect(0, 0, w, h))
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				n := uint8(rng.IntN(24))
+				img.SetRGBA(x, y, color.RGBA{uint8(x*255/w) + n, uint8(y*255/h) + n, uint8((x+y+i*7)%256) / 2, 255})
+			}
+		}
+		out[i] = img
 	}
 	return out
 }

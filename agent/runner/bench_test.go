@@ -21,11 +21,11 @@ import (
 	"github.com/ood-agent/ood-agent/model/zoo"
 )
 
-// memSource serves encoded frames from memory, like a directory of files,
-// cycling through frames: as many as have been sent on gate, so that a
-// benchmark can run the agent in measured steps.
+// memSource serves frames from memory (encoded, like a directory of files,
+// or decoded, like ffmpeg), cycling through frames: as many as have been
+// sent on gate, so that a benchmark can run the agent in measured steps.
 type memSource struct {
-	frames [][]byte
+	frames []source.Frame
 	gate   chan int
 	left   int
 	i      int
@@ -41,7 +41,9 @@ func (m *memSource) Next(ctx context.Context) (source.Frame, error) {
 	}
 	m.left--
 	m.i++
-	return source.Frame{Seq: uint64(m.i), Time: time.Now(), Origin: "mem", Data: m.frames[(m.i-1)%len(m.frames)]}, nil
+	f := m.frames[(m.i-1)%len(m.frames)]
+	f.Seq, f.Time, f.Origin = uint64(m.i), time.Now(), "mem"
+	return f, nil
 }
 func (m *memSource) Close() error { return nil }
 func (m *memSource) Live() bool   { return false }
@@ -103,7 +105,7 @@ func BenchmarkPipeline(b *testing.B) {
 		{"in-distribution-control", "fashion", []string{control.NewSigner(key).PublicKey()}},
 	} {
 		b.Run(set.name, func(b *testing.B) {
-			benchmarkPipeline(b, file, calib, demoFrames(b, 100, set.match), it, set.trusted, 1)
+			benchmarkPipeline(b, file, calib, encoded(demoFrames(b, 100, set.match)), it, set.trusted, 1)
 		})
 	}
 }
@@ -118,7 +120,7 @@ func BenchmarkPipeline(b *testing.B) {
 // Invoke alone take turns in steps of up to 100 frames, and each step of
 // the agent is timed from its first frame classified to its last, so that
 // filling the pipeline at each step is not counted against it.
-func benchmarkPipeline(b *testing.B, file *model.File, calib *ood.Calibration, frames [][]byte, it *interp.Interpreter, trusted []string, threads int) {
+func benchmarkPipeline(b *testing.B, file *model.File, calib *ood.Calibration, frames []source.Frame, it *interp.Interpreter, trusted []string, threads int) {
 	cfg := testConfigB(b)
 	cfg.Model.Threads = threads
 	cfg.Control.TrustedKeys = trusted
@@ -135,7 +137,7 @@ func benchmarkPipeline(b *testing.B, file *model.File, calib *ood.Calibration, f
 	// says when.
 	classified := func(n int) time.Time {
 		for a.frames.Get()+a.skipped.Get() < uint64(n) {
-			time.Sleep(200 * time.Microsecond)
+			time.Sleep(time.Millisecond)
 		}
 		return time.Now()
 	}
@@ -194,6 +196,15 @@ func cpuTime(tb testing.TB) time.Duration {
 		tb.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// encoded makes frames of encoded images.
+func encoded(data [][]byte) []source.Frame {
+	frames := make([]source.Frame, len(data))
+	for i, d := range data {
+		frames[i].Data = d
+	}
+	return frames
 }
 
 // runAgent runs a until the returned stop is called; stop reports an error
