@@ -16,7 +16,7 @@ import (
 // the heap may grow between collections by gcHeadroom, as a percentage of
 // the live heap within [gcMinPercent, gcMaxPercent] (docs/performance.md).
 const (
-	gcHeadroom   = 16 << 20
+	gcHeadroom   = 8 << 20
 	gcMinPercent = 25
 	gcMaxPercent = 400
 )
