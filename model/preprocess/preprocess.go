@@ -491,8 +491,8 @@ func planeTaps(buf []planeTap, taps []tap, yStride int, chroma func(int) int) []
 }
 
 // ycbcrToRGB converts one JPEG sample to 0–255 RGB as color.YCbCr's RGBA
-// does (TestYCbCrToRGBExact checks every input), written out so that it
-// inlines.
+// does (TestYCbCrToRGBExact checks every input), written out to take the
+// three bytes directly rather than a color.Color per sample.
 func ycbcrToRGB(y, cb, cr uint8) [3]float32 {
 	y1 := int32(y) * 0x10101
 	b, r := int32(cb)-128, int32(cr)-128
