@@ -2,20 +2,43 @@ package runner
 
 import (
 	"os"
+	"runtime"
 	"runtime/debug"
+	rtmetrics "runtime/metrics"
 )
 
-// gcPercent is the agent's garbage-collection target. Decoding PNG and JPEG
-// frames allocates a little per frame; with Go's default (100) the collector
-// runs every few hundred frames on a small heap and, on two cores, takes
-// time from inference. 400 cuts that overhead by about a fifth of a frame
-// budget for some 15 MB more resident memory (docs/performance.md).
-const gcPercent = 400
+// The agent's garbage-collection target. Decoding frames leaves garbage
+// every frame (image/jpeg and image/png allocate each decoded image: about
+// 0.5 MB for a 640×480 JPEG). With a small model the live heap is small and
+// Go's default (GOGC=100) collects every few hundred frames, taking time
+// from inference on two cores; with a camera-size model the interpreter's
+// buffers are tens of MB, and a fixed large GOGC would multiply them. So
+// the heap may grow between collections by gcHeadroom, as a percentage of
+// the live heap within [gcMinPercent, gcMaxPercent] (docs/performance.md).
+const (
+	gcHeadroom   = 8 << 20
+	gcMinPercent = 25
+	gcMaxPercent = 400
+)
 
-// TuneGC applies the agent's garbage-collection target unless the operator
-// set GOGC; GOMEMLIMIT still bounds memory when set.
+// TuneGC sets the agent's garbage-collection target for the heap live now,
+// unless the operator set GOGC; GOMEMLIMIT still bounds memory when set.
+// Call it once the model is loaded (after New): it collects once to
+// measure the live heap.
 func TuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
+	if os.Getenv("GOGC") != "" {
+		return
 	}
+	runtime.GC()
+	sample := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	rtmetrics.Read(sample)
+	debug.SetGCPercent(gcPercent(sample[0].Value.Uint64()))
+}
+
+// gcPercent is the GOGC that lets a heap of live bytes grow by gcHeadroom.
+func gcPercent(live uint64) int {
+	if live == 0 {
+		return gcMaxPercent
+	}
+	return int(min(max(uint64(gcHeadroom)*100/live, gcMinPercent), gcMaxPercent))
 }

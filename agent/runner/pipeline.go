@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
+	"log/slog"
 	"time"
 
 	"github.com/ood-agent/ood-agent/agent/event"
@@ -12,21 +13,32 @@ import (
 	"github.com/ood-agent/ood-agent/agent/source"
 	"github.com/ood-agent/ood-agent/model/detect"
 	"github.com/ood-agent/ood-agent/model/preprocess"
+	"github.com/ood-agent/ood-agent/model/tensor"
 )
 
 // decoded is a frame ready for inference.
 type decoded struct {
 	frame source.Frame
 	img   image.Image
+	// input is img preprocessed for det, the model active when it was
+	// decoded; nil when preprocessing failed.
+	input *tensor.Tensor
+	det   *detect.Detector
 }
 
-// runPipeline reads frames, decodes them in one goroutine and classifies
-// them in another, so decoding overlaps inference. It returns nil when the
-// source is finished.
+// readyFrames is how many decoded frames wait for inference.
+const readyFrames = 2
+
+// runPipeline reads frames, decodes and preprocesses them in one goroutine
+// and classifies them in another, so that everything before Invoke
+// overlaps inference. It returns nil when the source is finished.
 func (a *Agent) runPipeline(ctx context.Context) error {
 	pump := a.pump
 	frames := pump.Frames()
-	ready := make(chan decoded, 2)
+	ready := make(chan decoded, readyFrames)
+	// Input tensors circulate between the two goroutines: one being
+	// filled, those waiting in ready, one being classified.
+	st := staging{free: make(chan *tensor.Tensor, readyFrames+2)}
 	go func() {
 		defer close(ready)
 		for f := range frames {
@@ -53,8 +65,10 @@ func (a *Agent) runPipeline(ctx context.Context) error {
 				a.pause(f)
 				continue
 			}
+			d := decoded{frame: f, img: img}
+			d.det, d.input = st.fill(a.active().det, img)
 			select {
-			case ready <- decoded{frame: f, img: img}:
+			case ready <- d:
 			case <-ctx.Done():
 				f.Release()
 				return
@@ -63,6 +77,7 @@ func (a *Agent) runPipeline(ctx context.Context) error {
 	}()
 	for d := range ready {
 		a.process(d)
+		st.put(d.input)
 	}
 	<-pump.Done()
 	if err := pump.Err(); err != nil {
@@ -108,12 +123,12 @@ func (a *Agent) process(d decoded) {
 	}
 	m := a.active()
 	start := time.Now() // inference time is measured on the system clock, even in tests
-	r, err := a.classify(m.det, d.img)
+	r, err := a.classify(m.det, d)
 	if err != nil && a.rollbackOnError(err) {
 		a.log.Warn("new model failed on a frame; classifying it with the previous model", "frame", d.frame.Origin, "err", err)
 		m = a.active()
 		start = time.Now()
-		r, err = a.classify(m.det, d.img)
+		r, err = a.classify(m.det, d)
 	}
 	elapsed := time.Since(start)
 	if err != nil {
@@ -133,8 +148,10 @@ func (a *Agent) process(d decoded) {
 	if t.IsZero() {
 		t = a.clock.Now()
 	}
-	a.log.Debug("frame", "frame", d.frame.Origin, "seq", d.frame.Seq, "label", r.LabelName, "score", r.IDScore,
-		"energy", r.Energy, "threshold", threshold, "ood", isOOD, "ms", float64(elapsed.Microseconds())/1000)
+	if a.log.Enabled(context.Background(), slog.LevelDebug) { // its arguments allocate, logged or not
+		a.log.Debug("frame", "frame", d.frame.Origin, "seq", d.frame.Seq, "label", r.LabelName, "score", r.IDScore,
+			"energy", r.Energy, "threshold", threshold, "ood", isOOD, "ms", float64(elapsed.Microseconds())/1000)
+	}
 	msgs := a.decider.Observe(event.Observation{
 		Time: t, FrameSeq: d.frame.Seq, Origin: d.frame.Origin, Key: d.frame.Key,
 		Verdict: event.Verdict{Label: r.Label, LabelName: r.LabelName, Confidence: r.Confidence,
@@ -155,10 +172,11 @@ func (a *Agent) process(d decoded) {
 	}
 }
 
-// classify runs the detector on one frame. While a rolled-out model is
-// watched, a panic becomes an error, which rolls it back; otherwise a
-// panic is a bug and crashes the agent as usual.
-func (a *Agent) classify(det *detect.Detector, img image.Image) (r detect.Result, err error) {
+// classify runs the detector on one frame, from its preprocessed input
+// when that was made for det. While a rolled-out model is watched, a panic
+// becomes an error, which rolls it back; otherwise a panic is a bug and
+// crashes the agent as usual.
+func (a *Agent) classify(det *detect.Detector, d decoded) (r detect.Result, err error) {
 	if a.fleet != nil && a.fleet.previous != nil {
 		defer func() {
 			if p := recover(); p != nil {
@@ -166,7 +184,56 @@ func (a *Agent) classify(det *detect.Detector, img image.Image) (r detect.Result
 			}
 		}()
 	}
-	return det.Image(img)
+	if d.input != nil && d.det == det {
+		return det.Tensor(d.input)
+	}
+	return det.Image(d.img)
+}
+
+// staging preprocesses frames into reused input tensors in the decoding
+// goroutine; put hands a tensor back once its frame is classified.
+type staging struct {
+	det  *detect.Detector
+	pre  *preprocess.Preprocessor
+	free chan *tensor.Tensor
+}
+
+// fill preprocesses img for det into a free tensor. On failure it returns
+// a nil tensor: the frame is then classified from img, which reports the
+// error where classification errors are handled.
+func (s *staging) fill(det *detect.Detector, img image.Image) (*detect.Detector, *tensor.Tensor) {
+	if det != s.det {
+		// A new model (a rollout): its input may differ. Tensors of the
+		// old shape are dropped as they come back.
+		s.det, s.pre = det, preprocess.New(det.Spec())
+	}
+	var t *tensor.Tensor
+	select {
+	case t = <-s.free:
+		if spec := s.pre.Spec(); t.Type != spec.Type || t.NumElements() != spec.Width*spec.Height*spec.Channels {
+			t = nil
+		}
+	default:
+	}
+	if t == nil {
+		t = s.pre.Spec().NewTensor()
+	}
+	if err := s.pre.Image(img, t); err != nil {
+		s.put(t)
+		return det, nil
+	}
+	return det, t
+}
+
+// put returns t for reuse.
+func (s *staging) put(t *tensor.Tensor) {
+	if t == nil {
+		return
+	}
+	select {
+	case s.free <- t:
+	default:
+	}
 }
 
 // enqueue hands messages (and their evidence) to the outbox writer, and

@@ -873,16 +873,8 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	cfg := testConfig(t, t.TempDir(), t.TempDir(), broker.URL())
 	cfg.MQTT.HomeAssistant = config.HomeAssistant{Discovery: true, Prefix: "hass"}
 	a := newAgent(t, cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	if err := a.client.WaitConnected(ctx); err != nil {
+	defer runAgent(t, a)()
+	if err := a.client.WaitConnected(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 

@@ -65,7 +65,6 @@ func runAgent(ctx context.Context, path string, flags *pflag.FlagSet, src source
 	if err != nil {
 		return err
 	}
-	runner.TuneGC()
 	log.Info("starting", "version", version, "device_id", cfg.DeviceID, "model", file.Name, "config_file", path,
 		slog.GroupAttrs("config_not_default", cfg.Summary()...))
 	opts := runner.Options{
@@ -79,6 +78,7 @@ func runAgent(ctx context.Context, path string, flags *pflag.FlagSet, src source
 	if err != nil {
 		return err
 	}
+	runner.TuneGC() // for the heap the model needs
 	if path != "" {
 		agent.Add("config watcher", func(ctx context.Context) error {
 			watchConfig(ctx, path, flags, agent, log)

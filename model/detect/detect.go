@@ -184,6 +184,18 @@ func (d *Detector) Image(img image.Image) (Result, error) {
 	return d.run()
 }
 
+// Tensor classifies and scores an input already preprocessed to the
+// detector's Spec (see [preprocess.Spec.NewTensor]), so that preprocessing
+// can run elsewhere, overlapping inference.
+func (d *Detector) Tensor(in *tensor.Tensor) (Result, error) {
+	dst := d.it.Input(0)
+	if in.Type != dst.Type || len(in.Data) != len(dst.Data) {
+		return Result{}, fmt.Errorf("input %s does not match the model's %s", in, dst)
+	}
+	copy(dst.Data, in.Data)
+	return d.run()
+}
+
 // Gray classifies and scores an 8-bit grayscale image.
 func (d *Detector) Gray(pixels []uint8, width, height int) (Result, error) {
 	if err := d.pre.Gray(pixels, width, height, d.it.Input(0)); err != nil {

@@ -56,6 +56,24 @@ func TestDetectorScoresAndVerdicts(t *testing.T) {
 	if allocs > 0 {
 		t.Errorf("Image allocates %.0f times per frame", allocs)
 	}
+
+	// The same frame preprocessed elsewhere gets the same verdict; an
+	// input of another shape is refused.
+	in := d.Spec().NewTensor()
+	if err := preprocess.New(d.Spec()).Image(img, in); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Image(image.NewGray(image.Rect(0, 0, 28, 28))); err != nil { // another frame in between
+		t.Fatal(err)
+	}
+	if got, err := d.Tensor(in); err != nil || !reflect.DeepEqual(got, r) {
+		t.Errorf("Tensor = %+v, %v; Image gave %+v", got, err, r)
+	}
+	other := d.Spec()
+	other.Width++
+	if _, err := d.Tensor(other.NewTensor()); err == nil {
+		t.Error("Tensor accepted an input of another shape")
+	}
 }
 
 func TestDetectorRejectsForeignCalibration(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/color"
 	_ "image/gif" // register decoders: Decode reads every format listed in imageExtensions
 	_ "image/jpeg"
 	_ "image/png"
@@ -135,6 +134,14 @@ func SpecFor(f *model.File, in *tensor.Tensor, opts Options) (Spec, error) {
 	return s, nil
 }
 
+// NewTensor returns a tensor of the input shape and type s describes, for
+// filling with a Preprocessor away from the interpreter's own input (in a
+// goroutine ahead of inference, say).
+func (s Spec) NewTensor() *tensor.Tensor {
+	shape := []int{1, s.Height, s.Width, s.Channels}
+	return &tensor.Tensor{Type: s.Type, Shape: shape, Data: tensor.AlignedBytes(tensor.NumElements(shape) * s.Type.Size())}
+}
+
 // Record describes s as a calibration records it.
 func (s Spec) Record() ood.Preprocessing {
 	color := "rgb"
@@ -226,7 +233,9 @@ type Preprocessor struct {
 	// corners holds the four source pixels of one bilinear sample; kept
 	// here so that passing them to a sampler does not allocate.
 	corners [4][3]float32
-	cols    []tap // per output column, reused across frames
+	// Per output column and row, reused across frames.
+	cols, rows     []tap
+	ycCols, ycRows []planeTap
 }
 
 // New returns a preprocessor for spec.
@@ -253,7 +262,7 @@ func (p *Preprocessor) Image(img image.Image, t *tensor.Tensor) error {
 		// Frames are opaque; alpha is ignored like RGBA's.
 		resize(p, rgbaSampler{pix: im.Pix[im.PixOffset(b.Min.X, b.Min.Y):], stride: im.Stride, gray: gray}, b.Dx(), b.Dy())
 	case *image.YCbCr:
-		resize(p, ycbcrSampler{img: im, gray: gray}, b.Dx(), b.Dy())
+		p.resizeYCbCr(im)
 	default:
 		resize(p, imageSampler{img: img, gray: gray}, b.Dx(), b.Dy())
 	}
@@ -298,21 +307,6 @@ func (s rgbaSampler) at(x, y int, out []float32) {
 	store(s.gray, float32(s.pix[o]), float32(s.pix[o+1]), float32(s.pix[o+2]), out)
 }
 
-// ycbcrSampler reads JPEG's planes directly: the colour conversion is
-// YCbCr's own RGBA, as through At, without boxing each pixel in an
-// interface (which allocates and was a fifth of a camera frame's cost).
-type ycbcrSampler struct {
-	img  *image.YCbCr
-	gray bool
-}
-
-func (s ycbcrSampler) at(x, y int, out []float32) {
-	x, y = s.img.Rect.Min.X+x, s.img.Rect.Min.Y+y
-	c := color.YCbCr{Y: s.img.Y[s.img.YOffset(x, y)], Cb: s.img.Cb[s.img.COffset(x, y)], Cr: s.img.Cr[s.img.COffset(x, y)]}
-	r, g, bl, _ := c.RGBA()
-	store(s.gray, float32(r>>8), float32(g>>8), float32(bl>>8), out)
-}
-
 // imageSampler reads any other image through its colour model (paletted
 // and 16-bit PNGs, GIF, WebP).
 type imageSampler struct {
@@ -330,20 +324,22 @@ func (s imageSampler) at(x, y int, out []float32) {
 // GrayModel) for grayscale inputs.
 func store(gray bool, r, g, b float32, out []float32) {
 	if gray {
-		out[0] = (19595*r + 38470*g + 7471*b) / 65536
+		out[0] = luma([3]float32{r, g, b})
 		return
 	}
 	out[0], out[1], out[2] = r, g, b
 }
 
-// resize samples the source into scratch with bilinear interpolation
-// (half-pixel centres) after applying the crop policy. It is generic so that
-// each sampler's at is called directly, without boxing or dynamic dispatch.
-func resize[S sampler](p *Preprocessor, src S, sw, sh int) {
-	dw, dh, ch := p.spec.Width, p.spec.Height, p.spec.Channels
+// taps places the output window for a sw×sh source after applying the crop
+// policy and returns the bilinear taps (half-pixel centres) of its columns
+// and rows, computed once per frame into reused tables rather than per
+// pixel. ox, oy is the window's corner in the output (pad leaves a black
+// border, which it clears).
+func (p *Preprocessor) taps(sw, sh int) (ox, oy int, cols, rows []tap) {
+	dw, dh := p.spec.Width, p.spec.Height
 	// Source window and destination window.
 	x0, y0, cw, chh := 0.0, 0.0, float64(sw), float64(sh)
-	ox, oy, ow, oh := 0, 0, dw, dh
+	ow, oh := dw, dh
 	switch p.spec.Crop {
 	case CropCenter:
 		scale := math.Max(float64(dw)/float64(sw), float64(dh)/float64(sh))
@@ -356,43 +352,166 @@ func resize[S sampler](p *Preprocessor, src S, sw, sh int) {
 		ox, oy = (dw-ow)/2, (dh-oh)/2
 		clear(p.scratch)
 	}
+	p.cols = axisTaps(p.cols, ow, sw, x0, cw)
+	p.rows = axisTaps(p.rows, oh, sh, y0, chh)
+	return ox, oy, p.cols, p.rows
+}
+
+// axisTaps fills buf with the taps of n outputs over a source axis of
+// size src whose window starts at start and spans span pixels.
+func axisTaps(buf []tap, n, src int, start, span float64) []tap {
+	if cap(buf) < n {
+		buf = make([]tap, n)
+	}
+	buf = buf[:n]
+	for i := range buf {
+		f := start + (float64(i)+0.5)*span/float64(n) - 0.5
+		f = math.Max(0, math.Min(float64(src-1), f))
+		k := int(f)
+		buf[i] = tap{i0: k, i1: min(k+1, src-1), w: float32(f - float64(k))}
+	}
+	return buf
+}
+
+// resize samples the source into scratch with bilinear interpolation. It
+// is generic so that each sampler's at is called without boxing.
+func resize[S sampler](p *Preprocessor, src S, sw, sh int) {
+	ox, oy, cols, rows := p.taps(sw, sh)
+	dw, ch := p.spec.Width, p.spec.Channels
+	if onPixels(cols, rows) {
+		for y, r := range rows {
+			row := p.scratch[((oy+y)*dw+ox)*ch:]
+			for x, col := range cols {
+				src.at(col.i0, r.i0, row[x*ch:(x+1)*ch])
+			}
+		}
+		return
+	}
 	a, b, c, d := p.corners[0][:ch], p.corners[1][:ch], p.corners[2][:ch], p.corners[3][:ch]
-	// The horizontal taps are the same on every row: computed once per
-	// frame into a reused table rather than per pixel.
-	if cap(p.cols) < ow {
-		p.cols = make([]tap, ow)
-	}
-	cols := p.cols[:ow]
-	for x := range cols {
-		fx := x0 + (float64(x)+0.5)*cw/float64(ow) - 0.5
-		fx = math.Max(0, math.Min(float64(sw-1), fx))
-		ix := int(fx)
-		cols[x] = tap{i0: ix, i1: min(ix+1, sw-1), w: float32(fx - float64(ix))}
-	}
-	for y := 0; y < oh; y++ {
-		fy := y0 + (float64(y)+0.5)*chh/float64(oh) - 0.5
-		fy = math.Max(0, math.Min(float64(sh-1), fy))
-		iy := int(fy)
-		iy1 := min(iy+1, sh-1)
-		wy := float32(fy - float64(iy))
+	for y, r := range rows {
 		row := p.scratch[((oy+y)*dw+ox)*ch:]
 		for x, col := range cols {
-			src.at(col.i0, iy, a)
-			src.at(col.i1, iy, b)
-			src.at(col.i0, iy1, c)
-			src.at(col.i1, iy1, d)
+			src.at(col.i0, r.i0, a)
+			src.at(col.i1, r.i0, b)
+			src.at(col.i0, r.i1, c)
+			src.at(col.i1, r.i1, d)
 			o := x * ch
 			for k := 0; k < ch; k++ {
 				top := a[k] + (b[k]-a[k])*col.w
 				bot := c[k] + (d[k]-c[k])*col.w
-				row[o+k] = top + (bot-top)*wy
+				row[o+k] = top + (bot-top)*r.w
 			}
 		}
 	}
 }
 
-// tap is one output column's bilinear sample: two source columns and the
-// weight of the second.
+// resizeYCbCr is resize for JPEG frames, reading their planes directly: a
+// fifth of a camera frame's time went to sampling them through a generic
+// sampler. It writes the same values as the colour-model path.
+func (p *Preprocessor) resizeYCbCr(im *image.YCbCr) {
+	origin := im.Rect.Min
+	ox, oy, cols, rows := p.taps(im.Rect.Dx(), im.Rect.Dy())
+	// A sample's offset in each plane is a row part plus a column part
+	// (for every subsampling), so both are tabulated once per frame.
+	base := im.COffset(origin.X, origin.Y)
+	p.ycCols = planeTaps(p.ycCols, cols, 1, func(x int) int { return im.COffset(origin.X+x, origin.Y) })
+	p.ycRows = planeTaps(p.ycRows, rows, im.YStride, func(y int) int { return im.COffset(origin.X, origin.Y+y) - base })
+	dw, ch := p.spec.Width, p.spec.Channels
+	gray := ch == 1
+	ycCols, ycRows, scratch := p.ycCols, p.ycRows, p.scratch
+	Y, Cb, Cr := im.Y, im.Cb, im.Cr
+	at := func(yi, ci int) [3]float32 { return ycbcrToRGB(Y[yi], Cb[ci], Cr[ci]) }
+	if onPixels(cols, rows) {
+		for y := range rows {
+			row := scratch[((oy+y)*dw+ox)*ch:]
+			ry := ycRows[y]
+			for x := range cols {
+				cx := ycCols[x]
+				v := at(ry.y0+cx.y0, ry.c0+cx.c0)
+				if gray {
+					row[x] = luma(v)
+					continue
+				}
+				row[3*x], row[3*x+1], row[3*x+2] = v[0], v[1], v[2]
+			}
+		}
+		return
+	}
+	for y, r := range rows {
+		row := scratch[((oy+y)*dw+ox)*ch:]
+		ry := ycRows[y]
+		for x, col := range cols {
+			cx := ycCols[x]
+			a, b := at(ry.y0+cx.y0, ry.c0+cx.c0), at(ry.y0+cx.y1, ry.c0+cx.c1)
+			c, d := at(ry.y1+cx.y0, ry.c1+cx.c0), at(ry.y1+cx.y1, ry.c1+cx.c1)
+			if gray {
+				top := luma(a) + (luma(b)-luma(a))*col.w
+				bot := luma(c) + (luma(d)-luma(c))*col.w
+				row[x] = top + (bot-top)*r.w
+				continue
+			}
+			o := x * 3
+			for k := range 3 {
+				top := a[k] + (b[k]-a[k])*col.w
+				bot := c[k] + (d[k]-c[k])*col.w
+				row[o+k] = top + (bot-top)*r.w
+			}
+		}
+	}
+}
+
+// onPixels reports whether every tap falls on a source pixel (weight
+// zero), as at the frame's own size: the bilinear blend then gives each
+// pixel's value exactly (the values are finite), so the other three
+// samples need not be read.
+func onPixels(cols, rows []tap) bool {
+	for _, taps := range [][]tap{cols, rows} {
+		for _, t := range taps {
+			if t.w != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// planeTap is a tap's two samples as offsets into the Y and the chroma
+// planes (row or column parts).
+type planeTap struct{ y0, y1, c0, c1 int }
+
+func planeTaps(buf []planeTap, taps []tap, yStride int, chroma func(int) int) []planeTap {
+	if cap(buf) < len(taps) {
+		buf = make([]planeTap, len(taps))
+	}
+	buf = buf[:len(taps)]
+	for i, t := range taps {
+		buf[i] = planeTap{y0: t.i0 * yStride, y1: t.i1 * yStride, c0: chroma(t.i0), c1: chroma(t.i1)}
+	}
+	return buf
+}
+
+// ycbcrToRGB converts one JPEG sample to 0–255 RGB as color.YCbCr's RGBA
+// does (TestYCbCrToRGBExact checks every input), written out to take the
+// three bytes directly rather than a color.Color per sample.
+func ycbcrToRGB(y, cb, cr uint8) [3]float32 {
+	y1 := int32(y) * 0x10101
+	b, r := int32(cb)-128, int32(cr)-128
+	return [3]float32{float32(clamp16(y1+91881*r) >> 8), float32(clamp16(y1-22554*b-46802*r) >> 8), float32(clamp16(y1+116130*b) >> 8)}
+}
+
+// clamp16 scales a 16.8 fixed-point colour value to 16 bits, saturating.
+func clamp16(v int32) int32 {
+	if uint32(v)&0xff000000 == 0 {
+		return v >> 8
+	}
+	return ^(v >> 31) & 0xffff
+}
+
+// luma is store's grayscale conversion of an RGB sample.
+func luma(c [3]float32) float32 { return (19595*c[0] + 38470*c[1] + 7471*c[2]) / 65536 }
+
+// tap is one output column's (or row's) bilinear sample: two source
+// columns (rows) and the weight of the second.
 type tap struct {
 	i0, i1 int
 	w      float32
@@ -404,31 +523,65 @@ func (p *Preprocessor) write(t *tensor.Tensor) error {
 	if t.NumElements() != len(p.scratch) || t.Type != s.Type {
 		return fmt.Errorf("input tensor %s does not match the preprocessing spec %dx%dx%d %s", t, s.Height, s.Width, s.Channels, s.Type)
 	}
-	ch := s.Channels
-	norm := func(i int, v float32) float32 {
-		c := i % ch
-		return (v - s.Mean[min(c, len(s.Mean)-1)]) / s.Std[min(c, len(s.Std)-1)]
+	// Per channel (one value serves all channels), hoisted out of the
+	// loops: an index modulo per value was a third of the write.
+	var mean, std [3]float32
+	for c := range s.Channels {
+		mean[c], std[c] = s.Mean[min(c, len(s.Mean)-1)], s.Std[min(c, len(s.Std)-1)]
 	}
+	n := normalize{ch: s.Channels, mean: mean, std: std, scale: s.Scale, zero: s.ZeroPoint}
 	switch s.Type {
 	case model.Float32:
 		out := t.F32()
-		for i, v := range p.scratch {
-			out[i] = norm(i, v)
-		}
-	case model.Uint8, model.Int8, model.Int16:
-		lo, hi := tensor.QuantRange(s.Type)
-		for i, v := range p.scratch {
-			q := int32(math.Round(float64(norm(i, v)/s.Scale))) + s.ZeroPoint
-			q = min(max(q, lo), hi)
-			switch s.Type {
-			case model.Uint8:
-				t.U8()[i] = uint8(q)
-			case model.Int8:
-				t.I8()[i] = int8(q)
-			default:
-				t.I16()[i] = int16(q)
+		for i := 0; i < len(p.scratch); i += n.ch {
+			for c := range n.ch {
+				out[i+c] = n.value(p.scratch[i+c], c)
 			}
 		}
+	case model.Uint8:
+		quantize(n, t.U8(), p.scratch, s.Type)
+	case model.Int8:
+		quantize(n, t.I8(), p.scratch, s.Type)
+	case model.Int16:
+		quantize(n, t.I16(), p.scratch, s.Type)
 	}
 	return nil
+}
+
+// normalize maps 0–255 pixel values to an input's values.
+type normalize struct {
+	ch        int
+	mean, std [3]float32
+	scale     float32
+	zero      int32
+}
+
+func (n normalize) value(v float32, c int) float32 { return (v - n.mean[c]) / n.std[c] }
+
+// raw reports whether normalizing and scaling leave values as they are.
+func (n normalize) raw() bool {
+	for c := range n.ch {
+		if n.mean[c] != 0 || n.std[c] != 1 {
+			return false
+		}
+	}
+	return n.scale == 1
+}
+
+// quantize writes scratch's normalized values into out through the
+// input's quantization.
+func quantize[T uint8 | int8 | int16](n normalize, out []T, scratch []float32, typ model.TensorType) {
+	lo, hi := tensor.QuantRange(typ)
+	if n.raw() { // raw pixel values (uint8 models): no division changes them
+		for i, v := range scratch {
+			out[i] = T(min(max(int32(math.Round(float64(v)))+n.zero, lo), hi))
+		}
+		return
+	}
+	for i := 0; i < len(scratch); i += n.ch {
+		for c := range n.ch {
+			q := int32(math.Round(float64(n.value(scratch[i+c], c)/n.scale))) + n.zero
+			out[i+c] = T(min(max(q, lo), hi))
+		}
+	}
 }

@@ -3,9 +3,12 @@ package preprocess
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
+	"math"
+	"math/rand/v2"
 	"os"
 	"testing"
 
@@ -203,37 +206,43 @@ func TestSamplersAgree(t *testing.T) {
 type atOnly struct{ image.Image }
 
 // TestYCbCrSamplerExact: JPEG frames read through their planes give the
-// very bytes the colour-model path gives, for every chroma subsampling and
-// for a sub-image, RGB and grayscale models.
+// very bytes the colour-model path gives, for every chroma subsampling, a
+// sub-image, RGB and grayscale models, every crop, and outputs smaller
+// than, larger than and as large as the frame or sub-image.
 func TestYCbCrSamplerExact(t *testing.T) {
 	ratios := []image.YCbCrSubsampleRatio{image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422,
 		image.YCbCrSubsampleRatio420, image.YCbCrSubsampleRatio440, image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410}
-	for _, channels := range []int{3, 1} {
-		in := newTensor(model.Float32, []int{1, 11, 13, channels}, nil)
-		spec, err := SpecFor(nil, in, Options{Crop: CropCenter})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ratio := range ratios {
-			full := image.NewYCbCr(image.Rect(0, 0, 41, 29), ratio)
-			for i := range full.Y {
-				full.Y[i] = uint8(i * 37)
-			}
-			for i := range full.Cb {
-				full.Cb[i], full.Cr[i] = uint8(i*11+3), uint8(255-i*13)
-			}
-			for _, img := range []*image.YCbCr{full, full.SubImage(image.Rect(5, 3, 38, 27)).(*image.YCbCr)} {
-				p := New(spec)
-				if err := p.Image(img, in); err != nil {
+	for _, size := range [][2]int{{11, 13}, {50, 60}, {29, 41}, {24, 33}} {
+		for _, crop := range []Crop{CropCenter, CropStretch, CropPad} {
+			for _, channels := range []int{3, 1} {
+				in := newTensor(model.Float32, []int{1, size[0], size[1], channels}, nil)
+				spec, err := SpecFor(nil, in, Options{Crop: crop})
+				if err != nil {
 					t.Fatal(err)
 				}
-				direct := append([]float32(nil), in.F32()...)
-				if err := p.Image(atOnly{img}, in); err != nil {
-					t.Fatal(err)
-				}
-				for i, v := range in.F32() {
-					if direct[i] != v {
-						t.Fatalf("%v %d channels %v: value %d = %v through the planes, %v through At", ratio, channels, img.Rect, i, direct[i], v)
+				for _, ratio := range ratios {
+					full := image.NewYCbCr(image.Rect(0, 0, 41, 29), ratio)
+					for i := range full.Y {
+						full.Y[i] = uint8(i * 37)
+					}
+					for i := range full.Cb {
+						full.Cb[i], full.Cr[i] = uint8(i*11+3), uint8(255-i*13)
+					}
+					for _, img := range []*image.YCbCr{full, full.SubImage(image.Rect(5, 3, 38, 27)).(*image.YCbCr)} {
+						p := New(spec)
+						if err := p.Image(img, in); err != nil {
+							t.Fatal(err)
+						}
+						direct := append([]float32(nil), in.F32()...)
+						if err := p.Image(atOnly{img}, in); err != nil {
+							t.Fatal(err)
+						}
+						for i, v := range in.F32() {
+							if direct[i] != v {
+								t.Fatalf("%v %s %v %d channels %v: value %d = %v through the planes, %v through At",
+									size, crop, ratio, channels, img.Rect, i, direct[i], v)
+							}
+						}
 					}
 				}
 			}
@@ -241,15 +250,61 @@ func TestYCbCrSamplerExact(t *testing.T) {
 	}
 }
 
-func BenchmarkImageJPEG640x480To224(b *testing.B) {
+// TestYCbCrToRGBExact checks the planes' colour conversion against
+// image/color's on every input.
+func TestYCbCrToRGBExact(t *testing.T) {
+	for y := range 256 {
+		for cb := range 256 {
+			for cr := range 256 {
+				r, g, b, _ := color.YCbCr{Y: uint8(y), Cb: uint8(cb), Cr: uint8(cr)}.RGBA()
+				want := [3]float32{float32(r >> 8), float32(g >> 8), float32(b >> 8)}
+				if got := ycbcrToRGB(uint8(y), uint8(cb), uint8(cr)); got != want {
+					t.Fatalf("Y %d Cb %d Cr %d: %v, want %v", y, cb, cr, got, want)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkImageJPEG resizes JPEG frames (YCbCr 4:2:0) to a 224×224 input:
+// from a camera's 640×480 and at the input's own size.
+func BenchmarkImageJPEG(b *testing.B) {
 	in := newTensor(model.Uint8, []int{1, 224, 224, 3}, &model.Quantization{Scale: []float32{1}, ZeroPoint: []int64{0}})
 	spec, _ := SpecFor(nil, in, Options{})
-	p := New(spec)
-	img := image.NewYCbCr(image.Rect(0, 0, 640, 480), image.YCbCrSubsampleRatio420)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := p.Image(img, in); err != nil {
-			b.Fatal(err)
+	for _, size := range []image.Point{{640, 480}, {224, 224}} {
+		b.Run(fmt.Sprintf("%dx%d", size.X, size.Y), func(b *testing.B) {
+			p := New(spec)
+			img := image.NewYCbCr(image.Rectangle{Max: size}, image.YCbCrSubsampleRatio420)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := p.Image(img, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestQuantizeRaw: the shortcut for raw pixel inputs writes what the full
+// normalization writes.
+func TestQuantizeRaw(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	scratch := make([]float32, 300)
+	for i := range scratch {
+		scratch[i] = float32(rng.IntN(511))/2 - 0.25 // halves, and values just outside 0–255
+	}
+	for _, zero := range []int32{0, 7} {
+		n := normalize{ch: 3, std: [3]float32{1, 1, 1}, scale: 1, zero: zero}
+		if !n.raw() {
+			t.Fatal("unit normalization not taken as raw")
+		}
+		out := make([]uint8, len(scratch))
+		quantize(n, out, scratch, model.Uint8)
+		for i, v := range scratch {
+			want := uint8(min(max(int32(math.Round(float64(n.value(v, i%3)/n.scale)))+zero, 0), 255))
+			if out[i] != want {
+				t.Fatalf("zero point %d: %v → %d, want %d", zero, v, out[i], want)
+			}
 		}
 	}
 }
