@@ -29,6 +29,7 @@ type Plan struct {
 	level     kernels.Level
 	threads   int
 	shared    *kernels.Shared
+	factories []kernels.Factory // per operator, in graph order
 	tensors   []planTensor
 	arenaSize int
 	byName    map[string]int
@@ -49,14 +50,15 @@ type planTensor struct {
 // learn every tensor's final shape and to pack the weights, and plans the
 // arena.
 func NewPlan(m *model.Model, opts Options) (*Plan, error) {
-	if err := checkOps(m); err != nil {
+	factories, err := resolveOps(m)
+	if err != nil {
 		return nil, err
 	}
 	level, err := kernels.ResolveLevel(opts.Kernels)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{model: m, opts: opts, level: level, threads: opts.Threads, shared: kernels.NewShared(), byName: map[string]int{}}
+	p := &Plan{model: m, opts: opts, level: level, threads: opts.Threads, shared: kernels.NewShared(), factories: factories, byName: map[string]int{}}
 	if p.threads <= 0 {
 		p.threads = DefaultThreads()
 	}
@@ -92,25 +94,30 @@ func NewPlan(m *model.Model, opts Options) (*Plan, error) {
 	return p, nil
 }
 
-// checkOps reports every operator of m's main subgraph without a kernel.
-func checkOps(m *model.Model) error {
+// resolveOps returns the kernel factory of every operator of m's main
+// subgraph, or reports every operator without a kernel.
+func resolveOps(m *model.Model) ([]kernels.Factory, error) {
 	registry := kernels.Registry()
+	ops := m.Subgraphs[0].Operators
+	factories := make([]kernels.Factory, len(ops))
 	missing := map[string]int{}
-	for _, op := range m.Subgraphs[0].Operators {
+	for i, op := range ops {
 		code := m.OperatorCodes[op.OpcodeIndex]
-		if _, ok := registry[code.Builtin]; !ok || code.Builtin == model.OpCustom {
+		f, ok := registry[code.Builtin]
+		if !ok || code.Builtin == model.OpCustom {
 			missing[m.OpName(op)]++
 		}
+		factories[i] = f
 	}
 	if len(missing) == 0 {
-		return nil
+		return factories, nil
 	}
 	var parts []string
 	for name, n := range missing {
 		parts = append(parts, fmt.Sprintf("%s ×%d", name, n))
 	}
 	sort.Strings(parts)
-	return fmt.Errorf("%w: %s", ErrUnsupportedOps, strings.Join(parts, ", "))
+	return nil, fmt.Errorf("%w: %s", ErrUnsupportedOps, strings.Join(parts, ", "))
 }
 
 // configure sets what ctx takes from the plan.
@@ -162,7 +169,6 @@ func (p *Plan) prepare(ctx *kernels.Context) (*Interpreter, error) {
 		}
 		return out
 	}
-	registry := kernels.Registry()
 	for oi, op := range sg.Operators {
 		code := m.OperatorCodes[op.OpcodeIndex]
 		n := node{
@@ -175,7 +181,7 @@ func (p *Plan) prepare(ctx *kernels.Context) (*Interpreter, error) {
 				Intermediates: resolve(op.Intermediates),
 				Index:         oi,
 			},
-			kernel: registry[code.Builtin](),
+			kernel: p.factories[oi](),
 			index:  oi,
 			name:   code.Builtin.String(),
 		}

@@ -156,9 +156,41 @@ func TestPlanSharesConstants(t *testing.T) {
 	}
 }
 
+// TestPlanInvokeAllocatesNothing checks that interpreters sharing a plan
+// still run without heap allocation, on one thread and on two.
+func TestPlanInvokeAllocatesNothing(t *testing.T) {
+	m, err := model.Load(filepath.Join(conformance.Dir("."), "mobilenet_v1_025_128_uint8", "model.tflite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, threads := range []int{1, 2} {
+		plan, err := NewPlan(m, Options{Threads: threads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		its := make([]*Interpreter, 2)
+		for i := range its {
+			if its[i], err = NewFromPlan(plan); err != nil {
+				t.Fatal(err)
+			}
+			defer its[i].Close()
+		}
+		for i, it := range its {
+			if allocs := testing.AllocsPerRun(5, func() {
+				if err := it.Invoke(); err != nil {
+					t.Fatal(err)
+				}
+			}); allocs != 0 {
+				t.Errorf("threads=%d: interpreter %d of the plan allocates %v times per Invoke", threads, i, allocs)
+			}
+		}
+	}
+}
+
 // BenchmarkSecondInterpreter measures what one more interpreter of a
 // plan costs against a fresh one, for the 224×224 MobileNetV2: memory
-// allocated (B/op) and time to build, next to the model file's size.
+// allocated (B/op) and time to build, next to the size of the weights and
+// of one arena.
 func BenchmarkSecondInterpreter(b *testing.B) {
 	path := filepath.Join(conformance.Dir("."), "mobilenet_v2_224_uint8", "model.tflite")
 	m, err := model.Load(path)
@@ -183,7 +215,6 @@ func BenchmarkSecondInterpreter(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
-			b.ReportMetric(fileBytes/1e6, "weights-MB")
 			for b.Loop() {
 				it, err := tc.build()
 				if err != nil {
@@ -191,6 +222,9 @@ func BenchmarkSecondInterpreter(b *testing.B) {
 				}
 				it.Close()
 			}
+			// After the loop: b.Loop's first call resets reported metrics.
+			b.ReportMetric(fileBytes/1e6, "weights-MB")
+			b.ReportMetric(float64(plan.arenaSize)/1e6, "arena-MB")
 		})
 	}
 }
