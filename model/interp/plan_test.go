@@ -15,88 +15,137 @@ import (
 // TestPlanSharedConcurrently builds two interpreters from one plan, checks
 // that the second reuses the first's prepared weights, runs both at once
 // on different inputs (run it with -race) and compares every output with a
-// lone interpreter's.
+// lone interpreter's, at every kernel level. -short runs two models, the
+// full test every conformance model.
 func TestPlanSharedConcurrently(t *testing.T) {
-	for _, name := range []string{"mobilenet_v1_025_128_uint8", "mnist_cnn_float"} {
+	// packs lists models whose convolutions or fully connected layers
+	// must leave packed weights in the plan.
+	packs := map[string]bool{"mobilenet_v1_025_128_uint8": true, "mnist_cnn_float": true}
+	paths, err := filepath.Glob(filepath.Join(conformance.Dir("."), "*", "model.tflite"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no conformance models (%v)", err)
+	}
+	for _, path := range paths {
+		name := filepath.Base(filepath.Dir(path))
+		if testing.Short() && !packs[name] {
+			continue
+		}
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(conformance.Dir("."), name, "model.tflite")
 			m, err := model.Load(path)
 			if err != nil {
-				t.Skipf("conformance model: %v", err)
+				t.Fatal(err)
 			}
 			for _, level := range kernels.Levels() {
-				opts := Options{Threads: 1, Kernels: level}
-				plan, err := NewPlan(m, opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				a, err := NewFromPlan(plan)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer a.Close()
-				prepared := plan.shared.Len()
-				if prepared == 0 {
-					t.Fatalf("%v: nothing prepared for sharing", level)
-				}
-				b, err := NewFromPlan(plan)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer b.Close()
-				if got := plan.shared.Len(); got != prepared {
-					t.Fatalf("%v: second interpreter prepared %d more objects", level, got-prepared)
-				}
-				lone, err := New(m, opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer lone.Close()
-
-				const runs = 3
-				rng := rand.New(rand.NewPCG(5, 6))
-				inputs := make([][2][]byte, runs)
-				for i := range inputs {
-					for j := range inputs[i] {
-						inputs[i][j] = randomBytes(rng, a.Input(0))
-					}
-				}
-				got := make([][2][]byte, runs)
-				var wg sync.WaitGroup
-				for j, it := range []*Interpreter{a, b} {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for i := range runs {
-							copy(it.Input(0).Data, inputs[i][j])
-							if err := it.Invoke(); err != nil {
-								t.Error(err)
-								return
-							}
-							got[i][j] = bytes.Clone(it.Output(0).Data)
-						}
-					}()
-				}
-				wg.Wait()
-				for i := range runs {
-					for j := range 2 {
-						copy(lone.Input(0).Data, inputs[i][j])
-						if err := lone.Invoke(); err != nil {
-							t.Fatal(err)
-						}
-						if !bytes.Equal(got[i][j], lone.Output(0).Data) {
-							t.Errorf("%v: run %d of interpreter %d differs from a lone interpreter", level, i, j)
-						}
-					}
-				}
+				checkSharedPlan(t, m, Options{Threads: 1, Kernels: level}, packs[name])
 			}
 		})
 	}
 }
 
-// randomBytes returns random contents for t: bytes, or floats in [0, 1).
+// checkSharedPlan is TestPlanSharedConcurrently for one model and level.
+func checkSharedPlan(t *testing.T, m *model.Model, opts Options, mustPack bool) {
+	plan, err := NewPlan(m, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := fromPlan(t, plan)
+	prepared := plan.shared.Len()
+	if mustPack && prepared == 0 {
+		t.Fatalf("%v: nothing prepared for sharing", opts.Kernels)
+	}
+	b := fromPlan(t, plan)
+	if got := plan.shared.Len(); got != prepared {
+		t.Fatalf("%v: second interpreter prepared %d more objects", opts.Kernels, got-prepared)
+	}
+	lone, err := New(m, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lone.Close()
+
+	// inputs[run][interpreter][input]; Reset before each run makes
+	// stateful models comparable run by run.
+	const runs = 2
+	rng := rand.New(rand.NewPCG(5, 6))
+	inputs := make([][2][][]byte, runs)
+	for i := range inputs {
+		for j := range inputs[i] {
+			for _, in := range a.Inputs() {
+				inputs[i][j] = append(inputs[i][j], randomBytes(rng, in))
+			}
+		}
+	}
+	run := func(it *Interpreter, in [][]byte) ([][]byte, error) {
+		it.Reset()
+		for k, data := range in {
+			copy(it.Input(k).Data, data)
+		}
+		if err := it.Invoke(); err != nil {
+			return nil, err
+		}
+		var out [][]byte
+		for _, o := range it.Outputs() {
+			out = append(out, bytes.Clone(o.Data))
+		}
+		return out, nil
+	}
+	got := make([][2][][]byte, runs)
+	var wg sync.WaitGroup
+	for j, it := range []*Interpreter{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range runs {
+				out, err := run(it, inputs[i][j])
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got[i][j] = out
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for i := range runs {
+		for j := range 2 {
+			want, err := run(lone, inputs[i][j])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := range want {
+				if !bytes.Equal(got[i][j][k], want[k]) {
+					t.Errorf("%v: output %d of run %d of interpreter %d differs from a lone interpreter's", opts.Kernels, k, i, j)
+				}
+			}
+		}
+	}
+}
+
+// fromPlan is NewFromPlan for tests, closed when the test ends.
+func fromPlan(t *testing.T, plan *Plan) *Interpreter {
+	t.Helper()
+	it, err := NewFromPlan(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(it.Close)
+	return it
+}
+
+// randomBytes returns random contents for t: bytes, booleans, or floats
+// in [0, 1).
 func randomBytes(rng *rand.Rand, t *kernels.Tensor) []byte {
-	if t.Type == model.Float32 {
+	switch t.Type {
+	case model.Bool:
+		b := make([]byte, len(t.Data))
+		for i := range b {
+			b[i] = byte(rng.IntN(2))
+		}
+		return b
+	case model.Float32:
 		v := make([]float32, len(t.Data)/4)
 		for i := range v {
 			v[i] = rng.Float32()
@@ -122,16 +171,8 @@ func TestPlanSharesConstants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := NewFromPlan(plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := NewFromPlan(plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a := fromPlan(t, plan)
+	b := fromPlan(t, plan)
 	consts := 0
 	for i := range a.NumTensors() {
 		ta, tb := a.Tensor(i), b.Tensor(i)
@@ -168,14 +209,7 @@ func TestPlanInvokeAllocatesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		its := make([]*Interpreter, 2)
-		for i := range its {
-			if its[i], err = NewFromPlan(plan); err != nil {
-				t.Fatal(err)
-			}
-			defer its[i].Close()
-		}
-		for i, it := range its {
+		for i, it := range []*Interpreter{fromPlan(t, plan), fromPlan(t, plan)} {
 			if allocs := testing.AllocsPerRun(5, func() {
 				if err := it.Invoke(); err != nil {
 					t.Fatal(err)
