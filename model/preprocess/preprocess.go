@@ -397,9 +397,7 @@ func resize[S sampler](p *Preprocessor, src S, sw, sh int) {
 			src.at(col.i1, r.i1, d)
 			o := x * ch
 			for k := 0; k < ch; k++ {
-				top := a[k] + (b[k]-a[k])*col.w
-				bot := c[k] + (d[k]-c[k])*col.w
-				row[o+k] = top + (bot-top)*r.w
+				row[o+k] = lerp(lerp(a[k], b[k], col.w), lerp(c[k], d[k], col.w), r.w)
 			}
 		}
 	}
@@ -445,16 +443,12 @@ func (p *Preprocessor) resizeYCbCr(im *image.YCbCr) {
 			a, b := at(ry.y0+cx.y0, ry.c0+cx.c0), at(ry.y0+cx.y1, ry.c0+cx.c1)
 			c, d := at(ry.y1+cx.y0, ry.c1+cx.c0), at(ry.y1+cx.y1, ry.c1+cx.c1)
 			if gray {
-				top := luma(a) + (luma(b)-luma(a))*col.w
-				bot := luma(c) + (luma(d)-luma(c))*col.w
-				row[x] = top + (bot-top)*r.w
+				row[x] = lerp(lerp(luma(a), luma(b), col.w), lerp(luma(c), luma(d), col.w), r.w)
 				continue
 			}
 			o := x * 3
 			for k := range 3 {
-				top := a[k] + (b[k]-a[k])*col.w
-				bot := c[k] + (d[k]-c[k])*col.w
-				row[o+k] = top + (bot-top)*r.w
+				row[o+k] = lerp(lerp(a[k], b[k], col.w), lerp(c[k], d[k], col.w), r.w)
 			}
 		}
 	}
@@ -508,7 +502,17 @@ func clamp16(v int32) int32 {
 }
 
 // luma is store's grayscale conversion of an RGB sample.
-func luma(c [3]float32) float32 { return (19595*c[0] + 38470*c[1] + 7471*c[2]) / 65536 }
+//
+// Every product is rounded on its own (the float32 conversions), so that
+// no architecture fuses it into a multiply-add (Go may on arm64, ppc64 and
+// s390x): the JPEG planes path and the colour-model path, compiled
+// differently, must still give the same bits.
+func luma(c [3]float32) float32 {
+	return (float32(19595*c[0]) + float32(38470*c[1]) + float32(7471*c[2])) / 65536
+}
+
+// lerp is a + (b−a)·w with the product rounded on its own, as in luma.
+func lerp(a, b, w float32) float32 { return a + float32((b-a)*w) }
 
 // tap is one output column's (or row's) bilinear sample: two source
 // columns (rows) and the weight of the second.
