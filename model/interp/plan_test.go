@@ -2,6 +2,7 @@ package interp
 
 import (
 	"bytes"
+	"os"
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
@@ -15,8 +16,8 @@ import (
 // TestPlanSharedConcurrently builds two interpreters from one plan, checks
 // that the second reuses the first's prepared weights, runs both at once
 // on different inputs (run it with -race) and compares every output with a
-// lone interpreter's, at every kernel level. -short runs two models, the
-// full test every conformance model.
+// lone interpreter's, at every kernel level. -short and emulated runs take
+// two models, the full test every conformance model.
 func TestPlanSharedConcurrently(t *testing.T) {
 	// packs lists models whose convolutions or fully connected layers
 	// must leave packed weights in the plan.
@@ -27,7 +28,9 @@ func TestPlanSharedConcurrently(t *testing.T) {
 	}
 	for _, path := range paths {
 		name := filepath.Base(filepath.Dir(path))
-		if testing.Short() && !packs[name] {
+		// Under emulation (make test-arm) the two short models are
+		// enough: every model at every level would take minutes there.
+		if (testing.Short() || os.Getenv("OOD_AGENT_TEST_EMULATOR") != "") && !packs[name] {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
