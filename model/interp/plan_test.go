@@ -2,8 +2,8 @@ package interp
 
 import (
 	"bytes"
-	"os"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
