@@ -2,6 +2,8 @@ package adapt
 
 import (
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/ood-agent/ood-agent/model/ood"
 )
@@ -21,53 +23,53 @@ type problem struct {
 	lambda    float64
 	l2        float64
 	mIn, mOut float64
-	logits    []float32
-	dLogits   []float32
-	soft      []float64
+	shards    []*shard
+}
+
+// lossShards is how many parts the samples are split into, whatever the
+// number of cores, so that the sums — and the trained layer — are the same
+// on every machine.
+const lossShards = 4
+
+// shard is one part's buffers: its gradient is summed into the total.
+type shard struct {
+	logits, dLogits []float32
+	soft            []float64
+	g               *ood.Head
+	loss            float64
 }
 
 func newProblem(orig *ood.Head, train []Sample, outliers [][]float32, opts Options, mIn, mOut float64) *problem {
-	return &problem{orig: orig, train: train, outliers: outliers, lambda: opts.Lambda, l2: opts.L2, mIn: mIn, mOut: mOut,
-		logits: make([]float32, orig.Classes), dLogits: make([]float32, orig.Classes), soft: make([]float64, orig.Classes)}
+	p := &problem{orig: orig, train: train, outliers: outliers, lambda: opts.Lambda, l2: opts.L2, mIn: mIn, mOut: mOut}
+	for range lossShards {
+		p.shards = append(p.shards, &shard{logits: make([]float32, orig.Classes), dLogits: make([]float32, orig.Classes),
+			soft: make([]float64, orig.Classes), g: cloneHead(orig)})
+	}
+	return p
 }
 
 // lossGrad returns the loss at h and writes its gradient into g (a head of
-// the same shape).
+// the same shape). The shards run on up to GOMAXPROCS goroutines and are
+// summed in a fixed order.
 func (p *problem) lossGrad(h, g *ood.Head) float64 {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for k, sh := range p.shards {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			p.shardLossGrad(h, sh, k)
+		}()
+	}
+	wg.Wait()
 	clear(g.W)
 	clear(g.B)
 	var loss float64
-	nIn := float64(len(p.train))
-	for _, s := range p.train {
-		p.forward(h, s.Features)
-		lse := p.softmax()
-		loss += (lse - float64(p.logits[s.Label])) / nIn
-		for c := range p.dLogits {
-			p.dLogits[c] = float32(p.soft[c] / nIn)
-		}
-		p.dLogits[s.Label] -= float32(1 / nIn)
-		// Energy is −lse; dE/dlogit = −softmax.
-		if hinge := -lse - p.mIn; hinge > 0 && p.lambda > 0 {
-			loss += p.lambda * hinge * hinge / nIn
-			for c := range p.dLogits {
-				p.dLogits[c] += float32(p.lambda * 2 * hinge * -p.soft[c] / nIn)
-			}
-		}
-		p.backward(h, g, s.Features)
-	}
-	nOut := float64(len(p.outliers))
-	for _, f := range p.outliers {
-		p.forward(h, f)
-		lse := p.softmax()
-		hinge := p.mOut + lse // MOut − E
-		if hinge <= 0 || p.lambda == 0 {
-			continue
-		}
-		loss += p.lambda * hinge * hinge / nOut
-		for c := range p.dLogits {
-			p.dLogits[c] = float32(p.lambda * 2 * hinge * p.soft[c] / nOut)
-		}
-		p.backward(h, g, f)
+	for _, sh := range p.shards {
+		loss += sh.loss
+		axpy(g.W, 1, sh.g.W)
+		axpy(g.B, 1, sh.g.B)
 	}
 	for i, w := range h.W {
 		d := float64(w - p.orig.W[i])
@@ -77,48 +79,97 @@ func (p *problem) lossGrad(h, g *ood.Head) float64 {
 	return loss
 }
 
-// forward computes the pre-activation logits W·f + B. The head's clamp is
-// not applied while training: a clamped logit has no gradient, and heads
-// with an activation before the softmax are rare.
-func (p *problem) forward(h *ood.Head, f []float32) {
-	for c := 0; c < h.Classes; c++ {
-		row := h.W[c*h.Dim : (c+1)*h.Dim]
-		var s float32
-		for i, w := range row {
-			s += w * f[i]
+// shardLossGrad adds the loss and gradient of samples k, k+lossShards, …
+// into sh.
+func (p *problem) shardLossGrad(h *ood.Head, sh *shard, k int) {
+	clear(sh.g.W)
+	clear(sh.g.B)
+	sh.loss = 0
+	nIn := float64(len(p.train))
+	for i := k; i < len(p.train); i += lossShards {
+		s := p.train[i]
+		sh.forward(h, s.Features)
+		lse := sh.softmax()
+		sh.loss += (lse - float64(sh.logits[s.Label])) / nIn
+		for c := range sh.dLogits {
+			sh.dLogits[c] = float32(sh.soft[c] / nIn)
 		}
-		p.logits[c] = s + h.B[c]
+		sh.dLogits[s.Label] -= float32(1 / nIn)
+		// Energy is −lse; dE/dlogit = −softmax.
+		if hinge := -lse - p.mIn; hinge > 0 && p.lambda > 0 {
+			sh.loss += p.lambda * hinge * hinge / nIn
+			for c := range sh.dLogits {
+				sh.dLogits[c] += float32(p.lambda * 2 * hinge * -sh.soft[c] / nIn)
+			}
+		}
+		sh.backward(h, s.Features)
+	}
+	nOut := float64(len(p.outliers))
+	for i := k; i < len(p.outliers); i += lossShards {
+		f := p.outliers[i]
+		sh.forward(h, f)
+		lse := sh.softmax()
+		hinge := p.mOut + lse // MOut − E
+		if hinge <= 0 || p.lambda == 0 {
+			continue
+		}
+		sh.loss += p.lambda * hinge * hinge / nOut
+		for c := range sh.dLogits {
+			sh.dLogits[c] = float32(p.lambda * 2 * hinge * sh.soft[c] / nOut)
+		}
+		sh.backward(h, f)
 	}
 }
 
-// softmax fills p.soft and returns log Σ exp(logits).
-func (p *problem) softmax() float64 {
-	m := float64(p.logits[0])
-	for _, v := range p.logits {
+// forward computes the pre-activation logits W·f + B. The head's clamp is
+// not applied while training: a clamped logit has no gradient, and heads
+// with an activation before the softmax are rare.
+func (sh *shard) forward(h *ood.Head, f []float32) {
+	for c := 0; c < h.Classes; c++ {
+		sh.logits[c] = ood.Dot(h.W[c*h.Dim:(c+1)*h.Dim], f) + h.B[c]
+	}
+}
+
+// softmax fills sh.soft and returns log Σ exp(logits).
+func (sh *shard) softmax() float64 {
+	m := float64(sh.logits[0])
+	for _, v := range sh.logits {
 		m = max(m, float64(v))
 	}
 	var sum float64
-	for c, v := range p.logits {
-		p.soft[c] = math.Exp(float64(v) - m)
-		sum += p.soft[c]
+	for c, v := range sh.logits {
+		sh.soft[c] = math.Exp(float64(v) - m)
+		sum += sh.soft[c]
 	}
-	for c := range p.soft {
-		p.soft[c] /= sum
+	for c := range sh.soft {
+		sh.soft[c] /= sum
 	}
 	return m + math.Log(sum)
 }
 
 // backward adds dLogits ⊗ f to the weight gradient and dLogits to the bias.
-func (p *problem) backward(h, g *ood.Head, f []float32) {
-	for c, d := range p.dLogits {
+func (sh *shard) backward(h *ood.Head, f []float32) {
+	for c, d := range sh.dLogits {
 		if d == 0 {
 			continue
 		}
-		row := g.W[c*h.Dim : (c+1)*h.Dim]
-		for i, x := range f {
-			row[i] += d * x
-		}
-		g.B[c] += d
+		axpy(sh.g.W[c*h.Dim:(c+1)*h.Dim], d, f)
+		sh.g.B[c] += d
+	}
+}
+
+// axpy adds d·x to y.
+func axpy(y []float32, d float32, x []float32) {
+	x = x[:len(y)]
+	i := 0
+	for ; i+4 <= len(y); i += 4 {
+		y[i] += d * x[i]
+		y[i+1] += d * x[i+1]
+		y[i+2] += d * x[i+2]
+		y[i+3] += d * x[i+3]
+	}
+	for ; i < len(y); i++ {
+		y[i] += d * x[i]
 	}
 }
 

@@ -162,7 +162,7 @@ func (s *searcher) similarities(f []float32) error {
 	normalize(s.unit, f)
 	if b.Storage == StorageFloat16 {
 		for i := range s.sims {
-			s.sims[i] = dotF32(s.unit, b.decoded[i*b.Dim:(i+1)*b.Dim])
+			s.sims[i] = Dot(s.unit, b.decoded[i*b.Dim:(i+1)*b.Dim])
 		}
 		return nil
 	}
@@ -264,7 +264,9 @@ func quantizeInt7(dst []int8, v []float32) float32 {
 	return m / int7Max
 }
 
-func dotF32(a, b []float32) float32 {
+// Dot is Σ a[i]·b[i] over len(a), in four running sums so that the loop
+// pipelines; it is shared with the last-layer training in model/adapt.
+func Dot(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float32
 	i := 0
