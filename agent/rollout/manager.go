@@ -301,6 +301,42 @@ func (m *Manager) Prepare(ctx context.Context, signed []byte) (*Candidate, error
 	if err != nil {
 		return nil, err // nothing recorded: the manifest is not trusted
 	}
+	return m.exclusive(man, signed, func() (*Candidate, error) { return m.prepare(ctx, man, signed) })
+}
+
+// PrepareLocal stages a model made on this device — by the agent's
+// scheduled adaptation — and loads and self-tests it like a downloaded
+// one, for Activate and the same watch and rollback. version names it
+// (as a manifest's version); model and calibration are the files'
+// contents, the calibration bound to the model.
+func (m *Manager) PrepareLocal(version string, modelData, calibration []byte) (*Candidate, error) {
+	man := Manifest{V: 1, Version: version, Name: "adapted on this device", Created: time.Now().UTC(),
+		Model: localArtifact(modelData), Calibration: localArtifact(calibration)}
+	if err := man.Validate(); err != nil {
+		return nil, fmt.Errorf("rollout: %w", err)
+	}
+	// The manifest file records what was installed; unsigned, it is
+	// never trusted as a command.
+	record, err := json.Marshal(man)
+	if err != nil {
+		return nil, err
+	}
+	return m.exclusive(man, record, func() (*Candidate, error) {
+		var parts [2]string
+		for i, data := range [][]byte{modelData, calibration} {
+			parts[i] = m.path(partialDir, fmt.Sprintf("local-%s-%d", version, i))
+			if err := fsutil.WriteFile(parts[i], data, 0o600); err != nil {
+				return nil, fmt.Errorf("rollout: %w", err)
+			}
+		}
+		return m.install(man, parts[0], parts[1], record)
+	})
+}
+
+// exclusive runs prepare, the preparation of man, as the one rollout in
+// progress — ErrBusy while another is prepared or watched — and records
+// its failure in the state.
+func (m *Manager) exclusive(man Manifest, record []byte, prepare func() (*Candidate, error)) (*Candidate, error) {
 	m.mu.Lock()
 	if m.busy || m.state.Phase == PhaseSwapping || m.state.Phase == PhaseWatching {
 		m.mu.Unlock()
@@ -313,56 +349,10 @@ func (m *Manager) Prepare(ctx context.Context, signed []byte) (*Candidate, error
 		m.busy = false
 		m.mu.Unlock()
 	}()
-
-	c, err := m.prepare(ctx, man, signed)
+	c, err := prepare()
 	if err != nil {
-		m.setState(State{Phase: PhaseFailed, Version: man.Version, Manifest: signed, Reason: err.Error()})
+		m.setState(State{Phase: PhaseFailed, Version: man.Version, Manifest: record, Reason: err.Error()})
 		m.report(Progress{Phase: PhaseFailed, Version: man.Version, Message: err.Error()})
-		return nil, err
-	}
-	return c, nil
-}
-
-// PrepareLocal stages a model made on this device — by the agent's
-// scheduled adaptation — and loads and self-tests it like a downloaded
-// one, for Activate and the same watch and rollback. version names it
-// (as a manifest's version); model and calibration are the files'
-// contents, the calibration bound to the model.
-func (m *Manager) PrepareLocal(version string, modelData, calibration []byte) (*Candidate, error) {
-	m.mu.Lock()
-	if m.busy {
-		m.mu.Unlock()
-		return nil, ErrBusy
-	}
-	m.busy = true
-	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		m.busy = false
-		m.mu.Unlock()
-	}()
-	man := Manifest{V: 1, Version: version, Name: "adapted on this device", Created: time.Now().UTC(),
-		Model: localArtifact(modelData), Calibration: localArtifact(calibration)}
-	if err := man.Validate(); err != nil {
-		return nil, fmt.Errorf("rollout: %w", err)
-	}
-	var parts [2]string
-	for i, data := range [][]byte{modelData, calibration} {
-		parts[i] = m.path(partialDir, fmt.Sprintf("local-%s-%d", version, i))
-		if err := fsutil.WriteFile(parts[i], data, 0o600); err != nil {
-			return nil, fmt.Errorf("rollout: %w", err)
-		}
-	}
-	// The manifest file records what was installed; unsigned, it is
-	// never trusted as a command.
-	record, err := json.Marshal(man)
-	if err != nil {
-		return nil, err
-	}
-	c, err := m.install(man, parts[0], parts[1], record)
-	if err != nil {
-		m.setState(State{Phase: PhaseFailed, Version: version, Reason: err.Error()})
-		m.report(Progress{Phase: PhaseFailed, Version: version, Message: err.Error()})
 		return nil, err
 	}
 	return c, nil
