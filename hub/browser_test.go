@@ -76,19 +76,40 @@ func TestBrowser(t *testing.T) {
 	now := time.Now()
 	var evidenceID string
 	total := 0
-	for i, id := range []string{"cam-a", "cam-b", "cam-c"} {
-		d, _ := agentsim.NewDevice("ood", id)
-		publish := func(topic string, v any, retained bool) {
-			t.Helper()
-			if err := agentsim.Publish(ctx, pub, topic, v, retained); err != nil {
-				t.Fatal(err)
-			}
+	s, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ids := []string{"cam-a", "cam-b", "cam-c"}
+	publish := func(topic string, v any, retained bool) {
+		t.Helper()
+		if err := agentsim.Publish(ctx, pub, topic, v, retained); err != nil {
+			t.Fatal(err)
 		}
+	}
+	// The statuses are retained: once the hub has stored them all, its
+	// subscription is live and no alert published after can miss it
+	// (the HTTP side is ready before the MQTT side has subscribed).
+	for i, id := range ids {
+		d, _ := agentsim.NewDevice("ood", id)
 		state := event.StateOnline
 		if i == 2 {
 			state = event.StateOffline
 		}
 		publish(d.Topics.Status(), d.Status(state, now), true)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		devs, _ := s.Devices(ctx)
+		if len(devs) == len(ids) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hub stored %d of %d device statuses", len(devs), len(ids))
+		}
+	}
+	for i, id := range ids {
+		d, _ := agentsim.NewDevice("ood", id)
 		median := -10.0
 		if id == "cam-b" {
 			median = -3
@@ -112,11 +133,6 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 	// Wait for the ingest through the hub's own database.
-	s, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "hub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		n, _ := s.CountAlerts(ctx)
 		if _, err := s.Evidence(ctx, evidenceID); n == int64(total) && err == nil {
