@@ -10,11 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/ood-agent/ood-agent/agent/event"
 	"github.com/ood-agent/ood-agent/agent/internal/logtest"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/rollout"
@@ -44,13 +42,7 @@ func TestScheduledAdaptation(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var mu sync.Mutex
-	var alerts []string
-	subscribeAlerts(t, broker.URL(), "central-"+t.Name(), func(m event.Message) {
-		mu.Lock()
-		alerts = append(alerts, m.ID)
-		mu.Unlock()
-	})
+	alerts := collectAlertIDs(t, broker.URL(), "central-"+t.Name())
 	logger, logs := logtest.New()
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -87,10 +79,7 @@ func TestScheduledAdaptation(t *testing.T) {
 	labeled := 0
 	// confirm labels every alert not yet labeled as out of distribution.
 	confirm := func() {
-		mu.Lock()
-		ids := append([]string(nil), alerts[labeled:]...)
-		mu.Unlock()
-		for _, id := range ids {
+		for _, id := range alerts.from(labeled) {
 			label, _ := json.Marshal(map[string]any{"id": "fb-" + id, "alert_id": id, "label": "confirmed"})
 			if err := pub.Publish(ctx, "ood/test-device/feedback", label, 1, false); err != nil {
 				t.Fatal(err)
@@ -114,11 +103,7 @@ func TestScheduledAdaptation(t *testing.T) {
 	// In-distribution frames fill the reservoir; noise frames alert.
 	write(fashion[:120])
 	write(noiseFrames(6))
-	waitFor(t, "the noise alerts", 60*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(alerts) >= 6
-	})
+	waitFor(t, "the noise alerts", 60*time.Second, func() bool { return alerts.count() >= 6 })
 	confirm()
 	// The frame loop switches between two frames: the next ones after
 	// the model is staged run on it and are watched.
@@ -137,15 +122,9 @@ func TestScheduledAdaptation(t *testing.T) {
 	// sees noise, which the watch counts against the new model.
 	// In-distribution vectors of the new model for the next training.
 	write(fashion[140:220])
-	mu.Lock()
-	seen := len(alerts)
-	mu.Unlock()
+	seen := alerts.count()
 	write(noiseFrames(6))
-	waitFor(t, "more alerts", 60*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(alerts) >= seen+4
-	})
+	waitFor(t, "more alerts", 60*time.Second, func() bool { return alerts.count() >= seen+4 })
 	time.Sleep(time.Second) // the Unix-second version names must differ
 	confirm()
 	waitFor(t, "the second adapted model to be staged", 60*time.Second, func() bool {

@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/ood-agent/ood-agent/agent/event"
 	"github.com/ood-agent/ood-agent/agent/feedback"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 )
@@ -24,13 +22,7 @@ func TestFeedbackKeepsFlaggedFramesAndTakesLabels(t *testing.T) {
 	cfg.Feedback.Enabled = true
 	cfg.MQTT.Evidence.Enabled = true
 
-	var mu sync.Mutex
-	var alerts []string
-	subscribeAlerts(t, broker.URL(), "central-"+t.Name(), func(m event.Message) {
-		mu.Lock()
-		alerts = append(alerts, m.ID)
-		mu.Unlock()
-	})
+	alerts := collectAlertIDs(t, broker.URL(), "central-"+t.Name())
 	results := make(chan map[string]any, 4)
 	runSubscriber(t, broker.URL(), "hub-"+t.Name(), true, "ood/test-device/feedback/result", func(_ string, payload []byte) {
 		var r map[string]any
@@ -48,11 +40,7 @@ func TestFeedbackKeepsFlaggedFramesAndTakesLabels(t *testing.T) {
 	for i := range n {
 		writeFrame(t, frames, i)
 	}
-	waitFor(t, "the alerts", 20*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(alerts) == n
-	})
+	waitFor(t, "the alerts", 20*time.Second, func() bool { return alerts.count() == n })
 
 	pub, err := mqtt.New(mqtt.Options{Broker: broker.URL(), ClientID: "labeler", KeepAlive: 5 * time.Second,
 		BackoffInitial: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond})
@@ -65,9 +53,7 @@ func TestFeedbackKeepsFlaggedFramesAndTakesLabels(t *testing.T) {
 	if err := pub.WaitConnected(pctx); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	labeled := alerts[0]
-	mu.Unlock()
+	labeled := alerts.from(0)[0]
 	label, _ := json.Marshal(map[string]any{"id": "fb-1", "alert_id": labeled, "label": "confirmed"})
 	if err := pub.Publish(pctx, "ood/test-device/feedback", label, 1, false); err != nil {
 		t.Fatal(err)

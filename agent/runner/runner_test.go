@@ -132,6 +132,39 @@ func subscribeAlerts(t *testing.T, url, clientID string, handle func(event.Messa
 	})
 }
 
+// alertIDs records the ids of the alerts a central server receives, in
+// order.
+type alertIDs struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+// collectAlertIDs subscribes a central server that records alert ids.
+func collectAlertIDs(t *testing.T, url, clientID string) *alertIDs {
+	t.Helper()
+	a := &alertIDs{}
+	subscribeAlerts(t, url, clientID, func(m event.Message) {
+		a.mu.Lock()
+		a.ids = append(a.ids, m.ID)
+		a.mu.Unlock()
+	})
+	return a
+}
+
+// count is how many alerts arrived.
+func (a *alertIDs) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.ids)
+}
+
+// from returns the ids of the alerts from the i-th on.
+func (a *alertIDs) from(i int) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.ids[i:]...)
+}
+
 // runSubscriber runs a client subscribed to filter until the test ends. It
 // returns once the broker has acknowledged the subscription: connected is
 // not yet subscribed, and a message published in between would be lost
