@@ -98,7 +98,10 @@ func Train(ctx context.Context, orig *ood.Head, id []Sample, outliers [][]float3
 	if rep.MIn == 0 && rep.MOut == 0 {
 		rep.MIn, rep.MOut = margins(orig, train)
 	}
-	p := newProblem(orig, train, outliers, opts, rep.MIn, rep.MOut)
+	p, err := newProblem(orig, train, outliers, opts, rep.MIn, rep.MOut)
+	if err != nil {
+		return nil, rep, err
+	}
 	h := cloneHead(orig)
 	g := cloneHead(orig)
 	ad := newAdam(len(h.W)+len(h.B), opts.LearningRate)

@@ -59,7 +59,10 @@ func TestGradientsNumerically(t *testing.T) {
 		outliers = append(outliers, s.Features)
 	}
 	// Margins that both kinds of sample violate.
-	p := newProblem(orig, train, outliers, Options{Lambda: 0.5, L2: 0.1}, -50, 50)
+	p, err := newProblem(orig, train, outliers, Options{Lambda: 0.5, L2: 0.1}, -50, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g := cloneHead(h)
 	p.lossGrad(h, g)
 	params := func(x *ood.Head) [][]float32 { return [][]float32{x.W, x.B} }

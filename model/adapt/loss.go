@@ -1,10 +1,14 @@
 package adapt
 
 import (
+	"fmt"
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 
+	"github.com/ood-agent/ood-agent/model/kernels"
 	"github.com/ood-agent/ood-agent/model/ood"
 )
 
@@ -18,159 +22,213 @@ import (
 // hundred field samples cannot pin down all of it.
 type problem struct {
 	orig      *ood.Head
-	train     []Sample
-	outliers  [][]float32
 	lambda    float64
 	l2        float64
 	mIn, mOut float64
-	shards    []*shard
+
+	// The samples are the columns of the products: the distinct ID
+	// samples first (split repeats samples to balance the classes; each
+	// is computed once and weighs as often as it was repeated), then the
+	// outliers.
+	n, nID  int
+	labels  []int     // class of each ID column
+	weights []float32 // per column: its count / number of samples of its kind
+
+	fwd, bwd   *kernels.ProductF32 // b = F (n×dim): logitsᵀ = W·Fᵀ; b = Fᵀ: ∇W = dLᵀ·F
+	scratch    [][2]*kernels.ProductScratch
+	logits, dL []float32 // classes×n: logits, then ∂loss/∂logit
+	colLoss    []float64 // loss per column chunk
+	rowLoss    []float64 // L2 loss per row chunk
 }
 
-// lossShards is how many parts the samples are split into, whatever the
-// number of cores, so that the sums — and the trained layer — are the same
-// on every machine.
-const lossShards = 4
+// Chunks of work: rows (classes) in multiples of the product's four-row
+// tiles, columns (samples) in runs long enough to stream. The chunking is
+// fixed, whatever the number of cores, so that the sums — and the trained
+// layer — are the same on every machine.
+const (
+	rowChunk = 16
+	colChunk = 64
+)
 
-// shard is one part's buffers: its gradient is summed into the total.
-type shard struct {
-	logits, dLogits []float32
-	soft            []float64
-	g               *ood.Head
-	loss            float64
-}
-
-func newProblem(orig *ood.Head, train []Sample, outliers [][]float32, opts Options, mIn, mOut float64) *problem {
-	p := &problem{orig: orig, train: train, outliers: outliers, lambda: opts.Lambda, l2: opts.L2, mIn: mIn, mOut: mOut}
-	for range lossShards {
-		p.shards = append(p.shards, &shard{logits: make([]float32, orig.Classes), dLogits: make([]float32, orig.Classes),
-			soft: make([]float64, orig.Classes), g: cloneHead(orig)})
+func newProblem(orig *ood.Head, train []Sample, outliers [][]float32, opts Options, mIn, mOut float64) (*problem, error) {
+	p := &problem{orig: orig, lambda: opts.Lambda, l2: opts.L2, mIn: mIn, mOut: mOut}
+	var cols [][]float32
+	index := make(map[*float32]int)
+	for _, s := range train {
+		key := unsafe.SliceData(s.Features)
+		if i, ok := index[key]; ok {
+			p.weights[i]++
+			continue
+		}
+		index[key] = len(cols)
+		cols = append(cols, s.Features)
+		p.labels = append(p.labels, s.Label)
+		p.weights = append(p.weights, 1)
 	}
-	return p
+	p.nID = len(cols)
+	for i := range p.weights {
+		p.weights[i] /= float32(len(train))
+	}
+	for _, f := range outliers {
+		cols = append(cols, f)
+		p.weights = append(p.weights, 1/float32(len(outliers)))
+	}
+	p.n = len(cols)
+	dim := orig.Dim
+	f := make([]float32, p.n*dim)
+	ft := make([]float32, dim*p.n)
+	for j, c := range cols {
+		copy(f[j*dim:], c)
+		for d, v := range c {
+			ft[d*p.n+j] = v
+		}
+	}
+	var err error
+	if p.fwd, err = kernels.NewProductF32(kernels.LevelAuto, f, p.n, dim); err != nil {
+		return nil, fmt.Errorf("adapt: %w", err)
+	}
+	if p.bwd, err = kernels.NewProductF32(kernels.LevelAuto, ft, dim, p.n); err != nil {
+		return nil, fmt.Errorf("adapt: %w", err)
+	}
+	p.scratch = make([][2]*kernels.ProductScratch, runtime.GOMAXPROCS(0))
+	for i := range p.scratch {
+		p.scratch[i] = [2]*kernels.ProductScratch{p.fwd.NewScratch(), p.bwd.NewScratch()}
+	}
+	p.logits = make([]float32, orig.Classes*p.n)
+	p.dL = make([]float32, orig.Classes*p.n)
+	p.colLoss = make([]float64, chunks(p.n, colChunk))
+	p.rowLoss = make([]float64, chunks(orig.Classes, rowChunk))
+	return p, nil
 }
 
-// lossGrad returns the loss at h and writes its gradient into g (a head of
-// the same shape). The shards run on up to GOMAXPROCS goroutines and are
-// summed in a fixed order.
-func (p *problem) lossGrad(h, g *ood.Head) float64 {
+func chunks(n, size int) int { return (n + size - 1) / size }
+
+// parallel runs f on chunks [0, chunks) from a shared cursor on one
+// goroutine per scratch, passing each its worker number.
+func (p *problem) parallel(count int, f func(worker, chunk int)) {
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for k, sh := range p.shards {
+	for w := range min(len(p.scratch), count) {
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
-			defer func() { <-sem; wg.Done() }()
-			p.shardLossGrad(h, sh, k)
+			defer wg.Done()
+			for c := int(next.Add(1) - 1); c < count; c = int(next.Add(1) - 1) {
+				f(w, c)
+			}
 		}()
 	}
 	wg.Wait()
-	clear(g.W)
-	clear(g.B)
+}
+
+// lossGrad returns the loss at h and writes its gradient into g (a head of
+// the same shape).
+func (p *problem) lossGrad(h, g *ood.Head) float64 {
+	classes, n := h.Classes, p.n
+	rows := chunks(classes, rowChunk)
+	p.parallel(rows, func(w, c int) {
+		lo, hi := c*rowChunk, min(classes, (c+1)*rowChunk)
+		p.fwd.Rows(p.logits, h.W, lo, hi, p.scratch[w][0])
+		for r := lo; r < hi; r++ {
+			l := p.logits[r*n : (r+1)*n]
+			for j := range l {
+				l[j] += h.B[r]
+			}
+		}
+	})
+	p.parallel(len(p.colLoss), func(_, c int) {
+		p.colLoss[c] = p.columns(c*colChunk, min(n, (c+1)*colChunk), classes)
+	})
+	p.parallel(rows, func(w, c int) {
+		lo, hi := c*rowChunk, min(classes, (c+1)*rowChunk)
+		p.bwd.Rows(g.W, p.dL, lo, hi, p.scratch[w][1])
+		var loss float64
+		for r := lo; r < hi; r++ {
+			var b float32
+			for _, d := range p.dL[r*n : (r+1)*n] {
+				b += d
+			}
+			g.B[r] = b
+			dim := h.Dim
+			for i := r * dim; i < (r+1)*dim; i++ {
+				d := float64(h.W[i] - p.orig.W[i])
+				loss += p.l2 / 2 * d * d
+				g.W[i] += float32(p.l2 * d)
+			}
+		}
+		p.rowLoss[c] = loss
+	})
 	var loss float64
-	for _, sh := range p.shards {
-		loss += sh.loss
-		axpy(g.W, 1, sh.g.W)
-		axpy(g.B, 1, sh.g.B)
+	for _, l := range p.colLoss {
+		loss += l
 	}
-	for i, w := range h.W {
-		d := float64(w - p.orig.W[i])
-		loss += p.l2 / 2 * d * d
-		g.W[i] += float32(p.l2 * d)
+	for _, l := range p.rowLoss {
+		loss += l
 	}
 	return loss
 }
 
-// shardLossGrad adds the loss and gradient of samples k, k+lossShards, …
-// into sh.
-func (p *problem) shardLossGrad(h *ood.Head, sh *shard, k int) {
-	clear(sh.g.W)
-	clear(sh.g.B)
-	sh.loss = 0
-	nIn := float64(len(p.train))
-	for i := k; i < len(p.train); i += lossShards {
-		s := p.train[i]
-		sh.forward(h, s.Features)
-		lse := sh.softmax()
-		sh.loss += (lse - float64(sh.logits[s.Label])) / nIn
-		for c := range sh.dLogits {
-			sh.dLogits[c] = float32(sh.soft[c] / nIn)
+// columns turns the logits of samples [lo, hi) into their loss and
+// ∂loss/∂logit:
+//
+//	ID:      CE = lse − logit[label], hinge λ·max(0, E − MIn)²
+//	outlier: hinge λ·max(0, MOut − E)²
+//
+// with E = −lse and ∂E/∂logit = −softmax. It walks the classes in the
+// outer loop, so that every pass reads rows of the class-major matrices.
+func (p *problem) columns(lo, hi, classes int) float64 {
+	n := p.n
+	var mx, sum [colChunk]float64
+	for j := range hi - lo {
+		mx[j] = math.Inf(-1)
+	}
+	for c := range classes {
+		for j, v := range p.logits[c*n+lo : c*n+hi] {
+			mx[j] = max(mx[j], float64(v))
 		}
-		sh.dLogits[s.Label] -= float32(1 / nIn)
-		// Energy is −lse; dE/dlogit = −softmax.
-		if hinge := -lse - p.mIn; hinge > 0 && p.lambda > 0 {
-			sh.loss += p.lambda * hinge * hinge / nIn
-			for c := range sh.dLogits {
-				sh.dLogits[c] += float32(p.lambda * 2 * hinge * -sh.soft[c] / nIn)
+	}
+	for c := range classes {
+		row := p.logits[c*n+lo : c*n+hi]
+		e := p.dL[c*n+lo : c*n+hi]
+		for j, v := range row {
+			x := math.Exp(float64(v) - mx[j])
+			sum[j] += x
+			e[j] = float32(x)
+		}
+	}
+	// scale[j] turns exp(logit − max) into the column's ∂loss/∂logit.
+	var scale [colChunk]float32
+	var loss float64
+	for j := range hi - lo {
+		col := lo + j
+		lse := mx[j] + math.Log(sum[j])
+		w := float64(p.weights[col])
+		if col < p.nID {
+			label := p.labels[col]
+			loss += w * (lse - float64(p.logits[label*n+col]))
+			coef := 1.0
+			if hinge := -lse - p.mIn; hinge > 0 && p.lambda > 0 {
+				loss += w * p.lambda * hinge * hinge
+				coef -= 2 * p.lambda * hinge
 			}
-		}
-		sh.backward(h, s.Features)
-	}
-	nOut := float64(len(p.outliers))
-	for i := k; i < len(p.outliers); i += lossShards {
-		f := p.outliers[i]
-		sh.forward(h, f)
-		lse := sh.softmax()
-		hinge := p.mOut + lse // MOut − E
-		if hinge <= 0 || p.lambda == 0 {
+			scale[j] = float32(w * coef / sum[j])
 			continue
 		}
-		sh.loss += p.lambda * hinge * hinge / nOut
-		for c := range sh.dLogits {
-			sh.dLogits[c] = float32(p.lambda * 2 * hinge * sh.soft[c] / nOut)
+		if hinge := p.mOut + lse; hinge > 0 && p.lambda > 0 {
+			loss += w * p.lambda * hinge * hinge
+			scale[j] = float32(w * 2 * p.lambda * hinge / sum[j])
 		}
-		sh.backward(h, f)
 	}
-}
-
-// forward computes the pre-activation logits W·f + B. The head's clamp is
-// not applied while training: a clamped logit has no gradient, and heads
-// with an activation before the softmax are rare.
-func (sh *shard) forward(h *ood.Head, f []float32) {
-	for c := 0; c < h.Classes; c++ {
-		sh.logits[c] = ood.Dot(h.W[c*h.Dim:(c+1)*h.Dim], f) + h.B[c]
-	}
-}
-
-// softmax fills sh.soft and returns log Σ exp(logits).
-func (sh *shard) softmax() float64 {
-	m := float64(sh.logits[0])
-	for _, v := range sh.logits {
-		m = max(m, float64(v))
-	}
-	var sum float64
-	for c, v := range sh.logits {
-		sh.soft[c] = math.Exp(float64(v) - m)
-		sum += sh.soft[c]
-	}
-	for c := range sh.soft {
-		sh.soft[c] /= sum
-	}
-	return m + math.Log(sum)
-}
-
-// backward adds dLogits ⊗ f to the weight gradient and dLogits to the bias.
-func (sh *shard) backward(h *ood.Head, f []float32) {
-	for c, d := range sh.dLogits {
-		if d == 0 {
-			continue
+	for c := range classes {
+		e := p.dL[c*n+lo : c*n+hi]
+		for j := range e {
+			e[j] *= scale[j]
 		}
-		axpy(sh.g.W[c*h.Dim:(c+1)*h.Dim], d, f)
-		sh.g.B[c] += d
 	}
-}
-
-// axpy adds d·x to y.
-func axpy(y []float32, d float32, x []float32) {
-	x = x[:len(y)]
-	i := 0
-	for ; i+4 <= len(y); i += 4 {
-		y[i] += d * x[i]
-		y[i+1] += d * x[i+1]
-		y[i+2] += d * x[i+2]
-		y[i+3] += d * x[i+3]
+	for j := 0; j < min(hi, p.nID)-lo; j++ {
+		col := lo + j
+		p.dL[p.labels[col]*n+col] -= p.weights[col]
 	}
-	for ; i < len(y); i++ {
-		y[i] += d * x[i]
-	}
+	return loss
 }
 
 // adam is Adam over the concatenation of W and B.
