@@ -87,8 +87,8 @@ either nothing or a complete model, never a changed current model.`,
 			res, err := adapt.Adapt(cmd.Context(), d, id, outliers, tpr, opts)
 			w := cmd.OutOrStdout()
 			if rep := res.Report; rep.HeldOut > 0 {
-				fmt.Fprintf(w, "trained on %d ID samples (class-balanced) and %d confirmed OOD; held-out ID accuracy %.2f%% → %.2f%% (%d samples)\n",
-					rep.Train, rep.Outliers, 100*rep.AccuracyBefore, 100*rep.AccuracyAfter, rep.HeldOut)
+				fmt.Fprintf(w, "trained on %d ID samples (class-balanced) and %d confirmed OOD; held-out ID accuracy %.2f%% → %.2f%% (%d samples); hinge weight %.3g (%d of %d tried)\n",
+					rep.Train, rep.Outliers, 100*rep.AccuracyBefore, 100*rep.AccuracyAfter, rep.HeldOut, rep.Lambda, rep.Attempts, adapt.MaxAttempts)
 			}
 			if err != nil {
 				return err

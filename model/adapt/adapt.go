@@ -31,6 +31,10 @@ type Options struct {
 	// hundred field samples).
 	LearningRate float64
 	// Lambda weighs the energy hinge (default 0.1, as in Liu et al.).
+	// When the layer trained with it fails the held-out check, Train
+	// tries again with Lambda/3 and then Lambda/9 before refusing: a
+	// pretrained layer can need a gentler hinge than one fine-tuned
+	// with it, and the held-out labels — not a test set — decide.
 	Lambda float64
 	// L2 pulls the weights toward the original layer (default 0.1).
 	L2 float64
@@ -75,15 +79,30 @@ type Report struct {
 	// AccuracyBefore and AccuracyAfter are held-out ID accuracies.
 	AccuracyBefore, AccuracyAfter float64
 	MIn, MOut                     float64
+	// Lambda is the hinge weight of the layer returned (or of the last
+	// attempt), Attempts how many layers were trained.
+	Lambda   float64
+	Attempts int
 	// Loss is the final training loss.
 	Loss float64
 }
 
+// lambdaSteps is how many times Train divides the hinge weight by
+// lambdaDivisor after a failed held-out check.
+const (
+	lambdaSteps   = 2
+	lambdaDivisor = 3
+)
+
+// MaxAttempts is how many layers Train trains at most.
+const MaxAttempts = lambdaSteps + 1
+
 // Train fits a new last layer. id are labeled in-distribution samples
 // (balanced per class by Train), outliers are features of confirmed OOD
 // inputs. The returned head has the original's shape and activation. When
-// held-out accuracy drops by more than MaxAccuracyDrop it returns the
-// report and an error wrapping ErrAccuracyDrop, with no head.
+// held-out accuracy drops by more than MaxAccuracyDrop at every hinge
+// weight tried (see Options.Lambda) it returns the report and an error
+// wrapping ErrAccuracyDrop, with no head.
 func Train(ctx context.Context, orig *ood.Head, id []Sample, outliers [][]float32, opts Options) (*ood.Head, Report, error) {
 	opts.defaults()
 	if err := check(orig, id, outliers); err != nil {
@@ -102,21 +121,36 @@ func Train(ctx context.Context, orig *ood.Head, id []Sample, outliers [][]float3
 	if err != nil {
 		return nil, rep, err
 	}
-	h := cloneHead(orig)
-	g := cloneHead(orig)
+	for attempt := 0; attempt <= lambdaSteps; attempt++ {
+		p.lambda = opts.Lambda / math.Pow(lambdaDivisor, float64(attempt))
+		rep.Lambda, rep.Attempts = p.lambda, attempt+1
+		var h *ood.Head
+		if h, rep.Loss, err = p.train(ctx, opts); err != nil {
+			return nil, rep, err
+		}
+		rep.AccuracyAfter = Accuracy(h, held)
+		if err = checkAccuracy(rep.AccuracyBefore, rep.AccuracyAfter, opts.MaxAccuracyDrop); err == nil {
+			return h, rep, nil
+		}
+	}
+	return nil, rep, err
+}
+
+// train runs opts.Epochs steps of Adam from the original layer and
+// returns the layer and its final loss.
+func (p *problem) train(ctx context.Context, opts Options) (*ood.Head, float64, error) {
+	h := cloneHead(p.orig)
+	g := cloneHead(p.orig)
 	ad := newAdam(len(h.W)+len(h.B), opts.LearningRate)
+	var loss float64
 	for epoch := 0; epoch < opts.Epochs; epoch++ {
 		if err := ctx.Err(); err != nil {
-			return nil, rep, fmt.Errorf("adapt: %w", err)
+			return nil, 0, fmt.Errorf("adapt: %w", err)
 		}
-		rep.Loss = p.lossGrad(h, g)
+		loss = p.lossGrad(h, g)
 		ad.step(h, g)
 	}
-	rep.AccuracyAfter = Accuracy(h, held)
-	if err := checkAccuracy(rep.AccuracyBefore, rep.AccuracyAfter, opts.MaxAccuracyDrop); err != nil {
-		return nil, rep, err
-	}
-	return h, rep, nil
+	return h, loss, nil
 }
 
 // checkAccuracy refuses a layer that loses more than maxDrop of held-out

@@ -189,3 +189,45 @@ func TestTrainRejectsBadInput(t *testing.T) {
 		t.Errorf("Train with a cancelled context = %v", err)
 	}
 }
+
+// TestTrainEasesTheHinge checks the retries with a smaller hinge weight:
+// confirmed outliers that are copies of one class's samples make a strong
+// hinge cost accuracy, so the first layer fails the held-out check and a
+// gentler one is kept; a check no layer can pass refuses after the last
+// attempt.
+func TestTrainEasesTheHinge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const classes, dim = 3, 9
+	id := clusters(rng, classes, dim, 40, 0.6)
+	orig := randomHead(rng, classes, dim)
+	var outliers [][]float32
+	for _, s := range id {
+		if s.Label == 0 {
+			outliers = append(outliers, s.Features)
+		}
+	}
+	const lambda = 300
+	opts := Options{Seed: 1, Lambda: lambda, LearningRate: 0.05}
+	_, rep, err := Train(context.Background(), orig, id, outliers, opts)
+	if err != nil {
+		t.Fatalf("Train: %v (report %+v)", err, rep)
+	}
+	if rep.Attempts < 2 || rep.Attempts > MaxAttempts {
+		t.Errorf("%d attempts, want the first (λ = %v) refused and at most %d", rep.Attempts, float64(lambda), MaxAttempts)
+	}
+	if want := lambda / math.Pow(lambdaDivisor, float64(rep.Attempts-1)); math.Abs(rep.Lambda-want) > 1e-9*want {
+		t.Errorf("kept λ = %v after %d attempts, want %v", rep.Lambda, rep.Attempts, want)
+	}
+	if rep.AccuracyBefore-rep.AccuracyAfter > 0.01 {
+		t.Errorf("kept a layer whose held-out accuracy fell %.3f → %.3f", rep.AccuracyBefore, rep.AccuracyAfter)
+	}
+
+	opts.MaxAccuracyDrop = -2 // accuracy would have to rise 200 points
+	_, rep, err = Train(context.Background(), orig, id, outliers, opts)
+	if !errors.Is(err, ErrAccuracyDrop) {
+		t.Fatalf("impossible check: err %v, want ErrAccuracyDrop", err)
+	}
+	if rep.Attempts != MaxAttempts || math.Abs(rep.Lambda-lambda/math.Pow(lambdaDivisor, lambdaSteps)) > 1e-9 {
+		t.Errorf("refused after %d attempts at λ = %v, want %d down to λ/%v", rep.Attempts, rep.Lambda, MaxAttempts, math.Pow(lambdaDivisor, lambdaSteps))
+	}
+}

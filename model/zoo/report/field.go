@@ -102,8 +102,8 @@ func fieldExperiment(f *model.File, d *detect.Detector, calib *ood.Calibration, 
 func writeField(w io.Writer, results []*modelResult, sets []oodSet) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("## Learning from the field: `adapt` with a few labeled samples\n\n")
-	p("The operator labels *n* field samples: half confirmed OOD — patches of the natural images of the fine-tuning half, a family whose test patches (the *%s* set, from the other half) stay unseen — and half false alarms, held-out training images the calibrated energy threshold flags, with their true classes. `adapt` (package `model/adapt`, defaults: 300 full-batch Adam steps, learning rate 0.001, λ = 0.1, L2 0.1 toward the original layer) retrains the last layer on the held-out images the threshold keeps — the labeled validation split the calibration comes from — plus the false alarms, with the energy hinge on the confirmed OOD samples; 20%% of each class is held out for the accuracy check (*held-out check*, refusal below −1 point). The new layer is written into the model file (requantized for int8) and read back. Energy FPR95 on the test sets and test accuracy, before → after; *seen* is the labeled family.\n\n", fieldSeen)
-	p("| model | n | held-out check | test accuracy | ")
+	p("The operator labels *n* field samples: half confirmed OOD — patches of the natural images of the fine-tuning half, a family whose test patches (the *%s* set, from the other half) stay unseen — and half false alarms, held-out training images the calibrated energy threshold flags, with their true classes. `adapt` (package `model/adapt`, defaults: 300 full-batch Adam steps, learning rate 0.001, λ = 0.1, L2 0.1 toward the original layer) retrains the last layer on the held-out images the threshold keeps — the labeled validation split the calibration comes from — plus the false alarms, with the energy hinge on the confirmed OOD samples; 20%% of each class is held out for the accuracy check (*held-out check*): a layer that loses more than 1 point there is retrained with λ/3, then λ/9, and refused if none passes (*λ* is the weight kept). The new layer is written into the model file (requantized for int8) and read back. Energy FPR95 on the test sets and test accuracy, before → after; *seen* is the labeled family.\n\n", fieldSeen)
+	p("| model | n | λ | held-out check | test accuracy | ")
 	for _, s := range sets {
 		mark := ""
 		if s.name == fieldSeen {
@@ -111,14 +111,14 @@ func writeField(w io.Writer, results []*modelResult, sets []oodSet) {
 		}
 		p("%s%s FPR95 | ", s.name, mark)
 	}
-	p("\n|---|---|---|---|%s\n", repeat("---|", len(sets)))
+	p("\n|---|---|---|---|---|%s\n", repeat("---|", len(sets)))
 	for _, r := range results {
 		for _, f := range r.field {
 			if f.err != nil {
-				p("| %s | %d | %v | | %s\n", r.name, f.labeled, f.err, repeat("|", len(sets)))
+				p("| %s | %d | | %v | | %s\n", r.name, f.labeled, f.err, repeat("|", len(sets)))
 				continue
 			}
-			p("| %s | %d | %s → %s | %s → %s | ", r.name, f.labeled, pct(f.report.AccuracyBefore), pct(f.report.AccuracyAfter), pct(f.accuracyBefore), pct(f.accuracyAfter))
+			p("| %s | %d | %.3g | %s → %s | %s → %s | ", r.name, f.labeled, f.report.Lambda, pct(f.report.AccuracyBefore), pct(f.report.AccuracyAfter), pct(f.accuracyBefore), pct(f.accuracyAfter))
 			for _, s := range sets {
 				p("%s → %s | ", pct(f.before[s.name]), pct(f.after[s.name]))
 			}
