@@ -78,7 +78,7 @@ func TestModelRunWrongInputSize(t *testing.T) {
 }
 
 func TestModelBenchJSON(t *testing.T) {
-	out, err := run(t, "model", "bench", conformanceModel(t, "hello_world_int8"), "--iterations", "5", "--json")
+	out, err := run(t, "model", "bench", conformanceModel(t, "hello_world_int8"), "--iterations", "5", "--json", "--ops")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,9 +86,30 @@ func TestModelBenchJSON(t *testing.T) {
 		Median  *float64 `json:"median_ms"`
 		P90     *float64 `json:"p90_ms"`
 		Threads int      `json:"threads"`
+		Ops     []struct {
+			Op     string  `json:"op"`
+			MeanMS float64 `json:"mean_ms"`
+			Share  float64 `json:"share"`
+		} `json:"ops"`
 	}
 	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Median == nil || r.P90 == nil || r.Threads != 1 {
 		t.Fatalf("bench --json = %s (%v)", out, err)
+	}
+	// hello_world_int8 is three FULLY_CONNECTED layers.
+	var share float64
+	for i, o := range r.Ops {
+		share += o.Share
+		if o.Op != "FULLY_CONNECTED" || (i > 0 && o.MeanMS > r.Ops[i-1].MeanMS) {
+			t.Errorf("ops %+v: want three FULLY_CONNECTED, slowest first", r.Ops)
+			break
+		}
+	}
+	if len(r.Ops) != 3 || share < 0.999 || share > 1.001 {
+		t.Errorf("ops %+v: want 3 with shares summing to 1 (got %v)", r.Ops, share)
+	}
+	text, err := run(t, "model", "bench", conformanceModel(t, "hello_world_int8"), "--iterations", "5", "--ops")
+	if err != nil || !strings.Contains(text, "by operator type") || !strings.Contains(text, "slowest operators") || strings.Count(text, "FULLY_CONNECTED") != 4 {
+		t.Errorf("bench --ops = %q (%v), want the per-type summary", text, err)
 	}
 }
 

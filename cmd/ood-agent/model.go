@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -368,12 +369,88 @@ type benchResult struct {
 	Kernels    string  `json:"kernels"`
 	Iterations int     `json:"iterations"`
 	ArenaBytes int     `json:"arena_bytes"`
+	// Ops is the per-operator profile (--ops), slowest first.
+	Ops []opTime `json:"ops,omitempty"`
+}
+
+// opTime is one operator's mean time per Invoke over the profiled runs.
+type opTime struct {
+	Index  int     `json:"index"`
+	Op     string  `json:"op"`
+	Output string  `json:"output"`
+	Shape  []int   `json:"shape"`
+	MeanMS float64 `json:"mean_ms"`
+	Share  float64 `json:"share"`
+}
+
+// profileOps runs iterations timed invocations and returns each
+// operator's mean time, slowest first.
+func profileOps(it *interp.Interpreter, iterations int) ([]opTime, error) {
+	ops := it.Ops()
+	times := make([]time.Duration, len(ops))
+	for range iterations {
+		if err := it.InvokeTimed(times); err != nil {
+			return nil, err
+		}
+	}
+	var total time.Duration
+	for _, d := range times {
+		total += d
+	}
+	out := make([]opTime, len(ops))
+	for i, op := range ops {
+		out[i] = opTime{Index: op.Index, Op: op.Name, Output: op.Output, Shape: op.Shape,
+			MeanMS: float64(times[i].Nanoseconds()) / 1e6 / float64(iterations), Share: float64(times[i]) / float64(max(total, 1))}
+	}
+	slices.SortStableFunc(out, func(a, b opTime) int { return cmp.Compare(b.MeanMS, a.MeanMS) })
+	return out, nil
+}
+
+// writeOps prints the profile by operator type, then the slowest
+// operators.
+func writeOps(w io.Writer, ops []opTime, slowest int) {
+	type sum struct {
+		ms    float64
+		count int
+	}
+	byType := map[string]*sum{}
+	var types []string
+	for _, o := range ops {
+		if byType[o.Op] == nil {
+			byType[o.Op] = &sum{}
+			types = append(types, o.Op)
+		}
+		byType[o.Op].ms += o.MeanMS
+		byType[o.Op].count++
+	}
+	slices.SortStableFunc(types, func(a, b string) int { return cmp.Compare(byType[b].ms, byType[a].ms) })
+	var total float64
+	for _, o := range ops {
+		total += o.MeanMS
+	}
+	fmt.Fprintf(w, "\nby operator type (mean per Invoke, %.3f ms in all):\n", total)
+	for _, t := range types {
+		fmt.Fprintf(w, "  %-22s %3d× %10.1f µs %5.1f%%\n", t, byType[t].count, 1000*byType[t].ms, 100*byType[t].ms/max(total, 1e-12))
+	}
+	fmt.Fprintf(w, "\nslowest operators:\n")
+	for _, o := range ops[:min(slowest, len(ops))] {
+		fmt.Fprintf(w, "  %4d %-22s %10.1f µs %5.1f%%  %v %s\n", o.Index, o.Op, 1000*o.MeanMS, 100*o.Share, o.Shape, shorten(o.Output, 48))
+	}
+}
+
+// shorten cuts s to at most n runes, marking the cut.
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
 
 func newModelBenchCommand() *cobra.Command {
 	var (
 		threads, iterations, warmup int
-		asJSON                      bool
+		asJSON, ops                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench MODEL",
@@ -415,11 +492,19 @@ func newModelBenchCommand() *cobra.Command {
 				Threads: it.Threads(), Kernels: it.KernelLevel().String(),
 				Iterations: iterations, ArenaBytes: it.ArenaBytes(),
 			}
+			if ops {
+				if r.Ops, err = profileOps(it, iterations); err != nil {
+					return err
+				}
+			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), r)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: median %.3f ms, p90 %.3f ms (%d iterations, %d threads, %s kernels, arena %d bytes)\n",
 				args[0], r.MedianMS, r.P90MS, r.Iterations, r.Threads, r.Kernels, r.ArenaBytes)
+			if ops {
+				writeOps(cmd.OutOrStdout(), r.Ops, 15)
+			}
 			return nil
 		},
 	}
@@ -427,6 +512,7 @@ func newModelBenchCommand() *cobra.Command {
 	cmd.Flags().IntVar(&iterations, "iterations", 100, "timed invocations")
 	cmd.Flags().IntVar(&warmup, "warmup", 10, "untimed invocations first")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&ops, "ops", false, "after the timing, profile each operator over as many more invocations")
 	return cmd
 }
 

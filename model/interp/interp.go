@@ -3,6 +3,7 @@ package interp
 import (
 	"fmt"
 	"runtime"
+	"time"
 
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/kernels"
@@ -96,11 +97,22 @@ func NewFromPlan(p *Plan) (*Interpreter, error) {
 }
 
 // Invoke runs the graph once on the current input tensors.
-func (it *Interpreter) Invoke() error {
+func (it *Interpreter) Invoke() error { return it.invoke(nil) }
+
+// invoke runs the graph, adding each operator's wall time to times unless
+// it is nil.
+func (it *Interpreter) invoke(times []time.Duration) error {
+	var start time.Time
 	for i := range it.nodes {
 		n := &it.nodes[i]
+		if times != nil {
+			start = time.Now()
+		}
 		if err := n.kernel.Eval(it.ctx, &n.Node); err != nil {
 			return fmt.Errorf("op %d (%s): %w", n.index, n.name, err)
+		}
+		if times != nil {
+			times[i] += time.Since(start)
 		}
 	}
 	return nil
