@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,23 +49,12 @@ func TestBrowser(t *testing.T) {
 	const token = "browser-test-token"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ready := make(chan net.Addr, 1)
-	hubDone := make(chan error, 1)
-	go func() {
-		hubDone <- hub.Run(ctx, hub.Config{
-			Database: "sqlite://" + filepath.Join(dir, "hub.db"), Listen: "127.0.0.1:0", Token: token,
-			Ingest: ingest.Options{Broker: broker.URL(), ClientID: "hub-browser", Prefix: "ood", Evidence: true},
-			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			Ready:  func(a net.Addr) { ready <- a },
-		})
-	}()
-	var base string
-	select {
-	case a := <-ready:
-		base = "http://" + a.String()
-	case err := <-hubDone:
-		t.Fatal(err)
-	}
+	addr, _ := runHub(t, hub.Config{
+		Database: "sqlite://" + filepath.Join(dir, "hub.db"), Listen: "127.0.0.1:0", Token: token,
+		Ingest: ingest.Options{Broker: broker.URL(), ClientID: "hub-browser", Prefix: "ood", Evidence: true},
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	base := "http://" + addr
 
 	// Three agents: cam-b drifts (live energies above the calibration's).
 	pub, err := agentsim.Connect(ctx, broker.URL(), "agents")

@@ -80,7 +80,8 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	handler, err := web.New(web.Options{Store: s, Token: cfg.Token, Metrics: set, Logger: log.With("component", "web"), Dispatch: disp})
+	handler, err := web.New(web.Options{Store: s, Token: cfg.Token, Metrics: set, Logger: log.With("component", "web"), Dispatch: disp,
+		MQTTState: in.MQTTState})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	vm "github.com/VictoriaMetrics/metrics"
@@ -65,6 +66,10 @@ type Ingester struct {
 	done    chan struct{} // closed when Run returns
 	log     *slog.Logger
 	metrics *Metrics
+	// subscribed is set once the first connection has made the
+	// subscriptions: the session is persistent, so the broker keeps them
+	// (and queues for the hub) across later disconnections.
+	subscribed atomic.Bool
 }
 
 // New checks opts and returns an Ingester; Run connects it.
@@ -113,6 +118,7 @@ func New(opts Options) (*Ingester, error) {
 		BackoffMax: 30 * time.Second,
 		Logger:     opts.Logger,
 		OnConnect: func(context.Context, *mqtt.Client) error {
+			in.subscribed.Store(true)
 			in.log.Info("mqtt subscribed", "client_id", opts.ClientID, "filters", in.Filters())
 			return nil
 		},
@@ -129,6 +135,20 @@ func New(opts Options) (*Ingester, error) {
 		}
 	}
 	return in, nil
+}
+
+// MQTTState says where the broker connection stands: "subscribed"
+// (connected, the subscriptions made), "disconnected" (the broker holds
+// the session's messages until the hub is back) or "connecting" (no
+// subscription yet: what agents publish now is not kept for the hub).
+func (in *Ingester) MQTTState() string {
+	switch {
+	case !in.subscribed.Load():
+		return "connecting"
+	case !in.client.Connected():
+		return "disconnected"
+	}
+	return "subscribed"
 }
 
 // Filters returns the subscriptions the Ingester makes.

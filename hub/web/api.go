@@ -245,10 +245,21 @@ func (s *Server) apiEvidence(w http.ResponseWriter, r *http.Request) {
 	w.Write(e.Data)
 }
 
+// healthz answers 503 when the database does not answer, since then
+// nothing is stored; a broker connection that is down leaves the UI and
+// the API useful, so it answers 200 with status "degraded" and says which
+// state the connection is in.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.Ping(r.Context()); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "database unreachable")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	h := map[string]string{"status": "ok", "database": "ok"}
+	if s.mqtt != nil {
+		h["mqtt"] = s.mqtt()
+		if h["mqtt"] != "subscribed" {
+			h["status"] = "degraded"
+		}
+	}
+	writeJSON(w, http.StatusOK, h)
 }

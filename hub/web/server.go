@@ -29,12 +29,16 @@ type Options struct {
 	// Dispatch signs and sends commands; nil turns fleet control off
 	// (its endpoints answer 503 saying how to turn it on).
 	Dispatch *dispatch.Dispatcher
+	// MQTTState, if set, reports the ingest connection for /healthz
+	// (ingest.Ingester.MQTTState).
+	MQTTState func() string
 }
 
 // Server is the hub's HTTP handler.
 type Server struct {
 	store    *store.Store
 	dispatch *dispatch.Dispatcher
+	mqtt     func() string
 	log      *slog.Logger
 	now      func() time.Time
 	handler  http.Handler
@@ -58,7 +62,7 @@ func New(opts Options) (*Server, error) {
 	if set == nil {
 		set = vm.NewSet()
 	}
-	s := &Server{store: opts.Store, dispatch: opts.Dispatch, log: opts.Logger, now: opts.Now}
+	s := &Server{store: opts.Store, dispatch: opts.Dispatch, mqtt: opts.MQTTState, log: opts.Logger, now: opts.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
