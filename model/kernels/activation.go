@@ -30,9 +30,7 @@ type unaryKernel struct {
 	// ReLU-family, LEAKY_RELU, ABS and NEG requantization.
 	rq ewRequant
 
-	in, out []byte
-	size    int
-	body    func(lo, hi int)
+	ewBlocks
 }
 
 // ewRequant maps a quantized input onto the output scale: zpOut +
@@ -76,8 +74,7 @@ func (k *unaryKernel) Prepare(ctx *Context, n *Node) error {
 		k.approximate = o.Approximate
 	}
 	ewSetShape(out, in.Shape)
-	k.size = in.NumElements()
-	k.body = k.chunk
+	k.setBlocks(in.NumElements(), k.span)
 	switch k.typ {
 	case model.Float32:
 		return nil
@@ -255,8 +252,7 @@ func (k *unaryKernel) prepareInt16(in, out *Tensor) error {
 }
 
 func (k *unaryKernel) Eval(ctx *Context, n *Node) error {
-	k.in, k.out = n.Inputs[0].Data, n.Outputs[0].Data
-	ewRunBlocks(ctx, k.size, k.heavy(), k.body)
+	k.runBlocks(ctx, n, k.heavy())
 	return nil
 }
 
@@ -273,12 +269,8 @@ func (k *unaryKernel) heavy() bool {
 	return true
 }
 
-// chunk computes work units [lo, hi) of ewBlock elements each.
-func (k *unaryKernel) chunk(lo, hi int) {
-	s, e := lo*ewBlock, min(hi*ewBlock, k.size)
-	if s >= e {
-		return
-	}
+// span computes elements [s, e).
+func (k *unaryKernel) span(s, e int) {
 	switch k.typ {
 	case model.Float32:
 		k.evalF32(view[float32](k.out)[s:e], view[float32](k.in)[s:e])
