@@ -150,8 +150,7 @@ func (k *unaryKernel) prepareLUT(in, out *Tensor) error {
 		outZp := out.ZeroPoint()
 		fn = func(q int32) int32 {
 			x := inScale * float32(q-inZp)
-			r := float32(math.Round(float64(f(x) * inv)))
-			return ewRoundToQuant(r, outZp, qmin, qmax)
+			return ewRoundToQuant(math.Round(float64(f(x)*inv)), outZp, qmin, qmax)
 		}
 	}
 	for q := qmin; q <= qmax; q++ {
@@ -162,8 +161,8 @@ func (k *unaryKernel) prepareLUT(in, out *Tensor) error {
 
 // ewRoundToQuant adds the zero point to an already rounded value and clamps
 // it to [qmin, qmax], treating NaN as zero.
-func ewRoundToQuant(r float32, zp, qmin, qmax int32) int32 {
-	v := float64(r) + float64(zp)
+func ewRoundToQuant(r float64, zp, qmin, qmax int32) int32 {
+	v := r + float64(zp)
 	switch {
 	case v != v:
 		return Clamp32(zp, qmin, qmax)

@@ -193,16 +193,7 @@ func ewQuantizeFloats[T ewQuantInt](k *quantizeKernel, dst []T, src []float32, b
 // ewQuantizeValue is round(x/scale)+zp clamped to [qmin, qmax]; NaN maps to
 // the zero point.
 func ewQuantizeValue(x, scale float32, zp, qmin, qmax int32) int32 {
-	v := math.Round(float64(x/scale)) + float64(zp)
-	switch {
-	case v != v:
-		return Clamp32(zp, qmin, qmax)
-	case v <= float64(qmin):
-		return qmin
-	case v >= float64(qmax):
-		return qmax
-	}
-	return int32(v)
+	return ewRoundToQuant(math.Round(float64(x/scale)), zp, qmin, qmax)
 }
 
 // dequantizeKernel implements DEQUANTIZE: int8, uint8, int16 (per tensor or
