@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 )
 
 // Inbox takes messages from MQTT subscriptions without blocking the
@@ -16,6 +17,22 @@ type Inbox struct {
 	log        *slog.Logger
 	queue      chan []byte
 	subscribed atomic.Bool
+}
+
+// ServiceDefaults returns queue, log and now with what the services built
+// on an Inbox leave unset filled in: a queue of 16 messages, a logger that
+// discards, time.Now.
+func ServiceDefaults(queue int, log *slog.Logger, now func() time.Time) (int, *slog.Logger, func() time.Time) {
+	if queue <= 0 {
+		queue = 16
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return queue, log, now
 }
 
 // NewInbox returns an inbox that queues up to size messages; more are

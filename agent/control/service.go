@@ -121,15 +121,7 @@ func NewService(opts ServiceOptions) (*Service, error) {
 	if opts.Prefix == "" {
 		return nil, errors.New("control: empty topic prefix")
 	}
-	if opts.Queue <= 0 {
-		opts.Queue = 16
-	}
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.Queue, opts.Log, opts.Now = ServiceDefaults(opts.Queue, opts.Log, opts.Now)
 	log := opts.Log.With("component", "control")
 	return &Service{opts: opts, log: log, inbox: NewInbox(opts.Transport, opts.Queue, "command", log)}, nil
 }

@@ -18,13 +18,6 @@ import (
 // command is never valid feedback and the other way round.
 const PurposeFeedback control.Purpose = "ood-agent feedback v1"
 
-// Transport is the part of the MQTT client the Service uses;
-// *mqtt.Client satisfies it.
-type Transport interface {
-	Subscribe(ctx context.Context, filter string, qos byte, handler func(topic string, payload []byte)) error
-	Publish(ctx context.Context, topic string, payload []byte, qos byte, retained bool) error
-}
-
 // Labeler applies a verdict; *Store implements it.
 type Labeler interface {
 	Label(alertID string, kind Kind, class string) (LabelInfo, error)
@@ -75,7 +68,7 @@ type ServiceOptions struct {
 	Prefix    string
 	Device    string
 	Labeler   Labeler
-	Transport Transport
+	Transport control.Transport
 	// Keys, when not empty (control is on), are the only keys whose
 	// signed feedback is accepted, and unsigned feedback is refused.
 	// When empty, only unsigned feedback is accepted: the broker's access
@@ -105,15 +98,7 @@ func NewService(opts ServiceOptions) (*Service, error) {
 	if opts.Prefix == "" || opts.Device == "" {
 		return nil, errors.New("feedback: service needs a topic prefix and a device id")
 	}
-	if opts.Queue <= 0 {
-		opts.Queue = 16
-	}
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.Queue, opts.Log, opts.Now = control.ServiceDefaults(opts.Queue, opts.Log, opts.Now)
 	log := opts.Log.With("component", "feedback")
 	return &Service{opts: opts, log: log, inbox: control.NewInbox(opts.Transport, opts.Queue, "feedback", log)}, nil
 }

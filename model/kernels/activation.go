@@ -30,9 +30,7 @@ type unaryKernel struct {
 	// ReLU-family, LEAKY_RELU, ABS and NEG requantization.
 	rq ewRequant
 
-	in, out []byte
-	size    int
-	body    func(lo, hi int)
+	ewBlocks
 }
 
 // ewRequant maps a quantized input onto the output scale: zpOut +
@@ -76,8 +74,7 @@ func (k *unaryKernel) Prepare(ctx *Context, n *Node) error {
 		k.approximate = o.Approximate
 	}
 	ewSetShape(out, in.Shape)
-	k.size = in.NumElements()
-	k.body = k.chunk
+	k.setBlocks(in.NumElements(), k.span)
 	switch k.typ {
 	case model.Float32:
 		return nil
@@ -153,8 +150,7 @@ func (k *unaryKernel) prepareLUT(in, out *Tensor) error {
 		outZp := out.ZeroPoint()
 		fn = func(q int32) int32 {
 			x := inScale * float32(q-inZp)
-			r := float32(math.Round(float64(f(x) * inv)))
-			return ewRoundToQuant(r, outZp, qmin, qmax)
+			return ewRoundToQuant(math.Round(float64(f(x)*inv)), outZp, qmin, qmax)
 		}
 	}
 	for q := qmin; q <= qmax; q++ {
@@ -165,8 +161,8 @@ func (k *unaryKernel) prepareLUT(in, out *Tensor) error {
 
 // ewRoundToQuant adds the zero point to an already rounded value and clamps
 // it to [qmin, qmax], treating NaN as zero.
-func ewRoundToQuant(r float32, zp, qmin, qmax int32) int32 {
-	v := float64(r) + float64(zp)
+func ewRoundToQuant(r float64, zp, qmin, qmax int32) int32 {
+	v := r + float64(zp)
 	switch {
 	case v != v:
 		return Clamp32(zp, qmin, qmax)
@@ -255,8 +251,7 @@ func (k *unaryKernel) prepareInt16(in, out *Tensor) error {
 }
 
 func (k *unaryKernel) Eval(ctx *Context, n *Node) error {
-	k.in, k.out = n.Inputs[0].Data, n.Outputs[0].Data
-	ewRunBlocks(ctx, k.size, k.heavy(), k.body)
+	k.runBlocks(ctx, n, k.heavy())
 	return nil
 }
 
@@ -273,12 +268,8 @@ func (k *unaryKernel) heavy() bool {
 	return true
 }
 
-// chunk computes work units [lo, hi) of ewBlock elements each.
-func (k *unaryKernel) chunk(lo, hi int) {
-	s, e := lo*ewBlock, min(hi*ewBlock, k.size)
-	if s >= e {
-		return
-	}
+// span computes elements [s, e).
+func (k *unaryKernel) span(s, e int) {
 	switch k.typ {
 	case model.Float32:
 		k.evalF32(view[float32](k.out)[s:e], view[float32](k.in)[s:e])

@@ -67,17 +67,7 @@ func (h *ewHardSwish) apply(q int32) int32 {
 }
 
 // ewSRDHM16 is gemmlowp's 16-bit saturating rounding doubling high multiply.
-func ewSRDHM16(a, b int16) int16 {
-	if a == b && a == math.MinInt16 {
-		return math.MaxInt16
-	}
-	ab := int32(a) * int32(b)
-	nudge := int32(1 << 14)
-	if ab < 0 {
-		nudge = 1 - (1 << 14)
-	}
-	return int16((ab + nudge) / (1 << 15))
-}
+func ewSRDHM16(a, b int16) int16 { return srdhm(a, b) }
 
 // ewSDHM16 is the truncating variant (like ARM's SQDMULH), which TFLite uses
 // in HARD_SWISH to cancel the bias of the rounding one.

@@ -165,27 +165,18 @@ func newRowPacker[E byte | int16 | float32](k int) *convPacker[E] {
 
 func (c *conv2D) prepareQ8(ctx *Context, n *Node, parts int, in, filter, bias, out *Tensor, act model.Activation) error {
 	g := &c.geo
-	mode, useFilterZP, err := convQ8Mode(in, filter)
+	p, err := newConvQ8Params(in, filter, bias, out, g.outC, 0, c.rounding, act)
 	if err != nil {
 		return err
 	}
-	quant, err := newConvQuant(in, filter, out, g.outC, 0, mode, c.rounding, act)
-	if err != nil {
-		return err
-	}
-	biasVals, err := convBiasI32(bias, g.outC)
-	if err != nil {
-		return err
-	}
-	unsigned := in.Type == model.Uint8
-	w := q8Weights{data: filter.Data, unsigned: unsigned, offset: convFilterOffset(filter, useFilterZP)}
+	w := q8Weights{data: filter.Data, unsigned: p.unsigned, offset: p.filterOffset}
 	packer := newConvPacker(g, byte(in.ZeroPoint()))
 	// A single output pixel of a pointwise convolution is a
 	// matrix-vector product.
 	gemm := shared(ctx, n, "q8gemm", func() *q8Gemm {
-		return newQ8Gemm(w, g.outC, c.k, -in.ZeroPoint(), quant, c.m == 1 && packer.direct, c.level)
+		return newQ8Gemm(w, g.outC, c.k, -in.ZeroPoint(), p.quant, c.m == 1 && packer.direct, c.level)
 	}).forRun()
-	c.eval = newConvQ8State(parts, c.m, gemm, packer, !unsigned, bias, biasVals).eval
+	c.eval = newConvQ8State(parts, c.m, gemm, packer, !p.unsigned, bias, p.bias).eval
 	return nil
 }
 

@@ -405,18 +405,38 @@ func newConvQuant(in, filter, out *Tensor, n, dim int, mode convScaleMode, round
 	return q, nil
 }
 
-// convQ8Mode returns the scale mode of an 8-bit CONV_2D or
-// DEPTHWISE_CONV_2D and whether the filter zero point enters the sums:
-// uint8 runs TFLite's legacy per-tensor kernels, int8 its per-channel
-// kernels, which assume symmetric filters.
-func convQ8Mode(in, filter *Tensor) (mode convScaleMode, useFilterZP bool, err error) {
-	if in.Type != model.Uint8 {
-		return convScalePerChannel, false, nil
+// convQ8Params is what an 8-bit CONV_2D or DEPTHWISE_CONV_2D derives
+// alike from its operands.
+type convQ8Params struct {
+	quant        convQuant
+	bias         []int32 // nil without bias
+	unsigned     bool
+	filterOffset int32 // added to every filter value (convFilterOffset)
+}
+
+// newConvQ8Params checks the operands of an 8-bit CONV_2D or
+// DEPTHWISE_CONV_2D with n output channels, per-channel filter scales
+// along dim, and works out its requantization. uint8 runs TFLite's legacy
+// per-tensor kernels, where the filter zero point enters the sums; int8
+// its per-channel kernels, which assume symmetric filters.
+func newConvQ8Params(in, filter, bias, out *Tensor, n, dim int, rounding convRounding, act model.Activation) (convQ8Params, error) {
+	unsigned := in.Type == model.Uint8
+	mode := convScalePerChannel
+	if unsigned {
+		if len(filter.Quant.Scale) > 1 {
+			return convQ8Params{}, unsupportedf("per-channel uint8 filter")
+		}
+		mode = convScaleLegacy
 	}
-	if len(filter.Quant.Scale) > 1 {
-		return 0, false, unsupportedf("per-channel uint8 filter")
+	quant, err := newConvQuant(in, filter, out, n, dim, mode, rounding, act)
+	if err != nil {
+		return convQ8Params{}, err
 	}
-	return convScaleLegacy, true, nil
+	biasVals, err := convBiasI32(bias, n)
+	if err != nil {
+		return convQ8Params{}, err
+	}
+	return convQ8Params{quant: quant, bias: biasVals, unsigned: unsigned, filterOffset: convFilterOffset(filter, unsigned)}, nil
 }
 
 // convQuantI16 checks the zero points and bias of an int16x8 CONV_2D or

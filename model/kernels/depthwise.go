@@ -148,20 +148,11 @@ func (s *dwQ8State) dwSetConstF() {
 
 func (d *depthwiseConv) prepareQ8(ctx *Context, in, filter, bias, out *Tensor, act model.Activation) error {
 	g := &d.geo
-	mode, useFilterZP, err := convQ8Mode(in, filter)
+	p, err := newConvQ8Params(in, filter, bias, out, g.outC, 3, d.rounding, act)
 	if err != nil {
 		return err
 	}
-	quant, err := newConvQuant(in, filter, out, g.outC, 3, mode, d.rounding, act)
-	if err != nil {
-		return err
-	}
-	biasVals, err := convBiasI32(bias, g.outC)
-	if err != nil {
-		return err
-	}
-	unsigned := in.Type == model.Uint8
-	fOff := convFilterOffset(filter, useFilterZP)
+	quant, biasVals, unsigned, fOff := p.quant, p.bias, p.unsigned, p.filterOffset
 	inOff := -in.ZeroPoint()
 	s := &dwQ8State{
 		w:        make([]int32, d.taps*g.outC),

@@ -246,6 +246,35 @@ func ewRunBlocks(ctx *Context, size int, heavy bool, body func(lo, hi int)) {
 	}
 }
 
+// ewBlocks runs a kernel with one input and one output of the same size
+// in units of ewBlock elements.
+type ewBlocks struct {
+	in, out []byte // the data of the Eval in progress
+	size    int    // elements
+	span    func(s, e int)
+	body    func(lo, hi int)
+}
+
+// setBlocks sets the element count and the function that computes
+// elements [s, e) from in to out.
+func (b *ewBlocks) setBlocks(size int, span func(s, e int)) {
+	b.size, b.span = size, span
+	b.body = b.units
+}
+
+// runBlocks computes n's output, on ctx's threads when heavy.
+func (b *ewBlocks) runBlocks(ctx *Context, n *Node, heavy bool) {
+	b.in, b.out = n.Inputs[0].Data, n.Outputs[0].Data
+	ewRunBlocks(ctx, b.size, heavy, b.body)
+}
+
+// units computes work units [lo, hi).
+func (b *ewBlocks) units(lo, hi int) {
+	if s, e := lo*ewBlock, min(hi*ewBlock, b.size); s < e {
+		b.span(s, e)
+	}
+}
+
 // ewSetShape sets t's shape to a copy of s.
 func ewSetShape(t *Tensor, s []int) {
 	t.Shape = append(t.Shape[:0:0], s...)

@@ -140,21 +140,19 @@ func (k *binaryKernel) activation(n *Node) (model.Activation, error) {
 
 func (k *binaryKernel) Eval(ctx *Context, n *Node) error {
 	ts := [3]*Tensor{n.Inputs[0], n.Inputs[1], n.Outputs[0]}
-	for i, t := range ts {
-		switch k.typ {
-		case model.Float32:
-			k.f32[i] = t.F32()
-		case model.Int32:
-			k.i32[i] = t.I32()
-		case model.Int64:
-			k.i64[i] = t.I64()
-		case model.Int16:
-			k.i16[i] = t.I16()
-		case model.Int8:
-			k.i8[i] = t.I8()
-		case model.Uint8:
-			k.u8[i] = t.U8()
-		}
+	switch k.typ {
+	case model.Float32:
+		k.f32 = ewViews[float32](ts)
+	case model.Int32:
+		k.i32 = ewViews[int32](ts)
+	case model.Int64:
+		k.i64 = ewViews[int64](ts)
+	case model.Int16:
+		k.i16 = ewViews[int16](ts)
+	case model.Int8:
+		k.i8 = ewViews[int8](ts)
+	case model.Uint8:
+		k.u8 = ewViews[uint8](ts)
 	}
 	if k.op == model.OpDiv && k.typ == model.Int32 {
 		for _, v := range k.i32[1] {
@@ -165,6 +163,14 @@ func (k *binaryKernel) Eval(ctx *Context, n *Node) error {
 	}
 	k.run(ctx)
 	return nil
+}
+
+// ewViews views the data of ts as E values.
+func ewViews[E any](ts [3]*Tensor) (v [3][]E) {
+	for i, t := range ts {
+		v[i] = view[E](t.Data)
+	}
+	return v
 }
 
 // segment computes n outputs from o; see ewSegment.

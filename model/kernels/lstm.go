@@ -261,6 +261,84 @@ func (k *lstmKernel) runRows(ctx *Context) {
 	k.rows(0, k.rowUnits)
 }
 
+// lstmBuffers are the per-step operands and scratch of both LSTMs: G is
+// the gate and cell-state element, H the input, hidden and output-state
+// element.
+type lstmBuffers[G, H any] struct {
+	// gates holds the pre-activations, then activations, of one step,
+	// laid out [gate][batch][cell].
+	gates  []G
+	hidden []H // [batch][cell]
+	// x and h are the current step's input and previous output state.
+	x, h []H
+}
+
+// lstmMath is the arithmetic in which the float and the integer LSTM
+// differ; lstmSequence and lstmStep do the rest.
+type lstmMath[G, H any] interface {
+	// finishGate applies gate g's peephole, layer norm and activation to
+	// v in place. cell is the cell state the peephole reads (nil for the
+	// cell gate).
+	finishGate(g int, v, cell []G)
+	// updateCell sets the cell state c from the forget, cell and input
+	// gates; ig is nil with CIFG, where the input gate is 1 − forget gate.
+	updateCell(c, fg, cg, ig []G)
+	// hide sets hidden to the output gate og times the activated cell
+	// state c.
+	hide(hidden []H, og, c []G)
+	// project sets one batch's output state h from its hidden state.
+	project(h, hidden []H)
+}
+
+// lstmSequence runs the sequence: for each step, the gate rows (k.rows, which
+// read buf.x and buf.h), then lstmStep.
+func lstmSequence[G, H any](ctx *Context, k *lstmKernel, m lstmMath[G, H], buf *lstmBuffers[G, H], input, output, state []H, cell []G) {
+	k.forEachStep(func(batches, in, out, b int) {
+		buf.x = input[in : in+batches*k.nInput]
+		buf.h = state[b*k.nOutput : (b+batches)*k.nOutput]
+		k.stepBatches = batches
+		k.runRows(ctx)
+		lstmStep(k, m, buf, batches, cell[b*k.nCell:(b+batches)*k.nCell], output[out:out+batches*k.nOutput])
+	})
+}
+
+// lstmStep finishes one step from the gate pre-activations: the gates'
+// activations, the cell update, the hidden state and the output state,
+// which it also copies to out.
+func lstmStep[G, H any](k *lstmKernel, m lstmMath[G, H], buf *lstmBuffers[G, H], batches int, cell []G, out []H) {
+	nCell, nOut := k.nCell, k.nOutput
+	gate := func(g, b int) []G {
+		o := (g*k.batch + b) * nCell
+		return buf.gates[o : o+nCell]
+	}
+	for b := range batches {
+		c := cell[b*nCell : (b+1)*nCell]
+		var ig []G
+		if !k.cifg {
+			ig = gate(lstmGateInput, b)
+			m.finishGate(lstmGateInput, ig, c)
+		}
+		fg, cg := gate(lstmGateForget, b), gate(lstmGateCell, b)
+		m.finishGate(lstmGateForget, fg, c)
+		m.finishGate(lstmGateCell, cg, nil)
+		m.updateCell(c, fg, cg, ig)
+
+		og := gate(lstmGateOutput, b)
+		m.finishGate(lstmGateOutput, og, c)
+		m.hide(buf.hidden[b*nCell:(b+1)*nCell], og, c)
+	}
+
+	h := buf.h
+	if k.project {
+		for b := range batches {
+			m.project(h[b*nOut:(b+1)*nOut], buf.hidden[b*nCell:(b+1)*nCell])
+		}
+	} else {
+		copy(h, buf.hidden[:batches*nCell])
+	}
+	copy(out, h)
+}
+
 // forEachStep walks the time steps in TFLite's order and reports, for each
 // step, the batches it covers and the offsets (in elements) of its input,
 // output, and state rows. Time-major sequences run all batches per step;

@@ -16,12 +16,11 @@ type lstmFloatState struct {
 	ln        [lstmGates][]float32
 	proj      []float32
 	projBias  []float32
-	// gates holds the pre-activations, then activations, of one step,
-	// laid out [gate][batch][cell].
-	gates  []float32
-	hidden []float32
-	// x and h are the current step's input and previous output state.
-	x, h []float32
+
+	act                model.Activation // of the cell gate and the output
+	cellClip, projClip float32          // 0 for none
+
+	lstmBuffers[float32, float32]
 }
 
 func (k *lstmKernel) prepareFloat(n *Node) error {
@@ -35,6 +34,7 @@ func (k *lstmKernel) prepareFloat(n *Node) error {
 	default:
 		return unsupportedf("activation %s", k.opts.Activation)
 	}
+	k.f.act, k.f.cellClip, k.f.projClip = k.opts.Activation, k.opts.CellClip, k.opts.ProjClip
 	k.f.gates = make([]float32, lstmGates*k.batch*k.nCell)
 	k.f.hidden = make([]float32, k.batch*k.nCell)
 	return nil
@@ -54,17 +54,8 @@ func (k *lstmKernel) evalFloat(ctx *Context, n *Node) {
 	f.proj = lstmF32(n.Input(lstmInProjWeights))
 	f.projBias = lstmF32(n.Input(lstmInProjBias))
 
-	input := n.Inputs[lstmInInput].F32()
-	output := n.Outputs[0].F32()
-	state := n.Inputs[lstmInOutputState].F32()
-	cell := n.Inputs[lstmInCellState].F32()
-	k.forEachStep(func(batches, in, out, b int) {
-		f.x = input[in : in+batches*k.nInput]
-		f.h = state[b*k.nOutput : (b+batches)*k.nOutput]
-		k.stepBatches = batches
-		k.runRows(ctx)
-		k.floatStep(batches, cell[b*k.nCell:(b+batches)*k.nCell], output[out:out+batches*k.nOutput])
-	})
+	lstmSequence(ctx, k, f, &f.lstmBuffers, n.Inputs[lstmInInput].F32(), n.Outputs[0].F32(),
+		n.Inputs[lstmInOutputState].F32(), n.Inputs[lstmInCellState].F32())
 }
 
 // lstmF32 views an optional tensor as float32 values.
@@ -96,73 +87,45 @@ func (k *lstmKernel) floatRows(lo, hi int) {
 	}
 }
 
-// floatStep finishes one step from the gate pre-activations: peepholes,
-// layer norm, activations, the cell update and the output state.
-func (k *lstmKernel) floatStep(batches int, cell, out []float32) {
-	f := &k.f
-	nCell, nOut := k.nCell, k.nOutput
-	gate := func(g, b int) []float32 {
-		o := (g*k.batch + b) * nCell
-		return f.gates[o : o+nCell]
+func (f *lstmFloatState) updateCell(c, fg, cg, ig []float32) {
+	clip := f.cellClip
+	for j := range c {
+		in := float32(0)
+		if ig == nil {
+			in = 1 - fg[j]
+		} else {
+			in = ig[j]
+		}
+		v := float32(fg[j]*c[j]) + float32(cg[j]*in)
+		if clip > 0 {
+			v = ClampF32(v, -clip, clip)
+		}
+		c[j] = v
 	}
-	for b := range batches {
-		c := cell[b*nCell : (b+1)*nCell]
-		if !k.cifg {
-			k.finishGateF32(lstmGateInput, gate(lstmGateInput, b), c)
-		}
-		k.finishGateF32(lstmGateForget, gate(lstmGateForget, b), c)
-		k.finishGateF32(lstmGateCell, gate(lstmGateCell, b), nil)
-
-		fg, cg, ig := gate(lstmGateForget, b), gate(lstmGateCell, b), gate(lstmGateInput, b)
-		clip := k.opts.CellClip
-		for j := range c {
-			in := float32(0)
-			if k.cifg {
-				in = 1 - fg[j]
-			} else {
-				in = ig[j]
-			}
-			v := float32(fg[j]*c[j]) + float32(cg[j]*in)
-			if clip > 0 {
-				v = ClampF32(v, -clip, clip)
-			}
-			c[j] = v
-		}
-
-		og := gate(lstmGateOutput, b)
-		k.finishGateF32(lstmGateOutput, og, c)
-		hidden := f.hidden[b*nCell : (b+1)*nCell]
-		for j := range hidden {
-			hidden[j] = og[j] * lstmActivateF32(k.opts.Activation, c[j])
-		}
-	}
-
-	h := f.h
-	if k.project {
-		for b := range batches {
-			hidden := f.hidden[b*nCell : (b+1)*nCell]
-			for o := range nOut {
-				var acc float32
-				if f.projBias != nil {
-					acc = f.projBias[o]
-				}
-				acc += lstmDotF32(f.proj[o*nCell:(o+1)*nCell], hidden)
-				if clip := k.opts.ProjClip; clip > 0 {
-					acc = ClampF32(acc, -clip, clip)
-				}
-				h[b*nOut+o] = acc
-			}
-		}
-	} else {
-		copy(h, f.hidden[:batches*nCell])
-	}
-	copy(out, h)
 }
 
-// finishGateF32 applies a gate's peephole, layer norm and activation in
-// place. cell is the cell state the peephole reads (nil for the cell gate).
-func (k *lstmKernel) finishGateF32(g int, v, cell []float32) {
-	f := &k.f
+func (f *lstmFloatState) hide(hidden, og, c []float32) {
+	for j := range hidden {
+		hidden[j] = og[j] * lstmActivateF32(f.act, c[j])
+	}
+}
+
+func (f *lstmFloatState) project(h, hidden []float32) {
+	nCell := len(hidden)
+	for o := range h {
+		var acc float32
+		if f.projBias != nil {
+			acc = f.projBias[o]
+		}
+		acc += lstmDotF32(f.proj[o*nCell:(o+1)*nCell], hidden)
+		if clip := f.projClip; clip > 0 {
+			acc = ClampF32(acc, -clip, clip)
+		}
+		h[o] = acc
+	}
+}
+
+func (f *lstmFloatState) finishGate(g int, v, cell []float32) {
 	if p := f.peep[g]; p != nil && cell != nil {
 		for j := range v {
 			v[j] += p[j] * cell[j]
@@ -187,7 +150,7 @@ func (k *lstmKernel) finishGateF32(g int, v, cell []float32) {
 	}
 	if g == lstmGateCell {
 		for j := range v {
-			v[j] = lstmActivateF32(k.opts.Activation, v[j])
+			v[j] = lstmActivateF32(f.act, v[j])
 		}
 		return
 	}

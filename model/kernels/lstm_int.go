@@ -46,11 +46,9 @@ type lstmIntState struct {
 	projShift int
 	stateZP   int32
 
-	batch  int // batches in the gate buffers
-	nCell  int
-	gates  []int16 // [gate][batch][cell]
-	hidden []int8  // [batch][cell]
-	x, h   []int8
+	batch int // batches in the gate buffers
+	nCell int
+	lstmBuffers[int16, int8]
 }
 
 func (k *lstmKernel) prepareInt(n *Node) error {
@@ -260,18 +258,8 @@ func lstmFoldZeroPoint(w []int8, rows, cols int, zp int32, bias []int32) []int32
 }
 
 func (k *lstmKernel) evalInt(ctx *Context, n *Node) {
-	q := &k.q
-	input := n.Inputs[lstmInInput].I8()
-	output := n.Outputs[0].I8()
-	state := n.Inputs[lstmInOutputState].I8()
-	cell := n.Inputs[lstmInCellState].I16()
-	k.forEachStep(func(batches, in, out, b int) {
-		q.x = input[in : in+batches*k.nInput]
-		q.h = state[b*k.nOutput : (b+batches)*k.nOutput]
-		k.stepBatches = batches
-		k.runRows(ctx)
-		k.intStep(batches, cell[b*k.nCell:(b+batches)*k.nCell], output[out:out+batches*k.nOutput])
-	})
+	lstmSequence(ctx, k, &k.q, &k.q.lstmBuffers, n.Inputs[lstmInInput].I8(), n.Outputs[0].I8(),
+		n.Inputs[lstmInOutputState].I8(), n.Inputs[lstmInCellState].I16())
 }
 
 // intRows computes the rescaled input and recurrent products of gate rows
@@ -313,74 +301,49 @@ func (q *lstmIntState) gateRow(row, b int, in, rec int32) {
 // outputs come from that runtime.
 const lstmHiddenZPSign = -1
 
-// intStep finishes one integer step from the gate pre-activations.
-func (k *lstmKernel) intStep(batches int, cell []int16, out []int8) {
-	q := &k.q
-	nCell, nOut := k.nCell, k.nOutput
-	gate := func(g, b int) []int16 {
-		o := (g*k.batch + b) * nCell
-		return q.gates[o : o+nCell]
+func (q *lstmIntState) updateCell(c, fg, cg, ig []int16) {
+	shift := 30 + q.cellShift
+	for j := range c {
+		v := RoundingDivideByPOT(int32(fg[j])*int32(c[j]), 15)
+		var in int32
+		if ig == nil {
+			in = math.MaxInt16 - int32(fg[j])
+		} else {
+			in = int32(ig[j])
+		}
+		v = int32(int16(v)) + int32(int16(RoundingDivideByPOT(in*int32(cg[j]), shift)))
+		v = Clamp32(v, math.MinInt16, math.MaxInt16)
+		if clip := int32(q.cellClip); clip > 0 {
+			v = Clamp32(v, -clip, clip)
+		}
+		c[j] = int16(v)
 	}
-	tanhBits := 15 + q.cellShift
-	for b := range batches {
-		c := cell[b*nCell : (b+1)*nCell]
-		if !k.cifg {
-			k.finishGateInt(lstmGateInput, gate(lstmGateInput, b), c)
-		}
-		k.finishGateInt(lstmGateForget, gate(lstmGateForget, b), c)
-		k.finishGateInt(lstmGateCell, gate(lstmGateCell, b), nil)
-
-		fg, cg, ig := gate(lstmGateForget, b), gate(lstmGateCell, b), gate(lstmGateInput, b)
-		shift := 30 + q.cellShift
-		for j := range c {
-			v := RoundingDivideByPOT(int32(fg[j])*int32(c[j]), 15)
-			var in int32
-			if k.cifg {
-				in = math.MaxInt16 - int32(fg[j])
-			} else {
-				in = int32(ig[j])
-			}
-			v = int32(int16(v)) + int32(int16(RoundingDivideByPOT(in*int32(cg[j]), shift)))
-			v = Clamp32(v, math.MinInt16, math.MaxInt16)
-			if clip := int32(q.cellClip); clip > 0 {
-				v = Clamp32(v, -clip, clip)
-			}
-			c[j] = int16(v)
-		}
-
-		og := gate(lstmGateOutput, b)
-		k.finishGateInt(lstmGateOutput, og, c)
-		hidden := q.hidden[b*nCell : (b+1)*nCell]
-		for j := range hidden {
-			v := int32(og[j]) * int32(lstmTanh16(c[j], tanhBits))
-			v = MultiplyByQuantizedMultiplier(v, q.hiddenMul, q.hiddenShift) + lstmHiddenZPSign*q.hiddenZP
-			hidden[j] = int8(Clamp32(v, math.MinInt8, math.MaxInt8))
-		}
-	}
-
-	h := q.h
-	if k.project {
-		for b := range batches {
-			hidden := q.hidden[b*nCell : (b+1)*nCell]
-			for o := range nOut {
-				acc := q.projBias[o] + lstmDotI8(q.proj[o*nCell:(o+1)*nCell], hidden)
-				v := Clamp32(MultiplyByQuantizedMultiplier(acc, q.projMul, q.projShift)+q.stateZP, math.MinInt8, math.MaxInt8)
-				if clip := int32(q.projClip); clip > 0 {
-					v = Clamp32(v, -clip, clip)
-				}
-				h[b*nOut+o] = int8(v)
-			}
-		}
-	} else {
-		copy(h, q.hidden[:batches*nCell])
-	}
-	copy(out, h)
 }
 
-// finishGateInt applies a gate's peephole, layer norm and activation in
-// place: sigmoid from Q3.12 to Q0.15, or tanh for the cell gate.
-func (k *lstmKernel) finishGateInt(g int, v, cell []int16) {
-	q := &k.q
+func (q *lstmIntState) hide(hidden []int8, og, c []int16) {
+	tanhBits := 15 + q.cellShift
+	for j := range hidden {
+		v := int32(og[j]) * int32(lstmTanh16(c[j], tanhBits))
+		v = MultiplyByQuantizedMultiplier(v, q.hiddenMul, q.hiddenShift) + lstmHiddenZPSign*q.hiddenZP
+		hidden[j] = int8(Clamp32(v, math.MinInt8, math.MaxInt8))
+	}
+}
+
+func (q *lstmIntState) project(h, hidden []int8) {
+	nCell := len(hidden)
+	for o := range h {
+		acc := q.projBias[o] + lstmDotI8(q.proj[o*nCell:(o+1)*nCell], hidden)
+		v := Clamp32(MultiplyByQuantizedMultiplier(acc, q.projMul, q.projShift)+q.stateZP, math.MinInt8, math.MaxInt8)
+		if clip := int32(q.projClip); clip > 0 {
+			v = Clamp32(v, -clip, clip)
+		}
+		h[o] = int8(v)
+	}
+}
+
+// finishGate activates with a sigmoid from Q3.12 to Q0.15, or for the cell
+// gate a tanh (see lstmMath).
+func (q *lstmIntState) finishGate(g int, v, cell []int16) {
 	if p := q.peep[g]; p != nil && cell != nil {
 		for j := range v {
 			prod := MultiplyByQuantizedMultiplier(int32(p[j])*int32(cell[j]), q.peepMul[g], q.peepShift[g])

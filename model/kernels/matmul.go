@@ -255,16 +255,21 @@ func (k *batchMatMulKernel) Eval(ctx *Context, n *Node) error {
 	return nil
 }
 
+// block returns work unit u's output matrix and its rows [i0, i1).
+func (k *batchMatMulKernel) block(u int) (bo, i0, i1 int) {
+	bo, blk := u/k.blocks, u%k.blocks
+	i0 = blk * matmulRowBlock
+	return bo, i0, min(i0+matmulRowBlock, k.m)
+}
+
 // floatBlocks computes row blocks [lo, hi) over all output matrices.
 func (k *batchMatMulKernel) floatBlocks(lo, hi int) {
 	m, kk, nn := k.m, k.k, k.n
 	for u := lo; u < hi; u++ {
-		bo, blk := u/k.blocks, u%k.blocks
+		bo, i0, i1 := k.block(u)
 		a := k.a[k.lhsIdx[bo]*m*kk:][:m*kk]
 		b := k.b[k.rhsIdx[bo]*kk*nn:][:kk*nn]
 		c := k.c[bo*m*nn:][:m*nn]
-		i0 := blk * matmulRowBlock
-		i1 := min(i0+matmulRowBlock, m)
 		clear(c[i0*nn : i1*nn])
 		if i1-i0 == matmulRowBlock {
 			matmulRows4(c[i0*nn:i1*nn], a[i0*kk:i1*kk], b, kk, nn)
@@ -302,11 +307,9 @@ func matmulRows4(c, a, b []float32, k, n int) {
 func (k *batchMatMulKernel) intBlocks(lo, hi int) {
 	m, kk, nn := k.m, k.k, k.n
 	for u := lo; u < hi; u++ {
-		bo, blk := u/k.blocks, u%k.blocks
+		bo, i0, i1 := k.block(u)
 		a := k.ia[k.lhsIdx[bo]*m*kk:][:m*kk]
 		b := k.ib[k.rhsIdx[bo]*nn*kk:][:nn*kk]
-		i0 := blk * matmulRowBlock
-		i1 := min(i0+matmulRowBlock, m)
 		for i := i0; i < i1; i++ {
 			ai := a[i*kk : (i+1)*kk]
 			o := bo*m*nn + i*nn

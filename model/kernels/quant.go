@@ -3,6 +3,7 @@ package kernels
 import (
 	"github.com/ood-agent/ood-agent/model/tensor"
 	"math"
+	"unsafe"
 
 	"github.com/ood-agent/ood-agent/model"
 )
@@ -33,16 +34,23 @@ func QuantizeMultiplier(m float64) (q int32, shift int) {
 
 // SaturatingRoundingDoublingHighMul returns the high 32 bits of 2·a·b,
 // rounded half away from zero, saturating the single overflow case.
-func SaturatingRoundingDoublingHighMul(a, b int32) int32 {
-	if a == b && a == math.MinInt32 {
-		return math.MaxInt32
+func SaturatingRoundingDoublingHighMul(a, b int32) int32 { return srdhm(a, b) }
+
+// srdhm is gemmlowp's saturating rounding doubling high multiply on 16 or
+// 32 bits: the high half of 2·a·b, rounded half away from zero,
+// saturating the single overflow case.
+func srdhm[T int16 | int32](a, b T) T {
+	bits := 8*unsafe.Sizeof(a) - 1 // 15 or 31: the product is Q(2·bits), the result Q(bits)
+	lowest := T(-1) << bits
+	if a == b && a == lowest {
+		return ^lowest
 	}
 	ab := int64(a) * int64(b)
-	nudge := int64(1 << 30)
+	nudge := int64(1) << (bits - 1)
 	if ab < 0 {
-		nudge = 1 - (1 << 30)
+		nudge = 1 - nudge
 	}
-	return int32((ab + nudge) / (1 << 31))
+	return T((ab + nudge) / (1 << bits))
 }
 
 // RoundingDivideByPOT divides by 2^exponent rounding half away from zero.

@@ -11,7 +11,6 @@ import (
 // int16 with a fixed-point multiplier as TFLite's quantize.cc does.
 type quantizeKernel struct {
 	inType, outType model.TensorType
-	size            int
 	qmin, qmax      int32
 
 	// float32 input.
@@ -24,8 +23,8 @@ type quantizeKernel struct {
 	mult        int32
 	shift       int
 	zpIn, zpOut int32
-	in, out     []byte
-	body        func(lo, hi int)
+
+	ewBlocks
 }
 
 func newQuantize() Kernel { return &quantizeKernel{} }
@@ -45,9 +44,8 @@ func (k *quantizeKernel) Prepare(ctx *Context, n *Node) error {
 		return err
 	}
 	ewSetShape(out, in.Shape)
-	k.size = in.NumElements()
+	k.setBlocks(in.NumElements(), k.span)
 	k.qmin, k.qmax = QuantRange(k.outType)
-	k.body = k.chunk
 	switch k.inType {
 	case model.Float32:
 		return k.prepareFloat(out)
@@ -123,16 +121,12 @@ func (k *quantizeKernel) requant(q int32) int32 {
 }
 
 func (k *quantizeKernel) Eval(ctx *Context, n *Node) error {
-	k.in, k.out = n.Inputs[0].Data, n.Outputs[0].Data
-	ewRunBlocks(ctx, k.size, k.inType == model.Float32, k.body)
+	k.runBlocks(ctx, n, k.inType == model.Float32)
 	return nil
 }
 
-func (k *quantizeKernel) chunk(lo, hi int) {
-	s, e := lo*ewBlock, min(hi*ewBlock, k.size)
-	if s >= e {
-		return
-	}
+// span computes elements [s, e).
+func (k *quantizeKernel) span(s, e int) {
 	switch k.inType {
 	case model.Float32:
 		src := view[float32](k.in)[s:e]
@@ -199,16 +193,7 @@ func ewQuantizeFloats[T ewQuantInt](k *quantizeKernel, dst []T, src []float32, b
 // ewQuantizeValue is round(x/scale)+zp clamped to [qmin, qmax]; NaN maps to
 // the zero point.
 func ewQuantizeValue(x, scale float32, zp, qmin, qmax int32) int32 {
-	v := math.Round(float64(x/scale)) + float64(zp)
-	switch {
-	case v != v:
-		return Clamp32(zp, qmin, qmax)
-	case v <= float64(qmin):
-		return qmin
-	case v >= float64(qmax):
-		return qmax
-	}
-	return int32(v)
+	return ewRoundToQuant(math.Round(float64(x/scale)), zp, qmin, qmax)
 }
 
 // dequantizeKernel implements DEQUANTIZE: int8, uint8, int16 (per tensor or
