@@ -205,9 +205,18 @@ func newConvQ8State(parts, m int, gemm *q8Gemm, packer *convPacker[byte], signed
 	for i := range s.blocks {
 		s.blocks[i] = s.gemm.newBlock()
 	}
-	if signed {
+	switch {
+	case gemm.wide != nil && m <= q8MR && parts > 1 && signed:
+		s.run = partRows(parts, gemm.wide.nb, 1, func(p, lo, hi int) {
+			q8ChannelsWide[int8](s.gemm, s.blocks[p], s, m, lo, hi, s.out, s.gemm.n)
+		})
+	case gemm.wide != nil && m <= q8MR && parts > 1:
+		s.run = partRows(parts, gemm.wide.nb, 1, func(p, lo, hi int) {
+			q8ChannelsWide[uint8](s.gemm, s.blocks[p], s, m, lo, hi, s.out, s.gemm.n)
+		})
+	case signed:
 		s.run = convRun(parts, m, func(p, lo, hi int) { convQ8Rows[int8](s, p, lo, hi) })
-	} else {
+	default:
 		s.run = convRun(parts, m, func(p, lo, hi int) { convQ8Rows[uint8](s, p, lo, hi) })
 	}
 	return s

@@ -238,3 +238,36 @@ func TestDepthwiseConvLargeBias(t *testing.T) {
 		}
 	}
 }
+
+func TestDWSlices(t *testing.T) {
+	tests := []struct{ rows, c, parts, want int }{
+		{7, 960, 2, 2},   // seven rows: two slices make fourteen units
+		{14, 576, 2, 1},  // even rows split evenly
+		{7, 960, 4, 4},   // four threads on seven rows
+		{14, 576, 4, 2},  // four threads on fourteen rows
+		{56, 96, 2, 1},   // many rows stay whole
+		{7, dwBig, 2, 1}, // one block of channels: nothing to cut
+		{7, 960, 1, 1},   // one thread
+	}
+	for _, tt := range tests {
+		if got := dwSlices(tt.rows, tt.c, tt.parts); got != tt.want {
+			t.Errorf("dwSlices(%d, %d, %d) = %d, want %d", tt.rows, tt.c, tt.parts, got, tt.want)
+		}
+	}
+	// The slices cover the channels once, cut at whole blocks.
+	for _, c := range []int{1, 31, 32, 100, 576, 960} {
+		for n := 1; n <= 4; n++ {
+			next := 0
+			for i := range n {
+				lo, hi := dwSlice(c, n, i)
+				if lo != next || hi < lo || (hi != c && hi%dwBig != 0) {
+					t.Fatalf("dwSlice(%d, %d, %d) = [%d, %d) after %d", c, n, i, lo, hi, next)
+				}
+				next = hi
+			}
+			if next != c {
+				t.Errorf("dwSlice(%d, %d, ·) covers [0, %d)", c, n, next)
+			}
+		}
+	}
+}

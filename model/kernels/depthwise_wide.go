@@ -30,35 +30,60 @@ type dwRowArgs struct {
 	outF *float32
 }
 
-// dwFastRowQ8Wide computes output row oy of batch b with the row kernel,
-// and the channels past the last whole vector with scalar code.
-func dwFastRowQ8Wide(d *depthwiseConv, s *dwQ8State, b, oy int) {
+// dwFastRowQ8Wide computes channels [ch0, ch1) of output row oy of batch
+// b with the row kernel, and the channels past the last whole vector with
+// scalar code.
+func dwFastRowQ8Wide(d *depthwiseConv, s *dwQ8State, b, oy, ch0, ch1 int) {
 	g := &d.geo
 	c := g.outC
 	f := s.fast
-	c8 := c / dwVec * dwVec
+	width := ch1 - ch0
+	c8 := width / dwVec * dwVec
 	row := (b*g.outH + oy) * g.outW * c
 	if c8 > 0 {
 		a := dwRowArgs{
-			x: &f.buf[f.base(g, b, oy, 0)], xstep: g.strideW * c * 4, pixels: g.outW,
-			w: &f.w[0], taps: &f.tapBytes[0], ntaps: len(f.tapBytes),
-			c: c, c32: c / dwBig * dwBig, c8: c8,
-			cc: &s.colConst[0], scale: &s.quant.scale[0], rq: &s.rq,
-			out: &s.out[row], ostep: c,
+			x: &f.buf[f.base(g, b, oy, 0)+ch0], xstep: g.strideW * c * 4, pixels: g.outW,
+			w: &f.w[ch0], taps: &f.tapBytes[0], ntaps: len(f.tapBytes),
+			c: c, c32: width / dwBig * dwBig, c8: c8,
+			cc: &s.colConst[ch0], scale: &s.quant.scale[ch0], rq: &s.rq,
+			out: &s.out[row+ch0], ostep: c,
 		}
 		dwRowQ8(&a)
 	}
-	if c8 == c {
+	if c8 == width {
 		return
 	}
 	q := &s.quant
 	for ox := 0; ox < g.outW; ox++ {
 		base := f.base(g, b, oy, ox)
 		o := s.out[row+ox*c : row+ox*c+c]
-		for ch := c8; ch < c; ch++ {
+		for ch := ch0 + c8; ch < ch1; ch++ {
 			o[ch] = byte(q.round(int32(f.dwSum1(base, ch))+s.colConst[ch], ch))
 		}
 	}
+}
+
+// dwSlices is how many channel slices, each a whole number of dwBig
+// channels, the output rows of a layer are cut into so that parts threads
+// get equal shares: a 7×7 layer has seven rows, which two threads would
+// share four to three. Layers with many rows stay whole.
+func dwSlices(rows, c, parts int) int {
+	if parts < 2 || rows >= 8*parts {
+		return 1
+	}
+	a, b := rows, parts
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return max(1, min(parts/a, c/dwBig))
+}
+
+// dwSlice returns slice i of n of c channels, cut at multiples of dwBig.
+func dwSlice(c, n, i int) (lo, hi int) {
+	blocks := (c + dwBig - 1) / dwBig
+	lo = min(c, i*blocks/n*dwBig)
+	hi = min(c, (i+1)*blocks/n*dwBig)
+	return lo, hi
 }
 
 // dwFillQ8Wide is dwFillQ8 with vector conversions.

@@ -18,7 +18,7 @@ const ewBlock = 1 << 13
 
 // ewParallelMin is the output size from which elementwise kernels split
 // their work across threads; below it the hand-off costs more than it saves.
-const ewParallelMin = 1 << 15
+const ewParallelMin = 1 << 13
 
 // ewBroadcastShape returns the numpy broadcast of shapes, or an error naming
 // the first incompatible dimension.

@@ -132,26 +132,13 @@ func (x *q8Wide) newScratch() *q8WideScratch {
 func q8RowsWide[T int8 | uint8](g *q8Gemm, blk *q8Block, s *convQ8State, lo, hi int, out []byte, outStride int) {
 	x, ws := g.wide, blk.wide
 	kp, nb := x.kp, x.nb
-	tileLen := q8MR * kp
 	span := ws.tiles * q8MR
 	chunk := max(1, q8WideBlockBytes/(kp*q8WideNR*2))
 	for b0 := lo; b0 < hi; b0 += span {
 		b1 := min(hi, b0+span)
 		nt := (b1 - b0 + q8MR - 1) / q8MR
 		for i := 0; i < nt; i++ {
-			m0, rows := b0+i*q8MR, min(q8MR, b1-b0-i*q8MR)
-			if x.dot {
-				tile := ws.ab[i*tileLen : (i+1)*tileLen]
-				q8PackTile[T](s, tile, m0, rows)
-				if x.flip {
-					flipSigns(tile)
-				}
-				if x.coef != 0 {
-					q8PanelRowSums[T](tile, kp, x.flip, &ws.sumsA[i])
-				}
-			} else {
-				q8PackTile[T](s, ws.a[i*tileLen:(i+1)*tileLen], m0, rows)
-			}
+			q8PackWideTile[T](g, ws, s, i, b0+i*q8MR, min(q8MR, b1-b0-i*q8MR))
 		}
 		// Channel blocks outermost within the row block: each pass's
 		// weights stay in L1 cache while every tile uses them.
@@ -163,6 +150,35 @@ func q8RowsWide[T int8 | uint8](g *q8Gemm, blk *q8Block, s *convQ8State, lo, hi 
 			}
 		}
 	}
+}
+
+// q8PackWideTile packs output rows m0..m0+rows-1 into tile i of ws, in
+// the layout of the level's kernel.
+func q8PackWideTile[T int8 | uint8](g *q8Gemm, ws *q8WideScratch, s *convQ8State, i, m0, rows int) {
+	x := g.wide
+	tileLen := q8MR * x.kp
+	if !x.dot {
+		q8PackTile[T](s, ws.a[i*tileLen:(i+1)*tileLen], m0, rows)
+		return
+	}
+	tile := ws.ab[i*tileLen : (i+1)*tileLen]
+	q8PackTile[T](s, tile, m0, rows)
+	if x.flip {
+		flipSigns(tile)
+	}
+	if x.coef != 0 {
+		q8PanelRowSums[T](tile, x.kp, x.flip, &ws.sumsA[i])
+	}
+}
+
+// q8ChannelsWide computes channel blocks [c0, c1) of the m ≤ 4 rows of a
+// product that is one tile high (a fully connected layer on one input):
+// there the rows give threads nothing to share, the channels do. Each
+// part packs the tile for itself, which costs k bytes.
+func q8ChannelsWide[T int8 | uint8](g *q8Gemm, blk *q8Block, s *convQ8State, m, c0, c1 int, out []byte, outStride int) {
+	ws := blk.wide
+	q8PackWideTile[T](g, ws, s, 0, 0, m)
+	g.wideTile(ws, 0, c0, c1, m, out, outStride)
 }
 
 // q8PackTile writes output rows m0..m0+rows-1 into a, four rows of kp

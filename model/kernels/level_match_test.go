@@ -61,6 +61,10 @@ func levelCases(rng *rand.Rand) []levelCase {
 		dwShape{convShape{1, 17, 15, 40, 40, 3, 3, 1, 1, 1, 1, model.PaddingSame, model.ActRelu6, false, false}, 1},
 		dwShape{convShape{1, 18, 17, 27, 27, 3, 3, 2, 2, 1, 1, model.PaddingSame, model.ActRelu6, false, false}, 1},
 		dwShape{convShape{2, 9, 8, 9, 9, 3, 3, 2, 2, 1, 1, model.PaddingValid, model.ActNone, true, false}, 1},
+		// Seven and three output rows: cut into channel slices (three
+		// blocks of 32 and a tail; two blocks and a tail).
+		dwShape{convShape{1, 7, 7, 100, 100, 3, 3, 1, 1, 1, 1, model.PaddingSame, model.ActRelu6, false, false}, 1},
+		dwShape{convShape{1, 6, 5, 70, 70, 3, 3, 2, 2, 1, 1, model.PaddingSame, model.ActNone, false, false}, 1},
 	)
 	for _, s := range dws {
 		cases = append(cases, levelCase{"dw/" + s.String(), newDepthwiseConv, func(rng *rand.Rand, typ model.TensorType) *Node { return dwBuild(rng, s, typ) }})
