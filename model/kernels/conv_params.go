@@ -553,9 +553,12 @@ func convBiasF32(bias *Tensor, n int) ([]float32, error) {
 }
 
 // convParallelMin is the work (multiply-adds) below which a convolution
-// runs on one goroutine: handing parts to the pool costs a few
-// microseconds, which small layers do not earn back.
-const convParallelMin = 1 << 18
+// runs on one goroutine. Handing parts to spinning workers costs about
+// 0.15 µs and parked ones 7 µs (BenchmarkParallelFor); 2^16 multiply-adds
+// take 5–10 µs, about where a second thread starts to pay
+// (mobilenet_v1_025_128 and the 7×7 depthwise layers of MobileNetV2 gained
+// 4% from 2^18).
+const convParallelMin = 1 << 16
 
 // convWorkers is the number of independent work parts for ctx and an op of
 // work multiply-adds: each part gets its own scratch, indexed by the part
