@@ -99,37 +99,36 @@ func (d *depthwiseConv) rows(parts int, fn func(p, b, oy int)) convRows {
 	})
 }
 
-// dwSplit cuts total units into one chunk per part. The fill of the
-// padded copy and the rows are cut the same way, and the caller, which
-// claims first, nearly always takes the first chunk of both: so each
-// thread mostly reads the rows it just
-// converted, from its own cache, instead of fetching the other core's —
-// which cost two threads a third of their gain on 14×14 layers when the
-// work went in small chunks to whoever came first.
+// dwSplit cuts total units into one chunk per part: each part then
+// converts the input of its rows once, in bands (see dwPadded), where
+// small chunks claimed by whoever came first would convert the rows
+// around every chunk's edges again.
 func dwSplit(parts, total int, fn func(p, lo, hi int)) convRows {
 	return convRows{parts: parts, m: total, grain: (total + parts - 1) / max(parts, 1), fn: fn}
 }
 
-// rowSlices is rows for kernels that can compute part of a row's
-// channels: it cuts each output row into dwSlices channel slices, so that
-// layers with few rows still give every part an even share.
-func (d *depthwiseConv) rowSlices(parts int, fn func(b, oy, ch0, ch1 int)) convRows {
+// bands runs row over the output rows by parts, each part converting the
+// input of a band of its rows into its strip of f before computing them;
+// n > 1 cuts every row into n channel slices (dwSlices), so that layers
+// with few rows still give each part an even share.
+func (d *depthwiseConv) bands(parts int, f *dwPadded, n int, fillRow func(dst []float32, b, iy int),
+	row func(p int, st *dwStrip, b, oy, ch0, ch1 int)) convRows {
 	g := &d.geo
-	rows := g.batches * g.outH
-	n := dwSlices(rows, g.outC, parts)
-	return dwSplit(parts, rows*n, func(_, lo, hi int) {
-		for u := lo; u < hi; u++ {
-			r := u / n
-			ch0, ch1 := dwSlice(g.outC, n, u%n)
-			fn(r/g.outH, r%g.outH, ch0, ch1)
+	return dwSplit(parts, g.batches*g.outH*n, func(p, lo, hi int) {
+		st := &f.strips[p]
+		last := (hi - 1) / n
+		for r := lo / n; r <= last; {
+			b, oy := r/g.outH, r%g.outH
+			end := min(last+1, (b+1)*g.outH, r+f.band)
+			st.load(b, oy, oy+end-r, fillRow)
+			for ; r < end; r++ {
+				for u := max(lo, r*n); u < min(hi, (r+1)*n); u++ {
+					ch0, ch1 := dwSlice(g.outC, n, u%n)
+					row(p, st, b, r%g.outH, ch0, ch1)
+				}
+			}
 		}
 	})
-}
-
-// inputRows runs fn over the input rows (batch·height), for the fills of
-// the padded copy.
-func (d *depthwiseConv) inputRows(parts int, fn func(lo, hi int)) convRows {
-	return dwSplit(parts, d.geo.batches*d.geo.inH, func(_, lo, hi int) { fn(lo, hi) })
 }
 
 // 8-bit depthwise convolution.
@@ -144,10 +143,8 @@ type dwQ8State struct {
 	bias     *Tensor   // refreshed at Eval when not constant
 	in, out  []byte
 	run      convRows
-	fast     *dwPadded                   // the exact float path, or nil
-	accF     [][]float32                 // per part, for the float path
-	fill     func(in []byte, lo, hi int) // input rows [lo, hi) of batches·height
-	fillRun  convRows                    // fill split into the parts
+	fast     *dwPadded   // the exact float path, or nil
+	accF     [][]float32 // per part, for the float path
 	// constF is colConst as float32, set when every value is exact in
 	// float32 (see dwSetConstF); the float path then adds it to its exact
 	// sums in floating point, saving two conversions per output.
@@ -234,7 +231,7 @@ func (d *depthwiseConv) prepareQ8(ctx *Context, in, filter, bias, out *Tensor, a
 		for i, w := range s.w {
 			wf[i] = float32(w)
 		}
-		s.fast = newDWPadded(ctx, g, wf, float32(in.ZeroPoint()))
+		s.fast = newDWPadded(ctx, g, len(d.offs), wf, float32(in.ZeroPoint()))
 		s.constF = make([]float32, g.outC)
 		s.dwSetConstF()
 		s.accF = make([][]float32, len(d.offs))
@@ -244,25 +241,28 @@ func (d *depthwiseConv) prepareQ8(ctx *Context, in, filter, bias, out *Tensor, a
 	}
 	s.rq = q8Requant{zp: quant.outZP, lo: quant.lo, hi: quant.hi}
 	wide := d.level != LevelGeneric && s.fast != nil && quant.rounding == convRoundRuntime
+	// fillRow converts input row iy of batch b into a strip.
+	inRow := func(b, iy int) []byte { return s.in[(b*g.inH+iy)*g.inW*g.inC:] }
+	parts := len(d.offs)
 	switch {
-	case wide && unsigned:
-		s.fill = func(in []byte, lo, hi int) { dwFillQ8Wide[uint8](s.fast, g, in, lo, hi) }
-		s.run = d.rowSlices(len(d.offs), func(b, oy, ch0, ch1 int) { dwFastRowQ8Wide(d, s, b, oy, ch0, ch1) })
 	case wide:
-		s.fill = func(in []byte, lo, hi int) { dwFillQ8Wide[int8](s.fast, g, in, lo, hi) }
-		s.run = d.rowSlices(len(d.offs), func(b, oy, ch0, ch1 int) { dwFastRowQ8Wide(d, s, b, oy, ch0, ch1) })
-	case s.fast != nil && unsigned:
-		s.fill = func(in []byte, lo, hi int) { dwFillQ8[uint8](s.fast, g, in, lo, hi) }
-		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwFastRowQ8(d, s, p, b, oy) })
+		fillRow := func(dst []float32, b, iy int) { dwFillRowQ8Wide[int8](dst, inRow(b, iy)) }
+		if unsigned {
+			fillRow = func(dst []float32, b, iy int) { dwFillRowQ8Wide[uint8](dst, inRow(b, iy)) }
+		}
+		s.run = d.bands(parts, s.fast, dwSlices(g.batches*g.outH, g.outC, parts), fillRow,
+			func(_ int, st *dwStrip, b, oy, ch0, ch1 int) { dwFastRowQ8Wide(d, s, st, b, oy, ch0, ch1) })
 	case s.fast != nil:
-		s.fill = func(in []byte, lo, hi int) { dwFillQ8[int8](s.fast, g, in, lo, hi) }
-		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwFastRowQ8(d, s, p, b, oy) })
+		fillRow := func(dst []float32, b, iy int) { dwFillRowQ8[int8](dst, inRow(b, iy)) }
+		if unsigned {
+			fillRow = func(dst []float32, b, iy int) { dwFillRowQ8[uint8](dst, inRow(b, iy)) }
+		}
+		s.run = d.bands(parts, s.fast, 1, fillRow, func(p int, st *dwStrip, b, oy, _, _ int) { dwFastRowQ8(d, s, st, p, b, oy) })
 	case unsigned:
-		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwQ8Row[uint8](d, s, p, b, oy) })
+		s.run = d.rows(parts, func(p, b, oy int) { dwQ8Row[uint8](d, s, p, b, oy) })
 	default:
-		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwQ8Row[int8](d, s, p, b, oy) })
+		s.run = d.rows(parts, func(p, b, oy int) { dwQ8Row[int8](d, s, p, b, oy) })
 	}
-	s.fillRun = d.inputRows(len(d.offs), func(lo, hi int) { s.fill(s.in, lo, hi) })
 	d.eval = func(ctx *Context, n *Node) error {
 		if s.bias != nil {
 			for c, b := range s.bias.I32()[:g.outC] {
@@ -273,9 +273,8 @@ func (d *depthwiseConv) prepareQ8(ctx *Context, in, filter, bias, out *Tensor, a
 			}
 		}
 		s.in, s.out = n.Inputs[0].Data, n.Outputs[0].Data
-		if s.fill != nil {
+		if s.fast != nil {
 			s.fast.attach(ctx)
-			s.fillRun.on(ctx)
 		}
 		s.run.on(ctx)
 		return nil
@@ -284,22 +283,21 @@ func (d *depthwiseConv) prepareQ8(ctx *Context, in, filter, bias, out *Tensor, a
 }
 
 // dwFastRowQ8 computes output row oy of batch b on the float path.
-func dwFastRowQ8(d *depthwiseConv, s *dwQ8State, p, b, oy int) {
+func dwFastRowQ8(d *depthwiseConv, s *dwQ8State, f *dwStrip, p, b, oy int) {
 	g := &d.geo
 	c := g.outC
-	f := s.fast
 	acc := s.accF[p][:c]
 	cc := s.colConst[:c]
 	q := &s.quant
 	runtime := q.rounding == convRoundRuntime
 	if runtime && c%4 == 0 && len(s.constF) == c {
-		dwFastRowQ8F(d, s, b, oy)
+		dwFastRowQ8F(d, s, f, b, oy)
 		return
 	}
 	off, lo, hi := int64(q.outZP)-convMagicBits, int64(q.lo), int64(q.hi)
 	last := f.tapOff[len(f.tapOff)-1] + c
 	for ox := 0; ox < g.outW; ox++ {
-		base := f.base(g, b, oy, ox)
+		base := f.base(g, oy, ox)
 		x := f.buf[base : base+last]
 		o := s.out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
 		ch := 0
@@ -332,16 +330,15 @@ func dwRequant4(o *[4]byte, cc *[4]int32, sc *[4]float32, off, lo, hi int64, a0,
 // dwFastRowQ8F is dwFastRowQ8 with the runtime rounding, whole groups of
 // four channels and float constants. Kept apart: the extra case in
 // dwFastRowQ8 makes its register allocator spill.
-func dwFastRowQ8F(d *depthwiseConv, s *dwQ8State, b, oy int) {
+func dwFastRowQ8F(d *depthwiseConv, s *dwQ8State, f *dwStrip, b, oy int) {
 	g := &d.geo
 	c := g.outC
-	f := s.fast
 	cf := s.constF[:c]
 	sc := s.quant.scale[:c]
 	off, lo, hi := int64(s.quant.outZP)-convMagicBits, int64(s.quant.lo), int64(s.quant.hi)
 	last := f.tapOff[len(f.tapOff)-1] + c
 	for ox := 0; ox < g.outW; ox++ {
-		base := f.base(g, b, oy, ox)
+		base := f.base(g, oy, ox)
 		x := f.buf[base : base+last]
 		o := s.out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
 		for ch := 0; ch+4 <= c; ch += 4 {
@@ -516,15 +513,18 @@ func (d *depthwiseConv) prepareF32(ctx *Context, filter, bias *Tensor, act model
 	if d.mult == 1 {
 		// Padding adds 0·w, which leaves every partial sum unchanged, so
 		// the sums equal the reference's, which skips padded taps.
-		s.fast = newDWPadded(ctx, g, s.w, 0)
+		s.fast = newDWPadded(ctx, g, len(d.offs), s.w, 0)
 	}
 	s.lohi = [2]float32{s.lo, s.hi}
-	if d.level.avx2() && s.fast != nil {
-		s.run = d.rows(len(d.offs), func(_, b, oy int) { dwFastRowF32Wide(d, s, b, oy) })
-	} else {
-		s.run = d.rows(len(d.offs), d.f32Row(s))
+	fillRow := func(dst []float32, b, iy int) { copy(dst, s.in[(b*g.inH+iy)*g.inW*g.inC:]) }
+	switch {
+	case d.level.avx2() && s.fast != nil:
+		s.run = d.bands(len(d.offs), s.fast, 1, fillRow, func(_ int, st *dwStrip, b, oy, _, _ int) { dwFastRowF32Wide(d, s, st, b, oy) })
+	case s.fast != nil:
+		s.run = d.bands(len(d.offs), s.fast, 1, fillRow, func(p int, st *dwStrip, b, oy, _, _ int) { dwFastRowF32(d, s, st, p, b, oy) })
+	default:
+		s.run = d.rows(len(d.offs), func(p, b, oy int) { dwF32Row(d, s, p, b, oy) })
 	}
-	fillRun := d.inputRows(len(d.offs), func(lo, hi int) { s.fast.fillF32(g, s.in, lo, hi) })
 	d.eval = func(ctx *Context, n *Node) error {
 		s.in, s.out = n.Inputs[0].F32(), n.Outputs[0].F32()
 		s.bias = s.zeroBias
@@ -533,7 +533,6 @@ func (d *depthwiseConv) prepareF32(ctx *Context, filter, bias *Tensor, act model
 		}
 		if s.fast != nil {
 			s.fast.attach(ctx)
-			fillRun.on(ctx)
 		}
 		s.run.on(ctx)
 		return nil
@@ -541,26 +540,31 @@ func (d *depthwiseConv) prepareF32(ctx *Context, filter, bias *Tensor, act model
 	return nil
 }
 
-// f32Row is the generic float row: the padded copy for multiplier one,
-// resolved taps otherwise.
-func (d *depthwiseConv) f32Row(s *dwF32State) func(p, b, oy int) {
+// dwFastRowF32 is the generic float row on the padded copy (multiplier
+// one).
+func dwFastRowF32(d *depthwiseConv, s *dwF32State, st *dwStrip, p, b, oy int) {
 	g := &d.geo
-	return func(p, b, oy int) {
-		offs, acc := d.offs[p], s.acc[p]
-		c := g.outC
-		for ox := 0; ox < g.outW; ox++ {
-			o := s.out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
-			if s.fast != nil {
-				s.fast.pixel(s.fast.base(g, b, oy, ox), acc)
-				bias := s.bias[:c]
-				for ch, a := range acc[:c] {
-					o[ch] = min(max(a+bias[ch], s.lo), s.hi)
-				}
-				continue
-			}
-			d.tapOffsets(offs, b, oy, ox)
-			dwF32Pixel(s, offs, d.mult, acc, o)
+	c := g.outC
+	acc, bias := s.acc[p][:c], s.bias[:c]
+	for ox := 0; ox < g.outW; ox++ {
+		o := s.out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
+		st.pixel(st.base(g, oy, ox), acc)
+		for ch, a := range acc {
+			o[ch] = min(max(a+bias[ch], s.lo), s.hi)
 		}
+	}
+}
+
+// dwF32Row is the generic float row for multipliers above one: taps
+// resolved per pixel.
+func dwF32Row(d *depthwiseConv, s *dwF32State, p, b, oy int) {
+	g := &d.geo
+	offs, acc := d.offs[p], s.acc[p]
+	c := g.outC
+	for ox := 0; ox < g.outW; ox++ {
+		o := s.out[((b*g.outH+oy)*g.outW+ox)*c:][:c]
+		d.tapOffsets(offs, b, oy, ox)
+		dwF32Pixel(s, offs, d.mult, acc, o)
 	}
 }
 

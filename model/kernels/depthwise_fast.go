@@ -2,9 +2,8 @@ package kernels
 
 import "unsafe"
 
-// The fast depthwise path, for multiplier one: the input is copied into a
-// float32 buffer whose padding is materialized (filled once, at Prepare),
-// so every output pixel reads its taps at fixed offsets from one base, with
+// The fast depthwise path, for multiplier one: the input is copied into
+// float32 strips whose padding is materialized, so every output pixel reads its taps at fixed offsets from one base, with
 // no bounds logic, and multiply-adds run on the floating-point units, which
 // issue two multiplies per cycle where integer multiplies issue one.
 //
@@ -14,32 +13,56 @@ import "unsafe"
 // so every partial sum is an integer float32 represents exactly, whatever
 // the order. The result equals the integer sum bit for bit.
 
-// dwPadded holds the padded float copy of the input and the float filter.
+// dwPadded describes the padded float copy and holds the float filter.
+// The copy is made in strips: each part converts the input rows a band of
+// output rows reads into its own strip, then computes those rows, so the
+// rows it reads are the ones it just wrote, in its own cache — a whole
+// MobileNetV2 layer as float32 is up to 4.8 MB, more than a core's L2
+// cache, and when one thread converted what the other read, the fetches
+// across cores ate a third of two threads' gain.
 type dwPadded struct {
-	// buf is the context's float scratch, taken at each Eval (attach):
-	// the layers of one interpreter run one at a time, so one buffer the
-	// size of the largest serves them all.
-	buf    []float32
-	size   int
-	pad    float32
-	hp, wp int // padded height and width
-	c      int
-	inH    int
-	inW    int
-	tapOff []int // offset of each tap from a pixel's first tap, in elements
+	pad     float32
+	hp, wp  int // padded height and width
+	c       int
+	inH     int
+	inW     int
+	strideH int
+	kEffH   int   // padded rows one output row reads
+	tapOff  []int // offset of each tap from a pixel's first tap, in elements
 	// tapBytes is tapOff in bytes, for the SIMD kernels.
 	tapBytes []int
 	w        []float32 // filter values (plus offset), [tap][c]
 	padTop   int
 	padLeft  int
+	// band is the most output rows one strip holds the input of, and
+	// stripSize a strip's length.
+	band, stripSize int
+	// strips are the parts' buffers, views of the context's float
+	// scratch taken at each Eval (attach): the layers of one interpreter
+	// run one at a time, so one scratch the size of the largest serves
+	// them all.
+	strips []dwStrip
 }
 
-func newDWPadded(ctx *Context, g *convGeometry, w []float32, pad float32) *dwPadded {
-	p := &dwPadded{c: g.inC, w: w, pad: pad, padTop: g.padTop, padLeft: g.padLeft, inH: g.inH, inW: g.inW}
+// dwStripFloats bounds a strip (384 KiB of float32): with the 8-bit input
+// rows it is made from, it stays in a core's L2 cache, and it holds a
+// whole part of MobileNetV2's 14×14 layers at once.
+const dwStripFloats = 96 << 10
+
+func newDWPadded(ctx *Context, g *convGeometry, parts int, w []float32, pad float32) *dwPadded {
+	p := &dwPadded{c: g.inC, w: w, pad: pad, padTop: g.padTop, padLeft: g.padLeft, inH: g.inH, inW: g.inW, strideH: g.strideH}
 	p.hp = max(g.padTop+g.inH+g.padBottom, (g.outH-1)*g.strideH+(g.filterH-1)*g.dilationH+1)
 	p.wp = max(g.padLeft+g.inW+g.padRight, (g.outW-1)*g.strideW+(g.filterW-1)*g.dilationW+1)
-	p.size = g.batches * p.hp * p.wp * p.c
-	ctx.reserveF32(p.size)
+	p.kEffH = (g.filterH-1)*g.dilationH + 1
+	row := p.wp * p.c
+	rows := max(p.kEffH, dwStripFloats/row)
+	p.band = min(g.outH, max(1, (rows-p.kEffH)/g.strideH+1))
+	p.stripSize = ((p.band-1)*g.strideH + p.kEffH) * row
+	p.strips = make([]dwStrip, parts)
+	for i := range p.strips {
+		p.strips[i].dwPadded = p
+	}
+	ctx.reserveF32(parts * p.stripSize)
 	for ky := 0; ky < g.filterH; ky++ {
 		for kx := 0; kx < g.filterW; kx++ {
 			p.tapOff = append(p.tapOff, (ky*g.dilationH*p.wp+kx*g.dilationW)*p.c)
@@ -49,59 +72,56 @@ func newDWPadded(ctx *Context, g *convGeometry, w []float32, pad float32) *dwPad
 	return p
 }
 
-// attach takes ctx's scratch as the buffer and writes the pad value
-// around where the input rows go (fills write the interior).
+// attach gives each part its strip of ctx's scratch.
 func (p *dwPadded) attach(ctx *Context) {
-	p.buf = ctx.f32Scratch[:p.size]
-	row := p.wp * p.c
-	fill := func(s []float32) {
-		for i := range s {
-			s[i] = p.pad
-		}
-	}
-	for b := 0; b < len(p.buf)/(p.hp*row); b++ {
-		img := p.buf[b*p.hp*row : (b+1)*p.hp*row]
-		fill(img[:p.padTop*row])
-		fill(img[(p.padTop+p.inH)*row:])
-		for y := p.padTop; y < p.padTop+p.inH; y++ {
-			r := img[y*row : (y+1)*row]
-			fill(r[:p.padLeft*p.c])
-			fill(r[(p.padLeft+p.inW)*p.c:])
-		}
+	for i := range p.strips {
+		p.strips[i].buf = ctx.f32Scratch[i*p.stripSize : (i+1)*p.stripSize]
 	}
 }
 
-// row returns the interior part of padded row y of batch b, where input
-// row y goes.
-func (p *dwPadded) row(b, y, inW int) []float32 {
-	off := ((b*p.hp+y+p.padTop)*p.wp + p.padLeft) * p.c
-	return p.buf[off : off+inW*p.c]
+// dwStrip is one part's padded float rows: padded rows from y0 on, of one
+// batch.
+type dwStrip struct {
+	*dwPadded
+	buf []float32
+	y0  int
 }
 
-// base is the offset of output pixel (b, oy, ox)'s first tap.
-func (p *dwPadded) base(g *convGeometry, b, oy, ox int) int {
-	return ((b*p.hp+oy*g.strideH)*p.wp + ox*g.strideW) * p.c
-}
-
-// fillQ8 converts 8-bit input into the buffer's interior.
-func dwFillQ8[T int8 | uint8](p *dwPadded, g *convGeometry, in []byte, lo, hi int) {
-	rowLen := g.inW * g.inC
-	for r := lo; r < hi; r++ {
-		b, y := r/g.inH, r%g.inH
-		src := in[r*rowLen:][:rowLen]
-		dst := p.row(b, y, g.inW)[:rowLen]
-		for i, x := range src {
-			dst[i] = float32(T(x))
+// load fills the strip with the padded rows output rows [oy0, oy1) of
+// batch b read, converting each input row with fillRow(dst, b, iy).
+func (st *dwStrip) load(b, oy0, oy1 int, fillRow func(dst []float32, b, iy int)) {
+	row := st.wp * st.c
+	st.y0 = oy0 * st.strideH
+	y1 := (oy1-1)*st.strideH + st.kEffH
+	left, right := st.padLeft*st.c, (st.padLeft+st.inW)*st.c
+	for y := st.y0; y < y1; y++ {
+		r := st.buf[(y-st.y0)*row : (y-st.y0+1)*row]
+		iy := y - st.padTop
+		if iy < 0 || iy >= st.inH {
+			dwFill(r, st.pad)
+			continue
 		}
+		dwFill(r[:left], st.pad)
+		fillRow(r[left:right], b, iy)
+		dwFill(r[right:], st.pad)
 	}
 }
 
-// fillF32 copies float input into the buffer's interior.
-func (p *dwPadded) fillF32(g *convGeometry, in []float32, lo, hi int) {
-	rowLen := g.inW * g.inC
-	for r := lo; r < hi; r++ {
-		b, y := r/g.inH, r%g.inH
-		copy(p.row(b, y, g.inW), in[r*rowLen:][:rowLen])
+func dwFill(s []float32, v float32) {
+	for i := range s {
+		s[i] = v
+	}
+}
+
+// base is the offset in the strip of output pixel (oy, ox)'s first tap.
+func (st *dwStrip) base(g *convGeometry, oy, ox int) int {
+	return ((oy*g.strideH-st.y0)*st.wp + ox*g.strideW) * st.c
+}
+
+// dwFillRowQ8 converts one row of 8-bit input.
+func dwFillRowQ8[T int8 | uint8](dst []float32, src []byte) {
+	for i, x := range src[:len(dst)] {
+		dst[i] = float32(T(x))
 	}
 }
 
@@ -127,7 +147,7 @@ func dwSum4(x, w *float32, tapOff []int, wStride int) (a0, a1, a2, a3 float32) {
 }
 
 // dwSum1 sums the taps of one channel.
-func (p *dwPadded) dwSum1(base, ch int) float32 {
+func (p *dwStrip) dwSum1(base, ch int) float32 {
 	var a float32
 	for t, off := range p.tapOff {
 		a += p.buf[base+off+ch] * p.w[t*p.c+ch]
@@ -136,7 +156,7 @@ func (p *dwPadded) dwSum1(base, ch int) float32 {
 }
 
 // pixel computes the tap sums of output pixel base into acc (c values).
-func (p *dwPadded) pixel(base int, acc []float32) {
+func (p *dwStrip) pixel(base int, acc []float32) {
 	c := p.c
 	acc = acc[:c]
 	buf := p.buf[base:]

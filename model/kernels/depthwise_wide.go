@@ -33,16 +33,15 @@ type dwRowArgs struct {
 // dwFastRowQ8Wide computes channels [ch0, ch1) of output row oy of batch
 // b with the row kernel, and the channels past the last whole vector with
 // scalar code.
-func dwFastRowQ8Wide(d *depthwiseConv, s *dwQ8State, b, oy, ch0, ch1 int) {
+func dwFastRowQ8Wide(d *depthwiseConv, s *dwQ8State, f *dwStrip, b, oy, ch0, ch1 int) {
 	g := &d.geo
 	c := g.outC
-	f := s.fast
 	width := ch1 - ch0
 	c8 := width / dwVec * dwVec
 	row := (b*g.outH + oy) * g.outW * c
 	if c8 > 0 {
 		a := dwRowArgs{
-			x: &f.buf[f.base(g, b, oy, 0)+ch0], xstep: g.strideW * c * 4, pixels: g.outW,
+			x: &f.buf[f.base(g, oy, 0)+ch0], xstep: g.strideW * c * 4, pixels: g.outW,
 			w: &f.w[ch0], taps: &f.tapBytes[0], ntaps: len(f.tapBytes),
 			c: c, c32: width / dwBig * dwBig, c8: c8,
 			cc: &s.colConst[ch0], scale: &s.quant.scale[ch0], rq: &s.rq,
@@ -55,7 +54,7 @@ func dwFastRowQ8Wide(d *depthwiseConv, s *dwQ8State, b, oy, ch0, ch1 int) {
 	}
 	q := &s.quant
 	for ox := 0; ox < g.outW; ox++ {
-		base := f.base(g, b, oy, ox)
+		base := f.base(g, oy, ox)
 		o := s.out[row+ox*c : row+ox*c+c]
 		for ch := ch0 + c8; ch < ch1; ch++ {
 			o[ch] = byte(q.round(int32(f.dwSum1(base, ch))+s.colConst[ch], ch))
@@ -86,33 +85,26 @@ func dwSlice(c, n, i int) (lo, hi int) {
 	return lo, hi
 }
 
-// dwFillQ8Wide is dwFillQ8 with vector conversions.
-func dwFillQ8Wide[T int8 | uint8](p *dwPadded, g *convGeometry, in []byte, lo, hi int) {
+// dwFillRowQ8Wide is dwFillRowQ8 with vector conversions.
+func dwFillRowQ8Wide[T int8 | uint8](dst []float32, src []byte) {
 	var zero T
-	signed := ^zero < 0
-	rowLen := g.inW * g.inC
-	for r := lo; r < hi; r++ {
-		b, y := r/g.inH, r%g.inH
-		src := in[r*rowLen:][:rowLen]
-		dst := p.row(b, y, g.inW)[:rowLen]
-		for i := dwFillWide(dst, src, signed); i < rowLen; i++ {
-			dst[i] = float32(T(src[i]))
-		}
+	src = src[:len(dst)]
+	for i := dwFillWide(dst, src, ^zero < 0); i < len(src); i++ {
+		dst[i] = float32(T(src[i]))
 	}
 }
 
 // dwFastRowF32Wide computes output row oy of batch b of a float depthwise
 // convolution with the row kernel, and the channels past the last whole
 // vector with scalar code; the sums keep the generic order.
-func dwFastRowF32Wide(d *depthwiseConv, s *dwF32State, b, oy int) {
+func dwFastRowF32Wide(d *depthwiseConv, s *dwF32State, f *dwStrip, b, oy int) {
 	g := &d.geo
 	c := g.outC
-	f := s.fast
 	c8 := c &^ 7
 	row := (b*g.outH + oy) * g.outW * c
 	if c8 > 0 {
 		a := dwRowArgs{
-			x: &f.buf[f.base(g, b, oy, 0)], xstep: g.strideW * c * 4, pixels: g.outW,
+			x: &f.buf[f.base(g, oy, 0)], xstep: g.strideW * c * 4, pixels: g.outW,
 			w: &f.w[0], taps: &f.tapBytes[0], ntaps: len(f.tapBytes),
 			c: c, c32: c &^ 31, c8: c8,
 			bias: &s.bias[0], lohi: &s.lohi, outF: &s.out[row], ostep: 4 * c,
@@ -120,7 +112,7 @@ func dwFastRowF32Wide(d *depthwiseConv, s *dwF32State, b, oy int) {
 		dwRowF32(&a)
 	}
 	for ox := 0; c8 < c && ox < g.outW; ox++ {
-		base := f.base(g, b, oy, ox)
+		base := f.base(g, oy, ox)
 		o := s.out[row+ox*c : row+ox*c+c]
 		for ch := c8; ch < c; ch++ {
 			o[ch] = min(max(f.dwSum1(base, ch)+s.bias[ch], s.lo), s.hi)

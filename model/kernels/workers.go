@@ -155,7 +155,7 @@ func (p *pool) next(w *worker, seen uint64) bool {
 // chunksPerThread is how many chunks a job is cut into per participant:
 // enough that a late thread does not hold the others up by much, few
 // enough that each chunk still amortizes claiming it.
-const chunksPerThread = 4
+const chunksPerThread = 8
 
 // ParallelFor calls fn over [0,n) in contiguous chunks spread over the
 // context's threads, and waits for all. With one thread it calls fn(0, n)
