@@ -465,9 +465,12 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos 
 	}
 	if err := tok.Error(); err != nil {
 		if errors.Is(err, paho.ErrNotConnected) {
-			err = ErrNotConnected
+			return fmt.Errorf("publish to %q: %w", topic, ErrNotConnected)
 		}
-		return fmt.Errorf("publish to %q: %w", topic, err)
+		// The topic and QoS were checked above: what fails here is the
+		// connection, such as a write to a socket the broker just
+		// closed, which Paho reports before its connection-lost signal.
+		return fmt.Errorf("publish to %q: %w: %w", topic, ErrConnectionLost, err)
 	}
 	// Paho completes the tokens of in-flight messages without error when
 	// a later connection resumes the session, and the connection-lost
