@@ -107,9 +107,15 @@ func (st *dwStrip) load(b, oy0, oy1 int, fillRow func(dst []float32, b, iy int))
 	}
 }
 
+// dwFill sets every element of s to v: past a few elements by copying
+// what is already filled onto the rest, which runs as memmove.
 func dwFill(s []float32, v float32) {
-	for i := range s {
+	n := min(len(s), 16)
+	for i := range n {
 		s[i] = v
+	}
+	for ; n < len(s); n *= 2 {
+		copy(s[n:], s[:n])
 	}
 }
 
