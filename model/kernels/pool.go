@@ -20,7 +20,15 @@ type poolKernel struct {
 
 	in, out []byte
 	run     func(lo, hi int)
+	// slices cuts each output row's channels into that many parts of
+	// the work, for layers with too few rows to share between threads
+	// (a global average pool has one).
+	slices int
 }
+
+// poolParallelMin is the work (window elements read) from which a pool
+// splits across threads.
+const poolParallelMin = 1 << 14
 
 // poolOutSize is TFLite's ComputeOutSize without dilation.
 func poolOutSize(p model.Padding, in, filter, stride int) int {
@@ -84,17 +92,21 @@ func (k *poolKernel) Prepare(ctx *Context, n *Node) error {
 	k.padH = poolPadding(k.sh, k.inH, k.fh, k.outH)
 	k.padW = poolPadding(k.sw, k.inW, k.fw, k.outW)
 	out.Shape = []int{k.batch, k.outH, k.outW, k.depth}
-	k.run = k.rows
+	k.slices = 1
+	if rows := k.batch * k.outH; ctx != nil && rows < 2*ctx.Threads {
+		k.slices = max(1, min(2*ctx.Threads, k.depth/poolChannelBlock))
+	}
+	k.run = k.units
 	return nil
 }
 
 func (k *poolKernel) Eval(ctx *Context, n *Node) error {
 	k.in, k.out = n.Inputs[0].Data, n.Outputs[0].Data
 	rows := k.batch * k.outH
-	if rows*k.outW*k.depth*k.fh*k.fw >= 1<<16 {
-		ctx.ParallelFor(rows, k.run)
+	if rows*k.outW*k.depth*k.fh*k.fw >= poolParallelMin {
+		ctx.ParallelFor(rows*k.slices, k.run)
 	} else {
-		k.run(0, rows)
+		k.run(0, rows*k.slices)
 	}
 	k.in, k.out = nil, nil
 	return nil
@@ -108,31 +120,44 @@ func (k *poolKernel) window(oy, ox int) (y0, y1, x0, x1 int) {
 	return
 }
 
-// rows computes output rows [lo, hi), a row being one (batch, y) pair.
-func (k *poolKernel) rows(lo, hi int) {
+// units computes work units [lo, hi): output rows, a row being one
+// (batch, y) pair, each cut into k.slices channel ranges.
+func (k *poolKernel) units(lo, hi int) {
+	if k.slices == 1 {
+		k.rows(lo, hi, 0, k.depth)
+		return
+	}
+	for u := lo; u < hi; u++ {
+		r, i := u/k.slices, u%k.slices
+		k.rows(r, r+1, i*k.depth/k.slices, (i+1)*k.depth/k.slices)
+	}
+}
+
+// rows computes channels [c0, c1) of output rows [lo, hi).
+func (k *poolKernel) rows(lo, hi, c0, c1 int) {
 	switch k.typ {
 	case model.Float32:
 		dst, src := shapeView[float32](k.out), shapeView[float32](k.in)
 		if k.max {
-			poolMax(k, dst, src, lo, hi, k.flo, k.fhi)
+			poolMax(k, dst, src, lo, hi, c0, c1, k.flo, k.fhi)
 		} else {
-			poolAvgFloat(k, dst, src, lo, hi)
+			poolAvgFloat(k, dst, src, lo, hi, c0, c1)
 		}
 	case model.Int8:
-		poolRowsInt(k, shapeView[int8](k.out), shapeView[int8](k.in), lo, hi)
+		poolRowsInt(k, shapeView[int8](k.out), shapeView[int8](k.in), lo, hi, c0, c1)
 	case model.Uint8:
-		poolRowsInt(k, k.out, k.in, lo, hi)
+		poolRowsInt(k, k.out, k.in, lo, hi, c0, c1)
 	case model.Int16:
-		poolRowsInt(k, shapeView[int16](k.out), shapeView[int16](k.in), lo, hi)
+		poolRowsInt(k, shapeView[int16](k.out), shapeView[int16](k.in), lo, hi, c0, c1)
 	}
 }
 
 // poolRowsInt is rows for quantized types.
-func poolRowsInt[T ~int8 | ~uint8 | ~int16](k *poolKernel, dst, src []T, lo, hi int) {
+func poolRowsInt[T ~int8 | ~uint8 | ~int16](k *poolKernel, dst, src []T, lo, hi, c0, c1 int) {
 	if k.max {
-		poolMax(k, dst, src, lo, hi, T(k.qlo), T(k.qhi))
+		poolMax(k, dst, src, lo, hi, c0, c1, T(k.qlo), T(k.qhi))
 	} else {
-		poolAvgInt(k, dst, src, lo, hi)
+		poolAvgInt(k, dst, src, lo, hi, c0, c1)
 	}
 }
 
@@ -140,17 +165,17 @@ type poolElem interface {
 	~int8 | ~uint8 | ~int16 | ~float32
 }
 
-func poolMax[T poolElem](k *poolKernel, dst, src []T, lo, hi int, clampLo, clampHi T) {
+func poolMax[T poolElem](k *poolKernel, dst, src []T, lo, hi, c0, c1 int, clampLo, clampHi T) {
 	d := k.depth
 	for row := lo; row < hi; row++ {
 		b, oy := row/k.outH, row%k.outH
 		for ox := 0; ox < k.outW; ox++ {
 			y0, y1, x0, x1 := k.window(oy, ox)
-			o := dst[((row*k.outW)+ox)*d : ((row*k.outW)+ox+1)*d]
+			o := dst[((row*k.outW)+ox)*d+c0 : ((row*k.outW)+ox)*d+c1]
 			first := true
 			for y := y0; y < y1; y++ {
 				for x := x0; x < x1; x++ {
-					s := src[((b*k.inH+y)*k.inW+x)*d:][:d]
+					s := src[((b*k.inH+y)*k.inW+x)*d+c0:][:len(o)]
 					if first {
 						copy(o, s)
 						first = false
@@ -177,17 +202,17 @@ func poolMax[T poolElem](k *poolKernel, dst, src []T, lo, hi int, clampLo, clamp
 	}
 }
 
-func poolAvgFloat(k *poolKernel, dst, src []float32, lo, hi int) {
+func poolAvgFloat(k *poolKernel, dst, src []float32, lo, hi, c0, c1 int) {
 	d := k.depth
 	for row := lo; row < hi; row++ {
 		b, oy := row/k.outH, row%k.outH
 		for ox := 0; ox < k.outW; ox++ {
 			y0, y1, x0, x1 := k.window(oy, ox)
-			o := dst[((row*k.outW)+ox)*d : ((row*k.outW)+ox+1)*d]
+			o := dst[((row*k.outW)+ox)*d+c0 : ((row*k.outW)+ox)*d+c1]
 			clear(o)
 			for y := y0; y < y1; y++ {
 				for x := x0; x < x1; x++ {
-					s := src[((b*k.inH+y)*k.inW+x)*d:][:d]
+					s := src[((b*k.inH+y)*k.inW+x)*d+c0:][:len(o)]
 					for c, v := range s {
 						o[c] += v
 					}
@@ -201,7 +226,7 @@ func poolAvgFloat(k *poolKernel, dst, src []float32, lo, hi int) {
 	}
 }
 
-func poolAvgInt[T ~int8 | ~uint8 | ~int16](k *poolKernel, dst, src []T, lo, hi int) {
+func poolAvgInt[T ~int8 | ~uint8 | ~int16](k *poolKernel, dst, src []T, lo, hi, cLo, cHi int) {
 	d := k.depth
 	var acc [poolChannelBlock]int32
 	for row := lo; row < hi; row++ {
@@ -213,8 +238,8 @@ func poolAvgInt[T ~int8 | ~uint8 | ~int16](k *poolKernel, dst, src []T, lo, hi i
 				count = 1
 			}
 			o := dst[((row*k.outW)+ox)*d : ((row*k.outW)+ox+1)*d]
-			for c0 := 0; c0 < d; c0 += poolChannelBlock {
-				c1 := min(c0+poolChannelBlock, d)
+			for c0 := cLo; c0 < cHi; c0 += poolChannelBlock {
+				c1 := min(c0+poolChannelBlock, cHi)
 				a := acc[:c1-c0]
 				clear(a)
 				for y := y0; y < y1; y++ {
