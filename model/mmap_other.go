@@ -2,4 +2,9 @@
 
 package model
 
-func readModelFile(path string) ([]byte, error) { return readFileBytes(path) }
+func readModelFile(path string) ([]byte, bool, error) {
+	data, err := readFileBytes(path)
+	return data, false, err
+}
+
+func releasePages([]byte) {}

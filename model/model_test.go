@@ -284,3 +284,33 @@ func TestMetadataZipCutShort(t *testing.T) {
 		t.Errorf("damaged labels: labels %q, warnings %q, want %q", f.Metadata.Labels(), f.Metadata.Warnings, want)
 	}
 }
+
+// TestReleasePages drops a mapped model's pages and reads the file through
+// the mapping again: the bytes come back from the file, the same.
+func TestReleasePages(t *testing.T) {
+	path := filepath.Join(conformance.Dir("."), "mobilenet_v1_025_128_uint8", "model.tflite")
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := model.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := f.SHA256()
+	f.ReleasePages()
+	if !bytes.Equal(f.Raw, want) {
+		t.Fatal("mapped bytes differ from the file after ReleasePages")
+	}
+	if f.SHA256() != sum {
+		t.Error("SHA-256 changed")
+	}
+	heap, err := model.OpenBytes("heap", want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heap.ReleasePages() // a no-op for bytes in the heap
+	if heap.SHA256() != sum || !bytes.Equal(heap.Raw, want) {
+		t.Error("a heap copy changed")
+	}
+}

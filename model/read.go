@@ -21,7 +21,7 @@ const maxElements = 1 << 30
 
 // Load reads and decodes a .tflite file.
 func Load(path string) (*Model, error) {
-	data, err := readModelFile(path)
+	data, _, err := readModelFile(path)
 	if err != nil {
 		return nil, err
 	}

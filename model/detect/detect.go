@@ -123,6 +123,9 @@ func New(f *model.File, opts Options) (*Detector, error) {
 		it.Close()
 		return nil, err
 	}
+	// The interpreter has packed or copied what it runs on: the pages of
+	// the mapped file read while loading need not stay in memory.
+	f.ReleasePages()
 	return d, nil
 }
 

@@ -176,7 +176,7 @@ func (c *conv2D) prepareQ8(ctx *Context, n *Node, parts int, in, filter, bias, o
 	gemm := shared(ctx, n, "q8gemm", func() *q8Gemm {
 		return newQ8Gemm(w, g.outC, c.k, -in.ZeroPoint(), p.quant, c.m == 1 && packer.direct, c.level)
 	}).forRun()
-	c.eval = newConvQ8State(parts, c.m, gemm, packer, !p.unsigned, bias, p.bias).eval
+	c.eval = newConvQ8State(ctx, parts, c.m, gemm, packer, !p.unsigned, bias, p.bias).eval
 	return nil
 }
 
@@ -194,7 +194,7 @@ type convQ8State struct {
 
 // newConvQ8State splits m rows over parts workers. A constant bias, with
 // values biasVals, is folded into gemm now; any other is read at Eval.
-func newConvQ8State(parts, m int, gemm *q8Gemm, packer *convPacker[byte], signed bool, bias *Tensor, biasVals []int32) *convQ8State {
+func newConvQ8State(ctx *Context, parts, m int, gemm *q8Gemm, packer *convPacker[byte], signed bool, bias *Tensor, biasVals []int32) *convQ8State {
 	s := &convQ8State{gemm: gemm, packer: packer, signed: signed}
 	if bias != nil && bias.Const {
 		s.gemm.setBias(biasVals)
@@ -203,7 +203,7 @@ func newConvQ8State(parts, m int, gemm *q8Gemm, packer *convPacker[byte], signed
 	}
 	s.blocks = make([]*q8Block, parts)
 	for i := range s.blocks {
-		s.blocks[i] = s.gemm.newBlock()
+		s.blocks[i] = s.gemm.newBlock(ctx, i)
 	}
 	switch {
 	case gemm.wide != nil && m <= q8MR && parts > 1 && signed:
@@ -225,6 +225,11 @@ func newConvQ8State(parts, m int, gemm *q8Gemm, packer *convPacker[byte], signed
 func (s *convQ8State) eval(ctx *Context, n *Node) error {
 	if s.bias != nil {
 		s.gemm.setBias(s.bias.I32())
+	}
+	if ctx != nil {
+		for p, b := range s.blocks {
+			b.attach(&ctx.q8Scratch[p])
+		}
 	}
 	s.in, s.out = n.Inputs[0].Data, n.Outputs[0].Data
 	s.run.on(ctx)

@@ -90,7 +90,7 @@ func (f *fullyConnected) prepareQ8(ctx *Context, n *Node, parts int, in, weights
 	gemm := shared(ctx, n, "q8gemm", func() *q8Gemm {
 		return newQ8Gemm(w, f.n, f.k, -in.ZeroPoint(), quant, f.m == 1, f.level)
 	}).forRun()
-	f.eval = newConvQ8State(parts, f.m, gemm, newRowPacker[byte](f.k), !unsigned, bias, biasVals).eval
+	f.eval = newConvQ8State(ctx, parts, f.m, gemm, newRowPacker[byte](f.k), !unsigned, bias, biasVals).eval
 	return nil
 }
 

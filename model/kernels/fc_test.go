@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -199,6 +200,56 @@ func TestFullyConnectedEvalDoesNotAllocate(t *testing.T) {
 				t.Run(fmt.Sprintf("%v/%v/t%d", tr, s, threads), func(t *testing.T) {
 					convCheckEvalNoAllocs(t, &fullyConnected{rounding: tr.rounding}, fcBuild(rng, s, tr.typ), threads)
 				})
+			}
+		}
+	}
+}
+
+// TestQ8ScratchShared prepares two 8-bit fully connected layers of
+// different depths on one context, as an interpreter does: they share one
+// scratch per thread, sized for the larger, and each still computes what
+// it computes on a context of its own.
+func TestQ8ScratchShared(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	small := fcBuild(rng, fcShape{inShape: []int{9, 40}, n: 33}, model.Uint8)
+	large := fcBuild(rng, fcShape{inShape: []int{9, 700}, n: 70}, model.Int8)
+	alone := func(n *Node) []byte { return levelRun(t, newFullyConnected, n, LevelAuto, false, 2) }
+	wantSmall, wantLarge := alone(small), alone(large)
+
+	ctx := NewContext(2)
+	defer ctx.Close()
+	ctx.splitSmall = true
+	ks, kl := newFullyConnected(), newFullyConnected()
+	for _, p := range []struct {
+		k Kernel
+		n *Node
+	}{{ks, small}, {kl, large}} {
+		if err := p.k.Prepare(ctx, p.n); err != nil {
+			t.Fatal(err)
+		}
+		p.n.Outputs[0].Data = AlignedBytes(p.n.Outputs[0].Bytes())
+	}
+	if len(ctx.q8Scratch) != 2 {
+		t.Fatalf("%d scratch sets for two threads", len(ctx.q8Scratch))
+	}
+	for _, s := range ctx.q8Scratch {
+		if need := (700*q8MR + 64 + 63) &^ 63; len(s.panels) < need {
+			t.Errorf("panels %d bytes, the larger layer needs %d", len(s.panels), need)
+		}
+	}
+	// Interleaved, as layers of one Invoke: each finds the scratch as the
+	// other left it.
+	for range 2 {
+		for _, p := range []struct {
+			k    Kernel
+			n    *Node
+			want []byte
+		}{{ks, small, wantSmall}, {kl, large, wantLarge}} {
+			if err := p.k.Eval(ctx, p.n); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(p.n.Outputs[0].Data, p.want) {
+				t.Fatalf("output differs from the layer's on its own context")
 			}
 		}
 	}

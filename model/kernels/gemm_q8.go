@@ -168,7 +168,9 @@ type q8RowSource interface {
 // q8Block is one worker's scratch: the packed panels of a block of tiles.
 // Products run block by block, packed word by packed word, so that each
 // word's weights are read into L1 cache once per block rather than once
-// per tile.
+// per tile. Its buffers are views of the context's q8Scratch, taken at
+// every Eval (attach): the layers of an interpreter run one at a time, and
+// a set of buffers per layer and thread cost MobileNetV2 3 MB per thread.
 type q8Block struct {
 	panels  []byte
 	stride  int // bytes between panels
@@ -177,20 +179,76 @@ type q8Block struct {
 	wide    *q8WideScratch // for the SIMD product, or nil
 }
 
-// newBlock sizes a block to about 32 KiB of panels.
-func (g *q8Gemm) newBlock() *q8Block {
+// q8Scratch is the memory behind one part's q8Blocks.
+type q8Scratch struct {
+	panels  []byte
+	rowTerm [][q8MR]int32
+	a       []int16
+	ab      []byte
+	sumsA   [][q8MR]int32
+	tmp     []byte
+	sums    []int32
+}
+
+// newBlock sizes a block to about 32 KiB of panels and reserves its
+// memory in ctx's scratch of parts parts (nil ctx: memory of its own).
+func (g *q8Gemm) newBlock(ctx *Context, part int) *q8Block {
 	stride := (g.k*q8MR + 64 + 63) &^ 63
 	tiles := min(max(32<<10/stride, 1), 32)
-	b := &q8Block{
-		panels:  AlignedBytes(tiles * stride),
-		stride:  stride,
-		tiles:   tiles,
-		rowTerm: make([][q8MR]int32, tiles),
-	}
+	b := &q8Block{stride: stride, tiles: tiles}
 	if g.wide != nil {
 		b.wide = g.wide.newScratch()
 	}
+	if ctx == nil {
+		var own q8Scratch
+		b.reserve(&own)
+		b.attach(&own)
+		return b
+	}
+	for len(ctx.q8Scratch) <= part {
+		ctx.q8Scratch = append(ctx.q8Scratch, q8Scratch{})
+	}
+	b.reserve(&ctx.q8Scratch[part])
 	return b
+}
+
+// reserve grows s to hold b's buffers.
+func (b *q8Block) reserve(s *q8Scratch) {
+	if n := b.tiles * b.stride; len(s.panels) < n {
+		s.panels = AlignedBytes(n)
+	}
+	growTo(&s.rowTerm, b.tiles)
+	if w := b.wide; w != nil {
+		growTo(&s.sumsA, w.tiles)
+		growTo(&s.tmp, w.tmpLen)
+		growTo(&s.sums, w.sumsLen)
+		if w.dot {
+			growTo(&s.ab, w.aLen)
+		} else {
+			growTo(&s.a, w.aLen)
+		}
+	}
+}
+
+// attach points b's buffers into s.
+func (b *q8Block) attach(s *q8Scratch) {
+	b.panels = s.panels[:b.tiles*b.stride]
+	b.rowTerm = s.rowTerm[:b.tiles]
+	if w := b.wide; w != nil {
+		w.sumsA, w.tmp, w.sums = s.sumsA[:w.tiles], s.tmp[:w.tmpLen], s.sums[:w.sumsLen]
+		if w.dot {
+			w.ab = s.ab[:w.aLen]
+		} else {
+			w.a = s.a[:w.aLen]
+		}
+	}
+}
+
+// growTo makes *s at least n long.
+func growTo[E any](s *[]E, n int) {
+	if len(*s) < n {
+		*s = make([]E, n)
+	}
 }
 
 // panel returns block panel i, with its slack.

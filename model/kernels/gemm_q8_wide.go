@@ -101,7 +101,8 @@ func newQ8Wide(w q8Weights, n, k int, quant convQuant, level Level) *q8Wide {
 	return x
 }
 
-// q8WideScratch is one worker's buffers for the wide product.
+// q8WideScratch is one worker's buffers for the wide product (views set
+// by q8Block.attach).
 type q8WideScratch struct {
 	a     []int16 // tiles panels of four rows × kp
 	ab    []byte  // the same as bytes, for the dot-product kernels
@@ -109,22 +110,17 @@ type q8WideScratch struct {
 	tiles int
 	tmp   []byte  // one tile's bytes for partial tiles: 4 rows × nb·NR
 	sums  []int32 // one tile's sums for the reference rounding
+	// The buffers' lengths, and which of a and ab is used.
+	aLen, tmpLen, sumsLen int
+	dot                   bool
 }
 
 func (x *q8Wide) newScratch() *q8WideScratch {
 	tiles := min(max(q8WidePanelBytes/(q8MR*x.kp*2), 1), 32)
-	ws := &q8WideScratch{
-		tiles: tiles,
-		tmp:   make([]byte, q8MR*x.nb*q8WideNR),
-		sums:  make([]int32, x.nb*q8MR*q8WideNR),
-		sumsA: make([][q8MR]int32, tiles),
+	return &q8WideScratch{
+		tiles: tiles, dot: x.dot,
+		aLen: tiles * q8MR * x.kp, tmpLen: q8MR * x.nb * q8WideNR, sumsLen: x.nb * q8MR * q8WideNR,
 	}
-	if x.dot {
-		ws.ab = make([]byte, tiles*q8MR*x.kp)
-	} else {
-		ws.a = make([]int16, tiles*q8MR*x.kp)
-	}
-	return ws
 }
 
 // q8RowsWide computes rows [lo, hi) of the product into out, whose row m

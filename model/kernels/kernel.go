@@ -72,6 +72,10 @@ type Context struct {
 	// f32Scratch is float memory that one kernel at a time may use
 	// during Eval; Prepare sizes it with reserveF32.
 	f32Scratch []float32
+	// q8Scratch is each part's memory for the 8-bit matrix products,
+	// shared by every layer in the same way; Prepare sizes it with
+	// reserveQ8.
+	q8Scratch []q8Scratch
 	// splitSmall makes convolutions split even small layers across
 	// threads, so that tests of small shapes cover the parallel path.
 	splitSmall bool
