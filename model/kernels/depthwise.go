@@ -273,12 +273,18 @@ func (d *depthwiseConv) prepareQ8(ctx *Context, in, filter, bias, out *Tensor, a
 			}
 		}
 		s.in, s.out = n.Inputs[0].Data, n.Outputs[0].Data
-		if s.fast != nil {
-			s.fast.attach(ctx)
-		}
-		s.run.on(ctx)
-		return nil
+		return dwRun(ctx, s.fast, &s.run)
 	}
+	return nil
+}
+
+// dwRun gives the parts their strips, when the layer uses them, and runs
+// the rows on ctx's threads.
+func dwRun(ctx *Context, f *dwPadded, run *convRows) error {
+	if f != nil {
+		f.attach(ctx)
+	}
+	run.on(ctx)
 	return nil
 }
 
@@ -531,11 +537,7 @@ func (d *depthwiseConv) prepareF32(ctx *Context, filter, bias *Tensor, act model
 		if b := n.Input(2); b != nil {
 			s.bias = b.F32()
 		}
-		if s.fast != nil {
-			s.fast.attach(ctx)
-		}
-		s.run.on(ctx)
-		return nil
+		return dwRun(ctx, s.fast, &s.run)
 	}
 	return nil
 }
