@@ -123,8 +123,6 @@ func (r *reader) field(t table, i int) int {
 	return t.pos + rel
 }
 
-func (r *reader) has(t table, i int) bool { return r.field(t, i) != 0 }
-
 func (r *reader) fieldU8(t table, i int, def uint8) uint8 {
 	if p := r.field(t, i); p != 0 {
 		return r.u8(p)
@@ -244,18 +242,6 @@ func (r *reader) fieldFloats(t table, i int, what string) []float32 {
 	out := make([]float32, n)
 	for k := range out {
 		out[k] = math.Float32frombits(binary.LittleEndian.Uint32(r.buf[start+4*k:]))
-	}
-	return out
-}
-
-func (r *reader) fieldBools(t table, i int, what string) []bool {
-	b := r.fieldBytes(t, i, what)
-	if b == nil {
-		return nil
-	}
-	out := make([]bool, len(b))
-	for k, v := range b {
-		out[k] = v != 0
 	}
 	return out
 }

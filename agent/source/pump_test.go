@@ -15,14 +15,13 @@ import (
 // fakeSource produces frames on a fake schedule. The pump tests run in a
 // synctest bubble, where time is virtual: rates and delays are exact.
 type fakeSource struct {
-	live    bool
-	every   []time.Duration // delay before each frame, cycled; none means no delay
-	n       uint64          // frames before the end; 0 is unlimited
-	end     error           // returned after n frames; nil means io.EOF
-	pool    chan *frameBuf  // if set, frames carry a pooled buffer
-	counts  Counts
-	seq     uint64
-	pending time.Duration
+	live   bool
+	every  []time.Duration // delay before each frame, cycled; none means no delay
+	n      uint64          // frames before the end; 0 is unlimited
+	end    error           // returned after n frames; nil means io.EOF
+	pool   chan *frameBuf  // if set, frames carry a pooled buffer
+	counts Counts
+	seq    uint64
 }
 
 func (s *fakeSource) Next(ctx context.Context) (Frame, error) {

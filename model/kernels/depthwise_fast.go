@@ -22,7 +22,7 @@ import "unsafe"
 // across cores ate a third of two threads' gain.
 type dwPadded struct {
 	pad     float32
-	hp, wp  int // padded height and width
+	wp      int // padded width
 	c       int
 	inH     int
 	inW     int
@@ -51,7 +51,6 @@ const dwStripFloats = 96 << 10
 
 func newDWPadded(ctx *Context, g *convGeometry, parts int, w []float32, pad float32) *dwPadded {
 	p := &dwPadded{c: g.inC, w: w, pad: pad, padTop: g.padTop, padLeft: g.padLeft, inH: g.inH, inW: g.inW, strideH: g.strideH}
-	p.hp = max(g.padTop+g.inH+g.padBottom, (g.outH-1)*g.strideH+(g.filterH-1)*g.dilationH+1)
 	p.wp = max(g.padLeft+g.inW+g.padRight, (g.outW-1)*g.strideW+(g.filterW-1)*g.dilationW+1)
 	p.kEffH = (g.filterH-1)*g.dilationH + 1
 	row := p.wp * p.c

@@ -205,7 +205,6 @@ type dequantizeKernel struct {
 	scales       []float64
 	zps          []int32
 	chans, inner int
-	in, out      []byte
 }
 
 func newDequantize() Kernel { return &dequantizeKernel{} }
