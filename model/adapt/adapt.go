@@ -121,6 +121,7 @@ func Train(ctx context.Context, orig *ood.Head, id []Sample, outliers [][]float3
 	if err != nil {
 		return nil, rep, err
 	}
+	defer p.close()
 	for attempt := 0; attempt <= lambdaSteps; attempt++ {
 		p.lambda = opts.Lambda / math.Pow(lambdaDivisor, float64(attempt))
 		rep.Lambda, rep.Attempts = p.lambda, attempt+1

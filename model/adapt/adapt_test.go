@@ -63,6 +63,7 @@ func TestGradientsNumerically(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer p.close()
 	g := cloneHead(h)
 	p.lossGrad(h, g)
 	params := func(x *ood.Head) [][]float32 { return [][]float32{x.W, x.B} }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/ood-agent/ood-agent/model/kernels"
@@ -34,11 +32,12 @@ type problem struct {
 	labels  []int     // class of each ID column
 	weights []float32 // per column: its count / number of samples of its kind
 
-	fwd, bwd   *kernels.ProductF32 // b = F (n×dim): logitsᵀ = W·Fᵀ; b = Fᵀ: ∇W = dLᵀ·F
-	scratch    [][2]*kernels.ProductScratch
-	logits, dL []float32 // classes×n: logits, then ∂loss/∂logit
-	colLoss    []float64 // loss per column chunk
-	rowLoss    []float64 // L2 loss per row chunk
+	fwd, bwd   *kernels.ProductF32          // b = F (n×dim): logitsᵀ = W·Fᵀ; b = Fᵀ: ∇W = dLᵀ·F
+	pool       *kernels.Context             // its workers run the chunks
+	scratch    [][2]*kernels.ProductScratch // per participant
+	logits, dL []float32                    // classes×n: logits, then ∂loss/∂logit
+	colLoss    []float64                    // loss per column chunk
+	rowLoss    []float64                    // L2 loss per row chunk
 }
 
 // Chunks of work: rows (classes) in multiples of the product's four-row
@@ -90,7 +89,8 @@ func newProblem(orig *ood.Head, train []Sample, outliers [][]float32, opts Optio
 	if p.bwd, err = kernels.NewProductF32(kernels.LevelAuto, ft, dim, p.n); err != nil {
 		return nil, fmt.Errorf("adapt: %w", err)
 	}
-	p.scratch = make([][2]*kernels.ProductScratch, runtime.GOMAXPROCS(0))
+	p.pool = kernels.NewContext(runtime.GOMAXPROCS(0))
+	p.scratch = make([][2]*kernels.ProductScratch, p.pool.Threads)
 	for i := range p.scratch {
 		p.scratch[i] = [2]*kernels.ProductScratch{p.fwd.NewScratch(), p.bwd.NewScratch()}
 	}
@@ -103,22 +103,18 @@ func newProblem(orig *ood.Head, train []Sample, outliers [][]float32, opts Optio
 
 func chunks(n, size int) int { return (n + size - 1) / size }
 
-// parallel runs f on chunks [0, chunks) from a shared cursor on one
-// goroutine per scratch, passing each its worker number.
+// parallel runs f on chunks [0, count) on the interpreter's worker pool,
+// passing each call its participant's number (which scratch to use).
 func (p *problem) parallel(count int, f func(worker, chunk int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := range min(len(p.scratch), count) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := int(next.Add(1) - 1); c < count; c = int(next.Add(1) - 1) {
-				f(w, c)
-			}
-		}()
-	}
-	wg.Wait()
+	p.pool.ParallelParts(len(p.scratch), count, 1, func(w, lo, hi int) {
+		for c := lo; c < hi; c++ {
+			f(w, c)
+		}
+	})
 }
+
+// close stops the pool's workers.
+func (p *problem) close() { p.pool.Close() }
 
 // lossGrad returns the loss at h and writes its gradient into g (a head of
 // the same shape).

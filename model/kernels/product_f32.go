@@ -26,13 +26,14 @@ func NewProductF32(level Level, b []float32, n, k int) (*ProductF32, error) {
 	if n <= 0 || k <= 0 || len(b) < n*k {
 		return nil, fmt.Errorf("float product: b has %d values, want n×k = %d×%d", len(b), n, k)
 	}
-	lo, hi := ActivationRangeFloat(model.ActNone)
-	g := &f32Gemm{k: k, n: n, panels: (n + f32NR - 1) / f32NR, zeroBias: make([]float32, n), lo: lo, hi: hi}
-	if level.avx2() {
-		g.wide = newF32Wide(b, n, k, lo, hi)
-	} else {
-		*g = *newF32Gemm(b, n, k, model.ActNone)
+	if !level.avx2() {
+		return &ProductF32{gemm: newF32Gemm(b, n, k, model.ActNone)}, nil
 	}
+	// Only the SIMD layout: Rows never runs the generic tiles then, and
+	// their copy of b would double the memory (newF32GemmAt keeps both
+	// for the interpreter's one-row products).
+	lo, hi := ActivationRangeFloat(model.ActNone)
+	g := &f32Gemm{k: k, n: n, zeroBias: make([]float32, n), lo: lo, hi: hi, wide: newF32Wide(b, n, k, lo, hi)}
 	return &ProductF32{gemm: g}, nil
 }
 

@@ -2,18 +2,17 @@ package kernels
 
 import (
 	"math"
-	"math/rand/v2"
 	"slices"
 	"testing"
 )
 
 func TestProductF32(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
+	r := &shpRand{s: 5}
 	for _, shape := range []struct{ m, n, k int }{
 		{1, 1, 1}, {3, 5, 7}, {4, 16, 8}, {9, 17, 33}, {13, 64, 20}, {8, 65, 3}, {21, 130, 57}, {6, 200, 40},
 	} {
-		a := randF32(rng, shape.m*shape.k)
-		b := randF32(rng, shape.n*shape.k)
+		a := r.floats(shape.m * shape.k)
+		b := r.floats(shape.n * shape.k)
 		want := make([]float64, shape.m*shape.n)
 		for i := range shape.m {
 			for j := range shape.n {
@@ -53,20 +52,12 @@ func TestProductF32(t *testing.T) {
 	}
 }
 
-func randF32(rng *rand.Rand, n int) []float32 {
-	x := make([]float32, n)
-	for i := range x {
-		x[i] = float32(rng.NormFloat64())
-	}
-	return x
-}
-
 // BenchmarkProductF32 is one product of the size of retraining a
 // MobileNet last layer: 1,001 classes × 1,280 features by 1,100 samples.
 func BenchmarkProductF32(b *testing.B) {
-	rng := rand.New(rand.NewPCG(1, 2))
+	r := &shpRand{s: 1}
 	const m, n, k = 1001, 1100, 1280
-	a, w := randF32(rng, m*k), randF32(rng, n*k)
+	a, w := r.floats(m*k), r.floats(n*k)
 	p, err := NewProductF32(LevelAuto, w, n, k)
 	if err != nil {
 		b.Fatal(err)
