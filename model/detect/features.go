@@ -95,7 +95,7 @@ func (d *Detector) Head() (*ood.Head, error) {
 		return nil, fmt.Errorf("%s: %w", d.file.Name, err)
 	}
 	if d.feat.head == nil {
-		h, err := LoadHead(d.file.Model, d.feat.info)
+		h, err := loadHead(d.file.Model, d.feat.info, d.it.KernelLevel())
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", d.file.Name, err)
 		}
@@ -105,8 +105,17 @@ func (d *Detector) Head() (*ood.Head, error) {
 }
 
 // LoadHead dequantizes the weights and bias of a classifier's last layer,
-// so that its logits can be recomputed on changed features.
+// so that its logits can be recomputed on changed features; the head
+// computes on the kernels of the level in use.
 func LoadHead(m *model.Model, f model.Features) (*ood.Head, error) {
+	return loadHead(m, f, kernels.LevelAuto)
+}
+
+func loadHead(m *model.Model, f model.Features, level kernels.Level) (*ood.Head, error) {
+	dots, err := rowDots(level)
+	if err != nil {
+		return nil, err
+	}
 	sg := &m.Subgraphs[0]
 	w, err := constant(m, &sg.Tensors[f.Weights])
 	if err != nil {
@@ -121,7 +130,25 @@ func LoadHead(m *model.Model, f model.Features) (*ood.Head, error) {
 	// The same clamp as the interpreter's fully-connected kernel, so the
 	// recomputed logits match the model's.
 	lo, hi := kernels.ActivationRangeFloat(f.Activation)
-	return ood.NewHead(w, b, f.Classes, f.Dim, lo, hi)
+	h, err := ood.NewHead(w, b, f.Classes, f.Dim, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	h.Dots = dots
+	return h, nil
+}
+
+// rowDots is the kernels' row products at level for the scorers.
+func rowDots(level kernels.Level) (ood.RowDots, error) {
+	float, err := kernels.RowDotsF32(level)
+	if err != nil {
+		return ood.RowDots{}, err
+	}
+	int8s, err := kernels.RowDotsI8(level)
+	if err != nil {
+		return ood.RowDots{}, err
+	}
+	return ood.RowDots{Float: float, Int8: int8s}, nil
 }
 
 // constant dequantizes a constant tensor of the model.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/conformance"
+	"github.com/ood-agent/ood-agent/model/kernels"
 	"github.com/ood-agent/ood-agent/model/ood"
 	"github.com/ood-agent/ood-agent/model/zoo"
 )
@@ -132,3 +133,78 @@ func TestHeadRecomputesLogits(t *testing.T) {
 }
 
 func testingCI() bool { return os.Getenv("CI") == "true" }
+
+// TestScorersOnKernels checks the scorers on the kernels' row products
+// against portable Go, at every level: the int8 bank's similarities are
+// exact integers either way, so knn and support scores are equal; the float
+// products (float16 banks, the last layer of react and ash) differ only in
+// the order of their sums.
+func TestScorersOnKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, dim := range []int{37, 1280} {
+		const classes = 11
+		randVec := func(n int) []float32 {
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = max(0, float32(rng.NormFloat64()))
+			}
+			return v
+		}
+		var fit [][]float32
+		for range 200 {
+			fit = append(fit, randVec(dim))
+		}
+		w, b := randVec(classes*dim), randVec(classes)
+		for i := range w {
+			w[i] -= 0.5
+		}
+		var cases []struct {
+			m    ood.Method
+			data *ood.FeatureData
+		}
+		for _, m := range []ood.Method{ood.MethodReAct, ood.MethodASH, ood.MethodKNN, ood.MethodSupport} {
+			for _, storage := range []ood.Storage{ood.StorageInt8, ood.StorageFloat16} {
+				data, err := ood.Fit(m, fit, ood.FitOptions{Storage: storage, K: 5})
+				if err != nil {
+					t.Fatal(err)
+				}
+				cases = append(cases, struct {
+					m    ood.Method
+					data *ood.FeatureData
+				}{m, data})
+			}
+		}
+		for _, level := range kernels.Levels() {
+			dots, err := rowDots(level)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range cases {
+				lo, hi := ood.Unbounded()
+				portable, _ := ood.NewHead(w, b, classes, dim, lo, hi)
+				fast, _ := ood.NewHead(w, b, classes, dim, lo, hi)
+				fast.Dots = dots
+				want, err := ood.NewScorer(c.m, 1, portable, c.data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := ood.NewScorer(c.m, 1, fast, c.data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				exact := c.data.Bank != nil && c.data.Bank.Storage == ood.StorageInt8
+				for range 20 {
+					q := randVec(dim)
+					sw, err1 := want.Score(nil, q)
+					sg, err2 := got.Score(nil, q)
+					if err1 != nil || err2 != nil {
+						t.Fatal(err1, err2)
+					}
+					if exact && sg != sw || math.Abs(sg-sw) > 1e-4*(1+math.Abs(sw)) {
+						t.Fatalf("dim %d, %s, %s: %v on the kernels, %v in portable Go", dim, level, c.m, sg, sw)
+					}
+				}
+			}
+		}
+	}
+}

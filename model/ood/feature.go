@@ -211,7 +211,8 @@ type Scorer interface {
 
 // NewScorer returns the scorer of method m at temperature T. Feature
 // methods need their fitted data; ReAct and ASH also need the head to
-// recompute the logits. Logit methods ignore head and data.
+// recompute the logits. Logit methods ignore head and data. Feature
+// scorers compute with the head's Dots (portable Go without a head).
 func NewScorer(m Method, T float64, head *Head, data *FeatureData) (Scorer, error) {
 	if err := checkTemperature(T); err != nil {
 		return nil, err
@@ -228,15 +229,19 @@ func NewScorer(m Method, T float64, head *Head, data *FeatureData) (Scorer, erro
 	if (m == MethodReAct || m == MethodASH) && head == nil {
 		return nil, fmt.Errorf("ood: %s needs the classifier's last layer", m)
 	}
+	var dots RowDots
+	if head != nil {
+		dots = head.Dots
+	}
 	switch m {
 	case MethodReAct:
 		return newReAct(head, data.Clip, T), nil
 	case MethodASH:
 		return newASH(head, data.Percentile, T), nil
 	case MethodKNN:
-		return newKNN(data.Bank, data.K), nil
+		return newKNN(data.Bank, data.K, dots), nil
 	default:
-		return newSupport(data.Bank, data.Radius), nil
+		return newSupport(data.Bank, data.Radius, dots), nil
 	}
 }
 

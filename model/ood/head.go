@@ -15,6 +15,20 @@ type Head struct {
 	Dim     int
 	// Lo and Hi clamp the output (the fused activation); ±Inf without one.
 	Lo, Hi float32
+	// Dots are the products that Logits and the scorers built with this
+	// head run on every frame; the zero value computes them in portable
+	// Go, model/detect sets the interpreter's SIMD kernels.
+	Dots RowDots
+}
+
+// RowDots computes the dot products of a vector q with every row of a
+// row-major matrix m into dst, one value per row (m holds len(dst) rows
+// of len(q) values): the matrix–vector products of a last layer and of a
+// feature bank. A nil function means portable Go.
+type RowDots struct {
+	Float func(dst, q, m []float32)
+	// Int8 must be exact: Σ of int32 products.
+	Int8 func(dst []int32, q, m []int8)
 }
 
 // NewHead checks the shapes of a last layer. bias may be nil.
@@ -36,12 +50,15 @@ func Unbounded() (lo, hi float32) { return float32(math.Inf(-1)), float32(math.I
 
 // Logits writes act(W·f + B) into dst, which must hold Classes values.
 func (h *Head) Logits(dst, f []float32) {
-	for c := 0; c < h.Classes; c++ {
-		row := h.W[c*h.Dim : (c+1)*h.Dim]
-		var s float32
-		for i, w := range row {
-			s += w * f[i]
+	dst = dst[:h.Classes]
+	if h.Dots.Float != nil {
+		h.Dots.Float(dst, f[:h.Dim], h.W)
+	} else {
+		for c := range dst {
+			dst[c] = Dot(f[:h.Dim], h.W[c*h.Dim:(c+1)*h.Dim])
 		}
+	}
+	for c, s := range dst {
 		dst[c] = min(max(s+h.B[c], h.Lo), h.Hi)
 	}
 }

@@ -7,8 +7,8 @@ type knnScorer struct {
 	top []float32
 }
 
-func newKNN(b *Bank, k int) *knnScorer {
-	return &knnScorer{s: newSearcher(b), top: make([]float32, k)}
+func newKNN(b *Bank, k int, dots RowDots) *knnScorer {
+	return &knnScorer{s: newSearcher(b, dots), top: make([]float32, k)}
 }
 
 func (k *knnScorer) Method() Method { return MethodKNN }

@@ -16,8 +16,8 @@ type supportScorer struct {
 	radius float32
 }
 
-func newSupport(b *Bank, radius float32) *supportScorer {
-	return &supportScorer{s: newSearcher(b), radius: radius}
+func newSupport(b *Bank, radius float32, dots RowDots) *supportScorer {
+	return &supportScorer{s: newSearcher(b, dots), radius: radius}
 }
 
 func (s *supportScorer) Method() Method { return MethodSupport }
