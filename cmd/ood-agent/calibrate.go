@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -98,14 +97,11 @@ func idScores(results []detect.Result, m ood.Method) ([]float64, error) {
 // made with (so the agent can refuse a contradicting config), and writes it
 // to out. fd is the fitted feature data of a feature score, nil otherwise.
 func saveCalibration(d *detect.Detector, m ood.Method, tpr float64, scores []float64, fd *ood.FeatureData, out string) (*ood.Calibration, error) {
-	c, err := ood.Calibrate(d.File().SHA256(), m, d.Temperature(), tpr, scores)
+	c, err := d.Calibrate(m, tpr, scores)
 	if err != nil {
 		return nil, err
 	}
-	c.ModelName = filepath.Base(d.File().Name)
 	c.Features = fd
-	pre := d.Preprocessing()
-	c.Preprocess = &pre
 	if err := c.Save(out); err != nil {
 		return nil, err
 	}

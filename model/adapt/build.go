@@ -91,5 +91,9 @@ func calibrate(d *detect.Detector, raw []byte, features [][]float32, tpr float64
 	c.ModelName = filepath.Base(d.File().Name) + " (adapted)"
 	pre := d.Preprocessing()
 	c.Preprocess = &pre
+	// The scores above come from the recomputed last layer; on a model
+	// whose logits tensor is quantized the agent must compute them the
+	// same way for the threshold to hold.
+	c.Logits = detect.LogitsSource(f)
 	return c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/interp"
@@ -57,6 +58,9 @@ type Detector struct {
 	dec    ood.Decision
 	temp   float64
 	feat   *featureTap // nil when the model has no recognizable features
+	// headLogits is set when the logits are the last layer recomputed on
+	// the features (ood.LogitsHead) rather than the logits tensor.
+	headLogits bool
 }
 
 // New builds a detector for the model file.
@@ -123,6 +127,10 @@ func New(f *model.File, opts Options) (*Detector, error) {
 		it.Close()
 		return nil, err
 	}
+	if err := d.initLogits(); err != nil {
+		it.Close()
+		return nil, err
+	}
 	// The interpreter has packed or copied what it runs on: the pages of
 	// the mapped file read while loading need not stay in memory.
 	f.ReleasePages()
@@ -163,6 +171,22 @@ func (d *Detector) Decision() (ood.Decision, bool) { return d.dec, d.calib != ni
 // Preprocessing describes the preprocessing in use, as a calibration
 // records it.
 func (d *Detector) Preprocessing() ood.Preprocessing { return d.pre.Spec().Record() }
+
+// Calibrate computes a calibration of the detector's model from the ID
+// scores of method m (at the detector's temperature), recording with it
+// what the detector computes them from: the model's name, the
+// preprocessing and the logits source.
+func (d *Detector) Calibrate(m ood.Method, tpr float64, scores []float64) (*ood.Calibration, error) {
+	c, err := ood.Calibrate(d.file.SHA256(), m, d.temp, tpr, scores)
+	if err != nil {
+		return nil, err
+	}
+	c.ModelName = filepath.Base(d.file.Name)
+	pre := d.Preprocessing()
+	c.Preprocess = &pre
+	c.Logits = d.LogitsSource()
+	return c, nil
+}
 
 // Close releases the interpreter.
 func (d *Detector) Close() { d.it.Close() }
@@ -214,7 +238,7 @@ func (d *Detector) run() (Result, error) {
 	if err := d.it.Invoke(); err != nil {
 		return Result{}, err
 	}
-	logits, err := d.logits.Dequantize(d.buf)
+	logits, err := d.runLogits()
 	if err != nil {
 		return Result{}, err
 	}
@@ -237,5 +261,6 @@ func (d *Detector) run() (Result, error) {
 	return r, nil
 }
 
-// Logits returns the logits of the last run (valid until the next).
+// Logits returns the logits of the last run (valid until the next), from
+// where LogitsSource says.
 func (d *Detector) Logits() []float32 { return d.buf }

@@ -57,6 +57,68 @@ func (d *Detector) initFeatures(feat *model.Features) error {
 	return nil
 }
 
+// LogitsSource is where a detector without a calibration takes the
+// logits of model f from: the last layer recomputed in float
+// (ood.LogitsHead) when the model's logits tensor is quantized and its last
+// layer is found, the tensor itself (ood.LogitsModel) otherwise. With a
+// calibration, the detector takes them from where the calibration records.
+func LogitsSource(f *model.File) string {
+	lg, err := f.FindLogits()
+	if err != nil {
+		return ood.LogitsModel
+	}
+	q := f.Model.Subgraphs[0].Tensors[lg.Tensor].Quant
+	if q == nil || len(q.Scale) == 0 {
+		return ood.LogitsModel
+	}
+	if _, err := f.FindFeatures(); err != nil {
+		return ood.LogitsModel
+	}
+	return ood.LogitsHead
+}
+
+// LogitsSource is where the detector's logits come from (see the function
+// LogitsSource); a calibration made with the detector records it.
+func (d *Detector) LogitsSource() string {
+	if d.headLogits {
+		return ood.LogitsHead
+	}
+	return ood.LogitsModel
+}
+
+// initLogits chooses where the logits come from.
+func (d *Detector) initLogits() error {
+	src := LogitsSource(d.file)
+	if d.calib != nil {
+		src = d.calib.Logits
+	}
+	if src != ood.LogitsHead {
+		return nil
+	}
+	h, err := d.Head()
+	if err != nil {
+		return fmt.Errorf("logits %q: %w", src, err)
+	}
+	if h.Classes != len(d.buf) {
+		return fmt.Errorf("%s: logits %q: the last layer has %d classes, the logits tensor %d values", d.file.Name, src, h.Classes, len(d.buf))
+	}
+	d.headLogits = true
+	return nil
+}
+
+// runLogits reads the logits of the run that just finished into d.buf.
+func (d *Detector) runLogits() ([]float32, error) {
+	if !d.headLogits {
+		return d.logits.Dequantize(d.buf)
+	}
+	f, err := d.Features()
+	if err != nil {
+		return nil, err
+	}
+	d.feat.head.Logits(d.buf, f)
+	return d.buf, nil
+}
+
 // idScore is the calibrated method's ID score of the last run.
 func (d *Detector) idScore(scores ood.Scores) (float64, error) {
 	if d.feat == nil || d.feat.scorer == nil {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/ood-agent/ood-agent/model"
@@ -108,15 +109,27 @@ func TestHeadRecomputesLogits(t *testing.T) {
 					t.Fatalf("%d features, want %d", len(feats), info.Dim)
 				}
 				head.Logits(got, feats)
+				// The logits tensor itself: on quantized models the
+				// detector's logits are the recomputed ones.
+				tensorLogits, err := d.logits.Dequantize(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.headLogits != d.logits.Quantized() {
+					t.Errorf("logits from the head: %v, quantized logits tensor: %v", d.headLogits, d.logits.Quantized())
+				}
+				if d.headLogits && !slices.Equal(got, d.Logits()) {
+					t.Errorf("sample %d: the detector's logits are not its head's", sample)
+				}
 				worst := 0.0
-				for i, want := range d.Logits() {
+				for i, want := range tensorLogits {
 					worst = max(worst, math.Abs(float64(got[i]-want)))
 				}
 				if worst > tol {
 					t.Errorf("sample %d: recomputed logits differ from the interpreter's by up to %g (tolerance %g)", sample, worst, tol)
 				}
-				e, _ := ood.Energy(d.Logits(), 1)
-				r, err := react.Score(d.Logits(), feats)
+				e, _ := ood.Energy(tensorLogits, 1)
+				r, err := react.Score(tensorLogits, feats)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -206,5 +219,54 @@ func TestScorersOnKernels(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestLogitsSource checks where the logits come from: the recomputed last
+// layer for models with a quantized logits tensor unless a calibration
+// records the tensor, and what a calibration made by the detector records.
+func TestLogitsSource(t *testing.T) {
+	for _, tc := range []struct {
+		model string
+		want  string // without a calibration
+	}{
+		{"fashion_mnist_cnn", ood.LogitsModel},
+		{"fashion_mnist_cnn_int8", ood.LogitsHead},
+	} {
+		f := zooCase(tc.model).open(t)
+		if got := LogitsSource(f); got != tc.want {
+			t.Errorf("%s: LogitsSource %q, want %q", tc.model, got, tc.want)
+		}
+		d, err := New(f, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := d.Calibrate(ood.MethodMaxLogit, 0.95, []float64{1, 2, 3, 4})
+		d.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Logits != tc.want {
+			t.Errorf("%s: calibration records logits %q, want %q", tc.model, c.Logits, tc.want)
+		}
+		for _, src := range []string{ood.LogitsModel, ood.LogitsHead} {
+			c.Logits = src
+			d, err := New(f, Options{Calibration: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := d.LogitsSource(); got != src {
+				t.Errorf("%s: calibration with logits %q, detector takes them from %q", tc.model, src, got)
+			}
+			d.Close()
+		}
+	}
+	// A quantized model whose last layer is not found keeps its tensor.
+	f := conformanceCase("dwconv_int8_bitexact").open(t)
+	if _, err := f.FindFeatures(); err == nil {
+		t.Fatal("the test needs a model without a recognizable last layer")
+	}
+	if got := LogitsSource(f); got != ood.LogitsModel {
+		t.Errorf("without a last layer: LogitsSource %q", got)
 	}
 }

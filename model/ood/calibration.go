@@ -130,7 +130,23 @@ type Calibration struct {
 	// Features is the data a feature-space method was fitted on (clip
 	// value, feature bank); set only for those methods (see Fit).
 	Features *FeatureData `json:"features,omitempty"`
+	// Logits is where the scores' logits came from, LogitsModel or
+	// LogitsHead; the threshold holds only for logits from the same place.
+	Logits string `json:"logits,omitempty"`
 }
+
+// Where the logits come from (Calibration.Logits).
+const (
+	// LogitsModel, the empty string (and the only source of files written
+	// before the field), is the model's logits tensor, dequantized.
+	LogitsModel = ""
+	// LogitsHead is the last layer recomputed in float (Head) on the
+	// dequantized penultimate features. A quantized model's logits tensor
+	// rounds every logit to a step of its scale (0.17 on the demo int8
+	// model), so that scores of a single logit, such as maxlogit, pile up
+	// in ties at the threshold; the recomputed logits do not.
+	LogitsHead = "head"
+)
 
 // Calibrate computes the calibration of a model from the ID scores of an
 // in-distribution data set, scored with method at temperature T. The
@@ -256,6 +272,9 @@ func (c *Calibration) validate() error {
 	}
 	if err := c.Summary.validate(c.N); err != nil {
 		return fmt.Errorf("summary: %w", err)
+	}
+	if c.Logits != LogitsModel && c.Logits != LogitsHead {
+		return fmt.Errorf("logits %q: want %q or none", c.Logits, LogitsHead)
 	}
 	if c.Preprocess != nil {
 		if err := c.Preprocess.validate(); err != nil {

@@ -368,6 +368,8 @@ func TestParseValidation(t *testing.T) {
 		{"n zero", MethodEnergy, func(v map[string]any) { v["n"] = 0 }, ErrInvalidCalibration},
 		{"energy threshold mismatch", MethodEnergy, func(v map[string]any) { v["energy_threshold"] = 3.25 }, ErrInvalidCalibration},
 		{"energy threshold on msp", MethodMSP, func(v map[string]any) { v["energy_threshold"] = -0.5 }, ErrInvalidCalibration},
+		{"logits from the head", MethodEnergy, func(v map[string]any) { v["logits"] = LogitsHead }, nil},
+		{"unknown logits source", MethodEnergy, func(v map[string]any) { v["logits"] = "softmax" }, ErrInvalidCalibration},
 		{"histogram count", MethodEnergy, func(v map[string]any) {
 			v["summary"].(map[string]any)["histogram"].(map[string]any)["counts"] = []int{1, 2}
 		}, ErrInvalidCalibration},

@@ -217,13 +217,11 @@ func writeModel(log *slog.Logger, out, name string, data []byte, valSet, testSet
 			correct++
 		}
 	}
-	c, err := ood.Calibrate(f.SHA256(), ood.MethodEnergy, 1, 0.95, scores)
+	c, err := d.Calibrate(ood.MethodEnergy, 0.95, scores)
 	if err != nil {
 		return err
 	}
 	c.ModelName = name + ".tflite"
-	pre := d.Preprocessing()
-	c.Preprocess = &pre
 	log.Info("exported", "model", name, "bytes", len(data), "test_accuracy", float64(correct)/float64(len(testSet)),
 		"energy_threshold", *c.EnergyThreshold, "achieved_tpr", c.AchievedTPR)
 	if err := os.WriteFile(filepath.Join(out, name+".tflite"), data, 0o644); err != nil {
