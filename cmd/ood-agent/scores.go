@@ -121,8 +121,13 @@ func (ft *fitter) fit(m ood.Method) (*ood.FeatureData, error) {
 		}
 		ft.data = o
 	}
+	head, err := ft.d.Head()
+	if err != nil {
+		return nil, err
+	}
 	return ood.Fit(m, ft.data.features, ood.FitOptions{
 		Percentile: ft.flags.percentile, K: ft.flags.k, BankSize: ft.flags.bankSize, Storage: ood.Storage(ft.flags.storage),
+		Dots: head.Dots,
 	})
 }
 

@@ -192,6 +192,20 @@ func TestScorersOnKernels(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Support's fit searches the bank for each of its vectors.
+			for _, c := range cases {
+				if c.m != ood.MethodSupport {
+					continue
+				}
+				fast, err := ood.Fit(c.m, fit, ood.FitOptions{Storage: c.data.Bank.Storage, K: 5, Dots: dots})
+				if err != nil {
+					t.Fatal(err)
+				}
+				exact := c.data.Bank.Storage == ood.StorageInt8
+				if d := math.Abs(float64(fast.Radius - c.data.Radius)); exact && d != 0 || d > 1e-5 {
+					t.Errorf("dim %d, %s, %s bank: support radius %v on the kernels, %v in portable Go", dim, level, c.data.Bank.Storage, fast.Radius, c.data.Radius)
+				}
+			}
 			for _, c := range cases {
 				lo, hi := ood.Unbounded()
 				portable, _ := ood.NewHead(w, b, classes, dim, lo, hi)

@@ -204,8 +204,8 @@ func distance(sim float32) float32 {
 
 // radii returns, for every bank vector, the distance to its k-th nearest
 // other bank vector.
-func (b *Bank) radii(k int) []float32 {
-	s := newSearcher(b, RowDots{})
+func (b *Bank) radii(k int, dots RowDots) []float32 {
+	s := newSearcher(b, dots)
 	top := make([]float32, k)
 	r := make([]float32, b.N)
 	vec := make([]float32, b.Dim)

@@ -78,6 +78,9 @@ type FitOptions struct {
 	// Seed chooses the bank's sample when there are more features than
 	// BankSize.
 	Seed uint64
+	// Dots are the products of support's fit, a search of the bank for
+	// each of its vectors (see Head.Dots).
+	Dots RowDots
 }
 
 // Default fit parameters.
@@ -156,7 +159,7 @@ func Fit(m Method, features [][]float32, opts FitOptions) (*FeatureData, error) 
 	d := &FeatureData{K: k, Bank: bank}
 	if m == MethodSupport {
 		var sum float64
-		for _, r := range bank.radii(k) {
+		for _, r := range bank.radii(k, opts.Dots) {
 			sum += float64(r)
 		}
 		d.Radius = float32(sum / float64(bank.N))
