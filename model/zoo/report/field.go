@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/adapt"
@@ -141,6 +142,26 @@ func writeField(w io.Writer, results []*modelResult, sets []oodSet) {
 			acc := f.accuracyBefore-f.accuracyAfter <= 0.01
 			p("- %s, n = %d: seen %s%% (%s); largest unseen rise %.2f points%s (%s); accuracy %s%% → %s%% (%s).\n", r.name, f.labeled,
 				pct(f.after[fieldSeen]), yes(seen), 100*worst, inSet(worstSet), yes(worst <= 0.02), pct(f.accuracyBefore), pct(f.accuracyAfter), yes(acc))
+		}
+	}
+	p("\nint8 against float after `adapt`: the largest gap between a model's row and its int8 twin's above (FPR95 on any set after `adapt`, or test accuracy after it), per n:\n\n")
+	for i := 0; i+1 < len(results); i += 2 {
+		for j, a := range results[i].field {
+			if j >= len(results[i+1].field) {
+				break
+			}
+			b := results[i+1].field[j]
+			if a.err != nil || b.err != nil {
+				continue
+			}
+			worst, where := math.Abs(a.accuracyAfter-b.accuracyAfter), "test accuracy"
+			for _, s := range sets {
+				if d := math.Abs(a.after[s.name] - b.after[s.name]); d > worst {
+					worst, where = d, s.name+" FPR95"
+				}
+			}
+			p("- %s vs %s, n = %d: %.2f points (%s; λ kept %.3g and %.3g) — %s.\n", results[i].name, results[i+1].name, a.labeled,
+				100*worst, where, a.report.Lambda, b.report.Lambda, yes(worst <= 0.02))
 		}
 	}
 	p("\n")
