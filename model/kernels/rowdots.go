@@ -1,11 +1,15 @@
 package kernels
 
+import "unsafe"
+
 // Row dot products: one vector against every row of a row-major matrix,
 // the matrix–vector product that scorers run on each frame (a classifier's
 // last layer recomputed on changed features, the cosine similarities of a
 // feature vector with a bank of thousands). The matrix is used as stored:
 // a bank of several megabytes is read once per frame, so packing it for
 // the matrix-product tiles would double its memory for no gain.
+//
+// The SIMD kernels (AVX2 on amd64, NEON on arm64) are in assembly.
 //
 // The float sums are bit for bit the same at every level: eight running
 // sums, lane j collecting the products of the indices ≡ j (mod 8), are
@@ -21,10 +25,10 @@ func RowDotsF32(level Level) (func(dst, q, m []float32), error) {
 	if err != nil {
 		return nil, err
 	}
-	if level.avx2() {
-		return rowDotsF32AVX2, nil
+	if level == LevelGeneric {
+		return rowDotsF32, nil
 	}
-	return rowDotsF32, nil
+	return rowDotsF32SIMD, nil
 }
 
 // RowDotsI8 returns the exact 8-bit row products at level (LevelAuto: the
@@ -35,10 +39,10 @@ func RowDotsF32(level Level) (func(dst, q, m []float32), error) {
 // len(q) must stay below 2¹⁷ so that no sum overflows.
 func RowDotsI8(level Level) (func(dst []int32, q, m []int8), error) {
 	level, err := ResolveLevel(level)
-	if err != nil || !level.avx2() {
+	if err != nil || level == LevelGeneric {
 		return nil, err
 	}
-	return rowDotsI8AVX2, nil
+	return rowDotsI8SIMD, nil
 }
 
 // rowDotsF32 is the generic float kernel.
@@ -88,4 +92,39 @@ func rowTailI8(sum int32, a, b []int8) int32 {
 		sum += int32(x) * int32(b[i])
 	}
 	return sum
+}
+
+// rowDotsF32SIMD and rowDotsI8SIMD run the first len(q) rounded down to
+// whole vector steps of every row in assembly and add the tails in Go, in
+// the generic kernel's order.
+func rowDotsF32SIMD(dst, q, m []float32) {
+	rowDotsSIMD(dst, q, m, 8, rowDotsF32Asm, rowTailF32)
+}
+
+// rowDotsI8SIMD: the assembly multiplies the values widened to int16 and
+// adds the products into int32, exactly.
+func rowDotsI8SIMD(dst []int32, q, m []int8) {
+	rowDotsSIMD(dst, q, m, 16, rowDotsI8Asm, rowTailI8)
+}
+
+func rowDotsSIMD[S float32 | int32, E float32 | int8](dst []S, q, m []E, lanes int,
+	asm func(dst *S, q, m *E, span, stride, rows int), tail func(sum S, a, b []E) S) {
+	k := len(q)
+	kv := k - k%lanes
+	m = m[:len(dst)*k]
+	if len(dst) == 0 {
+		return
+	}
+	if kv == 0 {
+		clear(dst)
+	} else {
+		size := int(unsafe.Sizeof(q[0]))
+		asm(&dst[0], &q[0], &m[0], kv*size, k*size, len(dst))
+	}
+	if kv == k {
+		return
+	}
+	for r := range dst {
+		dst[r] = tail(dst[r], q[kv:], m[r*k+kv:r*k+k])
+	}
 }

@@ -1,12 +1,13 @@
-//go:build !amd64
+//go:build !amd64 && !arm64
 
 package kernels
 
-// No SIMD row products here: RowDotsF32 and RowDotsI8 never return these.
-func rowDotsF32AVX2(dst, q, m []float32) {
-	panic("kernels: no SIMD float row products on this architecture")
+// No SIMD row products here: the only level is generic, and RowDotsF32 and
+// RowDotsI8 never choose these.
+func rowDotsF32Asm(dst, q, m *float32, span, stride, rows int) {
+	panic("kernels: no SIMD row products on this architecture")
 }
 
-func rowDotsI8AVX2(dst []int32, q, m []int8) {
-	panic("kernels: no SIMD 8-bit row products on this architecture")
+func rowDotsI8Asm(dst *int32, q, m *int8, span, stride, rows int) {
+	panic("kernels: no SIMD row products on this architecture")
 }
