@@ -31,11 +31,16 @@ func newModelCommand() *cobra.Command {
 	return cmd
 }
 
+// tensorRef names a tensor in the JSON of inspect and run.
+type tensorRef struct {
+	Index int    `json:"index"`
+	Name  string `json:"name"`
+	DType string `json:"dtype"`
+	Shape []int  `json:"shape"`
+}
+
 type tensorInfo struct {
-	Index int       `json:"index"`
-	Name  string    `json:"name"`
-	DType string    `json:"dtype"`
-	Shape []int     `json:"shape"`
+	tensorRef
 	Const bool      `json:"const,omitempty"`
 	Scale []float32 `json:"scale,omitempty"`
 	Zero  []int64   `json:"zero_point,omitempty"`
@@ -82,7 +87,7 @@ type featuresInfo struct {
 
 func describeTensor(m *model.Model, i int) tensorInfo {
 	t := &m.Subgraphs[0].Tensors[i]
-	info := tensorInfo{Index: i, Name: t.Name, DType: t.Type.String(), Shape: t.Shape, Const: t.Buffer > 0 && len(m.Buffers[t.Buffer]) > 0}
+	info := tensorInfo{tensorRef: tensorRef{Index: i, Name: t.Name, DType: t.Type.String(), Shape: t.Shape}, Const: t.Buffer > 0 && len(m.Buffers[t.Buffer]) > 0}
 	if q := t.Quant; q != nil {
 		info.Scale, info.Zero = q.Scale, q.ZeroPoint
 		if len(q.Scale) > 1 {
@@ -324,7 +329,7 @@ func newModelRunCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				results = append(results, runOutput{Index: i, Name: out.Name, DType: out.Type.String(), Shape: out.Shape, Values: values})
+				results = append(results, runOutput{tensorRef: tensorRef{Index: i, Name: out.Name, DType: out.Type.String(), Shape: out.Shape}, Values: values})
 			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), map[string]any{"outputs": results})
@@ -342,10 +347,7 @@ func newModelRunCommand() *cobra.Command {
 }
 
 type runOutput struct {
-	Index  int       `json:"index"`
-	Name   string    `json:"name"`
-	DType  string    `json:"dtype"`
-	Shape  []int     `json:"shape"`
+	tensorRef
 	Values []float32 `json:"values"`
 }
 

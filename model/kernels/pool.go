@@ -120,6 +120,24 @@ func (k *poolKernel) window(oy, ox int) (y0, y1, x0, x1 int) {
 	return
 }
 
+// poolWindow is one output pixel (its index in the output, in pixels) and
+// its input window: batch b, rows [y0, y1), columns [x0, x1).
+type poolWindow struct{ out, b, y0, y1, x0, x1 int }
+
+// windows calls f for every output pixel of output rows [lo, hi).
+func (k *poolKernel) windows(lo, hi int, f func(poolWindow)) {
+	for row := lo; row < hi; row++ {
+		b, oy := row/k.outH, row%k.outH
+		for ox := 0; ox < k.outW; ox++ {
+			y0, y1, x0, x1 := k.window(oy, ox)
+			f(poolWindow{out: row*k.outW + ox, b: b, y0: y0, y1: y1, x0: x0, x1: x1})
+		}
+	}
+}
+
+// at is the offset of input pixel (b, y, x)'s first channel.
+func (k *poolKernel) at(b, y, x int) int { return ((b*k.inH+y)*k.inW + x) * k.depth }
+
 // units computes work units [lo, hi): output rows, a row being one
 // (batch, y) pair, each cut into k.slices channel ranges.
 func (k *poolKernel) units(lo, hi int) {
@@ -166,100 +184,83 @@ type poolElem interface {
 }
 
 func poolMax[T poolElem](k *poolKernel, dst, src []T, lo, hi, c0, c1 int, clampLo, clampHi T) {
-	d := k.depth
-	for row := lo; row < hi; row++ {
-		b, oy := row/k.outH, row%k.outH
-		for ox := 0; ox < k.outW; ox++ {
-			y0, y1, x0, x1 := k.window(oy, ox)
-			o := dst[((row*k.outW)+ox)*d+c0 : ((row*k.outW)+ox)*d+c1]
-			first := true
-			for y := y0; y < y1; y++ {
-				for x := x0; x < x1; x++ {
-					s := src[((b*k.inH+y)*k.inW+x)*d+c0:][:len(o)]
-					if first {
-						copy(o, s)
-						first = false
-						continue
-					}
-					for c, v := range s {
-						if v > o[c] {
-							o[c] = v
-						}
+	k.windows(lo, hi, func(w poolWindow) {
+		o := dst[w.out*k.depth+c0 : w.out*k.depth+c1]
+		first := true
+		for y := w.y0; y < w.y1; y++ {
+			for x := w.x0; x < w.x1; x++ {
+				s := src[k.at(w.b, y, x)+c0:][:len(o)]
+				if first {
+					copy(o, s)
+					first = false
+					continue
+				}
+				for c, v := range s {
+					if v > o[c] {
+						o[c] = v
 					}
 				}
-			}
-			if first {
-				// An empty window cannot happen with TFLite's padding,
-				// but keep the output defined.
-				for c := range o {
-					o[c] = clampLo
-				}
-			}
-			for c, v := range o {
-				o[c] = min(max(v, clampLo), clampHi)
 			}
 		}
-	}
+		if first {
+			// An empty window cannot happen with TFLite's padding, but
+			// keep the output defined.
+			for c := range o {
+				o[c] = clampLo
+			}
+		}
+		for c, v := range o {
+			o[c] = min(max(v, clampLo), clampHi)
+		}
+	})
 }
 
 func poolAvgFloat(k *poolKernel, dst, src []float32, lo, hi, c0, c1 int) {
-	d := k.depth
-	for row := lo; row < hi; row++ {
-		b, oy := row/k.outH, row%k.outH
-		for ox := 0; ox < k.outW; ox++ {
-			y0, y1, x0, x1 := k.window(oy, ox)
-			o := dst[((row*k.outW)+ox)*d+c0 : ((row*k.outW)+ox)*d+c1]
-			clear(o)
-			for y := y0; y < y1; y++ {
-				for x := x0; x < x1; x++ {
-					s := src[((b*k.inH+y)*k.inW+x)*d+c0:][:len(o)]
-					for c, v := range s {
-						o[c] += v
-					}
+	k.windows(lo, hi, func(w poolWindow) {
+		o := dst[w.out*k.depth+c0 : w.out*k.depth+c1]
+		clear(o)
+		for y := w.y0; y < w.y1; y++ {
+			for x := w.x0; x < w.x1; x++ {
+				for c, v := range src[k.at(w.b, y, x)+c0:][:len(o)] {
+					o[c] += v
 				}
 			}
-			count := float32((y1 - y0) * (x1 - x0))
-			for c, v := range o {
-				o[c] = ClampF32(v/count, k.flo, k.fhi)
-			}
 		}
-	}
+		count := float32((w.y1 - w.y0) * (w.x1 - w.x0))
+		for c, v := range o {
+			o[c] = ClampF32(v/count, k.flo, k.fhi)
+		}
+	})
 }
 
 func poolAvgInt[T ~int8 | ~uint8 | ~int16](k *poolKernel, dst, src []T, lo, hi, cLo, cHi int) {
-	d := k.depth
 	var acc [poolChannelBlock]int32
-	for row := lo; row < hi; row++ {
-		b, oy := row/k.outH, row%k.outH
-		for ox := 0; ox < k.outW; ox++ {
-			y0, y1, x0, x1 := k.window(oy, ox)
-			count := int32((y1 - y0) * (x1 - x0))
-			if count == 0 {
-				count = 1
+	k.windows(lo, hi, func(w poolWindow) {
+		count := int32((w.y1 - w.y0) * (w.x1 - w.x0))
+		if count == 0 {
+			count = 1
+		}
+		o := dst[w.out*k.depth : (w.out+1)*k.depth]
+		for c0 := cLo; c0 < cHi; c0 += poolChannelBlock {
+			c1 := min(c0+poolChannelBlock, cHi)
+			a := acc[:c1-c0]
+			clear(a)
+			for y := w.y0; y < w.y1; y++ {
+				for x := w.x0; x < w.x1; x++ {
+					for c, v := range src[k.at(w.b, y, x)+c0:][:len(a)] {
+						a[c] += int32(v)
+					}
+				}
 			}
-			o := dst[((row*k.outW)+ox)*d : ((row*k.outW)+ox+1)*d]
-			for c0 := cLo; c0 < cHi; c0 += poolChannelBlock {
-				c1 := min(c0+poolChannelBlock, cHi)
-				a := acc[:c1-c0]
-				clear(a)
-				for y := y0; y < y1; y++ {
-					for x := x0; x < x1; x++ {
-						s := src[((b*k.inH+y)*k.inW+x)*d+c0:][:len(a)]
-						for c, v := range s {
-							a[c] += int32(v)
-						}
-					}
+			for c, v := range a {
+				// Round half away from zero.
+				if v > 0 {
+					v = (v + count/2) / count
+				} else {
+					v = (v - count/2) / count
 				}
-				for c, v := range a {
-					// Round half away from zero.
-					if v > 0 {
-						v = (v + count/2) / count
-					} else {
-						v = (v - count/2) / count
-					}
-					o[c0+c] = T(Clamp32(v, k.qlo, k.qhi))
-				}
+				o[c0+c] = T(Clamp32(v, k.qlo, k.qhi))
 			}
 		}
-	}
+	})
 }
