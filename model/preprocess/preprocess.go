@@ -425,12 +425,12 @@ func (p *Preprocessor) resizeYCbCr(im *image.YCbCr) {
 			ry := ycRows[y]
 			for x := range cols {
 				cx := ycCols[x]
-				v := at(ry.y0+cx.y0, ry.c0+cx.c0)
 				if gray {
-					row[x] = luma(v)
+					row[x] = luma(at(ry.y0+cx.y0, ry.c0+cx.c0))
 					continue
 				}
-				row[3*x], row[3*x+1], row[3*x+2] = v[0], v[1], v[2]
+				o := row[3*x : 3*x+3 : 3*x+3]
+				o[0], o[1], o[2] = rgb(Y[ry.y0+cx.y0], Cb[ry.c0+cx.c0], Cr[ry.c0+cx.c0])
 			}
 		}
 		return
@@ -438,20 +438,46 @@ func (p *Preprocessor) resizeYCbCr(im *image.YCbCr) {
 	for y, r := range rows {
 		row := scratch[((oy+y)*dw+ox)*ch:]
 		ry := ycRows[y]
+		if !gray {
+			bilinearYCbCr(row[:len(cols)*3], cols, ycCols, ry, r.w, Y, Cb, Cr)
+			continue
+		}
 		for x, col := range cols {
 			cx := ycCols[x]
 			a, b := at(ry.y0+cx.y0, ry.c0+cx.c0), at(ry.y0+cx.y1, ry.c0+cx.c1)
 			c, d := at(ry.y1+cx.y0, ry.c1+cx.c0), at(ry.y1+cx.y1, ry.c1+cx.c1)
-			if gray {
-				row[x] = lerp(lerp(luma(a), luma(b), col.w), lerp(luma(c), luma(d), col.w), r.w)
-				continue
-			}
-			o := x * 3
-			for k := range 3 {
-				row[o+k] = lerp(lerp(a[k], b[k], col.w), lerp(c[k], d[k], col.w), r.w)
-			}
+			row[x] = lerp(lerp(luma(a), luma(b), col.w), lerp(luma(c), luma(d), col.w), r.w)
 		}
 	}
+}
+
+// bilinearYCbCr writes one output row of RGB values from the planes, the
+// corners in scalars: a call returning an array per corner (the compiler
+// inlined neither the conversion nor the closure around it) was half of a
+// camera frame's resize.
+func bilinearYCbCr(out []float32, cols []tap, ycCols []planeTap, ry planeTap, wy float32, Y, Cb, Cr []uint8) {
+	for x, col := range cols {
+		cx := ycCols[x]
+		ar, ag, ab := rgb(Y[ry.y0+cx.y0], Cb[ry.c0+cx.c0], Cr[ry.c0+cx.c0])
+		br, bg, bb := rgb(Y[ry.y0+cx.y1], Cb[ry.c0+cx.c1], Cr[ry.c0+cx.c1])
+		cr, cg, cb := rgb(Y[ry.y1+cx.y0], Cb[ry.c1+cx.c0], Cr[ry.c1+cx.c0])
+		dr, dg, db := rgb(Y[ry.y1+cx.y1], Cb[ry.c1+cx.c1], Cr[ry.c1+cx.c1])
+		o := out[3*x : 3*x+3 : 3*x+3]
+		o[0] = lerp(lerp(ar, br, col.w), lerp(cr, dr, col.w), wy)
+		o[1] = lerp(lerp(ag, bg, col.w), lerp(cg, dg, col.w), wy)
+		o[2] = lerp(lerp(ab, bb, col.w), lerp(cb, db, col.w), wy)
+	}
+}
+
+// rgb is ycbcrToRGB's conversion, small enough for the compiler to inline:
+// color.YCbCr's 16.8 fixed-point value, saturated to 16 bits and then
+// reduced to 8, is the value clamped to [0, 2²⁴−1] shifted right by 16.
+func rgb(y, cb, cr uint8) (r, g, b float32) {
+	y1 := int32(y) * 0x10101
+	cb1, cr1 := int32(cb)-128, int32(cr)-128
+	return float32(min(max(y1+91881*cr1, 0), 0xffffff) >> 16),
+		float32(min(max(y1-22554*cb1-46802*cr1, 0), 0xffffff) >> 16),
+		float32(min(max(y1+116130*cb1, 0), 0xffffff) >> 16)
 }
 
 // onPixels reports whether every tap falls on a source pixel (weight
@@ -488,17 +514,8 @@ func planeTaps(buf []planeTap, taps []tap, yStride int, chroma func(int) int) []
 // does (TestYCbCrToRGBExact checks every input), written out to take the
 // three bytes directly rather than a color.Color per sample.
 func ycbcrToRGB(y, cb, cr uint8) [3]float32 {
-	y1 := int32(y) * 0x10101
-	b, r := int32(cb)-128, int32(cr)-128
-	return [3]float32{float32(clamp16(y1+91881*r) >> 8), float32(clamp16(y1-22554*b-46802*r) >> 8), float32(clamp16(y1+116130*b) >> 8)}
-}
-
-// clamp16 scales a 16.8 fixed-point colour value to 16 bits, saturating.
-func clamp16(v int32) int32 {
-	if uint32(v)&0xff000000 == 0 {
-		return v >> 8
-	}
-	return ^(v >> 31) & 0xffff
+	r, g, b := rgb(y, cb, cr)
+	return [3]float32{r, g, b}
 }
 
 // luma is store's grayscale conversion of an RGB sample.
@@ -578,7 +595,13 @@ func quantize[T uint8 | int8 | int16](n normalize, out []T, scratch []float32, t
 	lo, hi := tensor.QuantRange(typ)
 	if n.raw() { // raw pixel values (uint8 models): no division changes them
 		for i, v := range scratch {
-			out[i] = T(min(max(int32(math.Round(float64(v)))+n.zero, lo), hi))
+			// Adding a half in float64 (exact for any float32) and
+			// truncating is math.Round for v ≥ 0, at half the cost.
+			q := int32(float64(v) + 0.5)
+			if v < 0 {
+				q = int32(math.Round(float64(v)))
+			}
+			out[i] = T(min(max(q+n.zero, lo), hi))
 		}
 		return
 	}
