@@ -24,6 +24,9 @@ type decoded struct {
 	// decoded; nil when preprocessing failed.
 	input *tensor.Tensor
 	det   *detect.Detector
+	// dec holds img's pixels when the agent decoded the frame; it goes
+	// back to the pool once the frame is classified.
+	dec *preprocess.Decoder
 }
 
 // readyFrames is how many decoded frames wait for inference.
@@ -39,6 +42,12 @@ func (a *Agent) runPipeline(ctx context.Context) error {
 	// Input tensors circulate between the two goroutines: one being
 	// filled, those waiting in ready, one being classified.
 	st := staging{free: make(chan *tensor.Tensor, readyFrames+2)}
+	// Decoders too, since an image lives in its decoder's buffers: one
+	// decoding, those waiting in ready, one being classified.
+	decoders := make(chan *preprocess.Decoder, readyFrames+2)
+	for range cap(decoders) {
+		decoders <- new(preprocess.Decoder)
+	}
 	go func() {
 		defer close(ready)
 		for f := range frames {
@@ -50,10 +59,13 @@ func (a *Agent) runPipeline(ctx context.Context) error {
 				continue
 			}
 			img := f.Image
+			var dec *preprocess.Decoder
 			if img == nil {
+				dec = <-decoders
 				var err error
-				img, err = preprocess.Decode(f.Data, a.limits)
+				img, err = dec.Decode(f.Data, a.limits)
 				if err != nil {
+					decoders <- dec
 					a.skip(f, "decode", err)
 					continue
 				}
@@ -62,10 +74,13 @@ func (a *Agent) runPipeline(ctx context.Context) error {
 				a.takeSnapshot(img, f.Origin)
 			}
 			if paused {
+				if dec != nil {
+					decoders <- dec
+				}
 				a.pause(f)
 				continue
 			}
-			d := decoded{frame: f, img: img}
+			d := decoded{frame: f, img: img, dec: dec}
 			d.det, d.input = st.fill(a.active().det, img)
 			select {
 			case ready <- d:
@@ -78,6 +93,9 @@ func (a *Agent) runPipeline(ctx context.Context) error {
 	for d := range ready {
 		a.process(d)
 		st.put(d.input)
+		if d.dec != nil {
+			decoders <- d.dec
+		}
 	}
 	<-pump.Done()
 	if err := pump.Err(); err != nil {

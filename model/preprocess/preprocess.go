@@ -18,6 +18,7 @@ import (
 
 	"github.com/ood-agent/ood-agent/model"
 	"github.com/ood-agent/ood-agent/model/ood"
+	"github.com/ood-agent/ood-agent/model/preprocess/jpegdec"
 	"github.com/ood-agent/ood-agent/model/tensor"
 )
 
@@ -200,13 +201,43 @@ func IsImageFile(name string) bool {
 
 // Decode decodes a PNG, JPEG, BMP, GIF (its first frame) or WebP image,
 // checking the declared dimensions against the limits before decoding
-// pixels, so a hostile header cannot make it allocate.
+// pixels, so a hostile header cannot make it allocate. It is a new
+// Decoder's Decode: the image is the caller's.
 func Decode(data []byte, lim Limits) (image.Image, error) {
+	var d Decoder
+	return d.Decode(data, lim)
+}
+
+// Decoder decodes images as Decode does, keeping its buffers for the next
+// image: baseline JPEG files — what cameras write — are decoded by
+// jpegdec into them, 1.8× as fast as image/jpeg and without garbage (its
+// samples are within one step of image/jpeg's); other JPEG files and the
+// other formats by the standard decoders. An image it returns is valid
+// until its next Decode. Not safe for concurrent use.
+type Decoder struct {
+	jpeg jpegdec.Decoder
+}
+
+// Decode decodes data (see Decode).
+func (d *Decoder) Decode(data []byte, lim Limits) (image.Image, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty", ErrDecode)
 	}
 	if lim.MaxBytes > 0 && len(data) > lim.MaxBytes {
 		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrTooLarge, len(data), lim.MaxBytes)
+	}
+	if len(data) >= 2 && data[0] == 0xFF && data[1] == 0xD8 { // a JPEG's SOI marker
+		// jpegdec checks the size itself, before allocating; what it
+		// does not read, or finds broken, image/jpeg decodes or reports
+		// in its own words below.
+		d.jpeg.MaxPixels = lim.MaxPixels
+		img, err := d.jpeg.Decode(data)
+		if err == nil {
+			return img, nil
+		}
+		if errors.Is(err, jpegdec.ErrTooLarge) {
+			return nil, fmt.Errorf("%w: jpeg: %v", ErrTooLarge, err)
+		}
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"math"
 	"math/rand/v2"
@@ -108,8 +109,15 @@ func pngBytes(w, h int) []byte {
 	return b.Bytes()
 }
 
+func jpegBytes(w, h int) []byte {
+	var b bytes.Buffer
+	jpeg.Encode(&b, image.NewRGBA(image.Rect(0, 0, w, h)), nil)
+	return b.Bytes()
+}
+
 func TestDecodeLimits(t *testing.T) {
 	good := pngBytes(10, 10)
+	goodJPEG := jpegBytes(10, 10)
 	tests := []struct {
 		name string
 		data []byte
@@ -122,6 +130,10 @@ func TestDecodeLimits(t *testing.T) {
 		{"garbage", []byte("not an image at all"), Limits{}, ErrDecode},
 		{"too many bytes", good, Limits{MaxBytes: 10}, ErrTooLarge},
 		{"too many pixels", good, Limits{MaxPixels: 99}, ErrTooLarge},
+		{"jpeg ok", goodJPEG, Limits{MaxBytes: 1 << 20, MaxPixels: 100}, nil},
+		{"jpeg truncated", goodJPEG[:len(goodJPEG)/2], Limits{}, ErrDecode},
+		{"jpeg without its end", goodJPEG[:len(goodJPEG)-2], Limits{}, ErrDecode},
+		{"jpeg too many pixels", goodJPEG, Limits{MaxPixels: 99}, ErrTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
