@@ -246,7 +246,7 @@ func (d *Decoder) Decode(data []byte, lim Limits) (image.Image, error) {
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, fmt.Errorf("%w: %s of %d×%d pixels", ErrDecode, format, cfg.Width, cfg.Height)
 	}
-	if lim.MaxPixels > 0 && cfg.Width*cfg.Height > lim.MaxPixels {
+	if lim.MaxPixels > 0 && int64(cfg.Width)*int64(cfg.Height) > int64(lim.MaxPixels) { // int64: on 32-bit boards the product can overflow
 		return nil, fmt.Errorf("%w: %s of %d×%d pixels exceeds %d", ErrTooLarge, format, cfg.Width, cfg.Height, lim.MaxPixels)
 	}
 	img, _, err := image.Decode(bytes.NewReader(data))

@@ -218,7 +218,7 @@ func (d *Decoder) parseSOF(seg []byte) error {
 	if d.width == 0 || d.height == 0 {
 		return fmt.Errorf("%w: image size in a DNL marker", ErrUnsupported)
 	}
-	if d.MaxPixels > 0 && d.width*d.height > d.MaxPixels {
+	if d.MaxPixels > 0 && int64(d.width)*int64(d.height) > int64(d.MaxPixels) { // int64: 65535² overflows 32-bit int
 		return fmt.Errorf("%w: %d×%d pixels exceeds %d", ErrTooLarge, d.width, d.height, d.MaxPixels)
 	}
 	n := int(seg[5])
