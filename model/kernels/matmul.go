@@ -255,20 +255,20 @@ func (k *batchMatMulKernel) Eval(ctx *Context, n *Node) error {
 	return nil
 }
 
-// block returns work unit u's output matrix and its rows [i0, i1).
-func (k *batchMatMulKernel) block(u int) (bo, i0, i1 int) {
+// block returns work unit u's output matrix, its rows [i0, i1), and where
+// its left and right operands start (both hold m·k and k·n values).
+func (k *batchMatMulKernel) block(u int) (bo, i0, i1, lhs, rhs int) {
 	bo, blk := u/k.blocks, u%k.blocks
 	i0 = blk * matmulRowBlock
-	return bo, i0, min(i0+matmulRowBlock, k.m)
+	return bo, i0, min(i0+matmulRowBlock, k.m), k.lhsIdx[bo] * k.m * k.k, k.rhsIdx[bo] * k.k * k.n
 }
 
 // floatBlocks computes row blocks [lo, hi) over all output matrices.
 func (k *batchMatMulKernel) floatBlocks(lo, hi int) {
 	m, kk, nn := k.m, k.k, k.n
 	for u := lo; u < hi; u++ {
-		bo, i0, i1 := k.block(u)
-		a := k.a[k.lhsIdx[bo]*m*kk:][:m*kk]
-		b := k.b[k.rhsIdx[bo]*kk*nn:][:kk*nn]
+		bo, i0, i1, lhs, rhs := k.block(u)
+		a, b := k.a[lhs:][:m*kk], k.b[rhs:][:kk*nn]
 		c := k.c[bo*m*nn:][:m*nn]
 		clear(c[i0*nn : i1*nn])
 		if i1-i0 == matmulRowBlock {
@@ -307,9 +307,8 @@ func matmulRows4(c, a, b []float32, k, n int) {
 func (k *batchMatMulKernel) intBlocks(lo, hi int) {
 	m, kk, nn := k.m, k.k, k.n
 	for u := lo; u < hi; u++ {
-		bo, i0, i1 := k.block(u)
-		a := k.ia[k.lhsIdx[bo]*m*kk:][:m*kk]
-		b := k.ib[k.rhsIdx[bo]*nn*kk:][:nn*kk]
+		bo, i0, i1, lhs, rhs := k.block(u)
+		a, b := k.ia[lhs:][:m*kk], k.ib[rhs:][:nn*kk] // b transposed: n rows of k
 		for i := i0; i < i1; i++ {
 			ai := a[i*kk : (i+1)*kk]
 			o := bo*m*nn + i*nn
