@@ -84,7 +84,10 @@ type Decoder struct {
 	compBuf       [3]component
 	restart       int
 	hmax, vmax    int
-	sof, adobe    bool
+	sof           bool
+	// adobeRGB is set by an Adobe APP14 segment with colour transform 0:
+	// three components that are R, G and B, not Y, Cb and Cr.
+	adobeRGB bool
 
 	ycc  image.YCbCr
 	gray image.Gray
@@ -145,8 +148,9 @@ func (d *Decoder) Decode(data []byte) (image.Image, error) {
 				d.restart = int(seg[0])<<8 | int(seg[1])
 			}
 		case marker == markerAP14:
-			if len(seg) >= 5 && string(seg[:5]) == "Adobe" {
-				d.adobe = true
+			// "Adobe", version, two flag words, then the transform.
+			if len(seg) >= 12 && string(seg[:5]) == "Adobe" {
+				d.adobeRGB = seg[11] == 0
 			}
 		}
 		if err != nil {
@@ -166,7 +170,7 @@ func (d *Decoder) reset(data []byte) {
 	}
 	d.width, d.height, d.restart = 0, 0, 0
 	d.comps = nil
-	d.sof, d.adobe = false, false
+	d.sof, d.adobeRGB = false, false
 }
 
 // nextMarker skips to the next marker (fill bytes 0xFF allowed) and

@@ -253,6 +253,9 @@ func TestDecodeErrors(t *testing.T) {
 		p[i+1] = 0xC2
 		progressive.Write(p)
 	}
+	// An Adobe segment saying the three components are RGB, after SOI.
+	adobeRGB := append(append(bytes.Clone(good[:2]),
+		0xFF, 0xEE, 0, 14, 'A', 'd', 'o', 'b', 'e', 0, 100, 0, 0, 0, 0, 0), good[2:]...)
 	dqt := bytes.Index(good, []byte{0xFF, markerDQT})
 	sos := bytes.Index(good, []byte{0xFF, markerSOS})
 	for _, c := range []struct {
@@ -267,6 +270,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"cut in the scan", good[:sos+200], false},
 		{"no EOI", good[:len(good)-2], false},
 		{"progressive", progressive.Bytes(), true},
+		{"Adobe RGB", adobeRGB, true},
 		{"scan before the frame", append(bytes.Clone(good[:2]), good[sos:]...), false},
 	} {
 		var d Decoder

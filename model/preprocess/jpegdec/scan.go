@@ -14,6 +14,9 @@ func (d *Decoder) scan() error {
 	if len(seg) < 1 {
 		return errFormat("empty scan header")
 	}
+	if d.adobeRGB && len(d.comps) == 3 {
+		return fmt.Errorf("%w: RGB components (Adobe transform 0)", ErrUnsupported)
+	}
 	if int(seg[0]) != len(d.comps) {
 		// A scan of fewer components than the frame: the picture comes
 		// in several scans.
