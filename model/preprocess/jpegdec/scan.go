@@ -175,7 +175,9 @@ func (d *Decoder) block(c *component) error {
 			if r != 15 {
 				break // end of block
 			}
-			k += 15
+			if k += 15; k > 63 {
+				return errFormat("zero run past the block")
+			}
 			continue
 		}
 		k += r
