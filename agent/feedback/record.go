@@ -8,7 +8,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/ood-agent/ood-agent/model/ood"
+	"github.com/ood-agent/ood-agent/internal/half"
 )
 
 // Precision is how a record stores logits and features.
@@ -112,7 +112,7 @@ func appendValues(buf []byte, v []float32, p Precision) []byte {
 	le := binary.LittleEndian
 	for _, x := range v {
 		if p == Float16 {
-			buf = le.AppendUint16(buf, ood.HalfBits(x))
+			buf = le.AppendUint16(buf, half.FromFloat32(x))
 		} else {
 			buf = le.AppendUint32(buf, math.Float32bits(x))
 		}
@@ -177,7 +177,7 @@ func readValues(data []byte, n int, p Precision) ([]float32, []byte) {
 	v := make([]float32, n)
 	for i := range v {
 		if p == Float16 {
-			v[i] = ood.HalfValue(le.Uint16(data[2*i:]))
+			v[i] = half.ToFloat32(le.Uint16(data[2*i:]))
 		} else {
 			v[i] = math.Float32frombits(le.Uint32(data[4*i:]))
 		}

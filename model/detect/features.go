@@ -210,7 +210,11 @@ func rowDots(level kernels.Level) (ood.RowDots, error) {
 	if err != nil {
 		return ood.RowDots{}, err
 	}
-	return ood.RowDots{Float: float, Int8: int8s}, nil
+	halves, err := kernels.RowDotsF16(level)
+	if err != nil {
+		return ood.RowDots{}, err
+	}
+	return ood.RowDots{Float: float, Int8: int8s, Half: halves}, nil
 }
 
 // constant dequantizes a constant tensor of the model.

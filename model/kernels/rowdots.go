@@ -1,6 +1,10 @@
 package kernels
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/ood-agent/ood-agent/internal/half"
+)
 
 // Row dot products: one vector against every row of a row-major matrix,
 // the matrix–vector product that scorers run on each frame (a classifier's
@@ -43,6 +47,20 @@ func RowDotsI8(level Level) (func(dst []int32, q, m []int8), error) {
 		return nil, err
 	}
 	return rowDotsI8SIMD, nil
+}
+
+// RowDotsF16 returns the row products of a float vector with a matrix of
+// IEEE half-precision values (their bits, m[r·len(q)+i]) at level
+// (LevelAuto: the level in use), each converted exactly to float32 and
+// summed in RowDotsF32's order — the results equal RowDotsF32's on the
+// converted matrix, which it need not hold in memory — or nil when the
+// level has no SIMD kernel for them.
+func RowDotsF16(level Level) (func(dst, q []float32, m []uint16), error) {
+	level, err := ResolveLevel(level)
+	if err != nil || level == LevelGeneric {
+		return nil, err
+	}
+	return rowDotsF16SIMD, nil
 }
 
 // rowDotsF32 is the generic float kernel.
@@ -107,14 +125,26 @@ func rowDotsF32SIMD(dst, q, m []float32) {
 	rowDotsSIMD(dst, q, m, 8, rowDotsF32Asm, rowTailF32)
 }
 
+func rowDotsF16SIMD(dst, q []float32, m []uint16) {
+	rowDotsSIMD(dst, q, m, 8, rowDotsF16Asm, rowTailF16)
+}
+
+// rowTailF16 adds the products of the tail to sum in order.
+func rowTailF16(sum float32, a []float32, b []uint16) float32 {
+	for i, x := range a {
+		sum += float32(x * half.ToFloat32(b[i]))
+	}
+	return sum
+}
+
 // rowDotsI8SIMD: the assembly multiplies the values widened to int16 and
 // adds the products into int32, exactly.
 func rowDotsI8SIMD(dst []int32, q, m []int8) {
 	rowDotsSIMD(dst, q, m, 16, rowDotsI8Asm, rowTailI8)
 }
 
-func rowDotsSIMD[S float32 | int32, E float32 | int8](dst []S, q, m []E, lanes int,
-	asm func(dst *S, q, m *E, span, stride, rows int), tail func(sum S, a, b []E) S) {
+func rowDotsSIMD[S float32 | int32, Q float32 | int8, M float32 | int8 | uint16](dst []S, q []Q, m []M, lanes int,
+	asm func(dst *S, q *Q, m *M, span, stride, rows int), tail func(sum S, a []Q, b []M) S) {
 	k := len(q)
 	kv := k - k%lanes
 	m = m[:len(dst)*k]
@@ -124,7 +154,8 @@ func rowDotsSIMD[S float32 | int32, E float32 | int8](dst []S, q, m []E, lanes i
 	if kv == 0 {
 		clear(dst)
 	} else {
-		size := int(unsafe.Sizeof(q[0]))
+		// span and stride count the matrix's bytes.
+		size := int(unsafe.Sizeof(m[0]))
 		asm(&dst[0], &q[0], &m[0], kv*size, k*size, len(dst))
 	}
 	if kv == k {

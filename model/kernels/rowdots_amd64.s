@@ -107,3 +107,16 @@ TEXT ·rowDotsF32Asm(SB), NOSPLIT, $0-48
 // func rowDotsI8Asm(dst *int32, q, m *int8, span, stride, rows int)
 TEXT ·rowDotsI8Asm(SB), NOSPLIT, $0-48
 	ROWDOTS(I8Q, I8ROW, I32HSUM, 16, 4, i8four, i8loop4, i8one, i8loop1, i8done)
+
+// F16ROW is F32ROW for a row of eight half-precision values, converted
+// exactly to float32 (VCVTPH2PS); the vector's eight floats sit at twice
+// the row's byte offset.
+#define F16Q VMOVUPS (SI)(AX*2), Y4
+#define F16ROW(row, tmp, acc) \
+	VCVTPH2PS (row)(AX*1), tmp \
+	VMULPS tmp, Y4, tmp \
+	VADDPS tmp, acc, acc
+
+// func rowDotsF16Asm(dst, q *float32, m *uint16, span, stride, rows int)
+TEXT ·rowDotsF16Asm(SB), NOSPLIT, $0-48
+	ROWDOTS(F16Q, F16ROW, F32HSUM, 16, 4, f16four, f16loop4, f16one, f16loop1, f16done)

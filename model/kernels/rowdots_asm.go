@@ -10,3 +10,6 @@ func rowDotsF32Asm(dst, q, m *float32, span, stride, rows int)
 
 //go:noescape
 func rowDotsI8Asm(dst *int32, q, m *int8, span, stride, rows int)
+
+//go:noescape
+func rowDotsF16Asm(dst, q *float32, m *uint16, span, stride, rows int)

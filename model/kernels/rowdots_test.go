@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"testing"
+
+	"github.com/ood-agent/ood-agent/internal/half"
 )
 
 // rowShapes covers a single row, row counts around the four-row groups,
@@ -38,6 +40,40 @@ func TestRowDotsF32(t *testing.T) {
 				generic = dst
 			} else if !slices.Equal(dst, generic) {
 				t.Errorf("%v: level %s differs from generic: %v vs %v", shape, level, dst, generic)
+			}
+		}
+	}
+}
+
+// TestRowDotsF16: the half-precision products equal the float ones on the
+// converted matrix, to the bit.
+func TestRowDotsF16(t *testing.T) {
+	r := &shpRand{s: 5}
+	for _, shape := range rowShapes {
+		q := r.floats(shape.k)
+		m := make([]uint16, shape.rows*shape.k)
+		converted := make([]float32, len(m))
+		for i := range m {
+			m[i] = half.FromFloat32(r.float() * 3)
+			converted[i] = half.ToFloat32(m[i])
+		}
+		for _, level := range Levels() {
+			dots, err := RowDotsF16(level)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dots == nil {
+				if level != LevelGeneric {
+					t.Fatalf("no half-precision row products at %s", level)
+				}
+				continue
+			}
+			f32, _ := RowDotsF32(level)
+			got, want := make([]float32, shape.rows), make([]float32, shape.rows)
+			dots(got, q, m)
+			f32(want, q, converted)
+			if !slices.Equal(got, want) {
+				t.Errorf("%v %s: %v, float products on the converted matrix %v", shape, level, got, want)
 			}
 		}
 	}
@@ -83,7 +119,7 @@ func TestRowDotsI8(t *testing.T) {
 
 // BenchmarkRowDots is a scorer's per-frame products on MobileNetV2: its
 // last layer (1,001 classes × 1,280 features, float) and a 5,000-vector
-// bank of 1,280 int8 features.
+// bank of 1,280 features, int8 or float16.
 func BenchmarkRowDots(b *testing.B) {
 	r := &shpRand{s: 1}
 	const k = 1280
@@ -101,6 +137,18 @@ func BenchmarkRowDots(b *testing.B) {
 				f32(dst, q, head)
 			}
 		})
+		if f16, _ := RowDotsF16(level); f16 != nil {
+			bank16 := make([]uint16, 5000*k)
+			for i := range bank16 {
+				bank16[i] = half.FromFloat32(r.float())
+			}
+			b.Run("bank-f16/"+level.String(), func(b *testing.B) {
+				dst := make([]float32, 5000)
+				for range b.N {
+					f16(dst, q, bank16)
+				}
+			})
+		}
 		if i8 == nil {
 			continue
 		}

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"unsafe"
+
+	"github.com/ood-agent/ood-agent/internal/half"
 )
 
 // Storage is the element type of a feature bank.
@@ -12,9 +15,9 @@ type Storage string
 
 // Bank storages: int8 with one scale per vector (1 byte a feature, holding
 // 7-bit values in [−63, 63] so that the search can do four products per
-// 64-bit multiply, see dotInt7) or IEEE half precision (2 bytes, decoded to
-// float32 in memory when the bank is first searched: four times the memory
-// of int8 and, on a bank of megabytes, several times the search time).
+// 64-bit multiply, see dotInt7) or IEEE half precision (2 bytes, searched
+// as they are by the kernels' half-precision products, or decoded to
+// float32 in memory when the bank is first searched without them).
 const (
 	StorageInt8    Storage = "int8"
 	StorageFloat16 Storage = "float16"
@@ -29,9 +32,11 @@ type Bank struct {
 	Data    []byte    `json:"data"`
 	Scales  []float32 `json:"scales,omitempty"`
 
-	prepareOnce sync.Once // detectors sharing a calibration prepare it once
-	decoded     []float32 // float16 banks as float32, built on first use
-	rowSums     []int32   // int8 banks: Σ of each vector's values
+	// Detectors sharing a calibration prepare its bank once.
+	prepareOnce sync.Once
+	rowSums     []int32 // int8 banks: Σ of each vector's values
+	decodeOnce  sync.Once
+	decoded     []float32 // float16 banks as float32, for a search without RowDots.Half
 }
 
 // NewBank normalizes and stores the vectors. An empty storage means int8.
@@ -64,7 +69,7 @@ func NewBank(vectors [][]float32, storage Storage) (*Bank, error) {
 			b.Scales[i] = quantizeInt7(asInt8(b.Data[i*dim:(i+1)*dim]), unit)
 		case StorageFloat16:
 			for j, x := range unit {
-				binary.LittleEndian.PutUint16(b.Data[2*(i*dim+j):], float16Bits(x))
+				binary.LittleEndian.PutUint16(b.Data[2*(i*dim+j):], half.FromFloat32(x))
 			}
 		}
 	}
@@ -129,22 +134,25 @@ type searcher struct {
 }
 
 func newSearcher(b *Bank, dots RowDots) *searcher {
-	b.prepareOnce.Do(func() {
-		switch b.Storage {
-		case StorageFloat16:
-			b.decoded = make([]float32, b.N*b.Dim)
-			for i := range b.decoded {
-				b.decoded[i] = float16Value(binary.LittleEndian.Uint16(b.Data[2*i:]))
-			}
-		case StorageInt8:
+	if b.Storage == StorageInt8 {
+		b.prepareOnce.Do(func() {
 			b.rowSums = make([]int32, b.N)
 			for i := range b.rowSums {
 				for _, v := range asInt8(b.Data[i*b.Dim : (i+1)*b.Dim]) {
 					b.rowSums[i] += int32(v)
 				}
 			}
-		}
-	})
+		})
+	}
+	if b.Storage == StorageFloat16 && (dots.Half == nil || b.halves() == nil) {
+		dots.Half = nil
+		b.decodeOnce.Do(func() {
+			b.decoded = make([]float32, b.N*b.Dim)
+			for i := range b.decoded {
+				b.decoded[i] = half.ToFloat32(binary.LittleEndian.Uint16(b.Data[2*i:]))
+			}
+		})
+	}
 	s := &searcher{bank: b, dots: dots, unit: make([]float32, b.Dim), sims: make([]float32, b.N)}
 	if b.Storage == StorageInt8 {
 		s.q7 = make([]int8, b.Dim)
@@ -171,6 +179,10 @@ func (s *searcher) similarities(f []float32) error {
 	}
 	normalize(s.unit, f)
 	if b.Storage == StorageFloat16 {
+		if s.dots.Half != nil {
+			s.dots.Half(s.sims, s.unit, b.halves())
+			return nil
+		}
 		if s.dots.Float != nil {
 			s.dots.Float(s.sims, s.unit, b.decoded)
 			return nil
@@ -197,6 +209,16 @@ func (s *searcher) similarities(f []float32) error {
 	return nil
 }
 
+// halves views a float16 bank's bytes as the uint16 values they encode,
+// or returns nil where the bytes cannot be viewed so (a big-endian machine,
+// an odd address).
+func (b *Bank) halves() []uint16 {
+	if len(b.Data) < 2 || binary.NativeEndian.Uint16([]byte{1, 0}) != 1 || uintptr(unsafe.Pointer(&b.Data[0]))%2 != 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint16)(unsafe.Pointer(&b.Data[0])), len(b.Data)/2)
+}
+
 // distance turns a cosine similarity of unit vectors into their L2 distance.
 func distance(sim float32) float32 {
 	return float32(math.Sqrt(float64(max(0, 2-2*sim))))
@@ -221,7 +243,9 @@ func (b *Bank) radii(k int, dots RowDots) []float32 {
 // vector writes bank vector i as float32 into dst.
 func (b *Bank) vector(dst []float32, i int) {
 	if b.Storage == StorageFloat16 {
-		copy(dst, b.decoded[i*b.Dim:(i+1)*b.Dim])
+		for j := range dst[:b.Dim] {
+			dst[j] = half.ToFloat32(binary.LittleEndian.Uint16(b.Data[2*(i*b.Dim+j):]))
+		}
 		return
 	}
 	for j, q := range asInt8(b.Data[i*b.Dim : (i+1)*b.Dim]) {
@@ -301,59 +325,4 @@ func Dot(a, b []float32) float32 {
 		s0 += a[i] * b[i]
 	}
 	return s0 + s1 + s2 + s3
-}
-
-// float16Bits rounds x to the nearest IEEE half-precision value.
-func float16Bits(x float32) uint16 {
-	bits := math.Float32bits(x)
-	sign := uint16(bits>>16) & 0x8000
-	exp := int((bits>>23)&0xff) - 127 + 15
-	mant := bits & 0x7fffff
-	switch {
-	case (bits>>23)&0xff == 0xff: // Inf or NaN
-		if mant != 0 {
-			return sign | 0x7e00
-		}
-		return sign | 0x7c00
-	case exp >= 31:
-		return sign | 0x7c00
-	case exp <= 0:
-		if exp < -10 {
-			return sign
-		}
-		mant |= 0x800000
-		shift := uint(14 - exp)
-		half := uint32(1) << (shift - 1)
-		r := mant >> shift
-		if rem := mant & (1<<shift - 1); rem > half || (rem == half && r&1 == 1) {
-			r++
-		}
-		return sign | uint16(r)
-	}
-	r := uint32(exp)<<10 | mant>>13
-	if rem := mant & 0x1fff; rem > 0x1000 || (rem == 0x1000 && r&1 == 1) {
-		r++ // may carry into the exponent, which is the right rounding
-	}
-	return sign | uint16(r)
-}
-
-// float16Value decodes an IEEE half-precision value.
-func float16Value(h uint16) float32 {
-	sign := uint32(h&0x8000) << 16
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h & 0x3ff)
-	switch {
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	case exp == 0:
-		return math.Float32frombits(sign) + float32(mant)*(1.0/(1<<24))*sign32(sign)
-	}
-	return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
-}
-
-func sign32(sign uint32) float32 {
-	if sign != 0 {
-		return -1
-	}
-	return 1
 }

@@ -311,30 +311,6 @@ func TestFitRejects(t *testing.T) {
 	}
 }
 
-func TestFloat16(t *testing.T) {
-	for _, tc := range []struct {
-		x    float32
-		bits uint16
-	}{{0, 0}, {1, 0x3c00}, {-2, 0xc000}, {65504, 0x7bff}, {1e6, 0x7c00}, {6.1035156e-05, 0x0400}, {5.9604645e-08, 0x0001}, {0.33325195, 0x3555}} {
-		if got := float16Bits(tc.x); got != tc.bits {
-			t.Errorf("float16Bits(%v) = %#04x, want %#04x", tc.x, got, tc.bits)
-		}
-		if tc.bits != 0x7c00 {
-			if got := float16Value(tc.bits); got != tc.x {
-				t.Errorf("float16Value(%#04x) = %v, want %v", tc.bits, got, tc.x)
-			}
-		}
-	}
-	// Every finite half value survives a round trip.
-	for h := uint16(0); h < 0x7c00; h++ {
-		for _, s := range []uint16{0, 0x8000} {
-			if got := float16Bits(float16Value(h | s)); got != h|s && !(h == 0 && s != 0) {
-				t.Fatalf("round trip of %#04x gives %#04x", h|s, got)
-			}
-		}
-	}
-}
-
 // FuzzParseFeatures checks that every feature calibration Parse accepts
 // gives a scorer that scores without panicking.
 func FuzzParseFeatures(f *testing.F) {

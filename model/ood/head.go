@@ -29,6 +29,9 @@ type RowDots struct {
 	Float func(dst, q, m []float32)
 	// Int8 must be exact: Σ of int32 products.
 	Int8 func(dst []int32, q, m []int8)
+	// Half multiplies by a matrix of IEEE half-precision values (their
+	// bits), each converted exactly to float32.
+	Half func(dst, q []float32, m []uint16)
 }
 
 // NewHead checks the shapes of a last layer. bias may be nil.

@@ -32,16 +32,24 @@ func (s *supportScorer) Score(_, features []float32) (float64, error) {
 	}
 	// Membership needs d < R, that is a similarity above 1 − R²/2.
 	minSim := 1 - s.radius*s.radius/2
-	var inside float64
+	// −Σ log(1 − p_j) as −log of products of up to 16 factors: a
+	// logarithm per ball a sample lies in cost as much as the search. Each
+	// factor is at least 1 − maxMembership, so a product stays above
+	// 10⁻⁹⁶.
+	inside, prod, n := 0.0, 1.0, 0
 	best := float32(-2)
 	for _, sim := range s.s.sims {
 		best = max(best, sim)
 		if sim <= minSim {
 			continue
 		}
-		p := min(1-float64(distance(sim)/s.radius), maxMembership)
-		inside -= math.Log1p(-p)
+		prod *= 1 - min(1-float64(distance(sim)/s.radius), maxMembership)
+		if n++; n == 16 {
+			inside -= math.Log(prod)
+			prod, n = 1, 0
+		}
 	}
+	inside -= math.Log(prod)
 	if inside > 0 {
 		return inside, nil
 	}
