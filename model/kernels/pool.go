@@ -234,8 +234,8 @@ func poolAvgFloat(k *poolKernel, dst, src []float32, lo, hi, c0, c1 int) {
 }
 
 func poolAvgInt[T ~int8 | ~uint8 | ~int16](k *poolKernel, dst, src []T, lo, hi, cLo, cHi int) {
-	var acc [poolChannelBlock]int32
 	k.windows(lo, hi, func(w poolWindow) {
+		var acc [poolChannelBlock]int32 // the closure's own: captured, its sums went through memory
 		count := int32((w.y1 - w.y0) * (w.x1 - w.x0))
 		if count == 0 {
 			count = 1

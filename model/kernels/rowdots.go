@@ -66,18 +66,12 @@ func RowDotsF16(level Level) (func(dst, q []float32, m []uint16), error) {
 // rowDotsF32 is the generic float kernel.
 func rowDotsF32(dst, q, m []float32) {
 	k := len(q)
+	k8 := k &^ 7
 	m = m[:len(dst)*k]
 	for r := range dst {
-		dst[r] = dotF32(q, m[r*k:r*k+k])
+		row := m[r*k : r*k+k]
+		dst[r] = rowTailF32(laneSumF32(q[:k8], row[:k8]), q[k8:], row[k8:])
 	}
-}
-
-// dotF32 is the dot product of a and b (len(b) ≥ len(a)) in the order of
-// the row products: the float dot product of the kernels.
-func dotF32(a, b []float32) float32 {
-	k8 := len(a) &^ 7
-	b = b[:len(a)]
-	return rowTailF32(laneSumF32(a[:k8], b[:k8]), a[k8:], b[k8:])
 }
 
 // laneSumF32 is the eight-lane sum of the products of a and b (len a
