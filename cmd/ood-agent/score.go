@@ -118,8 +118,9 @@ func openModel(path string) (*model.File, *ood.Calibration, error) {
 	return f, nil, err
 }
 
-// scoreItem runs one input of a set through the detector.
-func scoreItem(d *detect.Detector, set *dataset.Set, i int) (string, detect.Result, error) {
+// scoreItem runs one input of a set through the detector, decoding image
+// files with dec (its buffers are reused from one input to the next).
+func scoreItem(d *detect.Detector, dec *preprocess.Decoder, set *dataset.Set, i int) (string, detect.Result, error) {
 	if set.Images != nil {
 		r, err := d.Gray(set.Images.At(i), set.Images.Width, set.Images.Height)
 		return fmt.Sprintf("%s[%d]", set.Name, i), r, err
@@ -129,7 +130,7 @@ func scoreItem(d *detect.Detector, set *dataset.Set, i int) (string, detect.Resu
 	if err != nil {
 		return path, detect.Result{}, err
 	}
-	img, err := preprocess.Decode(data, preprocess.Limits{MaxBytes: 20 << 20, MaxPixels: 40_000_000})
+	img, err := dec.Decode(data, preprocess.Limits{MaxBytes: 20 << 20, MaxPixels: 40_000_000})
 	if err != nil {
 		return path, detect.Result{}, err
 	}
@@ -220,6 +221,7 @@ threshold.`,
 				fmt.Fprintln(tw, "input\tlabel\tconfidence\tenergy\tmsp\tmaxlogit\tverdict")
 			}
 			failed := 0
+			var decoder preprocess.Decoder
 			for _, arg := range args {
 				set, err := dataset.Open(arg)
 				if err != nil {
@@ -227,7 +229,7 @@ threshold.`,
 				}
 				logIgnored(log, set)
 				for i := 0; i < set.Len(); i++ {
-					name, r, err := scoreItem(d, set, i)
+					name, r, err := scoreItem(d, &decoder, set, i)
 					line := scoreLine{Input: name}
 					if err != nil {
 						failed++
@@ -301,6 +303,7 @@ func writeJSONLine(w io.Writer, v any) error {
 func collectScores(d *detect.Detector, inputs []string, label string, log *slog.Logger, progressOut io.Writer) ([]detect.Result, int, error) {
 	var results []detect.Result
 	skipped := 0
+	var dec preprocess.Decoder
 	for _, in := range inputs {
 		set, err := dataset.Open(in)
 		if err != nil {
@@ -309,7 +312,7 @@ func collectScores(d *detect.Detector, inputs []string, label string, log *slog.
 		logIgnored(log, set)
 		bar := newProgress(progressOut, label+" "+set.Name, set.Len())
 		for i := 0; i < set.Len(); i++ {
-			name, r, err := scoreItem(d, set, i)
+			name, r, err := scoreItem(d, &dec, set, i)
 			if bar != nil {
 				bar.Add(1)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/ood-agent/ood-agent/model/detect"
 	"github.com/ood-agent/ood-agent/model/ood"
 	"github.com/ood-agent/ood-agent/model/ood/plot"
+	"github.com/ood-agent/ood-agent/model/preprocess"
 )
 
 // scoreFlags select and fit the OOD scores of calibrate and eval: the
@@ -64,6 +65,7 @@ type frameOutputs struct {
 func collectOutputs(d *detect.Detector, inputs []string, label string, limit int) (*frameOutputs, int, error) {
 	o := &frameOutputs{}
 	skipped := 0
+	var dec preprocess.Decoder
 	for _, in := range inputs {
 		set, err := dataset.Open(in)
 		if err != nil {
@@ -76,7 +78,7 @@ func collectOutputs(d *detect.Detector, inputs []string, label string, limit int
 		}
 		bar := newProgress(os.Stderr, label+" "+set.Name, take)
 		for j := 0; j < take; j++ {
-			if _, _, err := scoreItem(d, set, j*n/take); err != nil {
+			if _, _, err := scoreItem(d, &dec, set, j*n/take); err != nil {
 				if errors.Is(err, ood.ErrNonFinite) {
 					return nil, 0, err
 				}
