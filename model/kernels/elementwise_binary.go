@@ -20,6 +20,9 @@ type binaryKernel struct {
 	act model.Activation
 	ewRunner
 
+	// simd is the ewF32Run code of a float32 op that runs on AVX2, or −1.
+	simd int
+
 	// Clamp range of the fused activation for float32, int32 and int64.
 	fmin, fmax float32
 	imin, imax int64
@@ -73,6 +76,10 @@ func (k *binaryKernel) Prepare(ctx *Context, n *Node) error {
 	ewSetShape(out, shape)
 	k.init(plan, k.segment)
 
+	k.simd = -1
+	if k.typ == model.Float32 && ctx.level().avx2() {
+		k.simd = ewF32Code(k.op)
+	}
 	k.fmin, k.fmax = ActivationRangeFloat(act)
 	k.imin, k.imax = math.MinInt64, math.MaxInt64
 	switch act {
@@ -178,6 +185,10 @@ func (k *binaryKernel) segment(o, n int, off [3]int) {
 	xs, ys := k.plan.innerStride(0), k.plan.innerStride(1)
 	switch k.typ {
 	case model.Float32:
+		if k.simd >= 0 {
+			ewSIMDF32(k, k.f32[2][o:o+n], k.f32[0][off[0]:], xs, k.f32[1][off[1]:], ys)
+			return
+		}
 		ewArithAct(k, k.f32[2][o:o+n], k.f32[0][off[0]:], xs, k.f32[1][off[1]:], ys, k.fmin, k.fmax)
 	case model.Int32:
 		ewArithAct(k, k.i32[2][o:o+n], k.i32[0][off[0]:], xs, k.i32[1][off[1]:], ys, int32(k.imin), int32(k.imax))
@@ -199,6 +210,32 @@ func ewArithAct[T ewNumber](k *binaryKernel, dst, x []T, xs int, y []T, ys int, 
 	ewArith(k.op, dst, x, xs, y, ys)
 	if k.act != model.ActNone {
 		ewClamp(dst, lo, hi)
+	}
+}
+
+// ewSIMDF32 is ewArithAct for float32 on the kernel's SIMD loop: whole
+// steps of eight there, the tail and the activation's clamp in Go. A
+// broadcast operand (stride 0) is written out eight times for the loop.
+func ewSIMDF32(k *binaryKernel, dst, x []float32, xs int, y []float32, ys int) {
+	n8 := len(dst) &^ 7
+	if n8 > 0 {
+		var xb, yb [8]float32
+		xp, xinc, yp, yinc := &x[0], 32, &y[0], 32
+		if xs == 0 {
+			xb = [8]float32{x[0], x[0], x[0], x[0], x[0], x[0], x[0], x[0]}
+			xp, xinc = &xb[0], 0
+		}
+		if ys == 0 {
+			yb = [8]float32{y[0], y[0], y[0], y[0], y[0], y[0], y[0], y[0]}
+			yp, yinc = &yb[0], 0
+		}
+		ewF32Run(k.simd, &dst[0], xp, yp, n8, xinc, yinc)
+	}
+	if n8 < len(dst) {
+		ewArith(k.op, dst[n8:], x[n8*xs:], xs, y[n8*ys:], ys)
+	}
+	if k.act != model.ActNone {
+		ewClamp(dst, k.fmin, k.fmax)
 	}
 }
 

@@ -1,0 +1,12 @@
+//go:build !amd64
+
+package kernels
+
+import "github.com/ood-agent/ood-agent/model"
+
+// No SIMD float elementwise loops on this architecture.
+func ewF32Code(model.BuiltinOp) int { return -1 }
+
+func ewF32Run(code int, dst, x, y *float32, n, xinc, yinc int) {
+	panic("kernels: no SIMD float elementwise loops on this architecture")
+}
