@@ -20,7 +20,8 @@ type binaryKernel struct {
 	act model.Activation
 	ewRunner
 
-	// simd is the ewF32Run code of a float32 op that runs on AVX2, or −1.
+	// simd is the ewF32Run code of a float32 op that runs on SIMD
+	// (AVX2, NEON), or −1.
 	simd int
 
 	// Clamp range of the fused activation for float32, int32 and int64.
@@ -77,7 +78,7 @@ func (k *binaryKernel) Prepare(ctx *Context, n *Node) error {
 	k.init(plan, k.segment)
 
 	k.simd = -1
-	if k.typ == model.Float32 && ctx.level().avx2() {
+	if k.typ == model.Float32 && ctx.level() != LevelGeneric {
 		k.simd = ewF32Code(k.op)
 	}
 	k.fmin, k.fmax = ActivationRangeFloat(act)

@@ -1,8 +1,11 @@
+//go:build amd64 || arm64
+
 package kernels
 
 import "github.com/ood-agent/ood-agent/model"
 
-// ewF32Run runs the AVX2 loop of an ewF32Code (elementwise_f32_amd64.s).
+// ewF32Run runs the SIMD loop of an ewF32Code (elementwise_f32_amd64.s,
+// elementwise_f32_arm64.s).
 //
 //go:noescape
 func ewF32Run(code int, dst, x, y *float32, n, xinc, yinc int)
