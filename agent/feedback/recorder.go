@@ -12,12 +12,15 @@ import (
 // what it is given (the detector's logits and features are valid only
 // until its next run) and never blocks: when its queue is full the record
 // is dropped and counted. Only feedback is lost that way, never an alert,
-// which travels through the outbox.
+// which travels through the outbox. Flagged frames — the ones operators
+// label — have a queue of their own, stored first, so that a burst of
+// reservoir samples (a camera's first minutes) cannot crowd them out.
 type Recorder struct {
-	store   *Store
-	log     *slog.Logger
-	queue   chan job
-	dropped atomic.Uint64
+	store     *Store
+	log       *slog.Logger
+	flagged   chan job
+	unflagged chan job
+	dropped   atomic.Uint64
 }
 
 type job struct {
@@ -26,8 +29,8 @@ type job struct {
 	rec     Record
 }
 
-// NewRecorder makes a recorder for s with room for queue waiting records
-// (default 8).
+// NewRecorder makes a recorder for s with room for queue waiting flagged
+// records and as many unflagged ones (default 8 each).
 func NewRecorder(s *Store, queue int, log *slog.Logger) *Recorder {
 	if queue <= 0 {
 		queue = 8
@@ -35,7 +38,8 @@ func NewRecorder(s *Store, queue int, log *slog.Logger) *Recorder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Recorder{store: s, log: log.With("component", "feedback"), queue: make(chan job, queue)}
+	return &Recorder{store: s, log: log.With("component", "feedback"),
+		flagged: make(chan job, queue), unflagged: make(chan job, queue)}
 }
 
 // Flagged queues a flagged frame.
@@ -56,11 +60,15 @@ func (r *Recorder) put(j job) {
 	j.rec.Logits = slices.Clone(j.rec.Logits)
 	j.rec.Features = slices.Clone(j.rec.Features)
 	j.rec.JPEG = slices.Clone(j.rec.JPEG)
+	q := r.unflagged
+	if j.flagged {
+		q = r.flagged
+	}
 	select {
-	case r.queue <- j:
+	case q <- j:
 	default:
 		r.dropped.Add(1)
-		r.log.Warn("feedback record dropped: the store is behind", "alert_id", j.rec.AlertID, "queue", cap(r.queue))
+		r.log.Warn("feedback record dropped: the store is behind", "alert_id", j.rec.AlertID, "flagged", j.flagged, "queue", cap(q))
 	}
 }
 
@@ -71,18 +79,25 @@ func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
 // queued and closes the store.
 func (r *Recorder) Run(ctx context.Context) error {
 	for {
+		// Flagged records first, whenever one waits.
 		select {
-		case j := <-r.queue:
+		case j := <-r.flagged:
+			r.store1(j)
+			continue
+		default:
+		}
+		select {
+		case j := <-r.flagged:
+			r.store1(j)
+		case j := <-r.unflagged:
 			r.store1(j)
 		case <-ctx.Done():
-			for {
-				select {
-				case j := <-r.queue:
-					r.store1(j)
-				default:
-					return r.store.Close()
+			for _, q := range []chan job{r.flagged, r.unflagged} {
+				for len(q) > 0 {
+					r.store1(<-q)
 				}
 			}
+			return r.store.Close()
 		}
 	}
 }

@@ -22,8 +22,11 @@ func TestRecorderCopiesAndStoresInTheBackground(t *testing.T) {
 		u.AlertID = ""
 		rec.Unflagged(rec.Draw(), u)
 	}
-	// Queue of 4: the fifth record is dropped, not waited for.
+	// Queues of 4: the fifth unflagged record is dropped, not waited
+	// for, and a flagged one still has room in its own queue.
 	rec.Unflagged(0, flagged(20))
+	rec.Unflagged(0, flagged(21))
+	rec.Flagged(flagged(2))
 	if rec.Dropped() != 1 {
 		t.Errorf("dropped %d, want 1", rec.Dropped())
 	}
@@ -33,7 +36,7 @@ func TestRecorderCopiesAndStoresInTheBackground(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = open(t, Options{Dir: dir, Reservoir: 2})
-	if got := ids(s.List()); !slices.Equal(got, []string{"a-001"}) {
+	if got := ids(s.List()); !slices.Equal(got, []string{"a-002", "a-001"}) { // newest first
 		t.Errorf("flagged %v", got)
 	}
 	if s.Seen() != 3 {
