@@ -24,6 +24,11 @@ type unaryKernel struct {
 
 	lut [256]uint8
 
+	// simd is the ewF32UnaryRun code of a float32 op that runs on SIMD
+	// (with simdArgs), or −1.
+	simd     int
+	simdArgs [4]float32
+
 	// int16 LOGISTIC/TANH table lookup input rescaling.
 	inMult  int32
 	inShift int
@@ -75,8 +80,12 @@ func (k *unaryKernel) Prepare(ctx *Context, n *Node) error {
 	}
 	ewSetShape(out, in.Shape)
 	k.setBlocks(in.NumElements(), k.span)
+	k.simd = -1
 	switch k.typ {
 	case model.Float32:
+		if ctx.level() != LevelGeneric {
+			k.simd, k.simdArgs = ewF32UnaryCode(k.op, k.alpha)
+		}
 		return nil
 	case model.Int8, model.Uint8, model.Int16:
 		if err := ewCheckQuantized("input", in); err != nil {
@@ -280,7 +289,13 @@ func (k *unaryKernel) span(s, e int) {
 	}
 }
 
+// evalF32 runs whole steps of eight on the SIMD loop where the op has
+// one, the rest in Go.
 func (k *unaryKernel) evalF32(dst, src []float32) {
+	if n8 := len(src) &^ 7; k.simd >= 0 && n8 > 0 {
+		ewF32UnaryRun(k.simd, &dst[0], &src[0], n8, &k.simdArgs)
+		dst, src = dst[n8:], src[n8:]
+	}
 	switch k.op {
 	case model.OpRelu:
 		for i, x := range src {

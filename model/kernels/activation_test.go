@@ -323,21 +323,29 @@ func TestUnaryEvalDoesNotAllocate(t *testing.T) {
 	}
 }
 
-func BenchmarkLogistic(b *testing.B) {
-	for _, typ := range []model.TensorType{model.Float32, model.Int8} {
-		b.Run(typ.String(), func(b *testing.B) {
-			ctx := NewContext(1)
-			var qi, qo *model.Quantization
-			if typ == model.Int8 {
-				qi, qo = ewQ(0.05, 0), ewQ(1.0/256, -128)
-			}
-			in := ewNew(typ, []int{335, 10, 128}, qi)
-			k, n := ewPrepare(b, newUnary(model.OpLogistic), model.OpLogistic, nil, ctx, ewOut(typ, qo), in)
-			b.ReportAllocs()
-			b.SetBytes(int64(len(in.Data)))
-			for b.Loop() {
-				_ = k.Eval(ctx, n)
-			}
-		})
+// BenchmarkUnary times one-input ops on a [335,10,128] tensor: float32
+// at the generic level and the best one (the ratio is the SIMD loop's
+// gain; LOGISTIC has none), and the int8 table lookup.
+func BenchmarkUnary(b *testing.B) {
+	run := func(b *testing.B, op model.BuiltinOp, typ model.TensorType, level Level) {
+		ctx := NewContext(1)
+		ctx.Level = level
+		var qi, qo *model.Quantization
+		if typ == model.Int8 {
+			qi, qo = ewQ(0.05, 0), ewQ(1.0/256, -128)
+		}
+		in := ewNew(typ, []int{335, 10, 128}, qi)
+		k, n := ewPrepare(b, newUnary(op), op, nil, ctx, ewOut(typ, qo), in)
+		b.ReportAllocs()
+		b.SetBytes(int64(len(in.Data)))
+		for b.Loop() {
+			_ = k.Eval(ctx, n)
+		}
 	}
+	for _, op := range []model.BuiltinOp{model.OpLogistic, model.OpHardSwish, model.OpRelu6, model.OpRsqrt} {
+		for _, level := range []Level{LevelGeneric, BestLevel()} {
+			b.Run(fmt.Sprintf("%s/float32/%s", op, level), func(b *testing.B) { run(b, op, model.Float32, level) })
+		}
+	}
+	b.Run("LOGISTIC/int8", func(b *testing.B) { run(b, model.OpLogistic, model.Int8, LevelAuto) })
 }

@@ -524,7 +524,7 @@ func (d *depthwiseConv) prepareF32(ctx *Context, filter, bias *Tensor, act model
 	s.lohi = [2]float32{s.lo, s.hi}
 	fillRow := func(dst []float32, b, iy int) { copy(dst, s.in[(b*g.inH+iy)*g.inW*g.inC:]) }
 	switch {
-	case d.level.avx2() && s.fast != nil:
+	case d.level.simd() && s.fast != nil:
 		s.run = d.bands(len(d.offs), s.fast, 1, fillRow, func(_ int, st *dwStrip, b, oy, _, _ int) { dwFastRowF32Wide(d, s, st, b, oy) })
 	case s.fast != nil:
 		s.run = d.bands(len(d.offs), s.fast, 1, fillRow, func(p int, st *dwStrip, b, oy, _, _ int) { dwFastRowF32(d, s, st, p, b, oy) })

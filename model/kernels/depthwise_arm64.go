@@ -14,8 +14,10 @@ const (
 
 func dwRowQ8(a *dwRowArgs) { dwRowQ8NEON(a) }
 
-// No float depthwise kernel on arm64: the float path stays generic.
-func dwRowF32(a *dwRowArgs) { panic("kernels: no SIMD float depthwise kernel on arm64") }
+//go:noescape
+func dwRowF32NEON(a *dwRowArgs)
+
+func dwRowF32(a *dwRowArgs) { dwRowF32NEON(a) }
 
 // dwFillWide leaves the conversion to the scalar loop on arm64.
 func dwFillWide(dst []float32, src []byte, signed bool) int { return 0 }

@@ -1,11 +1,11 @@
 #include "textflag.h"
 
-// Depthwise rows on the exact float path (depthwise_fast.go) for NEON: the
-// same arguments and arithmetic as depthwise_amd64.s — exact integer sums
-// in float32 (FMLA), converted back to int32 (FCVTNS, exact), the
-// per-channel constant added, and the runtime requantization — sixteen
-// and then four channels at a time. Instructions Go's assembler lacks are
-// WORDs with their mnemonic in a comment.
+// Depthwise rows for NEON, sixteen and then four channels at a time, with
+// the same arguments and arithmetic as depthwise_amd64.s. The 8-bit rows
+// run the exact float path (depthwise_fast.go): exact integer sums in
+// float32 (FMLA), converted back to int32 (FCVTNS, exact), the per-channel
+// constant added, and the runtime requantization. Instructions Go's
+// assembler lacks are WORDs with their mnemonic in a comment.
 
 #define A_X 0
 #define A_XSTEP 8
@@ -181,4 +181,96 @@ next:
 	BNE pixel
 
 done:
+	RET
+
+#define A_BIAS 112
+#define A_LOHI 120
+#define A_OUTF 128
+
+// func dwRowF32NEON(a *dwRowArgs)
+// is dwRowQ8NEON for float data: each channel summed tap by tap with fused
+// multiply-adds (FMLA, as Go compiles the generic kernel's a += x*w on
+// arm64), then the bias added and the activation clamped.
+TEXT ·dwRowF32NEON(SB), NOSPLIT, $0-8
+	MOVD a+0(FP), R0
+	MOVD A_LOHI(R0), R1
+	VLD1R (R1), [V30.S4]
+	ADD $4, R1, R1
+	VLD1R (R1), [V31.S4]
+	MOVD A_X(R0), R5
+	MOVD A_OUTF(R0), R6
+	MOVD A_PIXELS(R0), R7
+	MOVD A_C(R0), R8
+	LSL $2, R8, R8
+	CBZ R7, fdone
+
+fpixel:
+	MOVD $0, R9
+
+fc16:
+	DWCHANNELS(A_CBIG, fc4)
+	VEOR V0.B16, V0.B16, V0.B16
+	VEOR V1.B16, V1.B16, V1.B16
+	VEOR V2.B16, V2.B16, V2.B16
+	VEOR V3.B16, V3.B16, V3.B16
+	DWTAPS
+
+ftap16:
+	DWTAP
+	VLD1 (R20), [V4.S4, V5.S4, V6.S4, V7.S4]
+	VLD1 (R11), [V8.S4, V9.S4, V10.S4, V11.S4]
+	VFMLA V8.S4, V4.S4, V0.S4
+	VFMLA V9.S4, V5.S4, V1.S4
+	VFMLA V10.S4, V6.S4, V2.S4
+	VFMLA V11.S4, V7.S4, V3.S4
+	DWNEXTTAP(ftap16)
+	DWCHANNEL(A_BIAS)
+	VLD1 (R20), [V12.S4, V13.S4, V14.S4, V15.S4]
+	WORD $0x4e2cd400 // fadd v0.4s, v0.4s, v12.4s
+	WORD $0x4e2dd421 // fadd v1.4s, v1.4s, v13.4s
+	WORD $0x4e2ed442 // fadd v2.4s, v2.4s, v14.4s
+	WORD $0x4e2fd463 // fadd v3.4s, v3.4s, v15.4s
+	WORD $0x4e3ef400 // fmax v0.4s, v0.4s, v30.4s
+	WORD $0x4e3ef421 // fmax v1.4s, v1.4s, v30.4s
+	WORD $0x4e3ef442 // fmax v2.4s, v2.4s, v30.4s
+	WORD $0x4e3ef463 // fmax v3.4s, v3.4s, v30.4s
+	WORD $0x4ebff400 // fmin v0.4s, v0.4s, v31.4s
+	WORD $0x4ebff421 // fmin v1.4s, v1.4s, v31.4s
+	WORD $0x4ebff442 // fmin v2.4s, v2.4s, v31.4s
+	WORD $0x4ebff463 // fmin v3.4s, v3.4s, v31.4s
+	ADD R9<<2, R6, R20
+	VST1 [V0.S4, V1.S4, V2.S4, V3.S4], (R20)
+	ADD $16, R9, R9
+	B fc16
+
+fc4:
+	DWCHANNELS(A_CVEC, fnext)
+	VEOR V0.B16, V0.B16, V0.B16
+	DWTAPS
+
+ftap4:
+	DWTAP
+	VLD1 (R20), [V4.S4]
+	VLD1 (R11), [V8.S4]
+	VFMLA V8.S4, V4.S4, V0.S4
+	DWNEXTTAP(ftap4)
+	DWCHANNEL(A_BIAS)
+	VLD1 (R20), [V12.S4]
+	WORD $0x4e2cd400 // fadd v0.4s, v0.4s, v12.4s
+	WORD $0x4e3ef400 // fmax v0.4s, v0.4s, v30.4s
+	WORD $0x4ebff400 // fmin v0.4s, v0.4s, v31.4s
+	ADD R9<<2, R6, R20
+	VST1 [V0.S4], (R20)
+	ADD $4, R9, R9
+	B fc4
+
+fnext:
+	MOVD A_XSTEP(R0), R20
+	ADD R20, R5, R5
+	MOVD A_OSTEP(R0), R20
+	ADD R20, R6, R6
+	SUBS $1, R7, R7
+	BNE fpixel
+
+fdone:
 	RET

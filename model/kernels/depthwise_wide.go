@@ -100,13 +100,13 @@ func dwFillRowQ8Wide[T int8 | uint8](dst []float32, src []byte) {
 func dwFastRowF32Wide(d *depthwiseConv, s *dwF32State, f *dwStrip, b, oy int) {
 	g := &d.geo
 	c := g.outC
-	c8 := c &^ 7
+	c8 := c / dwVec * dwVec
 	row := (b*g.outH + oy) * g.outW * c
 	if c8 > 0 {
 		a := dwRowArgs{
 			x: &f.buf[f.base(g, oy, 0)], xstep: g.strideW * c * 4, pixels: g.outW,
 			w: &f.w[0], taps: &f.tapBytes[0], ntaps: len(f.tapBytes),
-			c: c, c32: c &^ 31, c8: c8,
+			c: c, c32: c / dwBig * dwBig, c8: c8,
 			bias: &s.bias[0], lohi: &s.lohi, outF: &s.out[row], ostep: 4 * c,
 		}
 		dwRowF32(&a)

@@ -8,7 +8,8 @@
 // (always the same way: the branch costs nothing next to the memory).
 // Every lane is the IEEE operation the generic kernel computes; VMAXPS and
 // VMINPS return their second source unless the first is strictly greater
-// (smaller), which is ewMax's and ewMin's rule for ties and NaNs.
+// (smaller), which is ewMax's and ewMin's rule for ties and NaNs. Code 7
+// is PRELU.
 TEXT ·ewF32Run(SB), NOSPLIT, $0-56
 	MOVQ code+0(FP), R10
 	MOVQ dst+8(FP), DI
@@ -35,6 +36,8 @@ loop:
 	JEQ min
 	CMPQ R10, $6
 	JEQ sqdiff
+	CMPQ R10, $7
+	JEQ prelu
 	VADDPS Y1, Y0, Y2
 	JMP store
 
@@ -61,6 +64,14 @@ min:
 sqdiff:
 	VSUBPS Y1, Y0, Y2
 	VMULPS Y2, Y2, Y2
+	JMP store
+
+// prelu: x where x ≥ 0, else x·alpha (NaN compares false: its product).
+prelu:
+	VMULPS Y1, Y0, Y2
+	VXORPS Y3, Y3, Y3
+	VCMPPS $0x0d, Y3, Y0, Y4 // x >= 0, ordered
+	VBLENDVPS Y4, Y0, Y2, Y2
 
 store:
 	VMOVUPS Y2, (DI)
@@ -71,5 +82,101 @@ store:
 	JNZ loop
 
 done:
+	VZEROUPPER
+	RET
+
+// func ewF32UnaryRun(code int, dst, x *float32, n int, p *[4]float32)
+// runs the one-input ops of ewF32UnaryCode eight lanes a step. Go's min
+// and max propagate NaN and order −0 below +0; VMAXPS and VMINPS return
+// their second source for a NaN or a tie of zeros, so a clamp is
+// max(x, lo) and then min(·, hi) with the bound second (which gives +0
+// for max(−0, 0)), and lanes where x is NaN take x back.
+TEXT ·ewF32UnaryRun(SB), NOSPLIT, $0-40
+	MOVQ code+0(FP), R10
+	MOVQ dst+8(FP), DI
+	MOVQ x+16(FP), SI
+	MOVQ n+24(FP), CX
+	MOVQ p+32(FP), R8
+	VBROADCASTSS (R8), Y8
+	VBROADCASTSS 4(R8), Y9
+	VBROADCASTSS 12(R8), Y11
+	VCVTPS2PD X11, Y15 // 1.0 in float64 lanes
+	VXORPS Y12, Y12, Y12
+	VPCMPEQD Y13, Y13, Y13
+	VPSLLD $31, Y13, Y14 // sign bits
+	VPSRLD $1, Y13, Y13 // all but the sign bits
+	SHRQ $3, CX
+	JZ udone
+
+uloop:
+	VMOVUPS (SI), Y0
+	CMPQ R10, $1
+	JEQ leaky
+	CMPQ R10, $2
+	JEQ abs
+	CMPQ R10, $3
+	JEQ neg
+	CMPQ R10, $4
+	JEQ hardswish
+	CMPQ R10, $5
+	JEQ sqrt
+	CMPQ R10, $6
+	JEQ rsqrt
+	VMAXPS Y8, Y0, Y2
+	VMINPS Y9, Y2, Y2
+	VCMPPS $3, Y0, Y0, Y3 // unordered: x is NaN
+	VBLENDVPS Y3, Y0, Y2, Y2
+	JMP ustore
+
+leaky:
+	VMULPS Y8, Y0, Y2
+	VCMPPS $1, Y12, Y0, Y3 // x < 0, ordered
+	VBLENDVPS Y3, Y2, Y0, Y2
+	JMP ustore
+
+abs:
+	VANDPS Y13, Y0, Y2
+	JMP ustore
+
+neg:
+	VXORPS Y14, Y0, Y2
+	JMP ustore
+
+// hardswish: x·min(max(x+3, 0), 6)/6, the clamp as above.
+hardswish:
+	VADDPS Y8, Y0, Y3
+	VMAXPS Y12, Y3, Y2
+	VMINPS Y9, Y2, Y2
+	VCMPPS $3, Y3, Y3, Y4
+	VBLENDVPS Y4, Y3, Y2, Y2
+	VMULPS Y2, Y0, Y2
+	VDIVPS Y9, Y2, Y2
+	JMP ustore
+
+sqrt:
+	VSQRTPS Y0, Y2
+	JMP ustore
+
+// rsqrt: 1/sqrt in float64, rounded once to float32, as ewRsqrt.
+rsqrt:
+	VCVTPS2PD X0, Y2
+	VEXTRACTF128 $1, Y0, X3
+	VCVTPS2PD X3, Y3
+	VSQRTPD Y2, Y2
+	VSQRTPD Y3, Y3
+	VDIVPD Y2, Y15, Y2
+	VDIVPD Y3, Y15, Y3
+	VCVTPD2PSY Y2, X2
+	VCVTPD2PSY Y3, X3
+	VINSERTF128 $1, X3, Y2, Y2
+
+ustore:
+	VMOVUPS Y2, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ uloop
+
+udone:
 	VZEROUPPER
 	RET

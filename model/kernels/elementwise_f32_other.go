@@ -10,3 +10,9 @@ func ewF32Code(model.BuiltinOp) int { return -1 }
 func ewF32Run(code int, dst, x, y *float32, n, xinc, yinc int) {
 	panic("kernels: no SIMD float elementwise loops on this architecture")
 }
+
+func ewF32UnaryCode(model.BuiltinOp, float32) (int, [4]float32) { return -1, [4]float32{} }
+
+func ewF32UnaryRun(code int, dst, x *float32, n int, p *[4]float32) {
+	panic("kernels: no SIMD float elementwise loops on this architecture")
+}

@@ -20,7 +20,7 @@ type f32Gemm struct {
 	w        []float32 // panels [k][4], then one spare step
 	lo, hi   float32
 	zeroBias []float32
-	wide     *f32Wide // the SIMD layout (LevelAVX2), or nil
+	wide     *f32Wide // the SIMD layout (levels above generic), or nil
 }
 
 func newF32Gemm(w []float32, n, k int, act model.Activation) *f32Gemm {
@@ -44,7 +44,7 @@ func newF32Gemm(w []float32, n, k int, act model.Activation) *f32Gemm {
 // generic one-row kernel than on four-row tiles.
 func newF32GemmAt(level Level, w []float32, m, n, k int, act model.Activation) *f32Gemm {
 	g := newF32Gemm(w, n, k, act)
-	if level.avx2() && m > 1 {
+	if level.simd() && m > 1 {
 		g.wide = newF32Wide(w, n, k, g.lo, g.hi)
 	}
 	return g

@@ -1,6 +1,6 @@
 package kernels
 
-// The SIMD float matrix product (LevelAVX2): weights in blocks of
+// The SIMD float matrix product (AVX2, NEON): weights in blocks of
 // f32WideNR channels laid out [k][f32WideNR], activations in the generic
 // kernel's [k][4] panels. The kernel keeps the generic summation order, so
 // its results are bit for bit the generic kernel's.

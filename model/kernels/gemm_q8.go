@@ -73,7 +73,7 @@ type q8Weights struct {
 // builds the SIMD layout instead of both.
 func newQ8Gemm(w q8Weights, n, k int, inOff int32, quant convQuant, gemv bool, level Level) *q8Gemm {
 	g := &q8Gemm{k: k, n: n, triples: (n + 2) / 3, quant: quant, signed: !w.unsigned}
-	if level.avx2() || level == LevelNEON || level == LevelDotProd {
+	if level.simd() {
 		g.wide = newQ8Wide(w, n, k, quant, level)
 		gemv = false
 	}

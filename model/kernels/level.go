@@ -22,8 +22,7 @@ const (
 	// LevelVNNI is LevelAVX2 with the 8-bit matrix products on AVX-VNNI
 	// dot products (VPDPBUSD, amd64).
 	LevelVNNI
-	// LevelNEON uses Advanced SIMD (arm64) for the 8-bit matrix
-	// products.
+	// LevelNEON uses Advanced SIMD (arm64).
 	LevelNEON
 	// LevelDotProd uses the ARMv8.2 SDOT/UDOT instructions (arm64) for
 	// the 8-bit matrix products.
@@ -32,6 +31,10 @@ const (
 
 // avx2 reports whether l runs the AVX2 kernels (VNNI adds to them).
 func (l Level) avx2() bool { return l == LevelAVX2 || l == LevelVNNI }
+
+// simd reports whether l runs vector kernels at all: every level but
+// generic (and auto, before it is resolved).
+func (l Level) simd() bool { return l.avx2() || l == LevelNEON || l == LevelDotProd }
 
 // dot reports whether l multiplies 8-bit values with 4-way byte dot
 // products (SDOT/UDOT, VPDPBUSD) rather than widening them to int16.

@@ -121,10 +121,11 @@ func firstDiff(a, b []byte) int {
 	return -1
 }
 
-// TestFloatElementwiseLevelsMatchGeneric checks the SIMD float binary ops
-// against the generic loops, to the bit: same shapes, either operand
-// broadcast, lengths around the eight-lane steps, a fused activation, and
-// values that decide ties and NaNs (±0, ±Inf, NaN, equal operands).
+// TestFloatElementwiseLevelsMatchGeneric checks the SIMD float binary and
+// unary ops against the generic loops, to the bit: same shapes, either
+// operand broadcast, lengths around the eight-lane steps, a fused
+// activation, and values that decide ties and NaNs (±0, ±Inf, NaN, equal
+// operands, the clamps' bounds).
 func TestFloatElementwiseLevelsMatchGeneric(t *testing.T) {
 	levels := Levels()[1:]
 	if len(levels) == 0 {
@@ -132,7 +133,7 @@ func TestFloatElementwiseLevelsMatchGeneric(t *testing.T) {
 		return
 	}
 	rng := rand.New(rand.NewPCG(21, 22))
-	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1, -1, 5.5, 7}
+	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1, -1, 5.5, 7, 6, -3, 3}
 	fill := func(t *Tensor) {
 		v := t.F32()
 		for i := range v {
@@ -143,7 +144,7 @@ func TestFloatElementwiseLevelsMatchGeneric(t *testing.T) {
 			}
 		}
 	}
-	for _, op := range []model.BuiltinOp{model.OpAdd, model.OpSub, model.OpMul, model.OpDiv, model.OpMaximum, model.OpMinimum, model.OpSquaredDifference} {
+	for _, op := range []model.BuiltinOp{model.OpAdd, model.OpSub, model.OpMul, model.OpDiv, model.OpMaximum, model.OpMinimum, model.OpSquaredDifference, model.OpPrelu} {
 		var opts any
 		switch op {
 		case model.OpAdd:
@@ -152,7 +153,10 @@ func TestFloatElementwiseLevelsMatchGeneric(t *testing.T) {
 			opts = &model.MulOptions{Activation: model.ActRelu}
 		}
 		for _, n := range []int{1, 7, 8, 9, 31, 100} {
-			for _, shapes := range [][2][]int{{{2, n}, {2, n}}, {{2, n}, {1, 1}}, {{1, 1}, {2, n}}, {{3, 1, n}, {1, 2, n}}} {
+			for _, shapes := range [][2][]int{{{2, n}, {2, n}}, {{2, n}, {1, 1}}, {{1, 1}, {2, n}}, {{3, 1, n}, {1, 2, n}}, {{3, 2, n}, {1, 1, n}}} {
+				if op == model.OpPrelu && (shapes[0][0] == 1 || shapes[0][1] == 1) {
+					continue // alpha may not widen PRELU's input
+				}
 				a, b := ewNew(model.Float32, shapes[0], nil), ewNew(model.Float32, shapes[1], nil)
 				fill(a)
 				fill(b)
@@ -163,6 +167,25 @@ func TestFloatElementwiseLevelsMatchGeneric(t *testing.T) {
 					if i := firstDiff(got, want); i >= 0 {
 						t.Errorf("%s %v: byte %d = %d at %s, generic wrote %d", op, shapes, i, got[i], level, want[i])
 					}
+				}
+			}
+		}
+	}
+	for _, op := range []model.BuiltinOp{model.OpRelu, model.OpRelu6, model.OpReluN1To1, model.OpLeakyRelu,
+		model.OpAbs, model.OpNeg, model.OpHardSwish, model.OpSqrt, model.OpRsqrt} {
+		var opts any
+		if op == model.OpLeakyRelu {
+			opts = &model.LeakyReluOptions{Alpha: 0.2}
+		}
+		for _, n := range []int{1, 7, 8, 9, 31, 100} {
+			a := ewNew(model.Float32, []int{2, n}, nil)
+			fill(a)
+			node := &Node{Op: op, Version: 1, Options: opts, Inputs: []*Tensor{a}, Outputs: []*Tensor{ewOut(model.Float32, nil)}}
+			want := levelRun(t, newUnary(op), node, LevelGeneric, false, 1)
+			for _, level := range levels {
+				got := levelRun(t, newUnary(op), node, level, false, 1)
+				if i := firstDiff(got, want); i >= 0 {
+					t.Errorf("%s [2 %d]: byte %d = %d at %s, generic wrote %d", op, n, i, got[i], level, want[i])
 				}
 			}
 		}
