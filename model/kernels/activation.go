@@ -27,7 +27,7 @@ type unaryKernel struct {
 	// simd is the ewF32UnaryRun code of a float32 op that runs on SIMD
 	// (with simdArgs), or −1.
 	simd     int
-	simdArgs [4]float32
+	simdArgs *ewUnaryArgs
 
 	// int16 LOGISTIC/TANH table lookup input rescaling.
 	inMult  int32
@@ -293,7 +293,7 @@ func (k *unaryKernel) span(s, e int) {
 // one, the rest in Go.
 func (k *unaryKernel) evalF32(dst, src []float32) {
 	if n8 := len(src) &^ 7; k.simd >= 0 && n8 > 0 {
-		ewF32UnaryRun(k.simd, &dst[0], &src[0], n8, &k.simdArgs)
+		ewF32UnaryRun(k.simd, &dst[0], &src[0], n8, k.simdArgs)
 		dst, src = dst[n8:], src[n8:]
 	}
 	switch k.op {
@@ -331,7 +331,15 @@ func (k *unaryKernel) evalF32(dst, src []float32) {
 		}
 	case model.OpLogistic:
 		for i, x := range src {
-			dst[i] = ewLogistic(x)
+			dst[i] = logistic32(x)
+		}
+	case model.OpTanh:
+		for i, x := range src {
+			dst[i] = tanh32(x)
+		}
+	case model.OpExp:
+		for i, x := range src {
+			dst[i] = exp32(x)
 		}
 	case model.OpRsqrt:
 		for i, x := range src {
@@ -372,12 +380,10 @@ func (k *unaryKernel) evalI16(dst, src []int16) {
 	}
 }
 
-// Float functions. Transcendentals are evaluated in float64 and rounded
-// once, which is at least as accurate as the runtime's float32 versions.
-
-func ewLogistic(x float32) float32 {
-	return float32(1 / (1 + math.Exp(-float64(x))))
-}
+// Float functions. GELU and ELU are evaluated in float64 and rounded once;
+// EXP, LOGISTIC and TANH in float32 (exp_f32.go), as vector loops can;
+// the int8 and uint8 tables are filled from floatFn's float64 functions,
+// as TFLite fills them.
 
 // ewLogisticF32 rounds after every step like the float32 expression
 // TFLite fills its int8/uint8 tables with.

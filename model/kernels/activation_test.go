@@ -349,3 +349,69 @@ func BenchmarkUnary(b *testing.B) {
 	}
 	b.Run("LOGISTIC/int8", func(b *testing.B) { run(b, model.OpLogistic, model.Int8, LevelAuto) })
 }
+
+// TestExp32Accuracy compares exp32, logistic32 and tanh32 with float64
+// math over their whole useful range and at the edges: within 2 ulp (3
+// for logistic, which rounds e^−x, 1+e^−x and the quotient) where the
+// result is normal, exact limits at ±Inf, NaN kept.
+func TestExp32Accuracy(t *testing.T) {
+	ulps := func(got float32, want float64) float64 {
+		w := float32(want)
+		if got == w {
+			return 0
+		}
+		return math.Abs(float64(got)-want) / float64(math.Nextafter32(float32(math.Abs(want)), float32(math.Inf(1)))-float32(math.Abs(want)))
+	}
+	fns := []struct {
+		name string
+		f    func(float32) float32
+		ref  func(float64) float64
+		lo   float32
+		hi   float32
+		ulp  float64
+	}{
+		{"exp", exp32, math.Exp, -87, 88.7, 2},
+		{"logistic", logistic32, func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }, -87, 88, 3},
+		{"tanh", tanh32, math.Tanh, -9, 9, 2},
+	}
+	for _, fn := range fns {
+		worst, at := 0.0, float32(0)
+		for i := 0; i <= 2_000_000; i++ {
+			x := fn.lo + (fn.hi-fn.lo)*float32(i)/2_000_000
+			want := fn.ref(float64(x))
+			if math.Abs(want) < 0x1p-126 {
+				continue // subnormal results: absolute error below the smallest normal
+			}
+			if u := ulps(fn.f(x), want); u > worst {
+				worst, at = u, x
+			}
+		}
+		t.Logf("%s: worst %.2f ulp at %g", fn.name, worst, at)
+		if worst > fn.ulp {
+			t.Errorf("%s: %.2f ulp at %g, want ≤ %g", fn.name, worst, at, fn.ulp)
+		}
+		for _, x := range []float32{1e-30, -1e-30, 1e-6, -3e-5} {
+			if u := ulps(fn.f(x), fn.ref(float64(x))); u > fn.ulp {
+				t.Errorf("%s(%g) = %g: %.2f ulp", fn.name, x, fn.f(x), u)
+			}
+		}
+	}
+	inf := float32(math.Inf(1))
+	for _, c := range []struct {
+		got, want float32
+	}{
+		{exp32(inf), inf}, {exp32(-inf), 0}, {exp32(89), inf}, {exp32(-200), 0},
+		{logistic32(inf), 1}, {logistic32(-inf), 0}, {tanh32(inf), 1}, {tanh32(-inf), -1},
+		{tanh32(0), 0}, {exp32(0), 1}, {logistic32(0), 0.5},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %g, want %g", c.got, c.want)
+		}
+	}
+	if nan := float32(math.NaN()); exp32(nan) == exp32(nan) || logistic32(nan) == logistic32(nan) || tanh32(nan) == tanh32(nan) {
+		t.Error("NaN in, not NaN out")
+	}
+	if neg := tanh32(float32(math.Copysign(0, -1))); math.Float32bits(neg) != 1<<31 {
+		t.Errorf("tanh(−0) = %g, want −0", neg)
+	}
+}

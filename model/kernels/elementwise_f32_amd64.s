@@ -85,6 +85,53 @@ done:
 	VZEROUPPER
 	RET
 
+// HORNER is one step of a polynomial P in X: P = P·X + the constant at
+// OFF(R8), through T.
+#define HORNER(X, P, T, OFF) \
+	VMULPS X, P, P \
+	VBROADCASTSS OFF(R8), T \
+	VADDPS T, P, P
+
+// EXP32 writes exp32 of X's lanes to Y2 (exp_f32.go, step for step), with
+// the constants of the argument block at R8; it uses Y3–Y7 and Y10, and
+// Y11 holds 1. NaN lanes return X's.
+#define EXP32(X) \
+	VBROADCASTSS 16(R8), Y3 \
+	VMAXPS Y3, X, Y3 \
+	VBROADCASTSS 20(R8), Y4 \
+	VMINPS Y4, Y3, Y3 \
+	VBROADCASTSS 24(R8), Y4 \
+	VMULPS Y4, Y3, Y4 \
+	VROUNDPS $0, Y4, Y4 \
+	VBROADCASTSS 28(R8), Y5 \
+	VMULPS Y5, Y4, Y5 \
+	VSUBPS Y5, Y3, Y3 \
+	VBROADCASTSS 32(R8), Y5 \
+	VMULPS Y5, Y4, Y5 \
+	VSUBPS Y5, Y3, Y3 \
+	VBROADCASTSS 36(R8), Y5 \
+	HORNER(Y3, Y5, Y6, 40) \
+	HORNER(Y3, Y5, Y6, 44) \
+	HORNER(Y3, Y5, Y6, 48) \
+	HORNER(Y3, Y5, Y6, 52) \
+	HORNER(Y3, Y5, Y6, 56) \
+	VMULPS Y3, Y3, Y6 \
+	VMULPS Y6, Y5, Y5 \
+	VADDPS Y3, Y5, Y5 \
+	VADDPS Y11, Y5, Y5 \
+	VCVTPS2DQ Y4, Y6 \
+	VPSRAD $1, Y6, Y7 \
+	VPSUBD Y7, Y6, Y6 \
+	VPBROADCASTD 60(R8), Y10 \
+	VPADDD Y10, Y7, Y7 \
+	VPSLLD $23, Y7, Y7 \
+	VPADDD Y10, Y6, Y6 \
+	VPSLLD $23, Y6, Y6 \
+	VMULPS Y7, Y5, Y5 \
+	VMULPS Y6, Y5, Y5 \
+	VCMPPS $3, X, X, Y6 \
+	VBLENDVPS Y6, X, Y5, Y2
+
 // func ewF32UnaryRun(code int, dst, x *float32, n int, p *[4]float32)
 // runs the one-input ops of ewF32UnaryCode eight lanes a step. Go's min
 // and max propagate NaN and order −0 below +0; VMAXPS and VMINPS return
@@ -122,6 +169,12 @@ uloop:
 	JEQ sqrt
 	CMPQ R10, $6
 	JEQ rsqrt
+	CMPQ R10, $7
+	JEQ exp
+	CMPQ R10, $8
+	JEQ logistic
+	CMPQ R10, $9
+	JEQ tanh
 	VMAXPS Y8, Y0, Y2
 	VMINPS Y9, Y2, Y2
 	VCMPPS $3, Y0, Y0, Y3 // unordered: x is NaN
@@ -169,6 +222,44 @@ rsqrt:
 	VCVTPD2PSY Y2, X2
 	VCVTPD2PSY Y3, X3
 	VINSERTF128 $1, X3, Y2, Y2
+	JMP ustore
+
+exp:
+	EXP32(Y0)
+	JMP ustore
+
+// logistic: 1/(1+exp32(−x)).
+logistic:
+	VXORPS Y14, Y0, Y1
+	EXP32(Y1)
+	VADDPS Y11, Y2, Y2
+	VDIVPS Y2, Y11, Y2
+	JMP ustore
+
+// tanh: on |x|, 1 − 2/(exp32(2|x|)+1), or below 0.625 the odd
+// polynomial, then x's sign (tanh32). Y8 and Y9 are free here.
+tanh:
+	VANDPS Y13, Y0, Y1
+	VADDPS Y1, Y1, Y8
+	EXP32(Y8)
+	VADDPS Y11, Y2, Y2
+	VBROADCASTSS 88(R8), Y3
+	VDIVPS Y2, Y3, Y2
+	VSUBPS Y2, Y11, Y2
+	VMULPS Y1, Y1, Y3
+	VBROADCASTSS 68(R8), Y4
+	HORNER(Y3, Y4, Y5, 72)
+	HORNER(Y3, Y4, Y5, 76)
+	HORNER(Y3, Y4, Y5, 80)
+	HORNER(Y3, Y4, Y5, 84)
+	VMULPS Y3, Y4, Y4
+	VMULPS Y1, Y4, Y4
+	VADDPS Y1, Y4, Y4
+	VBROADCASTSS 64(R8), Y5
+	VCMPPS $1, Y5, Y1, Y6 // |x| < 0.625
+	VBLENDVPS Y6, Y4, Y2, Y2
+	VANDPS Y14, Y0, Y3
+	VORPS Y3, Y2, Y2
 
 ustore:
 	VMOVUPS Y2, (DI)

@@ -80,9 +80,95 @@ store:
 done:
 	RET
 
+// exp, logistic and tanh are exp32, logistic32 and tanh32 (exp_f32.go)
+// step for step, four lanes at a time. EXP32 computes V9's lanes into
+// V12 (NaN lanes return V9's) with V4–V7 as temporaries; the constants
+// are in V16–V31 and V10–V14 (tanh's polynomial). EXPOP, LOGISTIC and
+// TANH take x in V0 and leave the result in V2; tanh overwrites V8, V9,
+// V12 and V15, which only the other codes read. HALVES runs one of them
+// on V0 → V2, then V1 → V3.
+#define EXP32 \
+	WORD $0x4e30f524 /* fmax v4.4s, v9.4s, v16.4s */ \
+	WORD $0x4eb1f484 /* fmin v4.4s, v4.4s, v17.4s */ \
+	WORD $0x6e32dc85 /* fmul v5.4s, v4.4s, v18.4s */ \
+	WORD $0x4e2188a5 /* frintn v5.4s, v5.4s */ \
+	WORD $0x6e33dca7 /* fmul v7.4s, v5.4s, v19.4s */ \
+	WORD $0x4ea7d484 /* fsub v4.4s, v4.4s, v7.4s */ \
+	WORD $0x6e34dca7 /* fmul v7.4s, v5.4s, v20.4s */ \
+	WORD $0x4ea7d484 /* fsub v4.4s, v4.4s, v7.4s */ \
+	WORD $0x6e35dc86 /* fmul v6.4s, v4.4s, v21.4s */ \
+	WORD $0x4e36d4c6 /* fadd v6.4s, v6.4s, v22.4s */ \
+	WORD $0x6e24dcc6 /* fmul v6.4s, v6.4s, v4.4s */ \
+	WORD $0x4e37d4c6 /* fadd v6.4s, v6.4s, v23.4s */ \
+	WORD $0x6e24dcc6 /* fmul v6.4s, v6.4s, v4.4s */ \
+	WORD $0x4e38d4c6 /* fadd v6.4s, v6.4s, v24.4s */ \
+	WORD $0x6e24dcc6 /* fmul v6.4s, v6.4s, v4.4s */ \
+	WORD $0x4e39d4c6 /* fadd v6.4s, v6.4s, v25.4s */ \
+	WORD $0x6e24dcc6 /* fmul v6.4s, v6.4s, v4.4s */ \
+	WORD $0x4e3ad4c6 /* fadd v6.4s, v6.4s, v26.4s */ \
+	WORD $0x6e24dc87 /* fmul v7.4s, v4.4s, v4.4s */ \
+	WORD $0x6e27dcc6 /* fmul v6.4s, v6.4s, v7.4s */ \
+	WORD $0x4e24d4c6 /* fadd v6.4s, v6.4s, v4.4s */ \
+	WORD $0x4e3ed4c6 /* fadd v6.4s, v6.4s, v30.4s */ \
+	WORD $0x4ea1b8a5 /* fcvtzs v5.4s, v5.4s */ \
+	WORD $0x4f3f04a7 /* sshr v7.4s, v5.4s, #1 */ \
+	WORD $0x6ea784a5 /* sub v5.4s, v5.4s, v7.4s */ \
+	WORD $0x4ebb84e7 /* add v7.4s, v7.4s, v27.4s */ \
+	WORD $0x4f3754e7 /* shl v7.4s, v7.4s, #23 */ \
+	WORD $0x4ebb84a5 /* add v5.4s, v5.4s, v27.4s */ \
+	WORD $0x4f3754a5 /* shl v5.4s, v5.4s, #23 */ \
+	WORD $0x6e27dcc6 /* fmul v6.4s, v6.4s, v7.4s */ \
+	WORD $0x6e25dcc6 /* fmul v6.4s, v6.4s, v5.4s */ \
+	WORD $0x4e29e52c /* fcmeq v12.4s, v9.4s, v9.4s */ \
+	WORD $0x6e691ccc /* bsl v12.16b, v6.16b, v9.16b */
+
+#define EXPOP \
+	VORR V0.B16, V0.B16, V9.B16 \
+	EXP32 \
+	VORR V12.B16, V12.B16, V2.B16
+
+#define LOGISTIC \
+	WORD $0x6ea0f809 /* fneg v9.4s, v0.4s */ \
+	EXP32 \
+	WORD $0x4e3ed58c /* fadd v12.4s, v12.4s, v30.4s */ \
+	WORD $0x6e2cffc2 /* fdiv v2.4s, v30.4s, v12.4s */
+
+#define TANH \
+	WORD $0x4ea0f808 /* fabs v8.4s, v0.4s */ \
+	WORD $0x4e28d509 /* fadd v9.4s, v8.4s, v8.4s */ \
+	EXP32 \
+	WORD $0x4e3ed58c /* fadd v12.4s, v12.4s, v30.4s */ \
+	WORD $0x6e2cffac /* fdiv v12.4s, v29.4s, v12.4s */ \
+	WORD $0x4eacd7cc /* fsub v12.4s, v30.4s, v12.4s */ \
+	WORD $0x6e28dd0f /* fmul v15.4s, v8.4s, v8.4s */ \
+	WORD $0x6e2adde4 /* fmul v4.4s, v15.4s, v10.4s */ \
+	WORD $0x4e2bd484 /* fadd v4.4s, v4.4s, v11.4s */ \
+	WORD $0x6e2fdc84 /* fmul v4.4s, v4.4s, v15.4s */ \
+	WORD $0x4e2dd484 /* fadd v4.4s, v4.4s, v13.4s */ \
+	WORD $0x6e2fdc84 /* fmul v4.4s, v4.4s, v15.4s */ \
+	WORD $0x4e2ed484 /* fadd v4.4s, v4.4s, v14.4s */ \
+	WORD $0x6e2fdc84 /* fmul v4.4s, v4.4s, v15.4s */ \
+	WORD $0x4e3fd484 /* fadd v4.4s, v4.4s, v31.4s */ \
+	WORD $0x6e2fdc84 /* fmul v4.4s, v4.4s, v15.4s */ \
+	WORD $0x6e28dc84 /* fmul v4.4s, v4.4s, v8.4s */ \
+	WORD $0x4e28d484 /* fadd v4.4s, v4.4s, v8.4s */ \
+	WORD $0x6ea8e785 /* fcmgt v5.4s, v28.4s, v8.4s */ \
+	WORD $0x6e6c1c85 /* bsl v5.16b, v4.16b, v12.16b */ \
+	WORD $0x4f046407 /* movi v7.4s, #0x80, lsl #24 */ \
+	WORD $0x4e271c06 /* and v6.16b, v0.16b, v7.16b */ \
+	WORD $0x4ea61ca2 /* orr v2.16b, v5.16b, v6.16b */
+
+#define HALVES(OP) \
+	OP \
+	VORR V1.B16, V1.B16, V0.B16 \
+	VORR V2.B16, V2.B16, V1.B16 \
+	OP \
+	VORR V2.B16, V2.B16, V3.B16 \
+	VORR V1.B16, V1.B16, V2.B16
+
 // func ewF32UnaryRun(code int, dst, x *float32, n int, p *[4]float32)
 // runs the one-input ops of ewF32UnaryCode eight lanes (V0, V1 → V2, V3)
-// a step. FMAX and FMIN are Go's max and min (NaN propagates, −0 below
+// a step, its argument block at R4 (constants loaded once, below). FMAX and FMIN are Go's max and min (NaN propagates, −0 below
 // +0): Go compiles those builtins to them here.
 TEXT ·ewF32UnaryRun(SB), NOSPLIT, $0-40
 	MOVD code+0(FP), R10
@@ -94,6 +180,46 @@ TEXT ·ewF32UnaryRun(SB), NOSPLIT, $0-40
 	ADD $4, R4, R5
 	VLD1R (R5), [V9.S4]
 	VEOR V12.B16, V12.B16, V12.B16
+	ADD $16, R4, R5
+	VLD1R (R5), [V16.S4]
+	ADD $20, R4, R5
+	VLD1R (R5), [V17.S4]
+	ADD $24, R4, R5
+	VLD1R (R5), [V18.S4]
+	ADD $28, R4, R5
+	VLD1R (R5), [V19.S4]
+	ADD $32, R4, R5
+	VLD1R (R5), [V20.S4]
+	ADD $36, R4, R5
+	VLD1R (R5), [V21.S4]
+	ADD $40, R4, R5
+	VLD1R (R5), [V22.S4]
+	ADD $44, R4, R5
+	VLD1R (R5), [V23.S4]
+	ADD $48, R4, R5
+	VLD1R (R5), [V24.S4]
+	ADD $52, R4, R5
+	VLD1R (R5), [V25.S4]
+	ADD $56, R4, R5
+	VLD1R (R5), [V26.S4]
+	ADD $60, R4, R5
+	VLD1R (R5), [V27.S4]
+	ADD $64, R4, R5
+	VLD1R (R5), [V28.S4]
+	ADD $88, R4, R5
+	VLD1R (R5), [V29.S4]
+	ADD $12, R4, R5
+	VLD1R (R5), [V30.S4]
+	ADD $68, R4, R5
+	VLD1R (R5), [V10.S4]
+	ADD $72, R4, R5
+	VLD1R (R5), [V11.S4]
+	ADD $76, R4, R5
+	VLD1R (R5), [V13.S4]
+	ADD $80, R4, R5
+	VLD1R (R5), [V14.S4]
+	ADD $84, R4, R5
+	VLD1R (R5), [V31.S4]
 	WORD $0x6f03f60f // fmov v15.2d, #1.0
 	LSR $3, R3, R3
 	CBZ R3, udone
@@ -112,6 +238,12 @@ uloop:
 	BEQ sqrt
 	CMP $6, R10
 	BEQ rsqrt
+	CMP $7, R10
+	BEQ exp
+	CMP $8, R10
+	BEQ logistic
+	CMP $9, R10
+	BEQ tanh
 	WORD $0x4e28f402 // fmax v2.4s, v0.4s, v8.4s
 	WORD $0x4e28f423 // fmax v3.4s, v1.4s, v8.4s
 	WORD $0x4ea9f442 // fmin v2.4s, v2.4s, v9.4s
@@ -174,6 +306,18 @@ rsqrt:
 	WORD $0x4e6168a2 // fcvtn2 v2.4s, v5.2d
 	WORD $0x0e6168c3 // fcvtn v3.2s, v6.2d
 	WORD $0x4e6168e3 // fcvtn2 v3.4s, v7.2d
+	B ustore
+
+exp:
+	HALVES(EXPOP)
+	B ustore
+
+logistic:
+	HALVES(LOGISTIC)
+	B ustore
+
+tanh:
+	HALVES(TANH)
 
 ustore:
 	VST1.P [V2.S4, V3.S4], 32(R0)

@@ -11,8 +11,8 @@ func ewF32Run(code int, dst, x, y *float32, n, xinc, yinc int) {
 	panic("kernels: no SIMD float elementwise loops on this architecture")
 }
 
-func ewF32UnaryCode(model.BuiltinOp, float32) (int, [4]float32) { return -1, [4]float32{} }
+func ewF32UnaryCode(model.BuiltinOp, float32) (int, *ewUnaryArgs) { return -1, nil }
 
-func ewF32UnaryRun(code int, dst, x *float32, n int, p *[4]float32) {
+func ewF32UnaryRun(code int, dst, x *float32, n int, p *ewUnaryArgs) {
 	panic("kernels: no SIMD float elementwise loops on this architecture")
 }

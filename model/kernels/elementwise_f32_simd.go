@@ -26,40 +26,52 @@ func ewF32Code(op model.BuiltinOp) int {
 	return -1
 }
 
-// ewF32UnaryRun runs the SIMD loop of an ewF32Unary code on n elements (a
-// multiple of 8) with the code's parameters p (ewF32UnaryCode).
+// ewF32UnaryRun runs the SIMD loop of an ewF32UnaryCode code on n
+// elements (a multiple of 8) with the code's argument block.
 //
 //go:noescape
-func ewF32UnaryRun(code int, dst, x *float32, n int, p *[4]float32)
+func ewF32UnaryRun(code int, dst, x *float32, n int, p *ewUnaryArgs)
 
-// ewF32UnaryCode is op's code for ewF32UnaryRun and its parameters, or −1
-// when op has no SIMD loop: the transcendental functions, which the
-// generic kernel evaluates in float64, stay scalar. The codes are the
-// order the assembly tests them in: 0 clamp to [p0, p1] (the ReLU
-// family), 1 LEAKY_RELU (p0 the slope), 2 ABS, 3 NEG, 4 HARD_SWISH
-// (p0 = 3, p1 = 6), 5 SQRT, 6 RSQRT (in float64, as ewRsqrt). p3 is 1,
-// which RSQRT divides.
-func ewF32UnaryCode(op model.BuiltinOp, alpha float32) (int, [4]float32) {
+// ewF32UnaryCode is op's code for ewF32UnaryRun and its argument block, or
+// −1 when op has no SIMD loop (GELU and ELU, which the generic kernel
+// evaluates in float64). The codes are the order the assembly tests them
+// in: 0 clamp to [p0, p1] (the ReLU family), 1 LEAKY_RELU (p0 the
+// slope), 2 ABS, 3 NEG, 4 HARD_SWISH (p0 = 3, p1 = 6), 5 SQRT, 6 RSQRT
+// (in float64, as ewRsqrt), 7 EXP, 8 LOGISTIC, 9 TANH (exp32,
+// logistic32, tanh32).
+func ewF32UnaryCode(op model.BuiltinOp, alpha float32) (int, *ewUnaryArgs) {
 	inf := float32(math.Inf(1))
+	code, p0, p1 := -1, float32(0), float32(0)
 	switch op {
 	case model.OpRelu:
-		return 0, [4]float32{0, inf, 0, 1}
+		code, p1 = 0, inf
 	case model.OpRelu6:
-		return 0, [4]float32{0, 6, 0, 1}
+		code, p1 = 0, 6
 	case model.OpReluN1To1:
-		return 0, [4]float32{-1, 1, 0, 1}
+		code, p0, p1 = 0, -1, 1
 	case model.OpLeakyRelu:
-		return 1, [4]float32{alpha, 0, 0, 1}
+		code, p0 = 1, alpha
 	case model.OpAbs:
-		return 2, [4]float32{0, 0, 0, 1}
+		code = 2
 	case model.OpNeg:
-		return 3, [4]float32{0, 0, 0, 1}
+		code = 3
 	case model.OpHardSwish:
-		return 4, [4]float32{3, 6, 0, 1}
+		code, p0, p1 = 4, 3, 6
 	case model.OpSqrt:
-		return 5, [4]float32{0, 0, 0, 1}
+		code = 5
 	case model.OpRsqrt:
-		return 6, [4]float32{0, 0, 0, 1}
+		code = 6
+	case model.OpExp:
+		code = 7
+	case model.OpLogistic:
+		code = 8
+	case model.OpTanh:
+		code = 9
+	default:
+		return -1, nil
 	}
-	return -1, [4]float32{}
+	return code, &ewUnaryArgs{p0, p1, 0, 1,
+		exp32Lo, exp32Hi, log2e, ln2Hi, ln2Lo,
+		exp32C5, exp32C4, exp32C3, exp32C2, exp32C1, exp32C0, math.Float32frombits(127),
+		tanh32Small, tanh32P4, tanh32P3, tanh32P2, tanh32P1, tanh32P0, 2, 0}
 }

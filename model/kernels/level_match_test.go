@@ -133,7 +133,8 @@ func TestFloatElementwiseLevelsMatchGeneric(t *testing.T) {
 		return
 	}
 	rng := rand.New(rand.NewPCG(21, 22))
-	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1, -1, 5.5, 7, 6, -3, 3}
+	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1, -1, 5.5, 7, 6, -3, 3,
+		88.7, 89, -87.5, -100, -104.5, 0.6249, 0.625, -0.63, 1e-30} // exp32 and tanh32 edges
 	fill := func(t *Tensor) {
 		v := t.F32()
 		for i := range v {
@@ -172,7 +173,8 @@ func TestFloatElementwiseLevelsMatchGeneric(t *testing.T) {
 		}
 	}
 	for _, op := range []model.BuiltinOp{model.OpRelu, model.OpRelu6, model.OpReluN1To1, model.OpLeakyRelu,
-		model.OpAbs, model.OpNeg, model.OpHardSwish, model.OpSqrt, model.OpRsqrt} {
+		model.OpAbs, model.OpNeg, model.OpHardSwish, model.OpSqrt, model.OpRsqrt,
+		model.OpExp, model.OpLogistic, model.OpTanh} {
 		var opts any
 		if op == model.OpLeakyRelu {
 			opts = &model.LeakyReluOptions{Alpha: 0.2}
