@@ -329,24 +329,20 @@ func (k *unaryKernel) evalF32(dst, src []float32) {
 		for i, x := range src {
 			dst[i] = x * min(max(x+3, 0), 6) / 6
 		}
-	case model.OpLogistic:
-		for i, x := range src {
-			dst[i] = logistic32(x)
-		}
-	case model.OpTanh:
-		for i, x := range src {
-			dst[i] = tanh32(x)
-		}
-	case model.OpExp:
-		for i, x := range src {
-			dst[i] = exp32(x)
-		}
 	case model.OpRsqrt:
 		for i, x := range src {
 			dst[i] = ewRsqrt(x)
 		}
 	default:
 		f := k.floatFn()
+		switch k.op {
+		case model.OpLogistic:
+			f = logistic32
+		case model.OpTanh:
+			f = tanh32
+		case model.OpExp:
+			f = exp32
+		}
 		for i, x := range src {
 			dst[i] = f(x)
 		}
