@@ -28,6 +28,11 @@ type batchMatMulKernel struct {
 	// Float: packed operands (nil when used in place).
 	packA, packB   []float32
 	constA, constB bool // packed once in Prepare
+	// wide is the SIMD float path (levels above generic), or nil;
+	// wideRows runs its rows (made once: a closure made at Eval would
+	// allocate).
+	wide     *matmulWide
+	wideRows func(p, lo, hi int)
 
 	// Integer: operands with zero points removed.
 	ia, ib           []int32
@@ -147,6 +152,21 @@ func (k *batchMatMulKernel) Prepare(ctx *Context, n *Node) error {
 			}
 		}
 		k.run = k.floatBlocks
+		if ctx.level().simd() {
+			threads := 1
+			if ctx != nil {
+				threads = max(ctx.Threads, 1)
+			}
+			k.wide = newMatmulWide(threads, k.rhsCount, kx, nn)
+			k.wideRows = func(p, lo, hi int) { k.wide.rows(k, p, lo, hi) }
+			if rhs.Const {
+				b := rhs.F32()
+				if k.adjY {
+					b = k.packB
+				}
+				k.wide.pack(b, k.rhsCount)
+			}
+		}
 	case model.Int8, model.Int16:
 		if !lhs.Quantized() || !rhs.Quantized() || !out.Quantized() {
 			return errorf("quantized BATCH_MATMUL needs scales on all tensors")
@@ -246,9 +266,20 @@ func (k *batchMatMulKernel) Eval(ctx *Context, n *Node) error {
 		}
 		k.o8, k.o16 = out.I8(), out.I16()
 	}
-	if units > 1 && len(k.lhsIdx)*k.m*k.n*k.k >= 1<<16 {
+	parallel := units > 1 && len(k.lhsIdx)*k.m*k.n*k.k >= 1<<16
+	switch {
+	case k.wide != nil:
+		if !rhs.Const {
+			k.wide.pack(k.b, k.rhsCount)
+		}
+		threads := 1
+		if parallel {
+			threads = len(k.wide.panels)
+		}
+		ctx.ParallelParts(threads, units, (units+4*threads-1)/(4*threads), k.wideRows)
+	case parallel:
 		ctx.ParallelFor(units, k.run)
-	} else {
+	default:
 		k.run(0, units)
 	}
 	k.a, k.b, k.c, k.o8, k.o16 = nil, nil, nil, nil, nil

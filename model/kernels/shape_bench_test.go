@@ -125,17 +125,33 @@ func BenchmarkMeanSpatial(b *testing.B) {
 	})
 }
 
-func BenchmarkBatchMatMul64(b *testing.B) {
+// BenchmarkBatchMatMul times float products at the generic level and
+// the best one: 64×64 by 64×64 (plain and adj_y), and conformer_float's
+// attention product, [40,335,335]·[40,335,20].
+func BenchmarkBatchMatMul(b *testing.B) {
 	r := &shpRand{s: 3}
-	for _, adjY := range []bool{false, true} {
-		name := "plain"
-		if adjY {
-			name = "adj_y"
+	type mm struct {
+		name   string
+		xs, ys []int
+		adjY   bool
+	}
+	for _, c := range []mm{{"64x64x64", []int{64, 64}, []int{64, 64}, false}, {"64x64x64/adj_y", []int{64, 64}, []int{64, 64}, true},
+		{"40x335x335x20", []int{40, 335, 335}, []int{40, 335, 20}, false}} {
+		for _, level := range []Level{LevelGeneric, BestLevel()} {
+			b.Run(fmt.Sprintf("%s/%s", c.name, level), func(b *testing.B) {
+				x := shpT(model.Float32, c.xs, r.floats(NumElements(c.xs)))
+				y := shpT(model.Float32, c.ys, r.floats(NumElements(c.ys)))
+				ctx := NewContext(1)
+				defer ctx.Close()
+				ctx.Level = level
+				p := shpPrepare(b, ctx, "batch matmul", model.OpBatchMatmul, &model.BatchMatMulOptions{AdjY: c.adjY}, []*Tensor{x, y}, shpOut(model.Float32))
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := p.k.Eval(ctx, p.n); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
-		b.Run(name, func(b *testing.B) {
-			x := shpT(model.Float32, []int{64, 64}, r.floats(64*64))
-			y := shpT(model.Float32, []int{64, 64}, r.floats(64*64))
-			shpBench(b, 1, model.OpBatchMatmul, &model.BatchMatMulOptions{AdjY: adjY}, []*Tensor{x, y}, shpOut(model.Float32))
-		})
 	}
 }
