@@ -175,6 +175,8 @@ uloop:
 	JEQ logistic
 	CMPQ R10, $9
 	JEQ tanh
+	CMPQ R10, $10
+	JEQ smexp
 	VMAXPS Y8, Y0, Y2
 	VMINPS Y9, Y2, Y2
 	VCMPPS $3, Y0, Y0, Y3 // unordered: x is NaN
@@ -260,6 +262,13 @@ tanh:
 	VBLENDVPS Y6, Y4, Y2, Y2
 	VANDPS Y14, Y0, Y3
 	VORPS Y3, Y2, Y2
+	JMP ustore
+
+// smexp: exp32((x − p0)·p1), softmax's exponentials.
+smexp:
+	VSUBPS Y8, Y0, Y1
+	VMULPS Y9, Y1, Y1
+	EXP32(Y1)
 
 ustore:
 	VMOVUPS Y2, (DI)

@@ -80,15 +80,16 @@ store:
 done:
 	RET
 
-// exp, logistic and tanh are exp32, logistic32 and tanh32 (exp_f32.go)
-// step for step, four lanes at a time. EXP32 computes V9's lanes into
-// V12 (NaN lanes return V9's) with V4–V7 as temporaries; the constants
-// are in V16–V31 and V10–V14 (tanh's polynomial). EXPOP, LOGISTIC and
-// TANH take x in V0 and leave the result in V2; tanh overwrites V8, V9,
-// V12 and V15, which only the other codes read. HALVES runs one of them
-// on V0 → V2, then V1 → V3.
+// exp, logistic, tanh and softmax's exponentials are exp32, logistic32,
+// tanh32 and ewSoftmaxF32's (exp_f32.go, softmax.go) step for step, four
+// lanes at a time. EXP32 computes V3's lanes into V12 (NaN lanes return
+// V3's) with V4–V7 as temporaries; the constants are in V16–V31 and
+// V10–V14 (tanh's polynomial). EXPOP, LOGISTIC, TANH and SMEXP take x in
+// V0 and leave the result in V2; tanh overwrites V8, V12 and V15, which
+// only the other codes read. HALVES runs one of them on V0 → V2, then
+// V1 → V3 (free while one runs).
 #define EXP32 \
-	WORD $0x4e30f524 /* fmax v4.4s, v9.4s, v16.4s */ \
+	WORD $0x4e30f464 /* fmax v4.4s, v3.4s, v16.4s */ \
 	WORD $0x4eb1f484 /* fmin v4.4s, v4.4s, v17.4s */ \
 	WORD $0x6e32dc85 /* fmul v5.4s, v4.4s, v18.4s */ \
 	WORD $0x4e2188a5 /* frintn v5.4s, v5.4s */ \
@@ -119,23 +120,23 @@ done:
 	WORD $0x4f3754a5 /* shl v5.4s, v5.4s, #23 */ \
 	WORD $0x6e27dcc6 /* fmul v6.4s, v6.4s, v7.4s */ \
 	WORD $0x6e25dcc6 /* fmul v6.4s, v6.4s, v5.4s */ \
-	WORD $0x4e29e52c /* fcmeq v12.4s, v9.4s, v9.4s */ \
-	WORD $0x6e691ccc /* bsl v12.16b, v6.16b, v9.16b */
+	WORD $0x4e23e46c /* fcmeq v12.4s, v3.4s, v3.4s */ \
+	WORD $0x6e631ccc /* bsl v12.16b, v6.16b, v3.16b */
 
 #define EXPOP \
-	VORR V0.B16, V0.B16, V9.B16 \
+	VORR V0.B16, V0.B16, V3.B16 \
 	EXP32 \
 	VORR V12.B16, V12.B16, V2.B16
 
 #define LOGISTIC \
-	WORD $0x6ea0f809 /* fneg v9.4s, v0.4s */ \
+	WORD $0x6ea0f803 /* fneg v3.4s, v0.4s */ \
 	EXP32 \
 	WORD $0x4e3ed58c /* fadd v12.4s, v12.4s, v30.4s */ \
 	WORD $0x6e2cffc2 /* fdiv v2.4s, v30.4s, v12.4s */
 
 #define TANH \
 	WORD $0x4ea0f808 /* fabs v8.4s, v0.4s */ \
-	WORD $0x4e28d509 /* fadd v9.4s, v8.4s, v8.4s */ \
+	WORD $0x4e28d503 /* fadd v3.4s, v8.4s, v8.4s */ \
 	EXP32 \
 	WORD $0x4e3ed58c /* fadd v12.4s, v12.4s, v30.4s */ \
 	WORD $0x6e2cffac /* fdiv v12.4s, v29.4s, v12.4s */ \
@@ -157,6 +158,12 @@ done:
 	WORD $0x4f046407 /* movi v7.4s, #0x80, lsl #24 */ \
 	WORD $0x4e271c06 /* and v6.16b, v0.16b, v7.16b */ \
 	WORD $0x4ea61ca2 /* orr v2.16b, v5.16b, v6.16b */
+
+#define SMEXP \
+	WORD $0x4ea8d403 /* fsub v3.4s, v0.4s, v8.4s */ \
+	WORD $0x6e29dc63 /* fmul v3.4s, v3.4s, v9.4s */ \
+	EXP32 \
+	VORR V12.B16, V12.B16, V2.B16
 
 #define HALVES(OP) \
 	OP \
@@ -244,6 +251,8 @@ uloop:
 	BEQ logistic
 	CMP $9, R10
 	BEQ tanh
+	CMP $10, R10
+	BEQ smexp
 	WORD $0x4e28f402 // fmax v2.4s, v0.4s, v8.4s
 	WORD $0x4e28f423 // fmax v3.4s, v1.4s, v8.4s
 	WORD $0x4ea9f442 // fmin v2.4s, v2.4s, v9.4s
@@ -318,6 +327,11 @@ logistic:
 
 tanh:
 	HALVES(TANH)
+	B ustore
+
+// smexp: exp32((x − p0)·p1), softmax's exponentials.
+smexp:
+	HALVES(SMEXP)
 
 ustore:
 	VST1.P [V2.S4, V3.S4], 32(R0)

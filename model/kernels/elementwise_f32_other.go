@@ -13,6 +13,10 @@ func ewF32Run(code int, dst, x, y *float32, n, xinc, yinc int) {
 
 func ewF32UnaryCode(model.BuiltinOp, float32) (int, *ewUnaryArgs) { return -1, nil }
 
+const ewSoftmaxExpCode = -1
+
+func ewSoftmaxExpArgs() *ewUnaryArgs { return nil }
+
 func ewF32UnaryRun(code int, dst, x *float32, n int, p *ewUnaryArgs) {
 	panic("kernels: no SIMD float elementwise loops on this architecture")
 }

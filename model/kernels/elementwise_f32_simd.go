@@ -38,7 +38,8 @@ func ewF32UnaryRun(code int, dst, x *float32, n int, p *ewUnaryArgs)
 // in: 0 clamp to [p0, p1] (the ReLU family), 1 LEAKY_RELU (p0 the
 // slope), 2 ABS, 3 NEG, 4 HARD_SWISH (p0 = 3, p1 = 6), 5 SQRT, 6 RSQRT
 // (in float64, as ewRsqrt), 7 EXP, 8 LOGISTIC, 9 TANH (exp32,
-// logistic32, tanh32).
+// logistic32, tanh32); 10 is softmax's exp32((x − p0)·p1)
+// (ewSoftmaxExpArgs).
 func ewF32UnaryCode(op model.BuiltinOp, alpha float32) (int, *ewUnaryArgs) {
 	inf := float32(math.Inf(1))
 	code, p0, p1 := -1, float32(0), float32(0)
@@ -70,7 +71,20 @@ func ewF32UnaryCode(op model.BuiltinOp, alpha float32) (int, *ewUnaryArgs) {
 	default:
 		return -1, nil
 	}
-	return code, &ewUnaryArgs{p0, p1, 0, 1,
+	return code, ewNewUnaryArgs(p0, p1)
+}
+
+// ewSoftmaxExpCode is the ewF32UnaryRun code of softmax's exponentials.
+const ewSoftmaxExpCode = 10
+
+// ewSoftmaxExpArgs is the argument block of ewSoftmaxExpCode (the row
+// maximum and beta are filled in per row), or nil where it has no SIMD
+// loop.
+func ewSoftmaxExpArgs() *ewUnaryArgs { return ewNewUnaryArgs(0, 0) }
+
+// ewNewUnaryArgs is the argument block with parameters p0 and p1.
+func ewNewUnaryArgs(p0, p1 float32) *ewUnaryArgs {
+	return &ewUnaryArgs{p0, p1, 0, 1,
 		exp32Lo, exp32Hi, log2e, ln2Hi, ln2Lo,
 		exp32C5, exp32C4, exp32C3, exp32C2, exp32C1, exp32C0, math.Float32frombits(127),
 		tanh32Small, tanh32P4, tanh32P3, tanh32P2, tanh32P1, tanh32P0, 2, 0}

@@ -122,7 +122,8 @@ func firstDiff(a, b []byte) int {
 }
 
 // TestFloatElementwiseLevelsMatchGeneric checks the SIMD float binary and
-// unary ops against the generic loops, to the bit: same shapes, either
+// unary ops and softmax's exponentials against the generic loops, to the
+// bit: same shapes, either
 // operand broadcast, lengths around the eight-lane steps, a fused
 // activation, and values that decide ties and NaNs (±0, ±Inf, NaN, equal
 // operands, the clamps' bounds).
@@ -188,6 +189,20 @@ func TestFloatElementwiseLevelsMatchGeneric(t *testing.T) {
 				got := levelRun(t, newUnary(op), node, level, false, 1)
 				if i := firstDiff(got, want); i >= 0 {
 					t.Errorf("%s [2 %d]: byte %d = %d at %s, generic wrote %d", op, n, i, got[i], level, want[i])
+				}
+			}
+		}
+	}
+	for _, beta := range []float32{1, 0.37} {
+		for _, n := range []int{1, 7, 8, 9, 31, 100, 335} {
+			a := ewNew(model.Float32, []int{3, n}, nil)
+			fill(a)
+			node := &Node{Op: model.OpSoftmax, Version: 1, Options: &model.SoftmaxOptions{Beta: beta}, Inputs: []*Tensor{a}, Outputs: []*Tensor{ewOut(model.Float32, nil)}}
+			want := levelRun(t, newSoftmax, node, LevelGeneric, false, 1)
+			for _, level := range levels {
+				got := levelRun(t, newSoftmax, node, level, false, 1)
+				if i := firstDiff(got, want); i >= 0 {
+					t.Errorf("SOFTMAX beta %g [3 %d]: byte %d = %d at %s, generic wrote %d", beta, n, i, got[i], level, want[i])
 				}
 			}
 		}

@@ -8,7 +8,8 @@ import (
 
 // softmaxKernel implements SOFTMAX over the last dimension.
 //
-// float32 subtracts the row maximum and normalises exactly. Quantized inputs
+// float32 subtracts the row maximum, exponentiates in float32 (exp32,
+// on SIMD at levels above generic) and normalises with a float64 sum. Quantized inputs
 // (int8, uint8) follow the TFLite runtime's optimized kernel: a 256-entry
 // float table of exp(-scale·beta·d) indexed by the distance d from the row
 // maximum, a float32 sum, and rounding of probability/output_scale. Outputs
@@ -22,6 +23,10 @@ type softmaxKernel struct {
 	outScale   float32
 	outZp      int32
 	qmin, qmax int32
+
+	// expArgs is the argument block of the SIMD exponentials of float
+	// rows, or nil.
+	expArgs *ewUnaryArgs
 
 	in, out []byte
 	body    func(lo, hi int)
@@ -52,6 +57,9 @@ func (k *softmaxKernel) Prepare(ctx *Context, n *Node) error {
 	k.body = k.chunk
 	switch {
 	case k.inType == model.Float32 && k.outType == model.Float32:
+		if ctx.level() != LevelGeneric {
+			k.expArgs = ewSoftmaxExpArgs()
+		}
 		return nil
 	case (k.inType == model.Int8 || k.inType == model.Uint8) && (k.outType == k.inType || k.outType == model.Int16):
 	default:
@@ -90,7 +98,7 @@ func (k *softmaxKernel) chunk(lo, hi int) {
 		s, e := r*d, (r+1)*d
 		switch k.inType {
 		case model.Float32:
-			ewSoftmaxF32(view[float32](k.out)[s:e], view[float32](k.in)[s:e], k.beta)
+			ewSoftmaxF32(view[float32](k.out)[s:e], view[float32](k.in)[s:e], k.beta, k.expArgs)
 		case model.Int8:
 			ewSoftmaxQuantRow(k, view[int8](k.in)[s:e], s)
 		case model.Uint8:
@@ -99,21 +107,43 @@ func (k *softmaxKernel) chunk(lo, hi int) {
 	}
 }
 
-func ewSoftmaxF32(dst, src []float32, beta float32) {
+// ewSoftmaxF32 computes one float row: e = exp32((x − max)·beta) in
+// float32 (whole steps of eight on the SIMD loop when args is not nil:
+// the same bits), their sum in float64 with four accumulators, then each
+// e times the sum's inverse.
+func ewSoftmaxF32(dst, src []float32, beta float32, args *ewUnaryArgs) {
+	// A NaN is never the maximum here, but its exponential makes the sum
+	// and so the whole row NaN all the same.
 	m := float32(math.Inf(-1))
 	for _, x := range src {
-		m = max(m, x)
+		if x > m {
+			m = x
+		}
 	}
-	var sum float64
-	b := float64(beta)
-	for i, x := range src {
-		e := math.Exp(float64(x-m) * b)
-		dst[i] = float32(e)
-		sum += e
+	done := 0
+	if n8 := len(src) &^ 7; args != nil && n8 > 0 {
+		a := *args
+		a[0], a[1] = m, beta
+		ewF32UnaryRun(ewSoftmaxExpCode, &dst[0], &src[0], n8, &a)
+		done = n8
 	}
-	inv := 1 / sum
-	for i, e := range dst {
-		dst[i] = float32(float64(e) * inv)
+	for i := done; i < len(src); i++ {
+		dst[i] = exp32((src[i] - m) * beta)
+	}
+	var s [4]float64
+	i := 0
+	for ; i+4 <= len(dst); i += 4 {
+		s[0] += float64(dst[i])
+		s[1] += float64(dst[i+1])
+		s[2] += float64(dst[i+2])
+		s[3] += float64(dst[i+3])
+	}
+	for ; i < len(dst); i++ {
+		s[i&3] += float64(dst[i])
+	}
+	inv := float32(1 / ((s[0] + s[1]) + (s[2] + s[3])))
+	for i := range dst {
+		dst[i] *= inv
 	}
 }
 

@@ -181,26 +181,34 @@ func TestSoftmaxEvalDoesNotAllocate(t *testing.T) {
 	}
 }
 
-func BenchmarkSoftmax1000(b *testing.B) {
-	for _, typ := range []model.TensorType{model.Float32, model.Int8} {
-		b.Run(typ.String(), func(b *testing.B) {
-			ctx := NewContext(1)
-			var qi, qo *model.Quantization
-			if typ == model.Int8 {
-				qi, qo = ewQ(0.1, 0), ewQ(1.0/256, -128)
-			}
-			in := ewNew(typ, []int{1, 1000}, qi)
-			r := rand.New(rand.NewPCG(1, 1))
-			if typ == model.Float32 {
-				ewRandFloats(r, in, -10, 10)
-			} else {
-				ewRandQuant(r, in)
-			}
-			k, n := ewPrepare(b, newSoftmax, model.OpSoftmax, &model.SoftmaxOptions{Beta: 1}, ctx, ewOut(typ, qo), in)
-			b.ReportAllocs()
-			for b.Loop() {
-				_ = k.Eval(ctx, n)
-			}
-		})
+// BenchmarkSoftmax times one row of 1,000 (float32 at the generic and
+// the best level, and int8) and conformer_float's attention rows
+// ([4,335,335], a tenth of the model's).
+func BenchmarkSoftmax(b *testing.B) {
+	run := func(b *testing.B, typ model.TensorType, shape []int, level Level) {
+		ctx := NewContext(1)
+		ctx.Level = level
+		var qi, qo *model.Quantization
+		if typ == model.Int8 {
+			qi, qo = ewQ(0.1, 0), ewQ(1.0/256, -128)
+		}
+		in := ewNew(typ, shape, qi)
+		r := rand.New(rand.NewPCG(1, 1))
+		if typ == model.Float32 {
+			ewRandFloats(r, in, -10, 10)
+		} else {
+			ewRandQuant(r, in)
+		}
+		k, n := ewPrepare(b, newSoftmax, model.OpSoftmax, &model.SoftmaxOptions{Beta: 1}, ctx, ewOut(typ, qo), in)
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = k.Eval(ctx, n)
+		}
 	}
+	for _, shape := range [][]int{{1, 1000}, {4, 335, 335}} {
+		for _, level := range []Level{LevelGeneric, BestLevel()} {
+			b.Run(fmt.Sprintf("float32/%v/%s", shape, level), func(b *testing.B) { run(b, model.Float32, shape, level) })
+		}
+	}
+	b.Run("int8/[1 1000]", func(b *testing.B) { run(b, model.Int8, []int{1, 1000}, LevelAuto) })
 }
