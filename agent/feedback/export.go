@@ -181,9 +181,9 @@ func Samples(lines []FeatureLine, model string, labels []string) (id []adapt.Sam
 			if err != nil {
 				return nil, nil, fmt.Errorf("feedback: %s: %w", l.ID, err)
 			}
-			id = append(id, adapt.Sample{Features: l.Features, Label: class})
+			id = append(id, adapt.Sample{Features: l.Features, Label: class, Key: adapt.Key(l.ID)})
 		default: // kept
-			id = append(id, adapt.Sample{Features: l.Features, Label: l.Predicted})
+			id = append(id, adapt.Sample{Features: l.Features, Label: l.Predicted, Key: adapt.Key(l.ID)})
 		}
 	}
 	return id, outliers, nil

@@ -87,8 +87,8 @@ either nothing or a complete model, never a changed current model.`,
 			res, err := adapt.Adapt(cmd.Context(), d, id, outliers, tpr, opts)
 			w := cmd.OutOrStdout()
 			if rep := res.Report; rep.HeldOut > 0 {
-				fmt.Fprintf(w, "trained on %d ID samples (class-balanced) and %d confirmed OOD; held-out ID accuracy %.2f%% → %.2f%% (%d samples); hinge weight %.3g (%d of %d tried)\n",
-					rep.Train, rep.Outliers, 100*rep.AccuracyBefore, 100*rep.AccuracyAfter, rep.HeldOut, rep.Lambda, rep.Attempts, adapt.MaxAttempts)
+				fmt.Fprintf(w, "trained on %d ID samples (class-balanced) and %d confirmed OOD with hinge weight %.3g; held-out ID accuracy %.2f%% → %.2f%% (%d samples)%s\n",
+					rep.Train, rep.Outliers, rep.Lambda, 100*rep.AccuracyBefore, 100*rep.AccuracyAfter, rep.HeldOut, stepNote(rep.Step))
 			}
 			if err != nil {
 				return err
@@ -160,7 +160,7 @@ func labeledInputs(d *detect.Detector, idSets []string, idLabels, falseAlarms st
 		if labels != nil {
 			label = int(labels[i])
 		}
-		samples = append(samples, adapt.Sample{Features: f, Label: label})
+		samples = append(samples, adapt.Sample{Features: f, Label: label, Key: adapt.Key(fmt.Sprint("id ", i))})
 	}
 	if falseAlarms == "" {
 		return samples, nil
@@ -181,8 +181,8 @@ func labeledInputs(d *detect.Detector, idSets []string, idLabels, falseAlarms st
 		if err != nil {
 			return nil, err
 		}
-		for _, f := range o.features {
-			samples = append(samples, adapt.Sample{Features: f, Label: class})
+		for i, f := range o.features {
+			samples = append(samples, adapt.Sample{Features: f, Label: class, Key: adapt.Key(fmt.Sprint("false alarm ", e.Name(), " ", i))})
 		}
 	}
 	return samples, nil
@@ -208,4 +208,13 @@ func featureSamples(d *detect.Detector, path string) ([]adapt.Sample, [][]float3
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return id, outliers, nil
+}
+
+// stepNote says how much of the retrained layer's change adapt kept when
+// the whole change failed the held-out check.
+func stepNote(step float64) string {
+	if step >= 1 {
+		return ""
+	}
+	return fmt.Sprintf("; the whole change lost too much held-out accuracy, %.0f%% of it kept", 100*step)
 }

@@ -1,6 +1,7 @@
 package adapt
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,13 @@ var ErrAccuracyDrop = errors.New("adapt: held-out accuracy dropped")
 type Sample struct {
 	Features []float32
 	Label    int
+	// Key names the sample (a frame, a record, an image index) for the
+	// held-out split: with keys, whether a sample is held out depends on
+	// its key and the seed alone, not on which other samples come along,
+	// so two runs over nearly the same data — the next adapt on a device,
+	// a float model and its int8 twin — check accuracy on nearly the same
+	// samples. Zero keys fall back to a permutation by position.
+	Key uint64
 }
 
 // Options tune Train; zero values take the defaults.
@@ -31,10 +39,6 @@ type Options struct {
 	// hundred field samples).
 	LearningRate float64
 	// Lambda weighs the energy hinge (default 0.1, as in Liu et al.).
-	// When the layer trained with it fails the held-out check, Train
-	// tries again with Lambda/3 and then Lambda/9 before refusing: a
-	// pretrained layer can need a gentler hinge than one fine-tuned
-	// with it, and the held-out labels — not a test set — decide.
 	Lambda float64
 	// L2 pulls the weights toward the original layer (default 0.1).
 	L2 float64
@@ -79,30 +83,37 @@ type Report struct {
 	// AccuracyBefore and AccuracyAfter are held-out ID accuracies.
 	AccuracyBefore, AccuracyAfter float64
 	MIn, MOut                     float64
-	// Lambda is the hinge weight of the layer returned (or of the last
-	// attempt), Attempts how many layers were trained.
-	Lambda   float64
-	Attempts int
+	// Lambda is the hinge weight trained with.
+	Lambda float64
+	// Step is the fraction of the change from the original layer kept:
+	// 1, or less where the trained layer failed the held-out check (see
+	// Train).
+	Step float64
 	// Loss is the final training loss.
 	Loss float64
 }
 
-// lambdaSteps is how many times Train divides the hinge weight by
-// lambdaDivisor after a failed held-out check.
+// The back-off of a layer that fails the held-out check: backoffSteps
+// halvings of the interval of steps, and the smallest step worth keeping.
 const (
-	lambdaSteps   = 2
-	lambdaDivisor = 3
+	backoffSteps = 8
+	MinStep      = 1.0 / 8
 )
-
-// MaxAttempts is how many layers Train trains at most.
-const MaxAttempts = lambdaSteps + 1
 
 // Train fits a new last layer. id are labeled in-distribution samples
 // (balanced per class by Train), outliers are features of confirmed OOD
-// inputs. The returned head has the original's shape and activation. When
-// held-out accuracy drops by more than MaxAccuracyDrop at every hinge
-// weight tried (see Options.Lambda) it returns the report and an error
-// wrapping ErrAccuracyDrop, with no head.
+// inputs. The returned head has the original's shape and activation.
+//
+// When the trained layer loses more held-out accuracy than
+// MaxAccuracyDrop allows, Train backs off toward the original layer: it
+// keeps the largest fraction of the change (found by bisection, to
+// 1/256) that passes the check, as a line search shortens a step. The
+// kept fraction varies smoothly with the data, so two nearly equal runs
+// — a float model and its int8 twin, or this week's labels and last
+// week's — end up nearly equal, where retraining with a smaller hinge
+// weight jumped between weights at the edge of the check. Below MinStep
+// it returns the report and an error wrapping ErrAccuracyDrop, with no
+// head.
 func Train(ctx context.Context, orig *ood.Head, id []Sample, outliers [][]float32, opts Options) (*ood.Head, Report, error) {
 	opts.defaults()
 	if err := check(orig, id, outliers); err != nil {
@@ -112,7 +123,7 @@ func Train(ctx context.Context, orig *ood.Head, id []Sample, outliers [][]float3
 	if len(train) == 0 || len(held) == 0 {
 		return nil, Report{}, fmt.Errorf("adapt: %d ID samples are too few to train and hold out", len(id))
 	}
-	rep := Report{Train: len(train), HeldOut: len(held), Outliers: len(outliers), AccuracyBefore: Accuracy(orig, held)}
+	rep := Report{Train: len(train), HeldOut: len(held), Outliers: len(outliers), AccuracyBefore: Accuracy(orig, held), Lambda: opts.Lambda}
 	rep.MIn, rep.MOut = opts.MIn, opts.MOut
 	if rep.MIn == 0 && rep.MOut == 0 {
 		rep.MIn, rep.MOut = margins(orig, train)
@@ -122,19 +133,48 @@ func Train(ctx context.Context, orig *ood.Head, id []Sample, outliers [][]float3
 		return nil, rep, err
 	}
 	defer p.close()
-	for attempt := 0; attempt <= lambdaSteps; attempt++ {
-		p.lambda = opts.Lambda / math.Pow(lambdaDivisor, float64(attempt))
-		rep.Lambda, rep.Attempts = p.lambda, attempt+1
-		var h *ood.Head
-		if h, rep.Loss, err = p.train(ctx, opts); err != nil {
-			return nil, rep, err
-		}
-		rep.AccuracyAfter = Accuracy(h, held)
-		if err = checkAccuracy(rep.AccuracyBefore, rep.AccuracyAfter, opts.MaxAccuracyDrop); err == nil {
-			return h, rep, nil
+	h, loss, err := p.train(ctx, opts)
+	if err != nil {
+		return nil, rep, err
+	}
+	rep.Loss, rep.Step = loss, 1
+	rep.AccuracyAfter = Accuracy(h, held)
+	passes := func(acc float64) bool {
+		return checkAccuracy(rep.AccuracyBefore, acc, opts.MaxAccuracyDrop) == nil
+	}
+	if passes(rep.AccuracyAfter) {
+		return h, rep, nil
+	}
+	full := rep.AccuracyAfter
+	mixed := cloneHead(h)
+	lo, hi, loAcc := 0.0, 1.0, rep.AccuracyBefore
+	for range backoffSteps {
+		mid := (lo + hi) / 2
+		mixHeads(mixed, orig, h, mid)
+		if acc := Accuracy(mixed, held); passes(acc) {
+			lo, loAcc = mid, acc
+		} else {
+			hi = mid
 		}
 	}
-	return nil, rep, err
+	if lo < MinStep {
+		rep.Step = lo
+		return nil, rep, fmt.Errorf("%w: %.2f%% → %.2f%% with the retrained layer, and only less than %g of its change passes (at most %.2f points allowed); keeping the current model",
+			ErrAccuracyDrop, 100*rep.AccuracyBefore, 100*full, MinStep, 100*opts.MaxAccuracyDrop)
+	}
+	mixHeads(mixed, orig, h, lo)
+	rep.Step, rep.AccuracyAfter = lo, loAcc
+	return mixed, rep, nil
+}
+
+// mixHeads sets dst to a + t·(b − a).
+func mixHeads(dst, a, b *ood.Head, t float64) {
+	for i := range dst.W {
+		dst.W[i] = a.W[i] + float32(t)*(b.W[i]-a.W[i])
+	}
+	for i := range dst.B {
+		dst.B[i] = a.B[i] + float32(t)*(b.B[i]-a.B[i])
+	}
 }
 
 // train runs opts.Epochs steps of Adam from the original layer and
@@ -193,6 +233,11 @@ func split(id []Sample, classes int, holdOut float64, seed uint64) (train, held 
 	for _, i := range rng.Perm(len(id)) {
 		byClass[id[i].Label] = append(byClass[id[i].Label], id[i])
 	}
+	if keyed(id) {
+		for _, c := range byClass {
+			slices.SortFunc(c, func(a, b Sample) int { return cmp.Compare(splitRank(a.Key, seed), splitRank(b.Key, seed)) })
+		}
+	}
 	most := 0
 	var kept [][]Sample
 	for _, s := range byClass {
@@ -210,6 +255,40 @@ func split(id []Sample, classes int, holdOut float64, seed uint64) (train, held 
 		}
 	}
 	return train, held
+}
+
+// Key derives a sample key from a name (a record id, a file path and
+// index): FNV-1a, never zero; an empty name is no key (0).
+func Key(name string) uint64 {
+	if name == "" {
+		return 0
+	}
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= 1099511628211
+	}
+	return max(h, 1)
+}
+
+// keyed reports whether every sample has a key.
+func keyed(id []Sample) bool {
+	for _, s := range id {
+		if s.Key == 0 {
+			return false
+		}
+	}
+	return len(id) > 0
+}
+
+// splitRank orders keyed samples for the split: a mix of key and seed
+// (SplitMix64's finalizer), so the held-out ones are a seeded random
+// choice that stays put when other samples come or go.
+func splitRank(key, seed uint64) uint64 {
+	z := key + seed*0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
 }
 
 // margins derives the energy margins from the original layer.

@@ -3,8 +3,10 @@ package adapt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/ood-agent/ood-agent/model/ood"
@@ -38,7 +40,7 @@ func clusters(rng *rand.Rand, classes, dim, n int, spread float64) []Sample {
 				}
 				f[j] = float32(max(0, centre+spread*rng.NormFloat64()))
 			}
-			out = append(out, Sample{f, c})
+			out = append(out, Sample{Features: f, Label: c})
 		}
 	}
 	return out
@@ -174,8 +176,8 @@ func TestTrainRejectsBadInput(t *testing.T) {
 		id       []Sample
 		outliers [][]float32
 	}{
-		{"wrong feature count", []Sample{{[]float32{1, 2}, 0}}, nil},
-		{"class out of range", []Sample{{[]float32{1, 2, 3}, 2}}, nil},
+		{"wrong feature count", []Sample{{Features: []float32{1, 2}}}, nil},
+		{"class out of range", []Sample{{Features: []float32{1, 2, 3}, Label: 2}}, nil},
 		{"outlier feature count", good, [][]float32{{1}}},
 		{"too few samples", good[:1], nil},
 	}
@@ -191,12 +193,13 @@ func TestTrainRejectsBadInput(t *testing.T) {
 	}
 }
 
-// TestTrainEasesTheHinge checks the retries with a smaller hinge weight:
+// TestTrainBacksOff checks the back-off toward the original layer:
 // confirmed outliers that are copies of one class's samples make a strong
-// hinge cost accuracy, so the first layer fails the held-out check and a
-// gentler one is kept; a check no layer can pass refuses after the last
-// attempt.
-func TestTrainEasesTheHinge(t *testing.T) {
+// hinge cost accuracy, so the trained layer fails the held-out check and
+// a fraction of its change is kept that passes it (and one a little
+// larger would not); a check nothing but the original layer passes
+// refuses.
+func TestTrainBacksOff(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	const classes, dim = 3, 9
 	id := clusters(rng, classes, dim, 40, 0.6)
@@ -207,20 +210,41 @@ func TestTrainEasesTheHinge(t *testing.T) {
 			outliers = append(outliers, s.Features)
 		}
 	}
-	const lambda = 300
-	opts := Options{Seed: 1, Lambda: lambda, LearningRate: 0.05}
-	_, rep, err := Train(context.Background(), orig, id, outliers, opts)
+	opts := Options{Seed: 1, Lambda: 300, LearningRate: 0.05}
+	h, rep, err := Train(context.Background(), orig, id, outliers, opts)
 	if err != nil {
 		t.Fatalf("Train: %v (report %+v)", err, rep)
 	}
-	if rep.Attempts < 2 || rep.Attempts > MaxAttempts {
-		t.Errorf("%d attempts, want the first (λ = %v) refused and at most %d", rep.Attempts, float64(lambda), MaxAttempts)
-	}
-	if want := lambda / math.Pow(lambdaDivisor, float64(rep.Attempts-1)); math.Abs(rep.Lambda-want) > 1e-9*want {
-		t.Errorf("kept λ = %v after %d attempts, want %v", rep.Lambda, rep.Attempts, want)
+	t.Logf("kept step %v, held-out %.3f → %.3f", rep.Step, rep.AccuracyBefore, rep.AccuracyAfter)
+	if rep.Step >= 1 || rep.Step < MinStep {
+		t.Fatalf("kept step %v, want the whole change refused and at least %v kept", rep.Step, MinStep)
 	}
 	if rep.AccuracyBefore-rep.AccuracyAfter > 0.01 {
 		t.Errorf("kept a layer whose held-out accuracy fell %.3f → %.3f", rep.AccuracyBefore, rep.AccuracyAfter)
+	}
+	// The layer returned is the original plus Step of the change, and
+	// its accuracy on the held-out samples is the one reported.
+	full := opts
+	full.MaxAccuracyDrop = 1 // accept anything: the whole change
+	whole, fullRep, err := Train(context.Background(), orig, id, outliers, full)
+	if err != nil || fullRep.Step != 1 {
+		t.Fatalf("Train accepting anything: step %v, %v", fullRep.Step, err)
+	}
+	mixed := cloneHead(orig)
+	mixHeads(mixed, orig, whole, rep.Step)
+	for i := range mixed.W {
+		if mixed.W[i] != h.W[i] {
+			t.Fatalf("weight %d = %v, want %v (orig + %v of the change)", i, h.W[i], mixed.W[i], rep.Step)
+		}
+	}
+	_, held := split(id, classes, 0.2, opts.Seed)
+	if got := Accuracy(h, held); got != rep.AccuracyAfter {
+		t.Errorf("held-out accuracy %v, report says %v", got, rep.AccuracyAfter)
+	}
+	// Bisection ends with the step just above the kept one failing.
+	mixHeads(mixed, orig, whole, rep.Step+1.0/(1<<backoffSteps))
+	if checkAccuracy(rep.AccuracyBefore, Accuracy(mixed, held), 0.01) == nil {
+		t.Errorf("step %v + 1/%d passes the check too", rep.Step, 1<<backoffSteps)
 	}
 
 	opts.MaxAccuracyDrop = -2 // accuracy would have to rise 200 points
@@ -228,7 +252,43 @@ func TestTrainEasesTheHinge(t *testing.T) {
 	if !errors.Is(err, ErrAccuracyDrop) {
 		t.Fatalf("impossible check: err %v, want ErrAccuracyDrop", err)
 	}
-	if rep.Attempts != MaxAttempts || math.Abs(rep.Lambda-lambda/math.Pow(lambdaDivisor, lambdaSteps)) > 1e-9 {
-		t.Errorf("refused after %d attempts at λ = %v, want %d down to λ/%v", rep.Attempts, rep.Lambda, MaxAttempts, math.Pow(lambdaDivisor, lambdaSteps))
+	if rep.Step >= MinStep {
+		t.Errorf("refused with step %v, want below %v", rep.Step, MinStep)
+	}
+}
+
+// TestSplitKeyed checks that with keys a sample's side of the split
+// depends on its key alone: adding samples leaves every earlier one where
+// it was.
+func TestSplitKeyed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	id := clusters(rng, 2, 3, 200, 0.1)
+	for i := range id {
+		id[i].Key = Key(fmt.Sprint("sample ", i))
+	}
+	_, held := split(id, 2, 0.2, 1)
+	more := append(slices.Clone(id), clusters(rng, 2, 3, 20, 0.1)...)
+	for i := len(id); i < len(more); i++ {
+		more[i].Key = Key(fmt.Sprint("new ", i))
+	}
+	_, held2 := split(more, 2, 0.2, 1)
+	in := map[uint64]bool{}
+	for _, s := range held2 {
+		in[s.Key] = true
+	}
+	moved := 0
+	for _, s := range held {
+		if !in[s.Key] {
+			moved++
+		}
+	}
+	// Each class's held-out count grows by a sample or two; the ones
+	// pushed out are the highest-ranked, at most that many.
+	if moved > 4 {
+		t.Errorf("%d of %d held-out samples left the held-out set when 20 samples were added", moved, len(held))
+	}
+	_, unkeyed := split(clusters(rand.New(rand.NewPCG(9, 10)), 2, 3, 200, 0.1), 2, 0.2, 1)
+	if len(unkeyed) != len(held) {
+		t.Errorf("keyed split held out %d, unkeyed %d", len(held), len(unkeyed))
 	}
 }

@@ -251,7 +251,9 @@ func evaluate(name string, in data) (*modelResult, error) {
 			return nil, err
 		}
 		for _, n := range []int{50, 200} {
-			res.field = append(res.field, fieldExperiment(file, d, calib, held, id, field, in.calibLabels, in.labels, byName, n))
+			for seed := uint64(1); seed <= fieldSeeds; seed++ {
+				res.field = append(res.field, fieldExperiment(file, d, calib, held, id, field, in.calibLabels, in.labels, byName, n, seed))
+			}
 		}
 	}
 	for _, m := range allMethods() {
