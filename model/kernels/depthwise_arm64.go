@@ -19,8 +19,26 @@ func dwRowF32NEON(a *dwRowArgs)
 
 func dwRowF32(a *dwRowArgs) { dwRowF32NEON(a) }
 
-// dwFillWide leaves the conversion to the scalar loop on arm64.
-func dwFillWide(dst []float32, src []byte, signed bool) int { return 0 }
+//go:noescape
+func dwFillU8NEON(dst *float32, src *byte, n int)
+
+//go:noescape
+func dwFillI8NEON(dst *float32, src *byte, n int)
+
+// dwFillWide converts the first len(src)&^15 bytes of src to float32 in
+// dst and returns how many it converted.
+func dwFillWide(dst []float32, src []byte, signed bool) int {
+	n := min(len(src), len(dst)) &^ 15
+	if n == 0 {
+		return 0
+	}
+	if signed {
+		dwFillI8NEON(&dst[0], &src[0], n)
+	} else {
+		dwFillU8NEON(&dst[0], &src[0], n)
+	}
+	return n
+}
 
 // dwMultSums: no kernel for depthwise multipliers here.
 func dwMultSums(xs []int32, ntaps, inC, mult int, w []int32, acc []int32) bool { return false }

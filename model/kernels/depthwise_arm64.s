@@ -273,3 +273,56 @@ fnext:
 
 fdone:
 	RET
+
+// func dwFillU8NEON(dst *float32, src *byte, n int) and dwFillI8NEON
+// convert n bytes (a multiple of 16) to float32, sixteen a step: widened
+// twice (USHLL/SSHLL), then converted (UCVTF/SCVTF, exact).
+TEXT ·dwFillU8NEON(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	CBZ R2, udone
+
+uloop:
+	VLD1.P 16(R1), [V0.B16]
+	WORD $0x2f08a401 // ushll v1.8h, v0.8b, #0
+	WORD $0x6f08a402 // ushll2 v2.8h, v0.16b, #0
+	WORD $0x2f10a423 // ushll v3.4s, v1.4h, #0
+	WORD $0x6f10a424 // ushll2 v4.4s, v1.8h, #0
+	WORD $0x2f10a445 // ushll v5.4s, v2.4h, #0
+	WORD $0x6f10a446 // ushll2 v6.4s, v2.8h, #0
+	WORD $0x6e21d863 // ucvtf v3.4s, v3.4s
+	WORD $0x6e21d884 // ucvtf v4.4s, v4.4s
+	WORD $0x6e21d8a5 // ucvtf v5.4s, v5.4s
+	WORD $0x6e21d8c6 // ucvtf v6.4s, v6.4s
+	VST1.P [V3.S4, V4.S4, V5.S4, V6.S4], 64(R0)
+	SUBS $16, R2, R2
+	BNE uloop
+
+udone:
+	RET
+
+TEXT ·dwFillI8NEON(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R2
+	CBZ R2, sdone
+
+sloop:
+	VLD1.P 16(R1), [V0.B16]
+	WORD $0x0f08a401 // sshll v1.8h, v0.8b, #0
+	WORD $0x4f08a402 // sshll2 v2.8h, v0.16b, #0
+	WORD $0x0f10a423 // sshll v3.4s, v1.4h, #0
+	WORD $0x4f10a424 // sshll2 v4.4s, v1.8h, #0
+	WORD $0x0f10a445 // sshll v5.4s, v2.4h, #0
+	WORD $0x4f10a446 // sshll2 v6.4s, v2.8h, #0
+	WORD $0x4e21d863 // scvtf v3.4s, v3.4s
+	WORD $0x4e21d884 // scvtf v4.4s, v4.4s
+	WORD $0x4e21d8a5 // scvtf v5.4s, v5.4s
+	WORD $0x4e21d8c6 // scvtf v6.4s, v6.4s
+	VST1.P [V3.S4, V4.S4, V5.S4, V6.S4], 64(R0)
+	SUBS $16, R2, R2
+	BNE sloop
+
+sdone:
+	RET
