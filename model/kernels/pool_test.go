@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -159,5 +160,47 @@ func TestPoolQuantizedRounding(t *testing.T) {
 	}
 	if want := []int8{-4, 4}; !slices.Equal(out.I8(), want) {
 		t.Fatalf("AveragePool int8 = %v, want %v", out.I8(), want)
+	}
+}
+
+// BenchmarkPool times mnist_cnn_float's 2×2 max pool ([1,26,26,12]) and
+// MobileNetV2's global average pool ([1,7,7,1280], uint8) at one thread.
+func BenchmarkPool(b *testing.B) {
+	cases := []struct {
+		name  string
+		max   bool
+		typ   model.TensorType
+		shape []int
+		f     int32
+	}{
+		{"max/float32/26x26x12/2x2", true, model.Float32, []int{1, 26, 26, 12}, 2},
+		{"max/uint8/26x26x12/2x2", true, model.Uint8, []int{1, 26, 26, 12}, 2},
+		{"avg/uint8/7x7x1280/7x7", false, model.Uint8, []int{1, 7, 7, 1280}, 7},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			var q *model.Quantization
+			if c.typ != model.Float32 {
+				q = ewQ(0.05, 3)
+			}
+			in := ewNew(c.typ, c.shape, q)
+			r := rand.New(rand.NewPCG(5, 6))
+			if c.typ == model.Float32 {
+				ewRandFloats(r, in, -1, 1) // random order: the branches a max takes are not predictable
+			} else {
+				ewRandQuant(r, in)
+			}
+			op := model.OpAveragePool2D
+			if c.max {
+				op = model.OpMaxPool2D
+			}
+			opts := &model.Pool2DOptions{Padding: model.PaddingValid, StrideW: c.f, StrideH: c.f, FilterWidth: c.f, FilterHeight: c.f}
+			ctx := NewContext(1)
+			k, n := ewPrepare(b, func() Kernel { return &poolKernel{max: c.max} }, op, opts, ctx, ewOut(c.typ, q), in)
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = k.Eval(ctx, n)
+			}
+		})
 	}
 }
