@@ -32,6 +32,9 @@ type depthwiseConv struct {
 	eval    func(ctx *Context, n *Node) error
 	// offs holds one tap table per worker part.
 	offs [][]int
+	// rel is every tap's offset from the window's first input pixel, for
+	// windows wholly inside the input.
+	rel []int
 }
 
 func newDepthwiseConv() Kernel { return &depthwiseConv{} }
@@ -54,6 +57,12 @@ func (d *depthwiseConv) Prepare(ctx *Context, n *Node) error {
 	for i := range d.offs {
 		d.offs[i] = make([]int, d.taps)
 	}
+	d.rel = make([]int, 0, d.taps)
+	for ky := range g.filterH {
+		for kx := range g.filterW {
+			d.rel = append(d.rel, (ky*g.dilationH*g.inW+kx*g.dilationW)*g.inC)
+		}
+	}
 	switch op.kind {
 	case convKindF32:
 		return d.prepareF32(ctx, op.filter, op.bias, op.act)
@@ -71,6 +80,13 @@ func (d *depthwiseConv) tapOffsets(offs []int, b, oy, ox int) {
 	g := &d.geo
 	iy0 := oy*g.strideH - g.padTop
 	ix0 := ox*g.strideW - g.padLeft
+	if iy0 >= 0 && ix0 >= 0 && iy0+(g.filterH-1)*g.dilationH < g.inH && ix0+(g.filterW-1)*g.dilationW < g.inW {
+		base := ((b*g.inH+iy0)*g.inW + ix0) * g.inC
+		for t, r := range d.rel {
+			offs[t] = base + r
+		}
+		return
+	}
 	t := 0
 	for ky := 0; ky < g.filterH; ky++ {
 		iy := iy0 + ky*g.dilationH
@@ -470,14 +486,27 @@ func dwQ8PixelMult[T int8 | uint8](s *dwQ8State, offs []int, mult int, acc []int
 func dwQ8PixelMultWide[T int8 | uint8](s *dwQ8State, offs []int, mult int, acc []int32, xs []int32, out []byte) {
 	c := len(out)
 	inC := c / mult
-	for t, off := range offs {
-		src := s.pad
-		if off >= 0 {
-			src = s.in[off:]
+	if inC == 1 {
+		// One input channel (audio spectrograms, single-channel
+		// images): one value a tap, without the per-tap slicing.
+		xs := xs[:len(offs)]
+		for t, off := range offs {
+			v := s.pad[0]
+			if off >= 0 {
+				v = s.in[off]
+			}
+			xs[t] = int32(T(v))
 		}
-		x := xs[t*inC : t*inC+inC]
-		for ic, v := range src[:inC] {
-			x[ic] = int32(T(v))
+	} else {
+		for t, off := range offs {
+			src := s.pad
+			if off >= 0 {
+				src = s.in[off:]
+			}
+			x := xs[t*inC : t*inC+inC]
+			for ic, v := range src[:inC] {
+				x[ic] = int32(T(v))
+			}
 		}
 	}
 	dwMultSums(xs, len(offs), inC, mult, s.w, acc)
