@@ -8,12 +8,12 @@ import (
 
 // softmaxKernel implements SOFTMAX over the last dimension.
 //
-// float32 subtracts the row maximum, exponentiates in float32 (exp32,
-// on SIMD at levels above generic) and normalises with a float64 sum. Quantized inputs
-// (int8, uint8) follow the TFLite runtime's optimized kernel: a 256-entry
-// float table of exp(-scale·beta·d) indexed by the distance d from the row
-// maximum, a float32 sum, and rounding of probability/output_scale. Outputs
-// may be the input's type or int16.
+// float32 subtracts the row maximum, exponentiates in float32 (exp32, on
+// SIMD at levels above generic) and normalises with a float64 sum.
+// Quantized inputs (int8, uint8) follow the TFLite runtime's optimized
+// kernel: a 256-entry float table of exp(-scale·beta·d) indexed by the
+// distance d from the row maximum, a float32 sum, and rounding of
+// probability/output_scale. Outputs may be the input's type or int16.
 type softmaxKernel struct {
 	inType, outType model.TensorType
 	beta            float32
