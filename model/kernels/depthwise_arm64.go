@@ -20,10 +20,7 @@ func dwRowF32NEON(a *dwRowArgs)
 func dwRowF32(a *dwRowArgs) { dwRowF32NEON(a) }
 
 //go:noescape
-func dwFillU8NEON(dst *float32, src *byte, n int)
-
-//go:noescape
-func dwFillI8NEON(dst *float32, src *byte, n int)
+func dwFillNEON(dst *float32, src *byte, n int, signed bool)
 
 // dwFillWide converts the first len(src)&^15 bytes of src to float32 in
 // dst and returns how many it converted.
@@ -32,11 +29,7 @@ func dwFillWide(dst []float32, src []byte, signed bool) int {
 	if n == 0 {
 		return 0
 	}
-	if signed {
-		dwFillI8NEON(&dst[0], &src[0], n)
-	} else {
-		dwFillU8NEON(&dst[0], &src[0], n)
-	}
+	dwFillNEON(&dst[0], &src[0], n, signed)
 	return n
 }
 

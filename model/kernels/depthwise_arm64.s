@@ -274,17 +274,19 @@ fnext:
 fdone:
 	RET
 
-// func dwFillU8NEON(dst *float32, src *byte, n int) and dwFillI8NEON
-// convert n bytes (a multiple of 16) to float32, sixteen a step: widened
-// twice (USHLL/SSHLL), then converted (UCVTF/SCVTF, exact).
-TEXT ·dwFillU8NEON(SB), NOSPLIT, $0-24
+// func dwFillNEON(dst *float32, src *byte, n int, signed bool) converts
+// n bytes (a multiple of 16) to float32, sixteen a step: widened twice
+// (USHLL, or SSHLL for int8), then converted (UCVTF/SCVTF, exact).
+TEXT ·dwFillNEON(SB), NOSPLIT, $0-25
 	MOVD dst+0(FP), R0
 	MOVD src+8(FP), R1
 	MOVD n+16(FP), R2
-	CBZ R2, udone
+	MOVBU signed+24(FP), R3
+	CBZ R2, fdone
 
-uloop:
+floop:
 	VLD1.P 16(R1), [V0.B16]
+	CBNZ R3, fsigned
 	WORD $0x2f08a401 // ushll v1.8h, v0.8b, #0
 	WORD $0x6f08a402 // ushll2 v2.8h, v0.16b, #0
 	WORD $0x2f10a423 // ushll v3.4s, v1.4h, #0
@@ -295,21 +297,9 @@ uloop:
 	WORD $0x6e21d884 // ucvtf v4.4s, v4.4s
 	WORD $0x6e21d8a5 // ucvtf v5.4s, v5.4s
 	WORD $0x6e21d8c6 // ucvtf v6.4s, v6.4s
-	VST1.P [V3.S4, V4.S4, V5.S4, V6.S4], 64(R0)
-	SUBS $16, R2, R2
-	BNE uloop
+	B fstore
 
-udone:
-	RET
-
-TEXT ·dwFillI8NEON(SB), NOSPLIT, $0-24
-	MOVD dst+0(FP), R0
-	MOVD src+8(FP), R1
-	MOVD n+16(FP), R2
-	CBZ R2, sdone
-
-sloop:
-	VLD1.P 16(R1), [V0.B16]
+fsigned:
 	WORD $0x0f08a401 // sshll v1.8h, v0.8b, #0
 	WORD $0x4f08a402 // sshll2 v2.8h, v0.16b, #0
 	WORD $0x0f10a423 // sshll v3.4s, v1.4h, #0
@@ -320,9 +310,11 @@ sloop:
 	WORD $0x4e21d884 // scvtf v4.4s, v4.4s
 	WORD $0x4e21d8a5 // scvtf v5.4s, v5.4s
 	WORD $0x4e21d8c6 // scvtf v6.4s, v6.4s
+
+fstore:
 	VST1.P [V3.S4, V4.S4, V5.S4, V6.S4], 64(R0)
 	SUBS $16, R2, R2
-	BNE sloop
+	BNE floop
 
-sdone:
+fdone:
 	RET
