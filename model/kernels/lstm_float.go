@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 
+	"github.com/ood-agent/ood-agent/internal/vec"
 	"github.com/ood-agent/ood-agent/model"
 )
 
@@ -80,8 +81,8 @@ func (k *lstmKernel) floatRows(lo, hi int) {
 			if f.ln[g] == nil {
 				acc = f.bias[g][i]
 			}
-			acc += lstmDotF32(win, f.x[b*nIn:(b+1)*nIn])
-			acc += lstmDotF32(wrec, f.h[b*nOut:(b+1)*nOut])
+			acc += vec.Dot(win, f.x[b*nIn:(b+1)*nIn])
+			acc += vec.Dot(wrec, f.h[b*nOut:(b+1)*nOut])
 			f.gates[(g*k.batch+b)*nCell+i] = acc
 		}
 	}
@@ -117,7 +118,7 @@ func (f *lstmFloatState) project(h, hidden []float32) {
 		if f.projBias != nil {
 			acc = f.projBias[o]
 		}
-		acc += lstmDotF32(f.proj[o*nCell:(o+1)*nCell], hidden)
+		acc += vec.Dot(f.proj[o*nCell:(o+1)*nCell], hidden)
 		if clip := f.projClip; clip > 0 {
 			acc = ClampF32(acc, -clip, clip)
 		}
@@ -172,21 +173,4 @@ func lstmActivateF32(a model.Activation, x float32) float32 {
 		return ClampF32(x, -1, 1)
 	}
 	return x
-}
-
-// lstmDotF32 returns the dot product of a and b (len(b) >= len(a)).
-func lstmDotF32(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
 }

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/ood-agent/ood-agent/internal/half"
+	"github.com/ood-agent/ood-agent/internal/vec"
 )
 
 // Storage is the element type of a feature bank.
@@ -188,7 +189,7 @@ func (s *searcher) similarities(f []float32) error {
 			return nil
 		}
 		for i := range s.sims {
-			s.sims[i] = Dot(s.unit, b.decoded[i*b.Dim:(i+1)*b.Dim])
+			s.sims[i] = vec.Dot(s.unit, b.decoded[i*b.Dim:(i+1)*b.Dim])
 		}
 		return nil
 	}
@@ -307,22 +308,4 @@ func quantizeInt7(dst []int8, v []float32) float32 {
 		dst[i] = int8(max(-int7Max, min(int7Max, math.Round(float64(x*inv)))))
 	}
 	return m / int7Max
-}
-
-// Dot is Σ a[i]·b[i] over len(a), in four running sums so that the loop
-// pipelines; it is shared with the last-layer training in model/adapt.
-func Dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return s0 + s1 + s2 + s3
 }

@@ -3,6 +3,8 @@ package ood
 import (
 	"fmt"
 	"math"
+
+	"github.com/ood-agent/ood-agent/internal/vec"
 )
 
 // Head is a classifier's last layer as real numbers: logits = act(W·f + B),
@@ -58,7 +60,7 @@ func (h *Head) Logits(dst, f []float32) {
 		h.Dots.Float(dst, f[:h.Dim], h.W)
 	} else {
 		for c := range dst {
-			dst[c] = Dot(f[:h.Dim], h.W[c*h.Dim:(c+1)*h.Dim])
+			dst[c] = vec.Dot(f[:h.Dim], h.W[c*h.Dim:(c+1)*h.Dim])
 		}
 	}
 	for c, s := range dst {
