@@ -461,6 +461,13 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos 
 	case <-s.lost:
 		return fmt.Errorf("publish to %q: %w", topic, ErrConnectionLost)
 	case <-ctx.Done():
+		// Paho's Publish itself can block (up to the write timeout)
+		// while a dropped connection is torn down; by the time it
+		// returns, both the loss and the deadline may be ready, and
+		// select picks at random. The loss is the cause: say so.
+		if s.isLost() {
+			return fmt.Errorf("publish to %q: %w", topic, ErrConnectionLost)
+		}
 		return fmt.Errorf("publish to %q: waiting for acknowledgement: %w", topic, ctx.Err())
 	}
 	if err := tok.Error(); err != nil {
