@@ -275,8 +275,9 @@ type Adapt struct {
 	// TPR is the fraction of in-distribution frames the new calibration
 	// keeps.
 	TPR float64 `mapstructure:"tpr"`
-	// MaxAccuracyDrop is the largest drop of held-out accuracy accepted
-	// (0.01: one point); a larger one keeps the current model.
+	// MaxAccuracyDrop is the largest drop of cross-validated accuracy
+	// accepted (0.01: one point); see adapt.Train for what a larger one
+	// does.
 	MaxAccuracyDrop float64 `mapstructure:"max_accuracy_drop"`
 }
 

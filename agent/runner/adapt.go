@@ -117,6 +117,6 @@ func (a *Agent) adaptOnce(ctx context.Context) error {
 	}
 	rep := res.Report
 	a.log.Info("adapted model ready; switching to it between frames", "version", version,
-		"accuracy_before", rep.AccuracyBefore, "accuracy_after", rep.AccuracyAfter, "held_out", rep.HeldOut, "hinge_weight", rep.Lambda, "step", rep.Step)
+		"accuracy_before", rep.AccuracyBefore, "accuracy_after", rep.AccuracyAfter, "held_out", rep.HeldOut, "folds", rep.Folds, "hinge_weight", rep.Lambda, "step", rep.Step)
 	return used()
 }

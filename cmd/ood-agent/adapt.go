@@ -87,8 +87,8 @@ either nothing or a complete model, never a changed current model.`,
 			res, err := adapt.Adapt(cmd.Context(), d, id, outliers, tpr, opts)
 			w := cmd.OutOrStdout()
 			if rep := res.Report; rep.HeldOut > 0 {
-				fmt.Fprintf(w, "trained on %d ID samples (class-balanced) and %d confirmed OOD with hinge weight %.3g; held-out ID accuracy %.2f%% → %.2f%% (%d samples)%s\n",
-					rep.Train, rep.Outliers, rep.Lambda, 100*rep.AccuracyBefore, 100*rep.AccuracyAfter, rep.HeldOut, stepNote(rep.Step))
+				fmt.Fprintf(w, "trained on %d ID samples (class-balanced) and %d confirmed OOD with hinge weight %.3g; ID accuracy %.2f%% → %.2f%% cross-validated (%d samples, %d folds)%s\n",
+					rep.Train, rep.Outliers, rep.Lambda, 100*rep.AccuracyBefore, 100*rep.AccuracyAfter, rep.HeldOut, rep.Folds, stepNote(rep.Step))
 			}
 			if err != nil {
 				return err
@@ -115,7 +115,7 @@ either nothing or a complete model, never a changed current model.`,
 	cmd.Flags().Float64Var(&tpr, "tpr", 0.95, "fraction of in-distribution inputs the new threshold keeps")
 	cmd.Flags().IntVar(&opts.Epochs, "epochs", 300, "full-batch training steps")
 	cmd.Flags().Float64Var(&opts.Lambda, "lambda", 0.1, "weight of the energy hinge")
-	cmd.Flags().Float64Var(&opts.MaxAccuracyDrop, "max-drop", 0.01, "largest allowed drop of held-out ID accuracy (0.01 = one point)")
+	cmd.Flags().Float64Var(&opts.MaxAccuracyDrop, "max-drop", 0.01, "largest allowed drop of cross-validated ID accuracy (0.01 = one point)")
 	return cmd
 }
 
@@ -211,10 +211,10 @@ func featureSamples(d *detect.Detector, path string) ([]adapt.Sample, [][]float3
 }
 
 // stepNote says how much of the retrained layer's change adapt kept when
-// the whole change failed the held-out check.
+// the whole change failed the accuracy check.
 func stepNote(step float64) string {
 	if step >= 1 {
 		return ""
 	}
-	return fmt.Sprintf("; the whole change lost too much held-out accuracy, %.0f%% of it kept", 100*step)
+	return fmt.Sprintf("; the whole change lost too much accuracy, %.0f%% of it kept", 100*step)
 }

@@ -91,7 +91,7 @@ func TestAdaptCLI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("adapt: %v\n%s", err, stdout)
 	}
-	if !strings.Contains(stdout, "held-out ID accuracy") || !strings.Contains(stdout, "adapted.calibration.json") {
+	if !strings.Contains(stdout, "cross-validated (") || !strings.Contains(stdout, "adapted.calibration.json") {
 		t.Errorf("adapt output:\n%s", stdout)
 	}
 	nf, err := model.Open(out)

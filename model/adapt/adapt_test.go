@@ -123,10 +123,10 @@ func TestTrainFixesAShiftedClassAndRaisesOutlierEnergy(t *testing.T) {
 		t.Fatalf("Train: %v (report %+v)", err, rep)
 	}
 	if rep.AccuracyBefore > 0.7 || rep.AccuracyAfter < 0.95 {
-		t.Errorf("held-out accuracy %.2f → %.2f, want from about 2/3 to above 0.95", rep.AccuracyBefore, rep.AccuracyAfter)
+		t.Errorf("cross-validated accuracy %.2f → %.2f, want from about 2/3 to above 0.95", rep.AccuracyBefore, rep.AccuracyAfter)
 	}
-	if rep.HeldOut != 36 || rep.Train != 144 || rep.Outliers != 40 {
-		t.Errorf("report %+v, want 36 held out, 144 training, 40 outliers", rep)
+	if rep.HeldOut != 180 || rep.Train != 180 || rep.Folds != 4 || rep.Outliers != 40 {
+		t.Errorf("report %+v, want all 180 held out once in 4 folds, 180 training, 40 outliers", rep)
 	}
 	meanEnergy := func(h *ood.Head, fs [][]float32) float64 {
 		logits := make([]float32, classes)
@@ -220,7 +220,7 @@ func TestTrainBacksOff(t *testing.T) {
 		t.Fatalf("kept step %v, want the whole change refused and at least %v kept", rep.Step, MinStep)
 	}
 	if rep.AccuracyBefore-rep.AccuracyAfter > 0.01 {
-		t.Errorf("kept a layer whose held-out accuracy fell %.3f → %.3f", rep.AccuracyBefore, rep.AccuracyAfter)
+		t.Errorf("kept a layer whose cross-validated accuracy fell %.3f → %.3f", rep.AccuracyBefore, rep.AccuracyAfter)
 	}
 	// The layer returned is the original plus Step of the change, and
 	// its accuracy on the held-out samples is the one reported.
@@ -237,14 +237,31 @@ func TestTrainBacksOff(t *testing.T) {
 			t.Fatalf("weight %d = %v, want %v (orig + %v of the change)", i, h.W[i], mixed.W[i], rep.Step)
 		}
 	}
-	_, held := split(id, classes, 0.2, opts.Seed)
-	if got := Accuracy(h, held); got != rep.AccuracyAfter {
-		t.Errorf("held-out accuracy %v, report says %v", got, rep.AccuracyAfter)
+	// Its cross-validated accuracy is the one reported, and bisection
+	// ends with the step just above the kept one failing.
+	opts.defaults()
+	cv, _, _, err := crossTrain(context.Background(), orig, id, outliers, opts)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Bisection ends with the step just above the kept one failing.
-	mixHeads(mixed, orig, whole, rep.Step+1.0/(1<<backoffSteps))
-	if checkAccuracy(rep.AccuracyBefore, Accuracy(mixed, held), 0.01) == nil {
+	// The whole change is the mean of the fold layers.
+	for _, i := range []int{0, len(whole.W) / 2, len(whole.W) - 1} {
+		var sum float32
+		for _, fh := range cv.heads {
+			sum += fh.W[i]
+		}
+		if d := whole.W[i] - sum/float32(len(cv.heads)); d > 1e-6 || d < -1e-6 {
+			t.Errorf("weight %d = %v, want the fold layers' mean %v", i, whole.W[i], sum/float32(len(cv.heads)))
+		}
+	}
+	if got := cv.accuracy(rep.Step); got != rep.AccuracyAfter {
+		t.Errorf("cross-validated accuracy %v at the kept step, report says %v", got, rep.AccuracyAfter)
+	}
+	if checkAccuracy(rep.AccuracyBefore, cv.accuracy(rep.Step+1.0/(1<<backoffSteps)), 0.01) == nil {
 		t.Errorf("step %v + 1/%d passes the check too", rep.Step, 1<<backoffSteps)
+	}
+	if checkAccuracy(rep.AccuracyBefore, cv.accuracy(1), 0.01) == nil {
+		t.Errorf("the whole change passes the check, yet Train backed off")
 	}
 
 	opts.MaxAccuracyDrop = -2 // accuracy would have to rise 200 points
@@ -257,38 +274,39 @@ func TestTrainBacksOff(t *testing.T) {
 	}
 }
 
-// TestSplitKeyed checks that with keys a sample's side of the split
-// depends on its key alone: adding samples leaves every earlier one where
-// it was.
-func TestSplitKeyed(t *testing.T) {
+// TestDealKeyed checks that with keys a sample's fold depends on its key
+// alone: adding samples leaves every earlier one where it was. Without
+// keys the folds are still of about equal size.
+func TestDealKeyed(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	id := clusters(rng, 2, 3, 200, 0.1)
 	for i := range id {
 		id[i].Key = Key(fmt.Sprint("sample ", i))
 	}
-	_, held := split(id, 2, 0.2, 1)
+	folds := deal(id, 5, 1)
 	more := append(slices.Clone(id), clusters(rng, 2, 3, 20, 0.1)...)
 	for i := len(id); i < len(more); i++ {
 		more[i].Key = Key(fmt.Sprint("new ", i))
 	}
-	_, held2 := split(more, 2, 0.2, 1)
-	in := map[uint64]bool{}
-	for _, s := range held2 {
-		in[s.Key] = true
-	}
-	moved := 0
-	for _, s := range held {
-		if !in[s.Key] {
-			moved++
+	fold := map[uint64]int{}
+	for f, samples := range deal(more, 5, 1) {
+		for _, s := range samples {
+			fold[s.Key] = f
 		}
 	}
-	// Each class's held-out count grows by a sample or two; the ones
-	// pushed out are the highest-ranked, at most that many.
-	if moved > 4 {
-		t.Errorf("%d of %d held-out samples left the held-out set when 20 samples were added", moved, len(held))
+	for f, samples := range folds {
+		for _, s := range samples {
+			if fold[s.Key] != f {
+				t.Fatalf("sample %x moved from fold %d to %d when 40 samples were added", s.Key, f, fold[s.Key])
+			}
+		}
 	}
-	_, unkeyed := split(clusters(rand.New(rand.NewPCG(9, 10)), 2, 3, 200, 0.1), 2, 0.2, 1)
-	if len(unkeyed) != len(held) {
-		t.Errorf("keyed split held out %d, unkeyed %d", len(held), len(unkeyed))
+	if reseeded := deal(id, 5, 2); slices.EqualFunc(reseeded[0], folds[0], func(a, b Sample) bool { return a.Key == b.Key }) {
+		t.Error("another seed dealt the same first fold")
+	}
+	for _, f := range deal(clusters(rand.New(rand.NewPCG(9, 10)), 2, 3, 200, 0.1), 5, 1) {
+		if len(f) < 50 || len(f) > 110 {
+			t.Errorf("unkeyed fold of %d samples, want about 80 of 400", len(f))
+		}
 	}
 }

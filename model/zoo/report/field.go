@@ -17,7 +17,7 @@ import (
 // samples, then energy FPR95 per OOD set and ID accuracy.
 type fieldRow struct {
 	labeled                       int
-	seed                          uint64 // of adapt's held-out split
+	seed                          uint64 // of adapt's folds
 	report                        adapt.Report
 	before, after                 map[string]float64 // FPR95 per OOD set
 	accuracyBefore, accuracyAfter float64
@@ -27,7 +27,7 @@ type fieldRow struct {
 // fieldSeen is the OOD family the operator labels.
 const fieldSeen = "natural patches"
 
-// fieldSeeds is how many held-out splits (adapt's Options.Seed) every
+// fieldSeeds is how many fold seeds (adapt's Options.Seed) every
 // field experiment runs with: the table shows the first, the int8-vs-float
 // comparison all of them.
 const fieldSeeds = 4
@@ -110,8 +110,8 @@ func fieldExperiment(f *model.File, d *detect.Detector, calib *ood.Calibration, 
 func writeField(w io.Writer, results []*modelResult, sets []oodSet) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("## Learning from the field: `adapt` with a few labeled samples\n\n")
-	p("The operator labels *n* field samples: half confirmed OOD — patches of the natural images of the fine-tuning half, a family whose test patches (the *%s* set, from the other half) stay unseen — and half false alarms, held-out training images the calibrated energy threshold flags, with their true classes. `adapt` (package `model/adapt`, defaults: 300 full-batch Adam steps, learning rate 0.001, λ = 0.1, L2 0.1 toward the original layer) retrains the last layer on the held-out images the threshold keeps — the labeled validation split the calibration comes from — plus the false alarms, with the energy hinge on the confirmed OOD samples; 20%% of each class is held out for the accuracy check (*held-out check*; which samples is decided per sample by the image's index and the split's seed, so a float model and its int8 twin check nearly the same images): when the retrained layer loses more than 1 point there, adapt keeps the largest fraction of its change from the original layer that does not (bisection to 1/256, *step kept*; below 1/8 it refuses). The new layer is written into the model file (requantized for int8) and read back. Energy FPR95 on the test sets and test accuracy, before → after; *seen* is the labeled family.\n\n", fieldSeen)
-	p("| model | n | step kept | held-out check | test accuracy | ")
+	p("The operator labels *n* field samples: half confirmed OOD — patches of the natural images of the fine-tuning half, a family whose test patches (the *%s* set, from the other half) stay unseen — and half false alarms, held-out training images the calibrated energy threshold flags, with their true classes. `adapt` (package `model/adapt`, defaults: 300 full-batch Adam steps, learning rate 0.001, λ = 0.1, L2 0.1 toward the original layer) retrains the last layer on the held-out images the threshold keeps — the labeled validation split the calibration comes from — plus the false alarms, with the energy hinge on the confirmed OOD samples. The accuracy check is 4-fold cross-validated (*check*: the original layer's accuracy on those ID samples → the retrained layers', each sample classified by the layer trained without its fold; a sample's fold follows from the image's index and the seed, so a float model and its int8 twin deal their samples alike): when the retrained layers lose more than 1 point, adapt keeps the largest fraction of the change from the original layer that does not (bisection to 1/256, *step kept*; below 1/8 it refuses). The layer kept is the mean of the four fold layers (their ensemble: logits are linear in the weights), so every sample trains three of them. The new layer is written into the model file (requantized for int8) and read back. Energy FPR95 on the test sets and test accuracy, before → after; *seen* is the labeled family.\n\n", fieldSeen)
+	p("| model | n | step kept | check | test accuracy | ")
 	for _, s := range sets {
 		mark := ""
 		if s.name == fieldSeen {
@@ -154,7 +154,7 @@ func writeField(w io.Writer, results []*modelResult, sets []oodSet) {
 				pct(f.after[fieldSeen]), yes(seen), 100*worst, inSet(worstSet), yes(worst <= 0.02), pct(f.accuracyBefore), pct(f.accuracyAfter), yes(acc))
 		}
 	}
-	p("\nint8 against float after `adapt`: the largest gap between a model's row and its int8 twin's (FPR95 on any set after `adapt`, or test accuracy after it), per n, for each of %d held-out splits (the table above is split 1; *steps* are the fractions of the change kept, float and int8):\n\n", fieldSeeds)
+	p("\nint8 against float after `adapt`: the largest gap between a model's row and its int8 twin's (FPR95 on any set after `adapt`, or test accuracy after it), per n, for each of %d fold seeds (the table above is seed 1). The seed deals the samples into the check's folds, and the layer kept is the mean of the fold layers, so every seed gives a model of its own. *check* is the cross-validated accuracy drop in points and *steps* the fractions of the change kept, float and int8:\n\n", fieldSeeds)
 	for i := 0; i+1 < len(results); i += 2 {
 		for j, a := range results[i].field {
 			if j >= len(results[i+1].field) || a.seed != 1 {
@@ -165,7 +165,7 @@ func writeField(w io.Writer, results []*modelResult, sets []oodSet) {
 			for k := j; k < j+fieldSeeds && k < len(results[i].field); k++ {
 				a, b := results[i].field[k], results[i+1].field[k]
 				if a.err != nil || b.err != nil {
-					parts = append(parts, fmt.Sprintf("split %d: refused (%v / %v)", a.seed, a.err, b.err))
+					parts = append(parts, fmt.Sprintf("seed %d: refused (%v / %v)", a.seed, a.err, b.err))
 					all = false
 					continue
 				}
@@ -176,7 +176,8 @@ func writeField(w io.Writer, results []*modelResult, sets []oodSet) {
 					}
 				}
 				all = all && worst <= 0.02
-				parts = append(parts, fmt.Sprintf("split %d: %.2f (%s; steps %.3g, %.3g)", a.seed, 100*worst, where, a.report.Step, b.report.Step))
+				parts = append(parts, fmt.Sprintf("seed %d: %.2f (%s; check %.2f, %.2f; steps %.3g, %.3g)", a.seed, 100*worst, where,
+					100*(a.report.AccuracyBefore-a.report.AccuracyAfter), 100*(b.report.AccuracyBefore-b.report.AccuracyAfter), a.report.Step, b.report.Step))
 			}
 			p("- %s vs %s, n = %d — %s: %s.\n", results[i].name, results[i+1].name, a.labeled, yes(all), strings.Join(parts, "; "))
 		}
