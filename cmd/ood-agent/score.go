@@ -297,35 +297,55 @@ func writeJSONLine(w io.Writer, v any) error {
 }
 
 // collectScores scores every input of the sets and returns the per-input
-// results. Inputs that fail are logged with their reason, counted and
-// skipped; non-finite logits stop it, since they mean a broken model rather
-// than a bad input. Progress goes to progressOut when it is a terminal.
+// results and how many inputs were skipped (see scoreInputs).
 func collectScores(d *detect.Detector, inputs []string, label string, log *slog.Logger, progressOut io.Writer) ([]detect.Result, int, error) {
 	var results []detect.Result
-	skipped := 0
+	skipped, err := scoreInputs(d, inputs, 0, label, log, progressOut, func(r detect.Result) error {
+		results = append(results, r)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return results, skipped, nil
+}
+
+// scoreInputs runs the inputs of the sets through d — at most limit of
+// them, spread evenly over each set, when limit > 0 — and passes each
+// result to use. Inputs that fail are logged with their reason, counted
+// and skipped; non-finite logits stop it, since they mean a broken model
+// rather than a bad input. Progress goes to progressOut when it is a
+// terminal.
+func scoreInputs(d *detect.Detector, inputs []string, limit int, label string, log *slog.Logger, progressOut io.Writer, use func(detect.Result) error) (skipped int, err error) {
 	var dec preprocess.Decoder
 	for _, in := range inputs {
 		set, err := dataset.Open(in)
 		if err != nil {
-			return nil, 0, err
+			return 0, err
 		}
 		logIgnored(log, set)
-		bar := newProgress(progressOut, label+" "+set.Name, set.Len())
-		for i := 0; i < set.Len(); i++ {
-			name, r, err := scoreItem(d, &dec, set, i)
+		n, take := set.Len(), set.Len()
+		if limit > 0 {
+			take = min(n, limit/len(inputs))
+		}
+		bar := newProgress(progressOut, label+" "+set.Name, take)
+		for j := 0; j < take; j++ {
+			name, r, err := scoreItem(d, &dec, set, j*n/take)
 			if bar != nil {
 				bar.Add(1)
 			}
 			if err != nil {
 				if errors.Is(err, ood.ErrNonFinite) {
-					return nil, 0, fmt.Errorf("%s: %w", name, err)
+					return 0, fmt.Errorf("%s: %w", name, err)
 				}
 				log.Warn("input skipped", "input", name, "err", err)
 				skipped++
 				continue
 			}
-			results = append(results, r)
+			if err := use(r); err != nil {
+				return 0, err
+			}
 		}
 	}
-	return results, skipped, nil
+	return skipped, nil
 }

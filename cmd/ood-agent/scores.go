@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,11 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ood-agent/ood-agent/model/dataset"
 	"github.com/ood-agent/ood-agent/model/detect"
 	"github.com/ood-agent/ood-agent/model/ood"
 	"github.com/ood-agent/ood-agent/model/ood/plot"
-	"github.com/ood-agent/ood-agent/model/preprocess"
 )
 
 // scoreFlags select and fit the OOD scores of calibrate and eval: the
@@ -60,41 +57,22 @@ type frameOutputs struct {
 }
 
 // collectOutputs runs the inputs through d, at most limit of them (evenly
-// spread over each set) when limit > 0; failing inputs are counted and
-// skipped, as in collectScores.
+// spread over each set) when limit > 0, and keeps their logits and
+// features; failing inputs are logged, counted and skipped, as in
+// collectScores.
 func collectOutputs(d *detect.Detector, inputs []string, label string, limit int) (*frameOutputs, int, error) {
 	o := &frameOutputs{}
-	skipped := 0
-	var dec preprocess.Decoder
-	for _, in := range inputs {
-		set, err := dataset.Open(in)
+	skipped, err := scoreInputs(d, inputs, limit, label, newCLILogger(os.Stderr), os.Stderr, func(detect.Result) error {
+		f, err := d.Features()
 		if err != nil {
-			return nil, 0, err
+			return err
 		}
-		n := set.Len()
-		take := n
-		if limit > 0 {
-			take = min(n, limit/len(inputs))
-		}
-		bar := newProgress(os.Stderr, label+" "+set.Name, take)
-		for j := 0; j < take; j++ {
-			if _, _, err := scoreItem(d, &dec, set, j*n/take); err != nil {
-				if errors.Is(err, ood.ErrNonFinite) {
-					return nil, 0, err
-				}
-				skipped++
-				continue
-			}
-			f, err := d.Features()
-			if err != nil {
-				return nil, 0, err
-			}
-			o.logits = append(o.logits, slices.Clone(d.Logits()))
-			o.features = append(o.features, slices.Clone(f))
-			if bar != nil {
-				bar.Set(j + 1)
-			}
-		}
+		o.logits = append(o.logits, slices.Clone(d.Logits()))
+		o.features = append(o.features, slices.Clone(f))
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
 	if len(o.logits) == 0 {
 		return nil, skipped, fmt.Errorf("%s: no input could be scored", label)
