@@ -279,6 +279,10 @@ type Adapt struct {
 	// accepted (0.01: one point); see adapt.Train for what a larger one
 	// does.
 	MaxAccuracyDrop float64 `mapstructure:"max_accuracy_drop"`
+	// Threads is how many cores training may use; 0 means all. The
+	// default, 1, leaves the others to inference, which goes on while
+	// the agent trains.
+	Threads int `mapstructure:"threads"`
 }
 
 // Enabled reports whether remote control is on.
@@ -369,7 +373,7 @@ func defaults() *Config {
 		// The same defaults as feedback.DefaultConfig (a runner test
 		// keeps them equal).
 		Feedback: Feedback{MaxFlagged: 500, Reservoir: 200, MaxBytes: 64 << 20, Evidence: true},
-		Adapt:    Adapt{MinLabels: 20, Interval: time.Hour, TPR: 0.95, MaxAccuracyDrop: 0.01},
+		Adapt:    Adapt{MinLabels: 20, Interval: time.Hour, TPR: 0.95, MaxAccuracyDrop: 0.01, Threads: 1},
 	}
 }
 

@@ -138,6 +138,7 @@ func (c *Config) Validate() error {
 	v.check(ad.Interval >= time.Second, "adapt.interval", "must be at least 1s, got %s", ad.Interval)
 	v.check(ad.TPR > 0 && ad.TPR < 1, "adapt.tpr", "must be between 0 and 1, got %g", ad.TPR)
 	v.check(ad.MaxAccuracyDrop >= 0 && ad.MaxAccuracyDrop < 1, "adapt.max_accuracy_drop", "must be in [0, 1), got %g", ad.MaxAccuracyDrop)
+	v.check(ad.Threads >= 0, "adapt.threads", "must be 0 (all cores) or more, got %d", ad.Threads)
 	return errors.Join(v.errs...)
 }
 

@@ -89,7 +89,7 @@ func (a *Agent) adaptOnce(ctx context.Context) error {
 		return err
 	}
 	a.log.Info("adapting the model to the field labels", "new_labels", fresh, "id_samples", len(id), "confirmed_ood", len(outliers))
-	res, err := adapt.Adapt(ctx, m.det, id, outliers, a.cfg.Adapt.TPR, adapt.Options{MaxAccuracyDrop: a.cfg.Adapt.MaxAccuracyDrop})
+	res, err := adapt.Adapt(ctx, m.det, id, outliers, a.cfg.Adapt.TPR, adapt.Options{MaxAccuracyDrop: a.cfg.Adapt.MaxAccuracyDrop, Threads: a.cfg.Adapt.Threads})
 	used := func() error {
 		data, _ := json.Marshal(adaptState{Used: newest})
 		return atomicfile.WriteFile(statePath, data, 0o600)

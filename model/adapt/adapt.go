@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 
 	"github.com/ood-agent/ood-agent/model/ood"
@@ -53,6 +54,9 @@ type Options struct {
 	MaxAccuracyDrop float64
 	// Seed of the assignment of samples to folds.
 	Seed uint64
+	// Threads is how many cores training uses (default GOMAXPROCS). The
+	// trained layer does not depend on it.
+	Threads int
 }
 
 func (o *Options) defaults() {
@@ -67,6 +71,9 @@ func (o *Options) defaults() {
 	}
 	if o.L2 == 0 {
 		o.L2 = 0.1
+	}
+	if o.Threads <= 0 {
+		o.Threads = runtime.GOMAXPROCS(0)
 	}
 	if o.Folds == 0 {
 		o.Folds = 4

@@ -310,3 +310,29 @@ func TestDealKeyed(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainSameOnAnyThreadCount checks that the layer does not depend on
+// how many cores train it (the agent trains on one, the CLI on all).
+func TestTrainSameOnAnyThreadCount(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	const classes, dim = 20, 40
+	orig := randomHead(rng, classes, dim)
+	id := clusters(rng, classes, dim, 12, 0.5)
+	var outliers [][]float32
+	for _, s := range clusters(rng, 30, dim, 1, 2) {
+		outliers = append(outliers, s.Features)
+	}
+	var heads []*ood.Head
+	for _, threads := range []int{1, 2, 3} {
+		h, _, err := Train(context.Background(), orig, id, outliers, Options{Seed: 1, Threads: threads, MaxAccuracyDrop: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		heads = append(heads, h)
+	}
+	for i := 1; i < len(heads); i++ {
+		if !slices.Equal(heads[i].W, heads[0].W) || !slices.Equal(heads[i].B, heads[0].B) {
+			t.Errorf("layer trained on %d threads differs from the one on 1", i+1)
+		}
+	}
+}

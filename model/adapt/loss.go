@@ -3,7 +3,6 @@ package adapt
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"unsafe"
 
 	"github.com/ood-agent/ood-agent/model/kernels"
@@ -89,7 +88,7 @@ func newProblem(orig *ood.Head, train []Sample, outliers [][]float32, opts Optio
 	if p.bwd, err = kernels.NewProductF32(kernels.LevelAuto, ft, dim, p.n); err != nil {
 		return nil, fmt.Errorf("adapt: %w", err)
 	}
-	p.pool = kernels.NewContext(runtime.GOMAXPROCS(0))
+	p.pool = kernels.NewContext(opts.Threads)
 	p.scratch = make([][2]*kernels.ProductScratch, p.pool.Threads)
 	for i := range p.scratch {
 		p.scratch[i] = [2]*kernels.ProductScratch{p.fwd.NewScratch(), p.bwd.NewScratch()}
