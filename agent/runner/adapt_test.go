@@ -99,6 +99,20 @@ func TestScheduledAdaptation(t *testing.T) {
 		}
 	}
 	phase := func() rollout.Phase { return a.fleet.mgr.State().Phase }
+	// feed writes one frame of next() every 50 ms until cond holds, as a
+	// camera keeps sending them: the switch to a staged model comes with
+	// the first frame after its self-test, and the watch counts the
+	// frames after that, so a batch written at once may be gone before.
+	feed := func(what string, next func() image.Image, cond func() bool) {
+		deadline := time.Now().Add(60 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			write([]image.Image{next()})
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 
 	// In-distribution frames fill the reservoir; noise frames alert.
 	write(fashion[:120])
@@ -112,8 +126,9 @@ func TestScheduledAdaptation(t *testing.T) {
 	if !strings.HasPrefix(first, "adapt-") {
 		t.Fatalf("staged version %q, want an adapt- version", first)
 	}
-	write(fashion[120:140])
-	waitFor(t, "the first adapted model to be committed", 60*time.Second, func() bool { return phase() == rollout.PhaseCommitted })
+	i := 0
+	feed("the first adapted model to be committed", func() image.Image { i++; return fashion[120+i%20] },
+		func() bool { return phase() == rollout.PhaseCommitted })
 	if v := a.active().version; v != first {
 		t.Fatalf("active model %q after the commit, want %q", v, first)
 	}
@@ -131,8 +146,8 @@ func TestScheduledAdaptation(t *testing.T) {
 		st := a.fleet.mgr.State()
 		return st.Phase == rollout.PhaseStaged && st.Version != first
 	})
-	write(noiseFrames(12))
-	waitFor(t, "the rollback", 60*time.Second, func() bool { return phase() == rollout.PhaseRolledBack })
+	feed("the rollback", func() image.Image { return noiseFrames(1)[0] },
+		func() bool { return phase() == rollout.PhaseRolledBack })
 	if v := a.active().version; v != first {
 		t.Errorf("active model %q after the rollback, want the first adapted one %q", v, first)
 	}
