@@ -89,3 +89,47 @@ func TestBrowserCommands(t *testing.T) {
 		t.Errorf("cam-a applied %v, want the pause and the rollout", ids)
 	}
 }
+
+// TestBrowserFeedback: an operator on the alerts page types the true
+// class of an alert and presses "false alarm"; the real feedback service
+// of the device labels its store, and the page shows the device's answer.
+func TestBrowserFeedback(t *testing.T) {
+	chrome := chromium(t)
+	const prefix = "ood"
+	ctx, broker, signer, a := startFleet(t, prefix)
+	st, alerts := startFeedbackDevice(t, ctx, broker.URL(), prefix, "cam-f", signer.PublicKey())
+	waitAlerts(t, a, "cam-f", 3)
+
+	bctx := newBrowser(t, ctx, chrome, t.TempDir())
+	row := `tr.alert-row:has(a[href="/api/v1/alerts/` + alerts[0].ID + `"])`
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(a.base+"/alerts?device=cam-f&token="+a.token), chromedp.WaitVisible(chromedp.CSS(row+` td.verdict form`)),
+		chromedp.SendKeys(chromedp.CSS(row+` input[name=class]`), "Coat"),
+		chromedp.Click(chromedp.CSS(row+` button[value=false_alarm]`)),
+		chromedp.WaitVisible(chromedp.CSS(row+` td.verdict span`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if loc := run(t, bctx, chromedp.Location()); !strings.HasSuffix(loc, "/alerts?device=cam-f") {
+		t.Errorf("after the button: %s", loc)
+	}
+	var verdict string
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		verdict = run(t, bctx, chromedp.Text(chromedp.CSS(row+` td.verdict`)))
+		if strings.Contains(verdict, "applied") || time.Now().After(deadline) {
+			break
+		}
+		if err := chromedp.Do(bctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(row+` td.verdict span`))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saveShot(t, "alerts-feedback.png", run(t, bctx, chromedp.FullScreenshot(100)))
+	if verdict != "false alarm (Coat): applied" {
+		t.Errorf("verdict on the alerts page: %q", verdict)
+	}
+	for _, e := range st.List() {
+		if e.AlertID == alerts[0].ID && (e.Label == nil || e.Label.Kind != "false_alarm" || e.Label.Class != "Coat") {
+			t.Errorf("label in the device's store: %+v", e.Label)
+		}
+	}
+}

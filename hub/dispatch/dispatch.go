@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ood-agent/ood-agent/agent/control"
+	"github.com/ood-agent/ood-agent/agent/feedback"
 	"github.com/ood-agent/ood-agent/hub/store"
 )
 
@@ -100,4 +101,69 @@ func (d *Dispatcher) Send(ctx context.Context, r Request) (control.Command, erro
 		return cmd, fmt.Errorf("%w: %s: %w", ErrNotPublished, cmd.ID, err)
 	}
 	return cmd, nil
+}
+
+// FeedbackType is the audit-log type of an operator's label of an alert.
+// It is not a command type: the label travels on the device's feedback
+// topic (docs/feedback.md), signed for feedback.PurposeFeedback.
+const FeedbackType = "feedback"
+
+// ErrBadFeedback wraps a label the devices would refuse as invalid.
+var ErrBadFeedback = errors.New("dispatch: invalid feedback")
+
+// Feedback is an operator's verdict on one alert.
+type Feedback struct {
+	Operator string
+	Device   string
+	AlertID  string
+	Label    feedback.Kind
+	// Class is a false alarm's true class (a label name or index); "" for
+	// none.
+	Class string
+}
+
+// SendFeedback signs f, records it in the audit log (type FeedbackType,
+// linked to the alert), then publishes it on the device's feedback topic.
+// The device answers on <prefix>/<device>/feedback/result, which the hub
+// stores as the entry's result. Devices accept signed feedback only with
+// control on (control.trusted_keys holding the hub's key); with control
+// off they answer bad_signature.
+func (d *Dispatcher) SendFeedback(ctx context.Context, f Feedback) (store.Command, error) {
+	switch {
+	case f.Label != feedback.FalseAlarm && f.Label != feedback.Confirmed:
+		return store.Command{}, fmt.Errorf("%w: label must be %s or %s, got %q", ErrBadFeedback, feedback.FalseAlarm, feedback.Confirmed, f.Label)
+	case f.Label == feedback.Confirmed && f.Class != "":
+		return store.Command{}, fmt.Errorf("%w: a class goes only with %s", ErrBadFeedback, feedback.FalseAlarm)
+	}
+	target, err := control.ParseTarget("device/" + f.Device)
+	if err != nil {
+		return store.Command{}, fmt.Errorf("%w: %w", ErrBadFeedback, err)
+	}
+	id := newID("fb-")
+	verdict := map[string]any{"alert_id": f.AlertID, "label": f.Label}
+	if f.Class != "" {
+		verdict["class"] = f.Class
+	}
+	args, err := json.Marshal(verdict)
+	if err != nil {
+		return store.Command{}, err
+	}
+	verdict["v"], verdict["id"] = 1, id
+	payload, err := json.Marshal(verdict)
+	if err != nil {
+		return store.Command{}, err
+	}
+	env, err := d.opts.Signer.Sign(feedback.PurposeFeedback, payload)
+	if err != nil {
+		return store.Command{}, err
+	}
+	audited := store.Command{ID: id, Operator: f.Operator, Type: FeedbackType, Target: target.String(),
+		Args: args, Issued: time.Now().UTC(), AlertID: f.AlertID}
+	if err := d.opts.Store.AddCommand(ctx, audited); err != nil {
+		return store.Command{}, fmt.Errorf("dispatch: audit %s: %w", audited.ID, err)
+	}
+	if err := d.opts.Publisher.Publish(ctx, feedback.Topic(d.opts.Prefix, f.Device), env); err != nil {
+		return audited, fmt.Errorf("%w: %s: %w", ErrNotPublished, audited.ID, err)
+	}
+	return audited, nil
 }

@@ -124,9 +124,7 @@ func (d *Dispatcher) Rollout(ctx context.Context, operator, version string, targ
 	if err != nil {
 		return store.Rollout{}, err
 	}
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	r := store.Rollout{ID: "r-" + hex.EncodeToString(rnd[:]), ModelVersion: version, Operator: operator, Created: time.Now().UTC()}
+	r := store.Rollout{ID: newID("r-"), ModelVersion: version, Operator: operator, Created: time.Now().UTC()}
 	var targets []control.Target
 	switch {
 	case target.Device != "":
@@ -176,4 +174,12 @@ func (d *Dispatcher) Rollout(ctx context.Context, operator, version string, targ
 		}
 	}
 	return r, errors.Join(errs...)
+}
+
+// newID returns prefix and 16 random hex digits: the id of a rollout or
+// of a feedback message.
+func newID(prefix string) string {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	return prefix + hex.EncodeToString(rnd[:])
 }

@@ -269,6 +269,9 @@ func topicKind(topic string) string {
 	case "alert", "status", "stats":
 		return k
 	case "result":
+		if len(levels) >= 2 && levels[len(levels)-2] == "feedback" {
+			return "feedback_result"
+		}
 		return "cmd_result"
 	}
 	return "other"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ood-agent/ood-agent/agent/control"
 	"github.com/ood-agent/ood-agent/agent/event"
+	"github.com/ood-agent/ood-agent/agent/feedback"
 	"github.com/ood-agent/ood-agent/docs/schema"
 	"github.com/ood-agent/ood-agent/hub/store"
 )
@@ -43,9 +44,12 @@ func reject(reason string, format string, args ...any) error {
 	return &rejectError{reason: reason, err: fmt.Errorf(format, args...)}
 }
 
-// resultKind is the topic kind of command results, after the device
-// level.
-const resultKind = "cmd/result"
+// resultKind and feedbackResultKind are the topic kinds of command and
+// feedback results, after the device level.
+const (
+	resultKind         = "cmd/result"
+	feedbackResultKind = "feedback/result"
+)
 
 // Parser turns MQTT messages under one topic prefix into store records,
 // validating JSON payloads against the published JSON Schemas.
@@ -63,7 +67,10 @@ func NewParser(prefix string) (*Parser, error) {
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
 	p := &Parser{prefix: prefix, schemas: map[string]*jsonschema.Schema{}}
-	for kind, file := range map[string]string{"alert": "alert.schema.json", "status": "status.schema.json", "stats": "stats.schema.json", resultKind: "command_result.schema.json"} {
+	files := map[string]string{"alert": "alert.schema.json", "status": "status.schema.json", "stats": "stats.schema.json",
+		resultKind: "command_result.schema.json", feedbackResultKind: "feedback.schema.json#/$defs/result"}
+	for kind, ref := range files {
+		file, fragment, _ := strings.Cut(ref, "#")
 		data, err := schema.FS.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("ingest: read schema %s: %w", file, err)
@@ -75,6 +82,9 @@ func NewParser(prefix string) (*Parser, error) {
 		url := "mem:///" + file
 		if err := c.AddResource(url, doc); err != nil {
 			return nil, fmt.Errorf("ingest: add schema %s: %w", file, err)
+		}
+		if fragment != "" {
+			url += "#" + fragment
 		}
 		if p.schemas[kind], err = c.Compile(url); err != nil {
 			return nil, fmt.Errorf("ingest: compile schema %s: %w", file, err)
@@ -96,7 +106,7 @@ func (p *Parser) Filters(group string, evidence bool) []string {
 		}
 		return "$share/" + group + "/" + f
 	}
-	fs := []string{share(p.prefix + "/+/alert"), share(p.prefix + "/+/stats"), p.prefix + "/+/status", share(p.prefix + "/+/" + resultKind)}
+	fs := []string{share(p.prefix + "/+/alert"), share(p.prefix + "/+/stats"), p.prefix + "/+/status", share(p.prefix + "/+/" + resultKind), share(p.prefix + "/+/" + feedbackResultKind)}
 	if evidence {
 		fs = append(fs, share(p.prefix+"/+/evidence/+"))
 	}
@@ -180,8 +190,36 @@ func (p *Parser) Parse(topic string, payload []byte, now time.Time, b *store.Bat
 		}
 		b.Results = append(b.Results, store.CommandResult{CommandID: r.ID, DeviceID: device, OK: r.OK, Code: string(r.Code),
 			Stage: r.Stage, Message: r.Message, Time: r.Time, Received: now, Payload: payload})
+	case feedbackResultKind:
+		var r feedback.Result
+		if err := json.Unmarshal(payload, &r); err != nil {
+			return reject(reasonSchema, "%s: %v", topic, err)
+		}
+		if r.Device != device {
+			return reject(reasonMismatch, "%s: device %q", topic, r.Device)
+		}
+		if r.ID == "" {
+			return nil // the answer to a message that was not feedback
+		}
+		// Feedback is audited with the commands (dispatch.SendFeedback),
+		// so its answer is a command result. Feedback sent from the
+		// device itself (ood-agent feedback) has no audit entry; its
+		// result is stored all the same and shows nowhere.
+		b.Results = append(b.Results, store.CommandResult{CommandID: r.ID, DeviceID: device, OK: r.OK, Code: string(r.Code),
+			Stage: "labeled", Message: feedbackMessage(r), Time: r.Time, Received: now, Payload: payload})
 	}
 	return nil
+}
+
+// feedbackMessage says what a device did with a label.
+func feedbackMessage(r feedback.Result) string {
+	switch {
+	case !r.OK:
+		return r.Message
+	case r.Class != "":
+		return fmt.Sprintf("alert %s labeled %s (class %s)", r.AlertID, r.Label, r.Class)
+	}
+	return fmt.Sprintf("alert %s labeled %s", r.AlertID, r.Label)
 }
 
 func (p *Parser) parseEvidence(device, id string, payload []byte, now time.Time, b *store.Batch) error {

@@ -95,6 +95,18 @@ func TestParse(t *testing.T) {
 		}},
 		{"result of another device", "ood/site/cam-2/cmd/result", []byte(`{"v":1,"id":"c-1","device":"cam-1","ok":true,"time":"2026-12-04T12:00:01Z"}`), reasonMismatch, nil},
 		{"result failure without code", "ood/site/cam-1/cmd/result", []byte(`{"v":1,"id":"c-1","device":"cam-1","ok":false,"time":"2026-12-04T12:00:01Z"}`), reasonSchema, nil},
+		{"feedback applied", "ood/site/cam-1/feedback/result", []byte(`{"v":1,"id":"fb-1","device":"cam-1","alert_id":"a-1","ok":true,"label":"false_alarm","class":"Sandal","time":"2026-12-04T12:00:01Z"}`), "", func(t *testing.T, b *store.Batch) {
+			if r := b.Results[0]; r.CommandID != "fb-1" || r.DeviceID != "cam-1" || !r.OK || r.Stage != "labeled" || r.Message != "alert a-1 labeled false_alarm (class Sandal)" {
+				t.Errorf("result record = %+v", r)
+			}
+		}},
+		{"feedback refused", "ood/site/cam-1/feedback/result", []byte(`{"v":1,"id":"fb-1","device":"cam-1","alert_id":"a-1","ok":false,"code":"unknown_alert","message":"no alert a-1","time":"2026-12-04T12:00:01Z"}`), "", func(t *testing.T, b *store.Batch) {
+			if r := b.Results[0]; r.OK || r.Code != "unknown_alert" || r.Message != "no alert a-1" {
+				t.Errorf("result record = %+v", r)
+			}
+		}},
+		{"feedback result with a command code", "ood/site/cam-1/feedback/result", []byte(`{"v":1,"id":"fb-1","device":"cam-1","ok":false,"code":"replayed","time":"2026-12-04T12:00:01Z"}`), reasonSchema, nil},
+		{"feedback result of another device", "ood/site/cam-2/feedback/result", []byte(`{"v":1,"id":"fb-1","device":"cam-1","ok":true,"time":"2026-12-04T12:00:01Z"}`), reasonMismatch, nil},
 		{"evidence bad id", d.Topics.Alert() + "/../evidence/", agentsim.JPEG, reasonTopic, nil},
 	}
 	for _, tt := range tests {
@@ -117,7 +129,7 @@ func TestParse(t *testing.T) {
 func TestFilters(t *testing.T) {
 	p, _ := NewParser("ood")
 	got := p.Filters("hubs", true)
-	want := []string{"$share/hubs/ood/+/alert", "$share/hubs/ood/+/stats", "ood/+/status", "$share/hubs/ood/+/cmd/result", "$share/hubs/ood/+/evidence/+"}
+	want := []string{"$share/hubs/ood/+/alert", "$share/hubs/ood/+/stats", "ood/+/status", "$share/hubs/ood/+/cmd/result", "$share/hubs/ood/+/feedback/result", "$share/hubs/ood/+/evidence/+"}
 	if len(got) != len(want) {
 		t.Fatalf("filters = %v", got)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -21,6 +23,8 @@ type Command struct {
 	TTL    time.Duration
 	// RolloutID links a rollout's commands to it; "" otherwise.
 	RolloutID string
+	// AlertID is the alert a feedback entry labels; "" otherwise.
+	AlertID string
 }
 
 // CommandResult is what a device answered to a command. A device answers
@@ -51,9 +55,9 @@ func (s *Store) AddCommand(ctx context.Context, c Command) error {
 	if args == "" {
 		args = "null"
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO commands (id, operator, type, target, args, issued_ms, ttl_s, rollout_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		c.ID, c.Operator, c.Type, c.Target, args, ms(c.Issued), int64(c.TTL/time.Second), c.RolloutID); err != nil {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO commands (id, operator, type, target, args, issued_ms, ttl_s, rollout_id, alert_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		c.ID, c.Operator, c.Type, c.Target, args, ms(c.Issued), int64(c.TTL/time.Second), c.RolloutID, c.AlertID); err != nil {
 		return fmt.Errorf("store: add command %s: %w", c.ID, err)
 	}
 	return nil
@@ -103,6 +107,8 @@ type CommandFilter struct {
 	Device string
 	// RolloutID, if set, keeps the commands of one rollout.
 	RolloutID string
+	// AlertID, if set, keeps the feedback that labels one alert.
+	AlertID string
 	// Limit caps the entries, newest first; 0 means 100.
 	Limit int
 }
@@ -119,10 +125,10 @@ func (s *Store) Commands(ctx context.Context, f CommandFilter) ([]CommandWithRes
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	cmds, err := queryAll(ctx, s.db, "commands", scanCommand, `SELECT id, operator, type, target, args, issued_ms, ttl_s, rollout_id FROM commands
+	cmds, err := queryAll(ctx, s.db, "commands", scanCommand, `SELECT id, operator, type, target, args, issued_ms, ttl_s, rollout_id, alert_id FROM commands
 		WHERE ($1 = '' OR target = 'device/' || $1 OR id IN (SELECT command_id FROM command_results WHERE device_id = $1))
-		AND ($2 = '' OR rollout_id = $2)
-		ORDER BY issued_ms DESC, id LIMIT $3`, f.Device, f.RolloutID, f.Limit)
+		AND ($2 = '' OR rollout_id = $2) AND ($3 = '' OR alert_id = $3)
+		ORDER BY issued_ms DESC, id LIMIT $4`, f.Device, f.RolloutID, f.AlertID, f.Limit)
 	if err != nil || len(cmds) == 0 {
 		return nil, err
 	}
@@ -153,7 +159,7 @@ func scanCommand(r scanner) (Command, error) {
 	var c Command
 	var args string
 	var issued, ttl int64
-	err := r.Scan(&c.ID, &c.Operator, &c.Type, &c.Target, &args, &issued, &ttl, &c.RolloutID)
+	err := r.Scan(&c.ID, &c.Operator, &c.Type, &c.Target, &args, &issued, &ttl, &c.RolloutID, &c.AlertID)
 	c.Args, c.Issued, c.TTL = []byte(args), fromMS(issued), time.Duration(ttl)*time.Second
 	return c, err
 }
@@ -166,4 +172,51 @@ func scanCommandResult(r scanner) (CommandResult, error) {
 	err := r.Scan(&cr.CommandID, &cr.DeviceID, &ok, &cr.Code, &cr.Stage, &cr.Message, &t, &rec, &cr.Duplicates, &payload)
 	cr.OK, cr.Time, cr.Received, cr.Payload = ok != 0, fromMS(t), fromMS(rec), []byte(payload)
 	return cr, err
+}
+
+// AlertFeedback returns, for those of the alerts operators have labeled
+// from the hub, the newest label and the device's answer to it.
+func (s *Store) AlertFeedback(ctx context.Context, alertIDs []string) (map[string]CommandWithResults, error) {
+	out := map[string]CommandWithResults{}
+	if len(alertIDs) == 0 {
+		return out, nil
+	}
+	in, args := placeholders(alertIDs)
+	latest := map[string]string{} // command id → alert id
+	err := queryEach(ctx, s.db, "alert feedback", scanCommand, func(c Command) {
+		if prev, ok := out[c.AlertID]; ok {
+			delete(latest, prev.ID)
+		}
+		out[c.AlertID] = CommandWithResults{Command: c}
+		latest[c.ID] = c.AlertID
+	}, `SELECT id, operator, type, target, args, issued_ms, ttl_s, rollout_id, alert_id FROM commands
+		WHERE alert_id IN (`+in+`) ORDER BY issued_ms, id`, args...)
+	if err != nil || len(latest) == 0 {
+		return out, err
+	}
+	ids := make([]string, 0, len(latest))
+	for id := range latest {
+		ids = append(ids, id)
+	}
+	in, args = placeholders(ids)
+	err = queryEach(ctx, s.db, "alert feedback results", scanCommandResult, func(r CommandResult) {
+		a := latest[r.CommandID]
+		c := out[a]
+		c.Results = append(c.Results, r)
+		out[a] = c
+	}, `SELECT command_id, device_id, ok, code, stage, message, time_ms, received_ms, duplicates, payload
+		FROM command_results WHERE command_id IN (`+in+`)`, args...)
+	return out, err
+}
+
+// placeholders returns "$1, $2, …" for the values and the values as
+// query arguments.
+func placeholders(values []string) (string, []any) {
+	marks := make([]string, len(values))
+	args := make([]any, len(values))
+	for i, v := range values {
+		marks[i] = "$" + strconv.Itoa(i+1)
+		args[i] = v
+	}
+	return strings.Join(marks, ", "), args
 }

@@ -87,3 +87,49 @@ func TestCommandsAndResults(t *testing.T) {
 		})
 	}
 }
+
+// TestAlertFeedback checks the labels of alerts sent from the hub: the
+// newest label of each alert, with the device's answer, and nothing for
+// alerts never labeled.
+func TestAlertFeedback(t *testing.T) {
+	for name, newStore := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s := newStore(t)
+			for i, c := range []store.Command{
+				{ID: "fb-1", Operator: "ui", Type: "feedback", Target: "device/cam-1", Args: []byte(`{"alert_id":"a-1","label":"confirmed"}`), AlertID: "a-1"},
+				{ID: "fb-2", Operator: "ui", Type: "feedback", Target: "device/cam-1", Args: []byte(`{"alert_id":"a-1","label":"false_alarm"}`), AlertID: "a-1"},
+				{ID: "fb-3", Operator: "api", Type: "feedback", Target: "device/cam-2", Args: []byte(`{"alert_id":"a-2","label":"confirmed"}`), AlertID: "a-2"},
+				{ID: "c-1", Operator: "api", Type: "pause", Target: "device/cam-1"},
+			} {
+				c.Issued = base.Add(time.Duration(i) * time.Second)
+				if err := s.AddCommand(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.Write(ctx, &store.Batch{Results: []store.CommandResult{
+				{CommandID: "fb-1", DeviceID: "cam-1", OK: true, Stage: "labeled", Time: base, Received: base, Payload: []byte(`{}`)},
+				{CommandID: "fb-2", DeviceID: "cam-1", OK: true, Stage: "labeled", Message: "alert a-1 labeled false_alarm", Time: base, Received: base, Payload: []byte(`{}`)},
+			}}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.AlertFeedback(ctx, []string{"a-1", "a-2", "a-3"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 2 {
+				t.Fatalf("feedback for %d alerts, want 2: %+v", len(got), got)
+			}
+			if a1 := got["a-1"]; a1.ID != "fb-2" || len(a1.Results) != 1 || a1.Results[0].Message != "alert a-1 labeled false_alarm" {
+				t.Errorf("a-1: %+v, want fb-2 with its answer", a1)
+			}
+			if a2 := got["a-2"]; a2.ID != "fb-3" || a2.AlertID != "a-2" || len(a2.Results) != 0 {
+				t.Errorf("a-2: %+v, want fb-3 without an answer yet", a2)
+			}
+			byAlert, err := s.Commands(ctx, store.CommandFilter{AlertID: "a-1"})
+			if err != nil || len(byAlert) != 2 || byAlert[0].ID != "fb-2" {
+				t.Errorf("commands of alert a-1 = %+v, %v", byAlert, err)
+			}
+		})
+	}
+}

@@ -219,6 +219,11 @@ var migrations = []string{
 		created_ms BIGINT NOT NULL
 	);
 	CREATE INDEX rollouts_created ON rollouts (created_ms)`,
+	// Operators' labels of alerts (false alarm, confirmed) go to the
+	// devices like commands and are audited with them; alert_id finds an
+	// alert's labels.
+	`ALTER TABLE commands ADD COLUMN alert_id TEXT NOT NULL DEFAULT '';
+	CREATE INDEX commands_alert ON commands (alert_id)`,
 }
 
 // migrate applies the migrations the database has not seen yet. On

@@ -80,6 +80,19 @@ func commandJSON(c store.CommandWithResults) CommandJSON {
 // largest argument and stays far below.
 const maxCommandBody = 64 << 10
 
+// decodeBody decodes the JSON body of a POST of at most maxCommandBody
+// bytes into v, refusing unknown fields; otherwise it answers 400 with
+// the shape wanted and reports false.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, want string) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxCommandBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("body: want %s: %v", want, err))
+		return false
+	}
+	return true
+}
+
 // targetOf reads the target of a POST …/commands route.
 func targetOf(r *http.Request) (control.Target, error) {
 	switch {
@@ -128,10 +141,7 @@ func (s *Server) apiSendCommand(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req CommandRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxCommandBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("body: want {\"type\": …, \"args\": {…}, \"ttl_s\": …}: %v", err))
+	if !decodeBody(w, r, &req, `{"type": …, "args": {…}, "ttl_s": …}`) {
 		return
 	}
 	cmd, status, err := s.send(r, target, req)

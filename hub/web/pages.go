@@ -259,6 +259,20 @@ func (s *Server) pageAlerts(w http.ResponseWriter, r *http.Request) {
 		nq.Set("cursor", page.Next)
 		next = "/alerts?" + nq.Encode()
 	}
+	ids := make([]string, len(page.Alerts))
+	for i, a := range page.Alerts {
+		ids[i] = a.ID
+	}
+	labels, err := s.store.AlertFeedback(r.Context(), ids)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	verdicts := map[string]*feedbackView{} // nil for an alert without a label
+	for id, c := range labels {
+		v := viewFeedback(c)
+		verdicts[id] = &v
+	}
 	csvQ := url.Values{}
 	for k, v := range filters {
 		csvQ[k] = v
@@ -268,7 +282,8 @@ func (s *Server) pageAlerts(w http.ResponseWriter, r *http.Request) {
 	s.render(w, s.pages.alerts, map[string]any{
 		"Title": "Alerts", "Nav": "alerts", "Alerts": page.Alerts, "Devices": devices,
 		"Q": filters, "Next": next, "CSV": "/api/v1/alerts?" + csvQ.Encode(), "First": q.Cursor == "",
-		"Types": []string{"alert", "event_start", "event_update", "event_end"},
+		"Types":    []string{"alert", "event_start", "event_update", "event_end"},
+		"Verdicts": verdicts, "Control": s.dispatch != nil, "Back": filters.Encode(),
 	})
 }
 

@@ -184,10 +184,7 @@ func (s *Server) startRollout(r *http.Request, req RolloutRequest) (store.Rollou
 
 func (s *Server) apiStartRollout(w http.ResponseWriter, r *http.Request) {
 	var req RolloutRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxCommandBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf(`body: want {"model": …, "target": {"device"|"group"|"all"|"percent": …}}: %v`, err))
+	if !decodeBody(w, r, &req, `{"model": …, "target": {"device"|"group"|"all"|"percent": …}}`) {
 		return
 	}
 	ro, status, err := s.startRollout(r, req)

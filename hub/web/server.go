@@ -89,6 +89,8 @@ func New(opts Options) (*Server, error) {
 	route("GET /api/v1/devices/{id}", s.apiDevice)
 	route("GET /api/v1/alerts", s.apiAlerts)
 	route("GET /api/v1/alerts/{id}", s.apiAlert)
+	route("GET /api/v1/alerts/{id}/feedback", s.apiAlertFeedback)
+	route("POST /api/v1/alerts/{id}/feedback", s.apiSendFeedback)
 	route("GET /api/v1/evidence/{id}", s.apiEvidence)
 	route("GET /api/v1/control", s.apiControl)
 	route("POST /api/v1/devices/{id}/commands", s.apiSendCommand)
@@ -108,6 +110,7 @@ func New(opts Options) (*Server, error) {
 	route("GET /{$}", s.pageFleet)
 	route("GET /devices/{id}", s.pageDevice)
 	route("GET /alerts", s.pageAlerts)
+	route("POST /alerts/{id}/feedback", s.formFeedback)
 	mux.Handle("GET /static/", http.FileServerFS(staticFS))
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
