@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ood-agent/ood-agent/agent/control"
 	"github.com/ood-agent/ood-agent/hub"
 	"github.com/ood-agent/ood-agent/hub/ingest"
 )
@@ -56,6 +57,14 @@ func runDemoHub(ctx context.Context, stdout, stderr io.Writer, listen string, ve
 	var tok [16]byte
 	crand.Read(tok[:])
 	token := hex.EncodeToString(tok[:])
+	// Fleet control is on, with a key made for this run: the cameras
+	// trust it, so the hub's command buttons, rollouts and alert labels
+	// work as in a real fleet.
+	key, err := control.GenerateKey(nil)
+	if err != nil {
+		return err
+	}
+	signer := control.NewSigner(key)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 1+len(demoCameras))
@@ -63,6 +72,7 @@ func runDemoHub(ctx context.Context, stdout, stderr io.Writer, listen string, ve
 	go func() {
 		errc <- hub.Run(ctx, hub.Config{
 			Database: "sqlite://" + filepath.Join(env.dir, "hub.db"), Listen: listen, Token: token,
+			Signer: signer, DataDir: filepath.Join(env.dir, "hub-data"),
 			Ingest: ingest.Options{Broker: env.broker.URL(), ClientID: "demo-hub", Prefix: "ood", Evidence: true},
 			Logger: env.log.With("component", "hub"), Ready: func(a net.Addr) { ready <- a },
 		})
@@ -79,10 +89,14 @@ func runDemoHub(ctx context.Context, stdout, stderr io.Writer, listen string, ve
 		if err := os.Mkdir(inbox, 0o755); err != nil {
 			return err
 		}
+		// Each camera has its own state directory (the outbox's): its
+		// feedback store, control state and rolled-out models.
 		flags, err := demoFlags(cam.id, map[string]string{
 			"device_id": cam.id, "mqtt.broker": env.broker.URL(), "source.type": "dir",
-			"source.dir.path": inbox, "source.dir.watch": "true", "outbox.path": filepath.Join(env.dir, cam.id+".db"),
+			"source.dir.path": inbox, "source.dir.watch": "true", "outbox.path": filepath.Join(env.dir, cam.id+"-state", "outbox.db"),
 			"http.listen": "", "mqtt.stats_interval": "10s", "mqtt.evidence.enabled": "true", "log.level": "warn",
+			"control.trusted_keys": signer.PublicKey(), "control.rollout.hub_url": "http://" + addr.String() + "/",
+			"control.rollout.allow_http": "true", "feedback.enabled": "true",
 		})
 		if err != nil {
 			return err
@@ -93,6 +107,7 @@ func runDemoHub(ctx context.Context, stdout, stderr io.Writer, listen string, ve
 
 	fmt.Fprintf(stdout, "ood-agent demo --hub: embedded broker at %s, %d simulated cameras, hub on SQLite in %s\n\n", env.broker.URL(), len(demoCameras), env.dir)
 	fmt.Fprintf(stdout, "Open the hub (the link logs you in):\n\n    http://%s/?token=%s\n\n", addr, token)
+	fmt.Fprintf(stdout, "Fleet control is on (the cameras trust this run's key): pause or reload a camera from its page,\nroll out a model, and label alerts on the Alerts page (false alarm / confirmed) for the cameras' adapt.\n\n")
 	fmt.Fprintf(stdout, "The same token works for the API:\n\n    curl -H 'Authorization: Bearer %s' http://%s/api/v1/devices\n\nPress Ctrl-C to stop.\n", token, addr)
 	select {
 	case <-ctx.Done():

@@ -137,6 +137,41 @@ func TestHubDemo(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+
+	// Control is on and the cameras trust the hub: an operator's label of
+	// an alert reaches its camera's feedback store, which answers.
+	var info struct{ Enabled bool }
+	if code, body := apiGet(t, base+"api/v1/control", token); code != 200 || json.Unmarshal([]byte(body), &info) != nil || !info.Enabled {
+		t.Fatalf("control: %d %s", code, body)
+	}
+	_, body := apiGet(t, base+"api/v1/alerts?type=alert&limit=1", token)
+	var alerts struct{ Alerts []struct{ ID string } }
+	if json.Unmarshal([]byte(body), &alerts); len(alerts.Alerts) == 0 {
+		t.Fatalf("no alert: %s", body)
+	}
+	id := alerts.Alerts[0].ID
+	req, _ := http.NewRequest("POST", base+"api/v1/alerts/"+id+"/feedback", strings.NewReader(`{"label":"confirmed"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST feedback: %d", resp.StatusCode)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		_, body := apiGet(t, base+"api/v1/alerts/"+id+"/feedback", token)
+		var fb struct {
+			Feedback *struct{ Results []struct{ OK bool } }
+		}
+		if json.Unmarshal([]byte(body), &fb) == nil && fb.Feedback != nil && len(fb.Feedback.Results) == 1 && fb.Feedback.Results[0].OK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the camera did not apply the label: %s", body)
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("demo: %v", err)
