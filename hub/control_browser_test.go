@@ -97,7 +97,7 @@ func TestBrowserFeedback(t *testing.T) {
 	chrome := chromium(t)
 	const prefix = "ood"
 	ctx, broker, signer, a := startFleet(t, prefix)
-	st, alerts := startFeedbackDevice(t, ctx, broker.URL(), prefix, "cam-f", signer.PublicKey())
+	_, _, st, alerts := startFeedbackDevice(t, ctx, broker.URL(), prefix, "cam-f", signer.PublicKey())
 	waitAlerts(t, a, "cam-f", 3)
 
 	bctx := newBrowser(t, ctx, chrome, t.TempDir())

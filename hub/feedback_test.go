@@ -13,6 +13,7 @@ import (
 	"github.com/ood-agent/ood-agent/agent/control"
 	"github.com/ood-agent/ood-agent/agent/event"
 	"github.com/ood-agent/ood-agent/agent/feedback"
+	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/hub/internal/agentsim"
 	"github.com/ood-agent/ood-agent/hub/web"
 )
@@ -25,7 +26,7 @@ func TestFeedbackThroughTheHub(t *testing.T) {
 	const prefix = "ood/site"
 	ctx, broker, signer, a := startFleet(t, prefix)
 
-	st, alerts := startFeedbackDevice(t, ctx, broker.URL(), prefix, "cam-f", signer.PublicKey())
+	dev, conn, st, alerts := startFeedbackDevice(t, ctx, broker.URL(), prefix, "cam-f", signer.PublicKey())
 	waitAlerts(t, a, "cam-f", 3)
 
 	// Through the API: a false alarm with its true class.
@@ -87,8 +88,19 @@ func TestFeedbackThroughTheHub(t *testing.T) {
 		t.Errorf("labels in the device's store: %v", labels)
 	}
 
-	// What no device would take is refused before it is signed.
+	// What no device would take is refused before it is signed: a bad
+	// label, a class with confirmed, an alert the hub does not have, and
+	// an event_end message (devices keep the frames of alerts and event
+	// starts).
+	end := dev.Alert(time.Now().UTC())
+	end.Type, end.Event = event.TypeEventEnd, &event.EventInfo{ID: end.ID, Start: end.Time, PeakScore: end.Score, PeakEnergy: end.Energy,
+		PeakFrameSeq: end.FrameSeq, Frames: 3, OODFrames: 2, Duration: time.Second, EndReason: event.EndInDistribution}
+	if err := agentsim.Publish(ctx, conn, dev.Topics.Alert(), end, false); err != nil {
+		t.Fatal(err)
+	}
+	waitAlerts(t, a, "cam-f", 4)
 	for path, body := range map[string]string{
+		"/api/v1/alerts/" + end.ID + "/feedback":       `{"label":"confirmed"}`,
 		"/api/v1/alerts/" + alerts[0].ID + "/feedback": `{"label":"maybe"}`,
 		"/api/v1/alerts/" + alerts[1].ID + "/feedback": `{"label":"confirmed","class":"Coat"}`,
 		"/api/v1/alerts/no-such-alert/feedback":        `{"label":"confirmed"}`,
@@ -103,7 +115,7 @@ func TestFeedbackThroughTheHub(t *testing.T) {
 // startFeedbackDevice publishes three alerts of device id and runs its
 // feedback service, trusting trustedKey, on a real store that holds the
 // first two (the third was evicted, say).
-func startFeedbackDevice(t *testing.T, ctx context.Context, broker, prefix, id, trustedKey string) (*feedback.Store, []event.Message) {
+func startFeedbackDevice(t *testing.T, ctx context.Context, broker, prefix, id, trustedKey string) (*agentsim.Device, *mqtt.Client, *feedback.Store, []event.Message) {
 	t.Helper()
 	dev, err := agentsim.NewDevice(prefix, id)
 	if err != nil {
@@ -144,7 +156,7 @@ func startFeedbackDevice(t *testing.T, ctx context.Context, broker, prefix, id, 
 		t.Fatal(err)
 	}
 	go svc.Run(ctx)
-	return st, alerts
+	return dev, conn, st, alerts
 }
 
 // waitAlerts returns once the hub has stored n alerts of device.

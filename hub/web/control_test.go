@@ -15,14 +15,15 @@ import (
 // turn control on, and the device page says it instead of showing
 // buttons.
 func TestControlOff(t *testing.T) {
-	ts, _ := fixture(t)
+	ts, alerts := fixture(t)
 	_, body := get(t, ts, "/api/v1/control", true)
 	var info web.ControlJSON
 	if err := json.Unmarshal([]byte(body), &info); err != nil || info.Enabled || !strings.Contains(info.Message, "hub.control.key_file") {
 		t.Errorf("control = %s (%v)", body, err)
 	}
-	for _, path := range []string{"/api/v1/devices/cam-ok/commands", "/api/v1/groups/lobby/commands", "/api/v1/commands"} {
-		req, _ := http.NewRequest("POST", ts.URL+path, strings.NewReader(`{"type":"pause"}`))
+	for path, body := range map[string]string{"/api/v1/devices/cam-ok/commands": `{"type":"pause"}`, "/api/v1/groups/lobby/commands": `{"type":"pause"}`,
+		"/api/v1/commands": `{"type":"pause"}`, "/api/v1/alerts/" + alerts[0].ID + "/feedback": `{"label":"confirmed"}`} {
+		req, _ := http.NewRequest("POST", ts.URL+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := ts.Client().Do(req)
 		if err != nil {
@@ -37,6 +38,9 @@ func TestControlOff(t *testing.T) {
 	_, page := get(t, ts, "/devices/cam-ok", true)
 	if strings.Contains(page, `value="pause"`) || !strings.Contains(page, "fleet control is off") {
 		t.Error("device page shows command buttons while control is off")
+	}
+	if _, page := get(t, ts, "/alerts", true); strings.Contains(page, `value="false_alarm"`) || !strings.Contains(page, alerts[0].ID) {
+		t.Error("alerts page shows verdict buttons while control is off")
 	}
 	if resp, body := get(t, ts, "/api/v1/commands", true); resp.StatusCode != 200 || !strings.Contains(body, `"commands": []`) {
 		t.Errorf("empty audit log: %d %s", resp.StatusCode, body)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/ood-agent/ood-agent/agent/event"
 	"github.com/ood-agent/ood-agent/agent/feedback"
 	"github.com/ood-agent/ood-agent/hub/dispatch"
 	"github.com/ood-agent/ood-agent/hub/store"
@@ -35,6 +36,8 @@ func (s *Server) sendFeedback(r *http.Request, alertID string, req FeedbackReque
 		s.metrics.dbErrors.Inc()
 		s.log.Error("store query failed", "path", r.URL.Path, "err", err)
 		return store.Command{}, http.StatusInternalServerError, errors.New("database error")
+	case !labelable(a.Type):
+		return store.Command{}, http.StatusBadRequest, fmt.Errorf("alert %s is an %s message: devices keep the frames of alert and event_start messages, label those", a.ID, a.Type)
 	}
 	c, err := s.dispatch.SendFeedback(r.Context(), dispatch.Feedback{Operator: operatorOf(r), Device: a.DeviceID, AlertID: a.ID,
 		Label: feedback.Kind(req.Label), Class: strings.TrimSpace(req.Class)})
@@ -108,6 +111,12 @@ func (s *Server) formFeedback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// labelable reports whether devices keep the frame of a message of type
+// typ for labeling (agent/runner records alerts and event starts).
+func labelable(typ string) bool {
+	return typ == string(event.TypeAlert) || typ == string(event.TypeEventStart)
 }
 
 // feedbackView is what the alerts page shows of an alert's label.

@@ -57,6 +57,7 @@ func newPages() (*pages, error) {
 		"fp":        func(v *float64) string { return fmtPtr(v) },
 		"utc":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
 		"settings":  func(payload []byte) string { return string(settingsOf(payload)) },
+		"labelable": labelable,
 		"sum": func(v []int) int {
 			n := 0
 			for _, c := range v {
