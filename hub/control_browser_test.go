@@ -97,6 +97,9 @@ func TestBrowserFeedback(t *testing.T) {
 	chrome := chromium(t)
 	const prefix = "ood"
 	ctx, broker, signer, a := startFleet(t, prefix)
+	// The hub has subscribed once it has the probe's retained status:
+	// alerts published before that would not reach it.
+	waitDevices(t, a, 1)
 	_, _, st, alerts := startFeedbackDevice(t, ctx, broker.URL(), prefix, "cam-f", signer.PublicKey())
 	waitAlerts(t, a, "cam-f", 3)
 
@@ -126,6 +129,15 @@ func TestBrowserFeedback(t *testing.T) {
 	saveShot(t, "alerts-feedback.png", run(t, bctx, chromedp.FullScreenshot(100)))
 	if verdict != "false alarm (Coat): applied" {
 		t.Errorf("verdict on the alerts page: %q", verdict)
+	}
+	// The device page lists the alert with its verdict, and buttons for
+	// the others.
+	if err := chromedp.Do(bctx, chromedp.Navigate(a.base+"/devices/cam-f"), chromedp.WaitVisible(chromedp.CSS(`#alerts`))); err != nil {
+		t.Fatal(err)
+	}
+	items := run(t, bctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll('li.alert div.verdict')).map(v => v.querySelector('form') ? 'buttons' : v.textContent.trim()).join('|')`))
+	if items != "buttons|buttons|false alarm (Coat): applied" {
+		t.Errorf("verdicts on the device page: %q", items)
 	}
 	for _, e := range st.List() {
 		if e.AlertID == alerts[0].ID && (e.Label == nil || e.Label.Kind != "false_alarm" || e.Label.Class != "Coat") {

@@ -26,6 +26,9 @@ func TestFeedbackThroughTheHub(t *testing.T) {
 	const prefix = "ood/site"
 	ctx, broker, signer, a := startFleet(t, prefix)
 
+	// The hub has subscribed once it has the probe's retained status:
+	// alerts published before that would not reach it.
+	waitDevices(t, a, 1)
 	dev, conn, st, alerts := startFeedbackDevice(t, ctx, broker.URL(), prefix, "cam-f", signer.PublicKey())
 	waitAlerts(t, a, "cam-f", 3)
 
@@ -46,10 +49,14 @@ func TestFeedbackThroughTheHub(t *testing.T) {
 		t.Errorf("GET feedback = %+v", fb.Feedback)
 	}
 
-	// Through the alerts page: "confirmed" on the second alert, a label
-	// of the third, which the device no longer holds.
-	for _, id := range []string{alerts[1].ID, alerts[2].ID} {
-		form := url.Values{"label": {"confirmed"}, "class": {"ignored"}, "back": {"device=cam-f"}}
+	// Through the pages' buttons: "confirmed" on the second alert, from
+	// the alerts page, and on the third, which the device no longer
+	// holds, from a form whose return address points off the hub.
+	for id, back := range map[string][2]string{
+		alerts[1].ID: {"/alerts?device=cam-f", "/alerts?device=cam-f"},
+		alerts[2].ID: {"//evil.example/alerts", "/alerts"},
+	} {
+		form := url.Values{"label": {"confirmed"}, "class": {"ignored"}, "back": {back[0]}}
 		req, _ := http.NewRequest("POST", a.base+"/alerts/"+id+"/feedback", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Authorization", "Bearer "+a.token)
@@ -58,7 +65,7 @@ func TestFeedbackThroughTheHub(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/alerts?device=cam-f" {
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != back[1] {
 			t.Fatalf("form POST: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
 		}
 	}

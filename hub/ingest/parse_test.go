@@ -153,6 +153,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(d.Topics.Status(), mustJSON(f, d.Status(event.StateOffline, now)))
 	f.Add(d.Topics.Evidence("x"), agentsim.JPEG)
 	f.Add("ood/cam/cmd/result", []byte(`{"v":1,"id":"c-1","device":"cam","ok":true,"time":"2026-12-04T12:00:01Z"}`))
+	f.Add("ood/cam/feedback/result", []byte(`{"v":1,"id":"fb-1","device":"cam","alert_id":"a-1","ok":true,"label":"confirmed","time":"2026-12-04T12:00:01Z"}`))
 	p, err := NewParser("ood")
 	if err != nil {
 		f.Fatal(err)
@@ -169,7 +170,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%d records from one message", b.Len())
 		}
 		for _, r := range b.Results {
-			if topic != "ood/"+r.DeviceID+"/cmd/result" {
+			if topic != "ood/"+r.DeviceID+"/cmd/result" && topic != "ood/"+r.DeviceID+"/feedback/result" {
 				t.Fatalf("result of %q stored from topic %q", r.DeviceID, topic)
 			}
 		}

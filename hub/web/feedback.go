@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,13 +105,24 @@ func (s *Server) formFeedback(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), status)
 		return
 	}
-	back := "/alerts"
-	if q := r.PostForm.Get("back"); q != "" {
-		if v, err := url.ParseQuery(q); err == nil {
-			back += "?" + v.Encode()
-		}
+	http.Redirect(w, r, localPath(r.PostForm.Get("back"), "/alerts"), http.StatusSeeOther)
+}
+
+// localPath returns p when it is a path on this hub ("/…", not "//…"),
+// else def: a form's return address must not send the browser elsewhere.
+func localPath(p, def string) string {
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(p, "//") || strings.Contains(p, "\\") {
+		return def
 	}
-	http.Redirect(w, r, back, http.StatusSeeOther)
+	return u.RequestURI() + fragment(u)
+}
+
+func fragment(u *url.URL) string {
+	if u.Fragment == "" {
+		return ""
+	}
+	return "#" + u.EscapedFragment()
 }
 
 // labelable reports whether devices keep the frame of a message of type
@@ -119,7 +131,40 @@ func labelable(typ string) bool {
 	return typ == string(event.TypeAlert) || typ == string(event.TypeEventStart)
 }
 
-// feedbackView is what the alerts page shows of an alert's label.
+// alertRow is an alert as the pages list it, with its verdict: the newest
+// label sent from the hub, or the buttons that send one.
+type alertRow struct {
+	store.Alert
+	Verdict *feedbackView // nil when the hub has sent no label
+	// CanLabel shows the buttons: control on, and a message whose frame
+	// the device keeps.
+	CanLabel bool
+	// Back is where the buttons return to (a path on the hub).
+	Back string
+}
+
+// alertRows pairs the alerts with their labels.
+func (s *Server) alertRows(ctx context.Context, alerts []store.Alert, back string) ([]alertRow, error) {
+	ids := make([]string, len(alerts))
+	for i, a := range alerts {
+		ids[i] = a.ID
+	}
+	labels, err := s.store.AlertFeedback(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]alertRow, len(alerts))
+	for i, a := range alerts {
+		rows[i] = alertRow{Alert: a, CanLabel: s.dispatch != nil && labelable(a.Type), Back: back}
+		if c, ok := labels[a.ID]; ok {
+			v := viewFeedback(c)
+			rows[i].Verdict = &v
+		}
+	}
+	return rows, nil
+}
+
+// feedbackView is what the pages show of an alert's label.
 type feedbackView struct {
 	Label   string
 	Class   string

@@ -24,3 +24,20 @@ func FuzzJSONNumber(f *testing.F) {
 		}
 	})
 }
+
+func TestLocalPath(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"/alerts?device=cam-f", "/alerts?device=cam-f"},
+		{"/devices/cam%20f#alerts", "/devices/cam%20f#alerts"},
+		{"", "/alerts"},
+		{"alerts", "/alerts"},
+		{"//evil.example/x", "/alerts"},
+		{"https://evil.example/", "/alerts"},
+		{"/\\evil.example", "/alerts"},
+		{"javascript:alert(1)", "/alerts"},
+	} {
+		if got := localPath(tt.in, "/alerts"); got != tt.want {
+			t.Errorf("localPath(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -57,7 +57,6 @@ func newPages() (*pages, error) {
 		"fp":        func(v *float64) string { return fmtPtr(v) },
 		"utc":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
 		"settings":  func(payload []byte) string { return string(settingsOf(payload)) },
-		"labelable": labelable,
 		"sum": func(v []int) int {
 			n := 0
 			for _, c := range v {
@@ -215,9 +214,14 @@ func (s *Server) pageDevice(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
+	latest, err := s.alertRows(r.Context(), page.Alerts, "/devices/"+url.PathEscape(id)+"#alerts")
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	pctFormat := func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
 	s.render(w, s.pages.device, map[string]any{
-		"Title": v.ID, "Nav": "fleet", "D": v, "Alerts": page.Alerts, "Commands": cmds, "Control": s.controlInfo(),
+		"Title": v.ID, "Nav": "fleet", "D": v, "Alerts": latest, "Commands": cmds, "Control": s.controlInfo(),
 		"Timeline": timeline.svg(),
 		"FPS":      chart{Title: "Frames per second", Series: []series{fps}}.svg(),
 		"Latency":  chart{Title: "Inference time, median (ms)", Series: []series{latency}}.svg(),
@@ -260,19 +264,10 @@ func (s *Server) pageAlerts(w http.ResponseWriter, r *http.Request) {
 		nq.Set("cursor", page.Next)
 		next = "/alerts?" + nq.Encode()
 	}
-	ids := make([]string, len(page.Alerts))
-	for i, a := range page.Alerts {
-		ids[i] = a.ID
-	}
-	labels, err := s.store.AlertFeedback(r.Context(), ids)
+	rows, err := s.alertRows(r.Context(), page.Alerts, "/alerts?"+filters.Encode())
 	if err != nil {
 		s.pageError(w, r, err)
 		return
-	}
-	verdicts := map[string]*feedbackView{} // nil for an alert without a label
-	for id, c := range labels {
-		v := viewFeedback(c)
-		verdicts[id] = &v
 	}
 	csvQ := url.Values{}
 	for k, v := range filters {
@@ -281,10 +276,9 @@ func (s *Server) pageAlerts(w http.ResponseWriter, r *http.Request) {
 	csvQ.Del("limit")
 	csvQ.Set("format", "csv")
 	s.render(w, s.pages.alerts, map[string]any{
-		"Title": "Alerts", "Nav": "alerts", "Alerts": page.Alerts, "Devices": devices,
+		"Title": "Alerts", "Nav": "alerts", "Alerts": rows, "Devices": devices,
 		"Q": filters, "Next": next, "CSV": "/api/v1/alerts?" + csvQ.Encode(), "First": q.Cursor == "",
-		"Types":    []string{"alert", "event_start", "event_update", "event_end"},
-		"Verdicts": verdicts, "Control": s.dispatch != nil, "Back": filters.Encode(),
+		"Types": []string{"alert", "event_start", "event_update", "event_end"},
 	})
 }
 
