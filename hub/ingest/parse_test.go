@@ -181,3 +181,15 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestTopicKind(t *testing.T) {
+	for topic, want := range map[string]string{
+		"ood/cam/alert": "alert", "ood/cam/stats": "stats", "ood/cam/status": "status",
+		"ood/cam/evidence/e-1": "evidence", "ood/cam/cmd/result": "cmd_result",
+		"ood/cam/feedback/result": "feedback_result", "ood/cam/feedback": "other",
+	} {
+		if got := topicKind(topic); got != want {
+			t.Errorf("topicKind(%q) = %q, want %q", topic, got, want)
+		}
+	}
+}
