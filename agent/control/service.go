@@ -41,6 +41,10 @@ type Outcome struct {
 	// Settings are the effective settings after the command, marshalled
 	// to JSON as they are.
 	Settings any
+	// Then, if set, runs once this outcome's result has been published: a
+	// long command starts its later stages there, so that their results
+	// cannot overtake it.
+	Then func()
 }
 
 // ResultVersion is the result format version.
@@ -175,6 +179,9 @@ func (s *Service) Process(ctx context.Context, raw []byte) Result {
 		s.log.Warn("command failed", "id", cmd.ID, "type", cmd.Type, "code", r.Code, "err", err)
 	}
 	s.Report(ctx, r)
+	if err == nil && out.Then != nil {
+		out.Then()
+	}
 	return r
 }
 

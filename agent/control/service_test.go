@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -228,5 +229,39 @@ func TestRefusalResultsRateLimited(t *testing.T) {
 	// Accepted commands are always answered.
 	if r := s.Process(context.Background(), seal(t, key, wire(TypePause, "device/cam-a", nil))); !r.OK || published != refusalBurst+4 {
 		t.Errorf("accepted command during the flood: %+v, %d published", r, published)
+	}
+}
+
+// TestOutcomeThenAfterResult: a long command's later stages start from
+// Outcome.Then, which runs once its first result is published, and not
+// for a failed command.
+func TestOutcomeThenAfterResult(t *testing.T) {
+	key := newKey(t)
+	v := newVerifier(t, ringOf(key), "cam-a")
+	var events []string
+	tr := transportFunc(func(_ string, p []byte) error {
+		var r Result
+		json.Unmarshal(p, &r)
+		events = append(events, "published "+r.Stage+string(r.Code))
+		return nil
+	})
+	fail := false
+	s, err := NewService(ServiceOptions{Prefix: "ood", Verifier: v, Transport: tr,
+		Handler: HandlerFunc(func(context.Context, Command) (Outcome, error) {
+			if fail {
+				return Outcome{Then: func() { events = append(events, "then of a failure") }}, errors.New("no")
+			}
+			return Outcome{Stage: "accepted", Then: func() { events = append(events, "then") }}, nil
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Process(context.Background(), seal(t, key, wire(TypePause, "device/cam-a", nil)))
+	fail = true
+	second := wire(TypeResume, "device/cam-a", nil)
+	second["id"], second["nonce"], second["seq"] = "c-2", "n-2", 101
+	s.Process(context.Background(), seal(t, key, second))
+	if want := []string{"published accepted", "then", "published apply_failed"}; !slices.Equal(events, want) {
+		t.Errorf("events %q, want %q", events, want)
 	}
 }

@@ -50,8 +50,10 @@ func NewSwapper(ctx context.Context, m *Manager, report func(context.Context, co
 	return s
 }
 
-// Start begins the rollout of a verified rollout command and returns at
-// once; the steps follow as results with the command's id.
+// Start accepts a verified rollout command and returns at once; the
+// preparation starts when the control service runs the outcome's Then,
+// after publishing "accepted", and its steps follow as results with the
+// command's id.
 func (s *Swapper) Start(cmd control.Command) (control.Outcome, error) {
 	args, ok := cmd.Args.(*control.RolloutArgs)
 	if !ok || cmd.Type != control.TypeRollout {
@@ -70,7 +72,7 @@ func (s *Swapper) Start(cmd control.Command) (control.Outcome, error) {
 	if busy {
 		return control.Outcome{}, ErrBusy
 	}
-	go func() {
+	prepare := func() {
 		c, err := s.m.Prepare(s.ctx, args.Manifest)
 		if err != nil {
 			// Prepare reported the failure unless it never started.
@@ -85,8 +87,11 @@ func (s *Swapper) Start(cmd control.Command) (control.Outcome, error) {
 		case <-s.ctx.Done():
 			c.Close()
 		}
-	}()
-	return control.Outcome{Stage: "accepted", Message: fmt.Sprintf("rolling out %s", man.Version), Settings: map[string]any{"version": man.Version}}, nil
+	}
+	// The download starts once "accepted" is out (Outcome.Then), so that
+	// its "downloading" cannot reach the hub first.
+	return control.Outcome{Stage: "accepted", Message: fmt.Sprintf("rolling out %s", man.Version), Settings: map[string]any{"version": man.Version},
+		Then: func() { go prepare() }}, nil
 }
 
 // Offer hands the frame loop a candidate prepared outside a command,
