@@ -174,6 +174,9 @@ func Train(ctx context.Context, orig *ood.Head, id []Sample, outliers [][]float3
 // trains all but one of them, and no extra training on all samples is
 // needed (a MobileNet-sized head takes seconds per training).
 func crossTrain(ctx context.Context, orig *ood.Head, id []Sample, outliers [][]float32, opts Options) (*crossCheck, *ood.Head, Report, error) {
+	if opts.Folds < 2 {
+		return nil, nil, Report{}, fmt.Errorf("adapt: %d folds: cross-validation needs at least 2", opts.Folds)
+	}
 	folds := deal(id, opts.Folds, opts.Seed)
 	cv := &crossCheck{orig: orig, folds: folds, heads: make([]*ood.Head, len(folds)), samples: len(id)}
 	for _, f := range folds {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ood-agent/ood-agent/model/ood"
@@ -185,6 +186,9 @@ func TestTrainRejectsBadInput(t *testing.T) {
 		if _, _, err := Train(context.Background(), h, tt.id, tt.outliers, Options{}); err == nil {
 			t.Errorf("%s: Train succeeded", tt.name)
 		}
+	}
+	if _, _, err := Train(context.Background(), h, good, nil, Options{Folds: 1}); err == nil || !strings.Contains(err.Error(), "at least 2") {
+		t.Errorf("Train with one fold: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
