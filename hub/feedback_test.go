@@ -107,10 +107,11 @@ func TestFeedbackThroughTheHub(t *testing.T) {
 	}
 	waitAlerts(t, a, "cam-f", 4)
 	for path, body := range map[string]string{
-		"/api/v1/alerts/" + end.ID + "/feedback":       `{"label":"confirmed"}`,
-		"/api/v1/alerts/" + alerts[0].ID + "/feedback": `{"label":"maybe"}`,
-		"/api/v1/alerts/" + alerts[1].ID + "/feedback": `{"label":"confirmed","class":"Coat"}`,
-		"/api/v1/alerts/no-such-alert/feedback":        `{"label":"confirmed"}`,
+		"/api/v1/alerts/" + end.ID + "/feedback":        `{"label":"confirmed"}`,
+		"/api/v1/alerts/" + alerts[0].ID + "/feedback":  `{"label":"maybe"}`,
+		"/api/v1/alerts/" + alerts[1].ID + "/feedback":  `{"label":"confirmed","class":"Coat"}`,
+		"/api/v1/alerts/" + alerts[0].ID + "/feedback?": `{"label":"false_alarm","class":"../etc"}`,
+		"/api/v1/alerts/no-such-alert/feedback":         `{"label":"confirmed"}`,
 	} {
 		var out struct{ Error string }
 		if code := a.do("POST", path, "application/json", []byte(body), &out); code < 400 || code >= 500 || out.Error == "" {

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ood-agent/ood-agent/agent/control"
 	"github.com/ood-agent/ood-agent/agent/feedback"
@@ -134,6 +136,9 @@ func (d *Dispatcher) SendFeedback(ctx context.Context, f Feedback) (store.Comman
 		return store.Command{}, fmt.Errorf("%w: label must be %s or %s, got %q", ErrBadFeedback, feedback.FalseAlarm, feedback.Confirmed, f.Label)
 	case f.Label == feedback.Confirmed && f.Class != "":
 		return store.Command{}, fmt.Errorf("%w: a class goes only with %s", ErrBadFeedback, feedback.FalseAlarm)
+	case utf8.RuneCountInString(f.Class) > 128 || strings.ContainsAny(f.Class, "/\\") || f.Class == "." || f.Class == "..":
+		// feedback.schema.json's class: the device files the frame under it.
+		return store.Command{}, fmt.Errorf("%w: class %q: at most 128 characters, no slashes, not . or ..", ErrBadFeedback, f.Class)
 	}
 	target, err := control.ParseTarget("device/" + f.Device)
 	if err != nil {
