@@ -148,40 +148,28 @@ func (p *Parser) Parse(topic string, payload []byte, now time.Time, b *store.Bat
 	}
 	switch kind {
 	case "alert":
-		var m event.Message
-		if err := json.Unmarshal(payload, &m); err != nil {
-			return reject(reasonSchema, "%s: %v", topic, err)
+		m, err := decodeOwn(topic, device, payload, "device_id", func(m *event.Message) string { return m.DeviceID })
+		if err != nil {
+			return err
 		}
-		if m.DeviceID != device {
-			return reject(reasonMismatch, "%s: device_id %q", topic, m.DeviceID)
-		}
-		b.Alerts = append(b.Alerts, alertRecord(&m, payload, now))
+		b.Alerts = append(b.Alerts, alertRecord(m, payload, now))
 	case "stats":
-		var s event.Stats
-		if err := json.Unmarshal(payload, &s); err != nil {
-			return reject(reasonSchema, "%s: %v", topic, err)
+		s, err := decodeOwn(topic, device, payload, "device_id", func(s *event.Stats) string { return s.DeviceID })
+		if err != nil {
+			return err
 		}
-		if s.DeviceID != device {
-			return reject(reasonMismatch, "%s: device_id %q", topic, s.DeviceID)
-		}
-		b.Stats = append(b.Stats, statsRecord(&s, payload, now))
+		b.Stats = append(b.Stats, statsRecord(s, payload, now))
 	case "status":
-		var s event.Status
-		if err := json.Unmarshal(payload, &s); err != nil {
-			return reject(reasonSchema, "%s: %v", topic, err)
-		}
-		if s.DeviceID != device {
-			return reject(reasonMismatch, "%s: device_id %q", topic, s.DeviceID)
+		s, err := decodeOwn(topic, device, payload, "device_id", func(s *event.Status) string { return s.DeviceID })
+		if err != nil {
+			return err
 		}
 		b.Statuses = append(b.Statuses, store.Status{DeviceID: device, State: string(s.State), Time: s.Time, Received: now,
 			Version: s.Version, ModelName: s.Model.Name, ModelSHA: s.Model.SHA256})
 	case resultKind:
-		var r control.Result
-		if err := json.Unmarshal(payload, &r); err != nil {
-			return reject(reasonSchema, "%s: %v", topic, err)
-		}
-		if r.Device != device {
-			return reject(reasonMismatch, "%s: device %q", topic, r.Device)
+		r, err := decodeOwn(topic, device, payload, "device", func(r *control.Result) string { return r.Device })
+		if err != nil {
+			return err
 		}
 		if r.ID == "" {
 			// The answer to a message that was not a command at all:
@@ -191,24 +179,34 @@ func (p *Parser) Parse(topic string, payload []byte, now time.Time, b *store.Bat
 		b.Results = append(b.Results, store.CommandResult{CommandID: r.ID, DeviceID: device, OK: r.OK, Code: string(r.Code),
 			Stage: r.Stage, Message: r.Message, Time: r.Time, Received: now, Payload: payload})
 	case feedbackResultKind:
-		var r feedback.Result
-		if err := json.Unmarshal(payload, &r); err != nil {
-			return reject(reasonSchema, "%s: %v", topic, err)
-		}
-		if r.Device != device {
-			return reject(reasonMismatch, "%s: device %q", topic, r.Device)
+		r, err := decodeOwn(topic, device, payload, "device", func(r *feedback.Result) string { return r.Device })
+		if err != nil {
+			return err
 		}
 		if r.ID == "" {
 			return nil // the answer to a message that was not feedback
 		}
 		// Feedback is audited with the commands (dispatch.SendFeedback),
-		// so its answer is a command result. Feedback sent from the
-		// device itself (ood-agent feedback) has no audit entry; its
-		// result is stored all the same and shows nowhere.
+		// so its answer is a command result. Feedback another sender
+		// published on the broker has no audit entry; its result is
+		// stored all the same and shows nowhere.
 		b.Results = append(b.Results, store.CommandResult{CommandID: r.ID, DeviceID: device, OK: r.OK, Code: string(r.Code),
-			Stage: "labeled", Message: feedbackMessage(r), Time: r.Time, Received: now, Payload: payload})
+			Stage: "labeled", Message: feedbackMessage(*r), Time: r.Time, Received: now, Payload: payload})
 	}
 	return nil
+}
+
+// decodeOwn decodes a payload the schema has accepted and checks that
+// the device it names (in field) is the one of its topic.
+func decodeOwn[T any](topic, device string, payload []byte, field string, owner func(*T) string) (*T, error) {
+	v := new(T)
+	if err := json.Unmarshal(payload, v); err != nil {
+		return nil, reject(reasonSchema, "%s: %v", topic, err)
+	}
+	if d := owner(v); d != device {
+		return nil, reject(reasonMismatch, "%s: %s %q", topic, field, d)
+	}
+	return v, nil
 }
 
 // feedbackMessage says what a device did with a label.
