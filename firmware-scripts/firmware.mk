@@ -120,9 +120,12 @@ test-arm:
 	echo "== arm64 without the dot product (qemu-aarch64 -cpu cortex-a53): kernels and conformance"; \
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 QEMU_AARCH64=$(QEMU_AARCH64) QEMU_CPU=cortex-a53 \
 		$(GO) test -exec $(CURDIR)/$(FW)/qemu-exec.sh $(TEST_ARM_FLAGS) -short $(TEST_ARM_KERNEL_PKGS); \
-	echo "== armv7 (qemu-arm)"; \
+	echo "== armv7 (qemu-arm, NEON: kernel levels generic, neon)"; \
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 QEMU_ARM=$(QEMU_ARM) \
-		$(GO) test -exec $(CURDIR)/$(FW)/qemu-exec.sh $(TEST_ARM_FLAGS) $(FW_SKIP_FLAG) $(TEST_ARM_PKGS)
+		$(GO) test -exec $(CURDIR)/$(FW)/qemu-exec.sh $(TEST_ARM_FLAGS) $(FW_SKIP_FLAG) $(TEST_ARM_PKGS); \
+	echo "== armv6 on a core without NEON (qemu-arm -cpu arm1176, Pi Zero/1): kernels"; \
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=6 QEMU_ARM=$(QEMU_ARM) QEMU_CPU=arm1176 \
+		$(GO) test -exec $(CURDIR)/$(FW)/qemu-exec.sh $(TEST_ARM_FLAGS) -short ./model/kernels/
 
 # Deployment checks: the packaging programs, and the end-to-end
 # tests of firmware-scripts/firmwaretest (shellcheck, systemd-analyze,

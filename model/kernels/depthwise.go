@@ -256,7 +256,7 @@ func (d *depthwiseConv) prepareQ8(ctx *Context, in, filter, bias, out *Tensor, a
 		}
 	}
 	s.rq = q8Requant{zp: quant.outZP, lo: quant.lo, hi: quant.hi}
-	wide := d.level != LevelGeneric && s.fast != nil && quant.rounding == convRoundRuntime
+	wide := d.level.simd() && s.fast != nil && quant.rounding == convRoundRuntime
 	// fillRow converts input row iy of batch b into a strip.
 	inRow := func(b, iy int) []byte { return s.in[(b*g.inH+iy)*g.inW*g.inC:] }
 	parts := len(d.offs)

@@ -22,7 +22,8 @@ const (
 	// LevelVNNI is LevelAVX2 with the 8-bit matrix products on AVX-VNNI
 	// dot products (VPDPBUSD, amd64).
 	LevelVNNI
-	// LevelNEON uses Advanced SIMD (arm64).
+	// LevelNEON uses Advanced SIMD: every kernel on arm64, the 8-bit
+	// matrix products on 32-bit ARM (ARMv7 with NEON).
 	LevelNEON
 	// LevelDotProd uses the ARMv8.2 SDOT/UDOT instructions (arm64) for
 	// the 8-bit matrix products.
@@ -32,9 +33,14 @@ const (
 // avx2 reports whether l runs the AVX2 kernels (VNNI adds to them).
 func (l Level) avx2() bool { return l == LevelAVX2 || l == LevelVNNI }
 
-// simd reports whether l runs vector kernels at all: every level but
-// generic (and auto, before it is resolved).
-func (l Level) simd() bool { return l.avx2() || l == LevelNEON || l == LevelDotProd }
+// q8Vector reports whether l runs the vector 8-bit matrix products:
+// every level but generic (and auto, before it is resolved).
+func (l Level) q8Vector() bool { return l.avx2() || l == LevelNEON || l == LevelDotProd }
+
+// simd reports whether l runs the architecture's other vector kernels
+// (depthwise, float products and elementwise loops, row products). 32-bit
+// ARM has only the 8-bit matrix products (allKernels is false there).
+func (l Level) simd() bool { return allKernels && l.q8Vector() }
 
 // dot reports whether l multiplies 8-bit values with 4-way byte dot
 // products (SDOT/UDOT, VPDPBUSD) rather than widening them to int16.

@@ -14,3 +14,6 @@ func hostLevels() []Level {
 	}
 	return []Level{LevelGeneric, LevelAVX2}
 }
+
+// allKernels: every vector kernel has an implementation here.
+const allKernels = true

@@ -11,3 +11,6 @@ func hostLevels() []Level {
 	}
 	return []Level{LevelGeneric, LevelNEON}
 }
+
+// allKernels: every vector kernel has an implementation here.
+const allKernels = true

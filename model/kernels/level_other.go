@@ -1,7 +1,9 @@
-//go:build !amd64 && !arm64
+//go:build !amd64 && !arm64 && !arm
 
 package kernels
 
-// hostLevels: microkernels exist for amd64 and arm64 only; 32-bit ARM and
-// every other architecture run the generic kernels.
+// hostLevels: microkernels exist for amd64, arm64 and 32-bit ARM only;
+// every other architecture runs the generic kernels.
 func hostLevels() []Level { return []Level{LevelGeneric} }
+
+const allKernels = false
