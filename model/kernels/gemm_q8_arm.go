@@ -28,7 +28,17 @@ func q8WideDot(a, w []byte, kp, nb int, sums []int32, signed bool) {
 	panic("kernels: no dot-product kernel on arm")
 }
 
-// q8RequantRow leaves the requantization to the scalar loop.
+//go:noescape
+func q8RequantNEON32(sums, cc *int32, scale *float32, rq *q8Requant, rt int32, out *byte, n int)
+
+// q8RequantRow requantizes the first len(out)&^7 sums with the runtime
+// rounding (sum + rt + cc[i], scale[i]) into out and returns how many.
 func q8RequantRow(sums, cc []int32, scale []float32, rq *q8Requant, rt int32, out []byte) int {
-	return 0
+	n := len(out) &^ 7
+	if n == 0 {
+		return 0
+	}
+	_, _, _ = sums[n-1], cc[n-1], scale[n-1]
+	q8RequantNEON32(&sums[0], &cc[0], &scale[0], rq, rt, &out[0], n)
+	return n
 }
