@@ -92,10 +92,10 @@
 	ADD $64, R12 \
 	VSTROW(28)
 
-// func q8GemmSumsNEON32(a, w *int16, kp, nb int, sums *int32)
+// func q8GemmSumsNEON(a, w *int16, kp, nb int, sums *int32)
 // writes each block's sums as [4 rows][16 channels] int32. The block
 // count lives in its argument slot: every register is in use.
-TEXT ·q8GemmSumsNEON32(SB), NOSPLIT, $0-20
+TEXT ·q8GemmSumsNEON(SB), NOSPLIT, $0-20
 	MOVW a+0(FP), R0
 	MOVW w+4(FP), R1
 	MOVW kp+8(FP), R2
@@ -130,7 +130,7 @@ high:
 done:
 	RET
 
-// func q8RequantNEON32(sums, cc *int32, scale *float32, rq *q8Requant, rt int32, out *byte, n int)
+// func q8RequantNEON(sums, cc *int32, scale *float32, rq *q8Requant, rt int32, out *byte, n int)
 // requantizes n sums (a multiple of 8) with the runtime rounding: sum + rt
 // + cc, converted to float32, one multiply by the scale, rounded half to
 // even, clamped and offset by the zero point — the generic kernel's
@@ -140,7 +140,7 @@ done:
 // larger clamps to the range anyway (VCVT saturates). NEON flushes
 // subnormal floats to zero, which changes no rounded result: the
 // products that small round to zero either way.
-TEXT ·q8RequantNEON32(SB), NOSPLIT, $0-28
+TEXT ·q8RequantNEON(SB), NOSPLIT, $0-28
 	MOVW sums+0(FP), R0
 	MOVW cc+4(FP), R1
 	MOVW scale+8(FP), R2
