@@ -83,7 +83,7 @@ func (k *unaryKernel) Prepare(ctx *Context, n *Node) error {
 	k.simd = -1
 	switch k.typ {
 	case model.Float32:
-		if ctx.level().simd() {
+		if ctx.level().runs(familyFloat) {
 			k.simd, k.simdArgs = ewF32UnaryCode(k.op, k.alpha)
 		}
 		return nil

@@ -256,7 +256,7 @@ func (d *depthwiseConv) prepareQ8(ctx *Context, in, filter, bias, out *Tensor, a
 		}
 	}
 	s.rq = q8Requant{zp: quant.outZP, lo: quant.lo, hi: quant.hi}
-	wide := d.level.simd() && s.fast != nil && quant.rounding == convRoundRuntime
+	wide := d.level.runs(familyDepthwiseQ8) && s.fast != nil && quant.rounding == convRoundRuntime
 	// fillRow converts input row iy of batch b into a strip.
 	inRow := func(b, iy int) []byte { return s.in[(b*g.inH+iy)*g.inW*g.inC:] }
 	parts := len(d.offs)
@@ -553,7 +553,7 @@ func (d *depthwiseConv) prepareF32(ctx *Context, filter, bias *Tensor, act model
 	s.lohi = [2]float32{s.lo, s.hi}
 	fillRow := func(dst []float32, b, iy int) { copy(dst, s.in[(b*g.inH+iy)*g.inW*g.inC:]) }
 	switch {
-	case d.level.simd() && s.fast != nil:
+	case d.level.runs(familyFloat) && s.fast != nil:
 		s.run = d.bands(len(d.offs), s.fast, 1, fillRow, func(_ int, st *dwStrip, b, oy, _, _ int) { dwFastRowF32Wide(d, s, st, b, oy) })
 	case s.fast != nil:
 		s.run = d.bands(len(d.offs), s.fast, 1, fillRow, func(p int, st *dwStrip, b, oy, _, _ int) { dwFastRowF32(d, s, st, p, b, oy) })

@@ -1,37 +1,8 @@
 package kernels
 
-// Assembly in depthwise_arm64.s.
-
-//go:noescape
-func dwRowQ8NEON(a *dwRowArgs)
-
-// dwBig and dwVec are the channel blocks of the row kernel: sixteen at a
-// time, then four.
-const (
-	dwBig = 16
-	dwVec = 4
-)
-
-func dwRowQ8(a *dwRowArgs) { dwRowQ8NEON(a) }
+// The float rows in depthwise_arm64.s (the rest: depthwise_neon.go).
 
 //go:noescape
 func dwRowF32NEON(a *dwRowArgs)
 
 func dwRowF32(a *dwRowArgs) { dwRowF32NEON(a) }
-
-//go:noescape
-func dwFillNEON(dst *float32, src *byte, n int, signed bool)
-
-// dwFillWide converts the first len(src)&^15 bytes of src to float32 in
-// dst and returns how many it converted.
-func dwFillWide(dst []float32, src []byte, signed bool) int {
-	n := min(len(src), len(dst)) &^ 15
-	if n == 0 {
-		return 0
-	}
-	dwFillNEON(&dst[0], &src[0], n, signed)
-	return n
-}
-
-// dwMultSums: no kernel for depthwise multipliers here.
-func dwMultSums(xs []int32, ntaps, inC, mult int, w []int32, acc []int32) bool { return false }

@@ -78,7 +78,7 @@ func (k *binaryKernel) Prepare(ctx *Context, n *Node) error {
 	k.init(plan, k.segment)
 
 	k.simd = -1
-	if k.typ == model.Float32 && ctx.level().simd() {
+	if k.typ == model.Float32 && ctx.level().runs(familyFloat) {
 		k.simd = ewF32Code(k.op)
 	}
 	k.fmin, k.fmax = ActivationRangeFloat(act)

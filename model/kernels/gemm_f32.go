@@ -44,7 +44,7 @@ func newF32Gemm(w []float32, n, k int, act model.Activation) *f32Gemm {
 // generic one-row kernel than on four-row tiles.
 func newF32GemmAt(level Level, w []float32, m, n, k int, act model.Activation) *f32Gemm {
 	g := newF32Gemm(w, n, k, act)
-	if level.simd() && m > 1 {
+	if level.runs(familyFloat) && m > 1 {
 		g.wide = newF32Wide(w, n, k, g.lo, g.hi)
 	}
 	return g

@@ -69,11 +69,11 @@ type q8Weights struct {
 
 // newQ8Gemm packs weights for n channels of k values and folds the input
 // offset (minus the input zero point) into per-channel constants. With
-// gemv set it also builds the one-row layout. At a vector level (q8Vector) it
+// gemv set it also builds the one-row layout. At a vector level it
 // builds the SIMD layout instead of both.
 func newQ8Gemm(w q8Weights, n, k int, inOff int32, quant convQuant, gemv bool, level Level) *q8Gemm {
 	g := &q8Gemm{k: k, n: n, triples: (n + 2) / 3, quant: quant, signed: !w.unsigned}
-	if level.q8Vector() {
+	if level.runs(familyQ8Gemm) {
 		g.wide = newQ8Wide(w, n, k, quant, level)
 		gemv = false
 	}

@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "neon_arm.h"
 
 // The 8-bit matrix product tile for 32-bit ARM with NEON: four rows of
 // int16 activations (each kp values, kp a multiple of 8) against blocks
@@ -132,64 +133,36 @@ done:
 
 // func q8RequantNEON(sums, cc *int32, scale *float32, rq *q8Requant, rt int32, out *byte, n int)
 // requantizes n sums (a multiple of 8) with the runtime rounding: sum + rt
-// + cc, converted to float32, one multiply by the scale, rounded half to
-// even, clamped and offset by the zero point — the generic kernel's
-// float32 operations, so the same bytes. ARMv7 NEON has no
-// round-to-nearest conversion, so the rounding adds and subtracts
-// 1.5·2²³: exact, half to even, below 2²² in magnitude, and anything
-// larger clamps to the range anyway (VCVT saturates). NEON flushes
-// subnormal floats to zero, which changes no rounded result: the
-// products that small round to zero either way.
+// + cc, then REQUANT2 (neon_arm.h).
+//	vdup.32 q10, r4
+//	vld1.32 {d0-d3}, [r0]!
+//	vld1.32 {d4-d7}, [r1]!
+//	vld1.32 {d8-d11}, [r2]!
+//	vst1.8 {d0}, [r5]!
 TEXT ·q8RequantNEON(SB), NOSPLIT, $0-28
 	MOVW sums+0(FP), R0
 	MOVW cc+4(FP), R1
 	MOVW scale+8(FP), R2
-	MOVW rq+12(FP), R3
+	MOVW rq+12(FP), R12
 	MOVW rt+16(FP), R4
 	MOVW out+20(FP), R5
 	MOVW n+24(FP), R6
-	MOVW 0(R3), R7
-	MOVW 4(R3), R8
-	MOVW 8(R3), R9
-	SUB R7, R8, R8
-	SUB R7, R9, R9
-	MOVW $0x4b400000, R12 // 1.5·2²³ as float32
-	WORD $0xeea44b90      // vdup.32 q10, r4 (rt)
-	WORD $0xeea6cb90      // vdup.32 q11, r12 (the rounding constant)
-	WORD $0xeea88b90      // vdup.32 q12, r8 (lo − zp)
-	WORD $0xeeaa9b90      // vdup.32 q13, r9 (hi − zp)
-	WORD $0xeeac7b90      // vdup.32 q14, r7 (zp)
+	RQSETUP
+	WORD $0xeea44b90
 	CMP $0, R6
 	BEQ rqdone
 
 rqloop:
-	WORD $0xf420028d // vld1.32 {d0-d3}, [r0]!
-	WORD $0xf421428d // vld1.32 {d4-d7}, [r1]!
-	WORD $0xf422828d // vld1.32 {d8-d11}, [r2]!
-	WORD $0xf2200844 // vadd.i32 q0, q0, q2
-	WORD $0xf2222846 // vadd.i32 q1, q1, q3
-	WORD $0xf2200864 // vadd.i32 q0, q0, q10
-	WORD $0xf2222864 // vadd.i32 q1, q1, q10
-	WORD $0xf3bb0640 // vcvt.f32.s32 q0, q0
-	WORD $0xf3bb2642 // vcvt.f32.s32 q1, q1
-	WORD $0xf3000d58 // vmul.f32 q0, q0, q4
-	WORD $0xf3022d5a // vmul.f32 q1, q1, q5
-	WORD $0xf2000d66 // vadd.f32 q0, q0, q11
-	WORD $0xf2022d66 // vadd.f32 q1, q1, q11
-	WORD $0xf2200d66 // vsub.f32 q0, q0, q11
-	WORD $0xf2222d66 // vsub.f32 q1, q1, q11
-	WORD $0xf3bb0740 // vcvt.s32.f32 q0, q0
-	WORD $0xf3bb2742 // vcvt.s32.f32 q1, q1
-	WORD $0xf2200668 // vmax.s32 q0, q0, q12
-	WORD $0xf2222668 // vmax.s32 q1, q1, q12
-	WORD $0xf220067a // vmin.s32 q0, q0, q13
-	WORD $0xf222267a // vmin.s32 q1, q1, q13
-	WORD $0xf220086c // vadd.i32 q0, q0, q14
-	WORD $0xf222286c // vadd.i32 q1, q1, q14
-	WORD $0xf3b60200 // vmovn.i32 d0, q0
-	WORD $0xf3b61202 // vmovn.i32 d1, q1
-	WORD $0xf3b20200 // vmovn.i16 d0, q0
-	WORD $0xf405070d // vst1.8 {d0}, [r5]!
+	WORD $0xf420028d
+	WORD $0xf421428d
+	WORD $0xf422828d
+	VADDI(0, 2)
+	VADDI(1, 3)
+	VADDI(0, 10)
+	VADDI(1, 10)
+	REQUANT2(0, 4, 1, 5)
+	NARROW8
+	WORD $0xf405070d
 	SUB.S $8, R6, R6
 	BNE rqloop
 

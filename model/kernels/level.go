@@ -33,14 +33,30 @@ const (
 // avx2 reports whether l runs the AVX2 kernels (VNNI adds to them).
 func (l Level) avx2() bool { return l == LevelAVX2 || l == LevelVNNI }
 
-// q8Vector reports whether l runs the vector 8-bit matrix products:
-// every level but generic (and auto, before it is resolved).
-func (l Level) q8Vector() bool { return l.avx2() || l == LevelNEON || l == LevelDotProd }
+// kernelFamily is a group of kernels that has vector code on an
+// architecture or not (archFamilies in level_GOARCH.go).
+type kernelFamily uint8
 
-// simd reports whether l runs the architecture's other vector kernels
-// (depthwise, float products and elementwise loops, row products). 32-bit
-// ARM has only the 8-bit matrix products (allKernels is false there).
-func (l Level) simd() bool { return allKernels && l.q8Vector() }
+const (
+	// familyQ8Gemm: the 8-bit matrix products and their requantization.
+	familyQ8Gemm kernelFamily = 1 << iota
+	// familyDepthwiseQ8: 8-bit depthwise, multiplier one, runtime rounding.
+	familyDepthwiseQ8
+	// familyFloat: float products, depthwise and elementwise loops.
+	familyFloat
+	// familyRowDots: the scorers' row products.
+	familyRowDots
+
+	allFamilies = familyQ8Gemm | familyDepthwiseQ8 | familyFloat | familyRowDots
+)
+
+// vector reports whether l is a vector level: every level but generic
+// (and auto, before it is resolved).
+func (l Level) vector() bool { return l.avx2() || l == LevelNEON || l == LevelDotProd }
+
+// runs reports whether l runs family f in vector code on this
+// architecture.
+func (l Level) runs(f kernelFamily) bool { return l.vector() && archFamilies&f != 0 }
 
 // dot reports whether l multiplies 8-bit values with 4-way byte dot
 // products (SDOT/UDOT, VPDPBUSD) rather than widening them to int16.

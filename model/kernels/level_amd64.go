@@ -15,5 +15,5 @@ func hostLevels() []Level {
 	return []Level{LevelGeneric, LevelAVX2}
 }
 
-// allKernels: every vector kernel has an implementation here.
-const allKernels = true
+// archFamilies: every kernel family has vector code here.
+const archFamilies = allFamilies

@@ -13,6 +13,8 @@ func hostLevels() []Level {
 	return []Level{LevelGeneric}
 }
 
-// allKernels: only the 8-bit matrix products have NEON code here; the
-// depthwise, float and row-product kernels stay generic (Level.simd).
-const allKernels = false
+// archFamilies: the 8-bit matrix products and depthwise have NEON code
+// here; the float kernels stay generic, since ARMv7 NEON flushes
+// subnormals to zero where Go's float arithmetic keeps them, and so do the
+// row products.
+const archFamilies = familyQ8Gemm | familyDepthwiseQ8

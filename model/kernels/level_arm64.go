@@ -12,5 +12,5 @@ func hostLevels() []Level {
 	return []Level{LevelGeneric, LevelNEON}
 }
 
-// allKernels: every vector kernel has an implementation here.
-const allKernels = true
+// archFamilies: every kernel family has vector code here.
+const archFamilies = allFamilies

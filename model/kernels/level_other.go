@@ -6,4 +6,4 @@ package kernels
 // every other architecture runs the generic kernels.
 func hostLevels() []Level { return []Level{LevelGeneric} }
 
-const allKernels = false
+const archFamilies kernelFamily = 0

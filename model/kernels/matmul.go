@@ -152,7 +152,7 @@ func (k *batchMatMulKernel) Prepare(ctx *Context, n *Node) error {
 			}
 		}
 		k.run = k.floatBlocks
-		if ctx.level().simd() {
+		if ctx.level().runs(familyFloat) {
 			threads := 1
 			if ctx != nil {
 				threads = max(ctx.Threads, 1)

@@ -26,7 +26,7 @@ func NewProductF32(level Level, b []float32, n, k int) (*ProductF32, error) {
 	if n <= 0 || k <= 0 || len(b) < n*k {
 		return nil, fmt.Errorf("float product: b has %d values, want n×k = %d×%d", len(b), n, k)
 	}
-	if !level.simd() {
+	if !level.runs(familyFloat) {
 		return &ProductF32{gemm: newF32Gemm(b, n, k, model.ActNone)}, nil
 	}
 	// Only the SIMD layout: Rows never runs the generic tiles then, and

@@ -29,7 +29,7 @@ func RowDotsF32(level Level) (func(dst, q, m []float32), error) {
 	if err != nil {
 		return nil, err
 	}
-	if !level.simd() {
+	if !level.runs(familyRowDots) {
 		return rowDotsF32, nil
 	}
 	return rowDotsF32SIMD, nil
@@ -43,7 +43,7 @@ func RowDotsF32(level Level) (func(dst, q, m []float32), error) {
 // len(q) must stay below 2¹⁷ so that no sum overflows.
 func RowDotsI8(level Level) (func(dst []int32, q, m []int8), error) {
 	level, err := ResolveLevel(level)
-	if err != nil || !level.simd() {
+	if err != nil || !level.runs(familyRowDots) {
 		return nil, err
 	}
 	return rowDotsI8SIMD, nil
@@ -57,7 +57,7 @@ func RowDotsI8(level Level) (func(dst []int32, q, m []int8), error) {
 // level has no SIMD kernel for them.
 func RowDotsF16(level Level) (func(dst, q []float32, m []uint16), error) {
 	level, err := ResolveLevel(level)
-	if err != nil || !level.simd() {
+	if err != nil || !level.runs(familyRowDots) {
 		return nil, err
 	}
 	return rowDotsF16SIMD, nil

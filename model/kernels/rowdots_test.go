@@ -63,7 +63,7 @@ func TestRowDotsF16(t *testing.T) {
 				t.Fatal(err)
 			}
 			if dots == nil {
-				if level.simd() {
+				if level.runs(familyRowDots) {
 					t.Fatalf("no half-precision row products at %s", level)
 				}
 				continue
@@ -97,7 +97,7 @@ func TestRowDotsI8(t *testing.T) {
 				t.Fatal(err)
 			}
 			if dots == nil {
-				if level.simd() {
+				if level.runs(familyRowDots) {
 					t.Fatalf("no 8-bit row products at %s", level)
 				}
 				continue

@@ -57,7 +57,7 @@ func (k *softmaxKernel) Prepare(ctx *Context, n *Node) error {
 	k.body = k.chunk
 	switch {
 	case k.inType == model.Float32 && k.outType == model.Float32:
-		if ctx.level().simd() {
+		if ctx.level().runs(familyFloat) {
 			k.expArgs = ewSoftmaxExpArgs()
 		}
 		return nil
