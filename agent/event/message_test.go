@@ -127,6 +127,35 @@ func TestStatusAndStatsRoundTrip(t *testing.T) {
 	}
 }
 
+func TestAdaptationRoundTrip(t *testing.T) {
+	for _, a := range sampleAdaptations() {
+		data, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Adaptation
+		if err := json.Unmarshal(data, &got); err != nil {
+			t.Fatalf("Unmarshal(%s): %v", data, err)
+		}
+		if diff := cmp.Diff(a, got); diff != "" {
+			t.Errorf("adaptation round trip (-want +got):\n%s", diff)
+		}
+		if !strings.Contains(string(data), `"time":"`+a.Time.Format("2006-01-02T15:04:05.000Z")+`"`) {
+			t.Errorf("%s: time not in the messages' spelling", data)
+		}
+	}
+	for _, bad := range []string{
+		`{"schema":"ood-agent/adaptation/v1","id":"x","device_id":"d","time":"2025-03-14T10:26:53.000Z","version":"v","stage":"done","model":{"name":"m","sha256":""}}`,
+		`{"schema":"ood-agent/adaptation/v1","id":"x","device_id":"d","time":"yesterday","version":"v","stage":"failed","model":{"name":"m","sha256":""}}`,
+		`{"schema":"ood-agent/stats/v1","stage":"failed"}`,
+	} {
+		var a Adaptation
+		if err := json.Unmarshal([]byte(bad), &a); !errors.Is(err, ErrSchema) {
+			t.Errorf("Unmarshal(%s) = %v, want ErrSchema", bad, err)
+		}
+	}
+}
+
 func TestStatsRates(t *testing.T) {
 	tests := []struct {
 		frames, ood uint64

@@ -106,6 +106,18 @@ func sampleStatuses() []Status {
 	}
 }
 
+// sampleAdaptations returns an adaptation with its training and one
+// reported after a restart, without.
+func sampleAdaptations() []Adaptation {
+	training := &AdaptTraining{Labels: 24, IDSamples: 180, ConfirmedOOD: 12, AccuracyBefore: 0.91, AccuracyAfter: 0.905, Folds: 4, Step: 0.75}
+	return []Adaptation{
+		{ID: "0190e4b2-8f3a-7c1d-9e2f-3a4b5c6d7e8f", DeviceID: "cam-01", Time: t0, Version: "adapt-20250314T102653Z",
+			Stage: AdaptSwitching, Model: testModel, Training: training},
+		{ID: "0190e4b2-8f3a-7c1d-9e2f-3a4b5c6d7e90", DeviceID: "cam-01", Time: t0.Add(time.Minute), Version: "adapt-20250314T102653Z",
+			Stage: AdaptRolledBack, Message: "14 of 50 watched frames out of distribution", Model: testModel},
+	}
+}
+
 func TestSchemasAcceptMessages(t *testing.T) {
 	alert := compileSchema(t, "alert.schema.json")
 	for _, m := range sampleMessages(t) {
@@ -118,6 +130,10 @@ func TestSchemasAcceptMessages(t *testing.T) {
 	stats := compileSchema(t, "stats.schema.json")
 	for i, s := range sampleStats(t) {
 		t.Run("stats "+[]string{"full", "empty"}[i], func(t *testing.T) { validateJSON(t, stats, s) })
+	}
+	adaptation := compileSchema(t, "adaptation.schema.json")
+	for _, a := range sampleAdaptations() {
+		t.Run("adaptation "+string(a.Stage), func(t *testing.T) { validateJSON(t, adaptation, a) })
 	}
 }
 
@@ -165,6 +181,11 @@ func TestSchemasRejectBrokenMessages(t *testing.T) {
 			delete(o["inference_ms"].(map[string]any), "p99")
 		}},
 		{"stats with ood_rate above 1", "stats.schema.json", sampleStats(t)[0], func(o map[string]any) { o["ood_rate"] = 1.2 }},
+		{"adaptation with unknown stage", "adaptation.schema.json", sampleAdaptations()[0], func(o map[string]any) { o["stage"] = "done" }},
+		{"adaptation without version", "adaptation.schema.json", sampleAdaptations()[0], func(o map[string]any) { delete(o, "version") }},
+		{"adaptation with accuracy in percent", "adaptation.schema.json", sampleAdaptations()[0], func(o map[string]any) {
+			o["training"].(map[string]any)["accuracy_after"] = 90.5
+		}},
 	}
 	schemas := map[string]*jsonschema.Schema{}
 	for _, tt := range tests {
@@ -205,14 +226,15 @@ func TestDocExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	schemas := map[string]*jsonschema.Schema{
-		AlertSchema:  compileSchema(t, "alert.schema.json"),
-		StatusSchema: compileSchema(t, "status.schema.json"),
-		StatsSchema:  compileSchema(t, "stats.schema.json"),
+		AlertSchema:      compileSchema(t, "alert.schema.json"),
+		StatusSchema:     compileSchema(t, "status.schema.json"),
+		StatsSchema:      compileSchema(t, "stats.schema.json"),
+		AdaptationSchema: compileSchema(t, "adaptation.schema.json"),
 	}
 	blocks := regexp.MustCompile("(?s)```json\n(.*?)```").FindAllSubmatch(doc, -1)
 	seen := map[string]bool{}
 	for i, b := range blocks {
-		var head struct{ Schema, Type, State string }
+		var head struct{ Schema, Type, State, Stage string }
 		if err := json.Unmarshal(b[1], &head); err != nil {
 			t.Errorf("example %d: %v\n%s", i, err, b[1])
 			continue
@@ -225,11 +247,11 @@ func TestDocExamples(t *testing.T) {
 		if err := validateBytes(s, b[1]); err != nil {
 			t.Errorf("example %d (%s %s%s) does not validate: %v", i, head.Schema, head.Type, head.State, err)
 		}
-		seen[head.Schema+" "+head.Type+head.State] = true
+		seen[head.Schema+" "+head.Type+head.State+head.Stage] = true
 	}
 	for _, k := range []string{
 		AlertSchema + " alert", AlertSchema + " event_start", AlertSchema + " event_update", AlertSchema + " event_end",
-		StatusSchema + " online", StatusSchema + " offline", StatsSchema + " ",
+		StatusSchema + " online", StatusSchema + " offline", StatsSchema + " ", AdaptationSchema + " switching",
 	} {
 		if !seen[k] {
 			t.Errorf("docs/mqtt.md has no example of %s", k)

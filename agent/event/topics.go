@@ -71,6 +71,9 @@ func (t Topics) Status() string { return t.base() + "status" }
 // Stats is the topic of Stats messages.
 func (t Topics) Stats() string { return t.base() + "stats" }
 
+// Adaptation is the topic of Adaptation messages.
+func (t Topics) Adaptation() string { return t.base() + "adaptation" }
+
 // Evidence is the topic of the JPEG attached to the message with the
 // given id.
 func (t Topics) Evidence(id string) string { return t.base() + "evidence/" + id }

@@ -61,7 +61,7 @@ func startAgent(t *testing.T, ctx context.Context, e *testEnv, broker, device st
 		t.Fatal(err)
 	}
 	var svc *control.Service
-	swapper := NewSwapper(ctx, a.manager, func(ctx context.Context, r control.Result) error { return svc.Report(ctx, r) })
+	swapper := NewSwapper(ctx, a.manager, func(ctx context.Context, r control.Result) error { return svc.Report(ctx, r) }, nil)
 	handler := control.HandlerFunc(func(_ context.Context, c control.Command) (control.Outcome, error) {
 		if c.Type == control.TypeRollout {
 			return swapper.Start(c)

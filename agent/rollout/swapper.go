@@ -33,6 +33,7 @@ import (
 type Swapper struct {
 	m      *Manager
 	report func(context.Context, control.Result) error
+	local  func(Progress)
 	ctx    context.Context
 	ready  chan *Candidate
 
@@ -41,11 +42,13 @@ type Swapper struct {
 	lastShare int64 // last reported download progress, in tenths
 }
 
-// NewSwapper makes a Swapper for m that reports through report (such as
-// control.Service.Report) until ctx ends. It takes over m's progress
-// function.
-func NewSwapper(ctx context.Context, m *Manager, report func(context.Context, control.Result) error) *Swapper {
-	s := &Swapper{m: m, report: report, ctx: ctx, ready: make(chan *Candidate, 1)}
+// NewSwapper makes a Swapper for m that reports the steps of rollout
+// commands through report (such as control.Service.Report) until ctx
+// ends, and tells local, if not nil, the steps of rollouts no command
+// started: the agent's own adaptations (PrepareLocal) and a rollout
+// recovered at start. It takes over m's progress function.
+func NewSwapper(ctx context.Context, m *Manager, report func(context.Context, control.Result) error, local func(Progress)) *Swapper {
+	s := &Swapper{m: m, report: report, local: local, ctx: ctx, ready: make(chan *Candidate, 1)}
 	m.SetProgress(s.progress)
 	return s
 }
@@ -126,6 +129,15 @@ func (s *Swapper) finish() {
 // progress turns a Manager step into a result of the rollout command.
 // Downloads are reported at most every tenth of the size.
 func (s *Swapper) progress(p Progress) {
+	s.mu.Lock()
+	command := s.cmdID != ""
+	s.mu.Unlock()
+	if !command {
+		if s.local != nil {
+			s.local(p)
+		}
+		return
+	}
 	r := control.Result{Type: control.TypeRollout, OK: true, Stage: string(p.Phase), Message: p.Message,
 		Settings: map[string]any{"version": p.Version}}
 	if p.Phase == PhaseDownloading && p.Total > 0 {

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/ood-agent/ood-agent/agent/event"
 	"github.com/ood-agent/ood-agent/agent/feedback"
+	"github.com/ood-agent/ood-agent/agent/outbox"
 	"github.com/ood-agent/ood-agent/agent/rollout"
 	"github.com/ood-agent/ood-agent/internal/atomicfile"
 	"github.com/ood-agent/ood-agent/model/adapt"
@@ -20,6 +23,17 @@ import (
 // time the feedback has been used, so that a restart neither repeats an
 // adaptation nor loses the labels that came after it.
 const adaptStateFile = "adapt.json"
+
+// adaptVersionPrefix starts the version of every model the agent adapts
+// itself ("adapt-<UTC time>").
+const adaptVersionPrefix = "adapt-"
+
+// adaptSwitch is the adaptation being switched to, whose training its
+// later stages report too.
+type adaptSwitch struct {
+	version  string
+	training *event.AdaptTraining
+}
 
 type adaptState struct {
 	// Used is the time of the newest label the last adaptation saw,
@@ -94,8 +108,13 @@ func (a *Agent) adaptOnce(ctx context.Context) error {
 		data, _ := json.Marshal(adaptState{Used: newest})
 		return atomicfile.WriteFile(statePath, data, 0o600)
 	}
+	version := adaptVersionPrefix + a.clock.Now().UTC().Format("20060102T150405Z")
+	rep := res.Report
+	training := &event.AdaptTraining{Labels: fresh, IDSamples: len(id), ConfirmedOOD: len(outliers),
+		AccuracyBefore: rep.AccuracyBefore, AccuracyAfter: rep.AccuracyAfter, Folds: rep.Folds, Step: rep.Step}
 	if errors.Is(err, adapt.ErrAccuracyDrop) {
 		a.log.Warn("adapted model refused; the current model stays", "err", err)
+		a.publishAdaptation(version, event.AdaptRefused, err.Error(), training)
 		return used()
 	}
 	if err != nil {
@@ -105,7 +124,9 @@ func (a *Agent) adaptOnce(ctx context.Context) error {
 	if err := res.Calibration.Write(&calib); err != nil {
 		return err
 	}
-	version := "adapt-" + a.clock.Now().UTC().Format("20060102T150405Z")
+	// The manager reports a failure to stage or self-test (adaptProgress
+	// publishes it); the later stages find the training here.
+	a.adaptSwitch.Store(&adaptSwitch{version: version, training: training})
 	c, err := a.fleet.mgr.PrepareLocal(version, res.Model, calib.Bytes())
 	if err != nil {
 		used()
@@ -115,8 +136,45 @@ func (a *Agent) adaptOnce(ctx context.Context) error {
 		c.Close()
 		return errors.New("another model is waiting to be switched to")
 	}
-	rep := res.Report
 	a.log.Info("adapted model ready; switching to it between frames", "version", version,
 		"accuracy_before", rep.AccuracyBefore, "accuracy_after", rep.AccuracyAfter, "held_out", rep.HeldOut, "folds", rep.Folds, "hinge_weight", rep.Lambda, "step", rep.Step)
+	a.publishAdaptation(version, event.AdaptSwitching, "", training)
 	return used()
+}
+
+// adaptProgress publishes the end of an adaptation the frame loop
+// switched to — committed or rolled back — or of one that could not be
+// staged or self-tested. The rollout manager reports these steps for
+// every rollout no command started; those of the agent's own
+// adaptations are told apart by their version.
+func (a *Agent) adaptProgress(p rollout.Progress) {
+	if !strings.HasPrefix(p.Version, adaptVersionPrefix) {
+		return
+	}
+	stage := map[rollout.Phase]event.AdaptStage{
+		rollout.PhaseCommitted: event.AdaptCommitted, rollout.PhaseRolledBack: event.AdaptRolledBack, rollout.PhaseFailed: event.AdaptFailed,
+	}[p.Phase]
+	if stage == "" {
+		return
+	}
+	var training *event.AdaptTraining
+	if s := a.adaptSwitch.Load(); s != nil && s.version == p.Version {
+		training = s.training // nil after a restart since the switch
+	}
+	a.publishAdaptation(p.Version, stage, p.Message, training)
+}
+
+// publishAdaptation sends an adaptation stage through the outbox, like an
+// alert: the people who labelled the alerts should learn what came of
+// their labels even across a broker outage.
+func (a *Agent) publishAdaptation(version string, stage event.AdaptStage, message string, training *event.AdaptTraining) {
+	now := a.clock.Now()
+	ad := event.Adaptation{ID: a.ids.NewAt(now), DeviceID: a.cfg.DeviceID, Time: now, Version: version, Stage: stage,
+		Message: message, Model: a.active().id, Training: training}
+	payload, err := json.Marshal(ad)
+	if err != nil {
+		a.log.Error("encode adaptation message", "err", err)
+		return
+	}
+	a.writer.Put([]outbox.Message{{ID: ad.ID, Topic: a.topics.Adaptation(), Payload: payload, QoS: byte(a.cfg.MQTT.QoS), Created: now}}, nil)
 }

@@ -10,9 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/ood-agent/ood-agent/agent/event"
 	"github.com/ood-agent/ood-agent/agent/internal/logtest"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/rollout"
@@ -27,7 +29,8 @@ import (
 // last layer, stages and self-tests the new model, switches to it between
 // frames and commits it after a watch of in-distribution frames. A second
 // adaptation goes live while the camera sees noise: the watch rolls it
-// back to the first adapted model.
+// back to the first adapted model. Each stage reaches the broker as an
+// adaptation message.
 func TestScheduledAdaptation(t *testing.T) {
 	fashion := fashionFrames(t, 220)
 	broker := startBroker(t)
@@ -43,6 +46,13 @@ func TestScheduledAdaptation(t *testing.T) {
 	}
 
 	alerts := collectAlertIDs(t, broker.URL(), "central-"+t.Name())
+	var stagesMu sync.Mutex
+	var stages []event.Adaptation
+	subscribeJSON(t, broker.URL(), "adaptations-"+t.Name(), "ood/test-device/adaptation", func(ad event.Adaptation) {
+		stagesMu.Lock()
+		stages = append(stages, ad)
+		stagesMu.Unlock()
+	})
 	logger, logs := logtest.New()
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -153,6 +163,29 @@ func TestScheduledAdaptation(t *testing.T) {
 	}
 	if cur, ok := a.fleet.mgr.Current(); !ok || cur.Version != first {
 		t.Errorf("current link %+v (%v), want %s", cur, ok, first)
+	}
+
+	second := a.fleet.mgr.State().Version
+	want := []string{first + " switching", first + " committed", second + " switching", second + " rolled_back"}
+	waitFor(t, "the adaptation messages", 10*time.Second, func() bool {
+		stagesMu.Lock()
+		defer stagesMu.Unlock()
+		return len(stages) >= len(want)
+	})
+	stagesMu.Lock()
+	defer stagesMu.Unlock()
+	var got []string
+	for _, s := range stages {
+		got = append(got, s.Version+" "+string(s.Stage))
+		if s.DeviceID != "test-device" || s.Training == nil || s.Training.Labels < 4 || s.Training.IDSamples == 0 || s.Training.Folds < 2 {
+			t.Errorf("adaptation message %+v (training %+v): want the device and the training", s, s.Training)
+		}
+	}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Errorf("adaptation stages %q, want %q", got, want)
+	}
+	if m := stages[len(stages)-1].Message; !strings.Contains(m, "of the first") {
+		t.Errorf("rollback message %q, want the watch's count", m)
 	}
 }
 

@@ -126,7 +126,7 @@ func (a *Agent) startControl() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f.stop = cancel
-	f.swapper = rollout.NewSwapper(ctx, f.mgr, f.service.Report)
+	f.swapper = rollout.NewSwapper(ctx, f.mgr, f.service.Report, a.adaptProgress)
 	if err := f.service.Subscribe(ctx); err != nil {
 		return err
 	}

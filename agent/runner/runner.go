@@ -73,6 +73,8 @@ type Agent struct {
 	// fleet is the remote control, nil when control is off.
 	fleet    *fleet
 	feedback *feedback.Recorder // nil unless feedback.enabled
+	// adaptSwitch is the adaptation last offered to the frame loop.
+	adaptSwitch atomic.Pointer[adaptSwitch]
 	// feedbackStore is the recorder's store, which adapt.enabled reads.
 	feedbackStore *feedback.Store
 	paused        atomic.Bool
@@ -192,7 +194,7 @@ func New(opts Options) (_ *Agent, err error) {
 		// the swapper, with no command to report to.
 		ctx, cancel := context.WithCancel(context.Background())
 		a.fleet.stop = cancel
-		a.fleet.swapper = rollout.NewSwapper(ctx, a.fleet.mgr, nil)
+		a.fleet.swapper = rollout.NewSwapper(ctx, a.fleet.mgr, nil, a.adaptProgress)
 	}
 	if cfg.Feedback.Enabled {
 		if err := a.startFeedback(); err != nil {

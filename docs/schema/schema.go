@@ -6,7 +6,7 @@ package schema
 
 import "embed"
 
-// FS holds alert.schema.json, status.schema.json and stats.schema.json.
+// FS holds every *.schema.json of docs/schema.
 //
 //go:embed *.schema.json
 var FS embed.FS
