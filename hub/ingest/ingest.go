@@ -266,7 +266,7 @@ func topicKind(topic string) string {
 		return "evidence"
 	}
 	switch k := levels[len(levels)-1]; k {
-	case "alert", "status", "stats":
+	case "alert", "status", "stats", "adaptation":
 		return k
 	case "result":
 		if len(levels) >= 2 && levels[len(levels)-2] == "feedback" {

@@ -68,7 +68,7 @@ func NewParser(prefix string) (*Parser, error) {
 	c.AssertFormat()
 	p := &Parser{prefix: prefix, schemas: map[string]*jsonschema.Schema{}}
 	files := map[string]string{"alert": "alert.schema.json", "status": "status.schema.json", "stats": "stats.schema.json",
-		resultKind: "command_result.schema.json", feedbackResultKind: "feedback.schema.json#/$defs/result"}
+		"adaptation": "adaptation.schema.json", resultKind: "command_result.schema.json", feedbackResultKind: "feedback.schema.json#/$defs/result"}
 	for kind, ref := range files {
 		file, fragment, _ := strings.Cut(ref, "#")
 		data, err := schema.FS.ReadFile(file)
@@ -106,7 +106,8 @@ func (p *Parser) Filters(group string, evidence bool) []string {
 		}
 		return "$share/" + group + "/" + f
 	}
-	fs := []string{share(p.prefix + "/+/alert"), share(p.prefix + "/+/stats"), p.prefix + "/+/status", share(p.prefix + "/+/" + resultKind), share(p.prefix + "/+/" + feedbackResultKind)}
+	fs := []string{share(p.prefix + "/+/alert"), share(p.prefix + "/+/stats"), p.prefix + "/+/status", share(p.prefix + "/+/adaptation"),
+		share(p.prefix + "/+/" + resultKind), share(p.prefix + "/+/" + feedbackResultKind)}
 	if evidence {
 		fs = append(fs, share(p.prefix+"/+/evidence/+"))
 	}
@@ -166,6 +167,13 @@ func (p *Parser) Parse(topic string, payload []byte, now time.Time, b *store.Bat
 		}
 		b.Statuses = append(b.Statuses, store.Status{DeviceID: device, State: string(s.State), Time: s.Time, Received: now,
 			Version: s.Version, ModelName: s.Model.Name, ModelSHA: s.Model.SHA256})
+	case "adaptation":
+		ad, err := decodeOwn(topic, device, payload, "device_id", func(a *event.Adaptation) string { return a.DeviceID })
+		if err != nil {
+			return err
+		}
+		b.Adaptations = append(b.Adaptations, store.Adaptation{ID: ad.ID, DeviceID: device, Time: ad.Time, Received: now,
+			Version: ad.Version, Stage: string(ad.Stage), Payload: payload})
 	case resultKind:
 		r, err := decodeOwn(topic, device, payload, "device", func(r *control.Result) string { return r.Device })
 		if err != nil {

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,6 +109,13 @@ func TestParse(t *testing.T) {
 		{"feedback result with a command code", "ood/site/cam-1/feedback/result", []byte(`{"v":1,"id":"fb-1","device":"cam-1","ok":false,"code":"replayed","time":"2026-12-04T12:00:01Z"}`), reasonSchema, nil},
 		{"feedback result of another device", "ood/site/cam-2/feedback/result", []byte(`{"v":1,"id":"fb-1","device":"cam-1","ok":true,"time":"2026-12-04T12:00:01Z"}`), reasonMismatch, nil},
 		{"evidence bad id", d.Topics.Alert() + "/../evidence/", agentsim.JPEG, reasonTopic, nil},
+		{"adaptation", d.Topics.Adaptation(), mustJSON(t, d.Adaptation(now, "adapt-20261204T120000Z", event.AdaptSwitching)), "", func(t *testing.T, b *store.Batch) {
+			if a := b.Adaptations[0]; a.DeviceID != "cam-1" || a.Version != "adapt-20261204T120000Z" || a.Stage != "switching" || !a.Time.Equal(now) || a.Received != now || len(a.Payload) == 0 {
+				t.Errorf("adaptation record = %+v", a)
+			}
+		}},
+		{"adaptation of another device", other.Topics.Adaptation(), mustJSON(t, d.Adaptation(now, "adapt-1", event.AdaptCommitted)), reasonMismatch, nil},
+		{"adaptation with an unknown stage", d.Topics.Adaptation(), []byte(strings.Replace(string(mustJSON(t, d.Adaptation(now, "adapt-1", event.AdaptCommitted))), `"committed"`, `"done"`, 1)), reasonSchema, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,7 +137,7 @@ func TestParse(t *testing.T) {
 func TestFilters(t *testing.T) {
 	p, _ := NewParser("ood")
 	got := p.Filters("hubs", true)
-	want := []string{"$share/hubs/ood/+/alert", "$share/hubs/ood/+/stats", "ood/+/status", "$share/hubs/ood/+/cmd/result", "$share/hubs/ood/+/feedback/result", "$share/hubs/ood/+/evidence/+"}
+	want := []string{"$share/hubs/ood/+/alert", "$share/hubs/ood/+/stats", "ood/+/status", "$share/hubs/ood/+/adaptation", "$share/hubs/ood/+/cmd/result", "$share/hubs/ood/+/feedback/result", "$share/hubs/ood/+/evidence/+"}
 	if len(got) != len(want) {
 		t.Fatalf("filters = %v", got)
 	}
@@ -152,6 +160,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(d.Topics.Stats(), mustJSON(f, d.Stats(now, 10, 1, -9)))
 	f.Add(d.Topics.Status(), mustJSON(f, d.Status(event.StateOffline, now)))
 	f.Add(d.Topics.Evidence("x"), agentsim.JPEG)
+	f.Add(d.Topics.Adaptation(), mustJSON(f, d.Adaptation(now, "adapt-1", event.AdaptRolledBack)))
 	f.Add("ood/cam/cmd/result", []byte(`{"v":1,"id":"c-1","device":"cam","ok":true,"time":"2026-12-04T12:00:01Z"}`))
 	f.Add("ood/cam/feedback/result", []byte(`{"v":1,"id":"fb-1","device":"cam","alert_id":"a-1","ok":true,"label":"confirmed","time":"2026-12-04T12:00:01Z"}`))
 	p, err := NewParser("ood")
@@ -179,6 +188,11 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("alert of %q stored from topic %q", a.DeviceID, topic)
 			}
 		}
+		for _, a := range b.Adaptations {
+			if topic != "ood/"+a.DeviceID+"/adaptation" {
+				t.Fatalf("adaptation of %q stored from topic %q", a.DeviceID, topic)
+			}
+		}
 	})
 }
 
@@ -186,7 +200,7 @@ func TestTopicKind(t *testing.T) {
 	for topic, want := range map[string]string{
 		"ood/cam/alert": "alert", "ood/cam/stats": "stats", "ood/cam/status": "status",
 		"ood/cam/evidence/e-1": "evidence", "ood/cam/cmd/result": "cmd_result",
-		"ood/cam/feedback/result": "feedback_result", "ood/cam/feedback": "other",
+		"ood/cam/feedback/result": "feedback_result", "ood/cam/feedback": "other", "ood/cam/adaptation": "adaptation",
 	} {
 		if got := topicKind(topic); got != want {
 			t.Errorf("topicKind(%q) = %q, want %q", topic, got, want)

@@ -224,6 +224,18 @@ var migrations = []string{
 	// alert's labels.
 	`ALTER TABLE commands ADD COLUMN alert_id TEXT NOT NULL DEFAULT '';
 	CREATE INDEX commands_alert ON commands (alert_id)`,
+	// The stages of the adaptations devices make on their own from those
+	// labels.
+	`CREATE TABLE adaptations (
+		id TEXT PRIMARY KEY,
+		device_id TEXT NOT NULL,
+		time_ms BIGINT NOT NULL,
+		received_ms BIGINT NOT NULL,
+		version TEXT NOT NULL,
+		stage TEXT NOT NULL,
+		payload TEXT NOT NULL
+	);
+	CREATE INDEX adaptations_device_time ON adaptations (device_id, time_ms)`,
 }
 
 // migrate applies the migrations the database has not seen yet. On

@@ -49,8 +49,8 @@ func TestStore(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			s := newStore(t)
-			if v, err := s.SchemaVersion(ctx); err != nil || v != 4 {
-				t.Fatalf("schema version = %d, %v; want 4", v, err)
+			if v, err := s.SchemaVersion(ctx); err != nil || v != 5 {
+				t.Fatalf("schema version = %d, %v; want 5", v, err)
 			}
 			b := &store.Batch{
 				Alerts: []store.Alert{

@@ -76,21 +76,23 @@ type Evidence struct {
 
 // Batch is what one transaction writes.
 type Batch struct {
-	Alerts   []Alert
-	Stats    []Stats
-	Statuses []Status
-	Evidence []Evidence
-	Results  []CommandResult
+	Alerts      []Alert
+	Stats       []Stats
+	Statuses    []Status
+	Evidence    []Evidence
+	Results     []CommandResult
+	Adaptations []Adaptation
 }
 
 // Len is the number of records in b.
 func (b *Batch) Len() int {
-	return len(b.Alerts) + len(b.Stats) + len(b.Statuses) + len(b.Evidence) + len(b.Results)
+	return len(b.Alerts) + len(b.Stats) + len(b.Statuses) + len(b.Evidence) + len(b.Results) + len(b.Adaptations)
 }
 
 // Reset empties b, keeping its capacity.
 func (b *Batch) Reset() {
 	b.Alerts, b.Stats, b.Statuses, b.Evidence, b.Results = b.Alerts[:0], b.Stats[:0], b.Statuses[:0], b.Evidence[:0], b.Results[:0]
+	b.Adaptations = b.Adaptations[:0]
 }
 
 // WriteResult counts what a Write changed.
@@ -220,6 +222,12 @@ func (s *Store) Write(ctx context.Context, b *Batch) (WriteResult, error) {
 	for _, r := range b.Results {
 		seen(r.DeviceID, r.Received)
 	}
+	if err := writeAdaptations(ctx, tx, b.Adaptations); err != nil {
+		return res, err
+	}
+	for _, a := range b.Adaptations {
+		seen(a.DeviceID, a.Received)
+	}
 	for device, t := range lastSeen {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, last_seen_ms) VALUES ($1, $2)
 			ON CONFLICT (id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms WHERE devices.last_seen_ms < excluded.last_seen_ms`,
@@ -250,9 +258,10 @@ func rate(part, whole int64) float64 {
 	return float64(part) / float64(whole)
 }
 
-// Prune deletes alerts, statistics and evidence older than before, and
-// the hourly alert counts of the hours before, and returns how many
-// alerts, statistics and images went.
+// Prune deletes alerts, statistics, evidence and adaptation messages
+// older than before, and the hourly alert counts of the hours before, and
+// returns how many alerts, statistics, images and adaptation messages
+// went.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	for _, q := range []struct {
@@ -263,6 +272,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 		{`DELETE FROM alerts WHERE time_ms < $1`, before.UnixMilli(), true},
 		{`DELETE FROM stats WHERE time_ms < $1`, before.UnixMilli(), true},
 		{`DELETE FROM evidence WHERE received_ms < $1`, before.UnixMilli(), true},
+		{`DELETE FROM adaptations WHERE time_ms < $1`, before.UnixMilli(), true},
 		{`DELETE FROM alert_hours WHERE hour < $1`, hourOf(before), false},
 	} {
 		r, err := s.db.ExecContext(ctx, q.sql, q.bound)

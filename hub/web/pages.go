@@ -219,9 +219,14 @@ func (s *Server) pageDevice(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
+	adaptations, err := s.adaptations(r.Context(), id)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	pctFormat := func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
 	s.render(w, s.pages.device, map[string]any{
-		"Title": v.ID, "Nav": "fleet", "D": v, "Alerts": latest, "Commands": cmds, "Control": s.controlInfo(),
+		"Title": v.ID, "Nav": "fleet", "D": v, "Alerts": latest, "Commands": cmds, "Control": s.controlInfo(), "Adaptations": adaptations,
 		"Timeline": timeline.svg(),
 		"FPS":      chart{Title: "Frames per second", Series: []series{fps}}.svg(),
 		"Latency":  chart{Title: "Inference time, median (ms)", Series: []series{latency}}.svg(),

@@ -87,6 +87,7 @@ func New(opts Options) (*Server, error) {
 	}
 	route("GET /api/v1/devices", s.apiDevices)
 	route("GET /api/v1/devices/{id}", s.apiDevice)
+	route("GET /api/v1/devices/{id}/adaptations", s.apiAdaptations)
 	route("GET /api/v1/alerts", s.apiAlerts)
 	route("GET /api/v1/alerts/{id}", s.apiAlert)
 	route("GET /api/v1/alerts/{id}/feedback", s.apiAlertFeedback)

@@ -72,6 +72,13 @@ func fixture(t *testing.T) (*httptest.Server, []event.Message) {
 			add(d.Topics.Alert(), a)
 			alerts = append(alerts, a)
 		}
+		if i == 0 {
+			// One adaptation that went live and stayed, then one the
+			// accuracy check refused.
+			add(d.Topics.Adaptation(), d.Adaptation(now.Add(-3*time.Minute), "adapt-1", event.AdaptSwitching))
+			add(d.Topics.Adaptation(), d.Adaptation(now.Add(-2*time.Minute), "adapt-1", event.AdaptCommitted))
+			add(d.Topics.Adaptation(), d.Adaptation(now.Add(-time.Minute), "adapt-2", event.AdaptRefused))
+		}
 	}
 	if _, err := s.Write(ctx, b); err != nil {
 		t.Fatal(err)
@@ -129,6 +136,29 @@ func TestAPI(t *testing.T) {
 	}
 	if resp, _ := get(t, ts, "/api/v1/devices/nope", true); resp.StatusCode != 404 {
 		t.Errorf("unknown device: %d", resp.StatusCode)
+	}
+
+	resp, body = get(t, ts, "/api/v1/devices/cam-drift/adaptations", true)
+	var ads web.AdaptationsJSON
+	if err := json.Unmarshal([]byte(body), &ads); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("adaptations: %d %v %s", resp.StatusCode, err, body)
+	}
+	var stages []string
+	for _, raw := range ads.Adaptations {
+		var a event.Adaptation
+		if err := json.Unmarshal(raw, &a); err != nil {
+			t.Fatalf("API adaptation is not the agent's payload: %v", err)
+		}
+		stages = append(stages, a.Version+" "+string(a.Stage))
+	}
+	if got := strings.Join(stages, ", "); got != "adapt-2 refused, adapt-1 committed, adapt-1 switching" {
+		t.Errorf("adaptations of cam-drift, newest first: %s", got)
+	}
+	if _, body := get(t, ts, "/api/v1/devices/cam-ok/adaptations", true); strings.Join(strings.Fields(body), "") != `{"adaptations":[]}` {
+		t.Errorf("adaptations of cam-ok: %q, want an empty list", body)
+	}
+	if resp, _ := get(t, ts, "/api/v1/devices/nope/adaptations", true); resp.StatusCode != 404 {
+		t.Errorf("adaptations of an unknown device: %d", resp.StatusCode)
 	}
 
 	// Paging through all alerts, two at a time.
@@ -243,7 +273,9 @@ func TestPages(t *testing.T) {
 		want []string
 	}{
 		{"/", []string{"cam-drift", "cam-ok", `class="badge drift"`, agentsim.Model.Name, "<svg class=\"spark\"", "2</b> online"}},
-		{"/devices/cam-drift", []string{"cam-drift", "calibration p05–p95", "Inference time", "/api/v1/evidence/" + alerts[0].ID, "threshold"}},
+		{"/devices/cam-drift", []string{"cam-drift", "calibration p05–p95", "Inference time", "/api/v1/evidence/" + alerts[0].ID, "threshold",
+			`class="adaptation committed" data-version="adapt-1"`, `class="adaptation refused" data-version="adapt-2"`, "91.1% → 90.6%", "accuracy dropped"}},
+		{"/devices/cam-ok", []string{"None yet"}},
 		{"/alerts", []string{alerts[0].ID, alerts[len(alerts)-1].ID, "format=csv"}},
 		{"/alerts?device=cam-ok&limit=2", []string{"cam-ok", "older →"}},
 		{"/static/style.css", []string{"--accent"}},

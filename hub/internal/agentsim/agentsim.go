@@ -1,5 +1,5 @@
 // Package agentsim makes the messages an agent publishes — alerts, stats,
-// status — with the agent's own types (agent/event), and publishes them
+// status, adaptations — with the agent's own types (agent/event), and publishes them
 // through the agent's MQTT client (agent/mqtt), for the hub's tests,
 // benchmarks and fixtures.
 package agentsim
@@ -65,6 +65,22 @@ func (d *Device) Stats(t time.Time, frames, ood uint64, medianEnergy float64) ev
 // Status returns the device's status.
 func (d *Device) Status(state event.State, t time.Time) event.Status {
 	return event.NewStatus(state, d.Topics.DeviceID, "v0.0.0-test", Model, t)
+}
+
+// Adaptation returns a stage, at t, of an adaptation to version; stages
+// up to switching carry a training that kept the whole change.
+func (d *Device) Adaptation(t time.Time, version string, stage event.AdaptStage) event.Adaptation {
+	a := event.Adaptation{ID: d.ids.NewAt(t), DeviceID: d.Topics.DeviceID, Time: t, Version: version, Stage: stage, Model: Model,
+		Training: &event.AdaptTraining{Labels: 24, IDSamples: 180, ConfirmedOOD: 12, AccuracyBefore: 0.911, AccuracyAfter: 0.906, Folds: 4, Step: 1}}
+	switch stage {
+	case event.AdaptRefused:
+		a.Message = "adapt: cross-validated accuracy dropped: 91.10% → 86.20%"
+	case event.AdaptRolledBack:
+		a.Message = "out-of-distribution rate too high: 30 of the first 50 frames, the bound is 25% of 200"
+	case event.AdaptCommitted:
+		a.Message = "2 of the first 200 frames out of distribution"
+	}
+	return a
 }
 
 // Publish marshals v and publishes it at QoS 1, returning once the broker
