@@ -33,7 +33,11 @@ func openStore(t testing.TB, dsn string) *store.Store {
 	return s
 }
 
-// startIngester runs an Ingester until the returned stop is called.
+// startIngester runs an Ingester until the returned stop is called. It
+// returns once every subscription is in place: the Ingester subscribes to
+// its filters in no fixed order, and before a filter's SUBACK the broker
+// does not keep that filter's messages for a new session (a test that
+// waited for the status row alone lost the first alerts now and then).
 func startIngester(t testing.TB, opts ingest.Options) (stop func()) {
 	t.Helper()
 	if opts.Logger == nil {
@@ -58,6 +62,7 @@ func startIngester(t testing.TB, opts ingest.Options) (stop func()) {
 		}
 	}
 	t.Cleanup(stop)
+	waitFor(t, "the ingester's subscriptions", func() bool { return in.MQTTState() == "subscribed" })
 	return stop
 }
 
