@@ -2,12 +2,14 @@ package mqtt
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,6 +68,7 @@ type Client struct {
 	changed chan struct{}
 	lastErr error
 	subs    map[string]*subscription
+	subSeq  uint64 // the seq of the newest subscription
 	running bool
 
 	closing   chan struct{}
@@ -85,6 +88,11 @@ type subscription struct {
 	// connect do not both subscribe: every SUBSCRIBE redelivers retained
 	// messages. Guarded by Client.mu.
 	gen uint64
+	// seq orders the renewals after a connect as the Subscribe calls
+	// were made, so that a caller who subscribes to its state topic last
+	// knows, once that topic's messages arrive, that the other
+	// subscriptions are in place.
+	seq uint64
 }
 
 // session is one network connection to the broker.
@@ -407,18 +415,23 @@ func (c *Client) connect() (*session, error) {
 func (c *Client) afterConnect(ctx context.Context, s *session) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
 	defer cancel()
+	type renewal struct {
+		filter string
+		sub    *subscription
+	}
+	var renew []renewal
 	c.mu.Lock()
-	subs := make(map[string]*subscription, len(c.subs))
 	for f, sub := range c.subs {
 		if sub.gen != s.gen {
 			sub.gen = s.gen
-			subs[f] = sub
+			renew = append(renew, renewal{f, sub})
 		}
 	}
 	c.mu.Unlock()
-	for f, sub := range subs {
-		if err := c.subscribe(ctx, s, f, sub); err != nil {
-			c.log.Warn("mqtt resubscribe failed", "filter", f, "err", err)
+	slices.SortFunc(renew, func(a, b renewal) int { return cmp.Compare(a.sub.seq, b.sub.seq) })
+	for _, r := range renew {
+		if err := c.subscribe(ctx, s, r.filter, r.sub); err != nil {
+			c.log.Warn("mqtt resubscribe failed", "filter", r.filter, "err", err)
 		}
 	}
 	if st := c.cfg.Status; st != nil {
@@ -555,6 +568,8 @@ func (c *Client) route(ctx context.Context, filter string, qos byte, handler pah
 	// has no route for.
 	c.pc.AddRoute(routeTopic(filter), sub.handler)
 	c.mu.Lock()
+	c.subSeq++
+	sub.seq = c.subSeq
 	c.subs[filter] = sub
 	s := c.sess
 	if s != nil && !s.isLost() {

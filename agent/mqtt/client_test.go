@@ -600,3 +600,39 @@ func TestChangedSignalsConnectionChanges(t *testing.T) {
 		t.Fatal("Changed did not signal the lost connection")
 	}
 }
+
+// TestResubscribeInOrder: after a connect the subscriptions are renewed in
+// the order they were made, so a caller that subscribes to its state topic
+// last knows the others are in place once that topic's messages arrive.
+func TestResubscribeInOrder(t *testing.T) {
+	b := mosquittotest.Start(t, mosquittotest.WithConfig("log_type subscribe"))
+	c, err := New(Options{Broker: b.URL(), ClientID: "ordered", KeepAlive: 5 * time.Second, ConnectTimeout: 2 * time.Second,
+		BackoffInitial: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filters := []string{"site/+/e", "site/+/b", "site/+/d", "site/+/a", "site/+/c", "site/+/status"}
+	for _, f := range filters {
+		if err := c.Subscribe(context.Background(), f, 1, func(string, []byte) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	var got []string
+	deadline := time.Now().Add(10 * time.Second)
+	for len(got) < len(filters) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		got = got[:0]
+		for _, line := range strings.Split(b.Log(), "\n") {
+			if _, rest, ok := strings.Cut(line, " ordered 1 "); ok {
+				got = append(got, strings.TrimSpace(rest))
+			}
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(filters, " ") {
+		t.Errorf("the broker saw the subscriptions in the order %q, want %q", got, filters)
+	}
+}

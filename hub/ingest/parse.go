@@ -98,7 +98,8 @@ func NewParser(prefix string) (*Parser, error) {
 // shared subscription $share/<group>/… so that hub replicas split them.
 // Status stays a plain subscription: it is retained, brokers do not
 // send retained messages to shared subscriptions, and every replica
-// applying a state is harmless.
+// applying a state is harmless. It comes last: the client subscribes in
+// this order, so once statuses arrive the other filters are in place.
 func (p *Parser) Filters(group string, evidence bool) []string {
 	share := func(f string) string {
 		if group == "" {
@@ -106,12 +107,12 @@ func (p *Parser) Filters(group string, evidence bool) []string {
 		}
 		return "$share/" + group + "/" + f
 	}
-	fs := []string{share(p.prefix + "/+/alert"), share(p.prefix + "/+/stats"), p.prefix + "/+/status", share(p.prefix + "/+/adaptation"),
+	fs := []string{share(p.prefix + "/+/alert"), share(p.prefix + "/+/stats"), share(p.prefix + "/+/adaptation"),
 		share(p.prefix + "/+/" + resultKind), share(p.prefix + "/+/" + feedbackResultKind)}
 	if evidence {
 		fs = append(fs, share(p.prefix+"/+/evidence/+"))
 	}
-	return fs
+	return append(fs, p.prefix+"/+/status")
 }
 
 // Parse reads one message received at now into b; now is zero for a

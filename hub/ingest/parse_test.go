@@ -137,7 +137,7 @@ func TestParse(t *testing.T) {
 func TestFilters(t *testing.T) {
 	p, _ := NewParser("ood")
 	got := p.Filters("hubs", true)
-	want := []string{"$share/hubs/ood/+/alert", "$share/hubs/ood/+/stats", "ood/+/status", "$share/hubs/ood/+/adaptation", "$share/hubs/ood/+/cmd/result", "$share/hubs/ood/+/feedback/result", "$share/hubs/ood/+/evidence/+"}
+	want := []string{"$share/hubs/ood/+/alert", "$share/hubs/ood/+/stats", "$share/hubs/ood/+/adaptation", "$share/hubs/ood/+/cmd/result", "$share/hubs/ood/+/feedback/result", "$share/hubs/ood/+/evidence/+", "ood/+/status"}
 	if len(got) != len(want) {
 		t.Fatalf("filters = %v", got)
 	}
