@@ -97,6 +97,9 @@ func runDemoHub(ctx context.Context, stdout, stderr io.Writer, listen string, ve
 			"http.listen": "", "mqtt.stats_interval": "10s", "mqtt.evidence.enabled": "true", "log.level": "warn",
 			"control.trusted_keys": signer.PublicKey(), "control.rollout.hub_url": "http://" + addr.String() + "/",
 			"control.rollout.allow_http": "true", "feedback.enabled": "true",
+			// Three labels of one camera start its adaptation within
+			// seconds, so that the device page shows what came of them.
+			"adapt.enabled": "true", "adapt.min_labels": "3", "adapt.interval": "5s",
 		})
 		if err != nil {
 			return err
@@ -107,7 +110,7 @@ func runDemoHub(ctx context.Context, stdout, stderr io.Writer, listen string, ve
 
 	fmt.Fprintf(stdout, "ood-agent demo --hub: embedded broker at %s, %d simulated cameras, hub on SQLite in %s\n\n", env.broker.URL(), len(demoCameras), env.dir)
 	fmt.Fprintf(stdout, "Open the hub (the link logs you in):\n\n    http://%s/?token=%s\n\n", addr, token)
-	fmt.Fprintf(stdout, "Fleet control is on (the cameras trust this run's key): pause or reload a camera from its page,\nroll out a model, and label alerts on the Alerts page (false alarm / confirmed) for the cameras' adapt.\n\n")
+	fmt.Fprintf(stdout, "Fleet control is on (the cameras trust this run's key): pause or reload a camera from its page,\nroll out a model, and label alerts on the Alerts page (false alarm / confirmed): three labels of one camera\nstart its adaptation, whose stages its page lists under Adaptations.\n\n")
 	fmt.Fprintf(stdout, "The same token works for the API:\n\n    curl -H 'Authorization: Bearer %s' http://%s/api/v1/devices\n\nPress Ctrl-C to stop.\n", token, addr)
 	select {
 	case <-ctx.Done():

@@ -144,32 +144,60 @@ func TestHubDemo(t *testing.T) {
 	if code, body := apiGet(t, base+"api/v1/control", token); code != 200 || json.Unmarshal([]byte(body), &info) != nil || !info.Enabled {
 		t.Fatalf("control: %d %s", code, body)
 	}
-	_, body := apiGet(t, base+"api/v1/alerts?type=alert&limit=1", token)
-	var alerts struct{ Alerts []struct{ ID string } }
-	if json.Unmarshal([]byte(body), &alerts); len(alerts.Alerts) == 0 {
-		t.Fatalf("no alert: %s", body)
-	}
-	id := alerts.Alerts[0].ID
-	req, _ := http.NewRequest("POST", base+"api/v1/alerts/"+id+"/feedback", strings.NewReader(`{"label":"confirmed"}`))
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST feedback: %d", resp.StatusCode)
-	}
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		_, body := apiGet(t, base+"api/v1/alerts/"+id+"/feedback", token)
-		var fb struct {
-			Feedback *struct{ Results []struct{ OK bool } }
+	// Three labels of one camera start its adaptation (adapt.min_labels
+	// is 3 in the demo), whose stages reach the hub.
+	var alerts struct {
+		Alerts []struct {
+			ID       string
+			DeviceID string `json:"device_id"`
 		}
-		if json.Unmarshal([]byte(body), &fb) == nil && fb.Feedback != nil && len(fb.Feedback.Results) == 1 && fb.Feedback.Results[0].OK {
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		_, body := apiGet(t, base+"api/v1/alerts?type=alert&device=cam-yard&limit=3", token)
+		if json.Unmarshal([]byte(body), &alerts); len(alerts.Alerts) == 3 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the camera did not apply the label: %s", body)
+			t.Fatalf("fewer than three alerts of cam-yard: %s", body)
+		}
+	}
+	for _, a := range alerts.Alerts {
+		req, _ := http.NewRequest("POST", base+"api/v1/alerts/"+a.ID+"/feedback", strings.NewReader(`{"label":"confirmed"}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("POST feedback: %d", resp.StatusCode)
+		}
+	}
+	for _, a := range alerts.Alerts {
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			_, body := apiGet(t, base+"api/v1/alerts/"+a.ID+"/feedback", token)
+			var fb struct {
+				Feedback *struct{ Results []struct{ OK bool } }
+			}
+			if json.Unmarshal([]byte(body), &fb) == nil && fb.Feedback != nil && len(fb.Feedback.Results) == 1 && fb.Feedback.Results[0].OK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the camera did not apply the label: %s", body)
+			}
+		}
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		_, body := apiGet(t, base+"api/v1/devices/cam-yard/adaptations", token)
+		var ads struct {
+			Adaptations []struct{ Stage, Version string }
+		}
+		if json.Unmarshal([]byte(body), &ads) == nil && len(ads.Adaptations) > 0 {
+			t.Logf("cam-yard adapted: %+v", ads.Adaptations)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no adaptation of cam-yard reached the hub: %s", body)
 		}
 	}
 	cancel()
