@@ -43,20 +43,44 @@ type adaptState struct {
 
 // runAdapt counts new labels every adapt.interval and adapts when there
 // are adapt.min_labels of them. It runs in the agent's run group.
+//
+// A failure is published as a failed adaptation once, not at every
+// interval while it lasts (the labels wait, so the same error comes back
+// until someone fixes its cause); a different error, or the same one after
+// an adaptation that went through, is published again.
 func (a *Agent) runAdapt(ctx context.Context) error {
 	t := a.clock.NewTicker(a.cfg.Adapt.Interval)
 	defer t.Stop()
+	published := ""
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C():
 		}
-		if err := a.adaptOnce(ctx); err != nil && ctx.Err() == nil {
-			a.log.Warn("adaptation failed; the current model stays", "err", err)
+		err := a.adaptOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
 		}
+		if err == nil {
+			published = ""
+			continue
+		}
+		a.log.Warn("adaptation failed; the current model stays", "err", err)
+		var told adaptReported
+		if errors.As(err, &told) || err.Error() == published {
+			continue
+		}
+		published = err.Error()
+		a.publishAdaptation(adaptVersionPrefix+a.clock.Now().UTC().Format("20060102T150405Z"), event.AdaptFailed, published, nil)
 	}
 }
+
+// adaptReported marks an adaptation error whose failed stage is already
+// published (the rollout manager reports a failure to stage or self-test).
+type adaptReported struct{ error }
+
+func (e adaptReported) Unwrap() error { return e.error }
 
 // adaptOnce retrains the active model's last layer on the feedback store
 // when enough new labels wait, and hands the result to the frame loop
@@ -128,9 +152,13 @@ func (a *Agent) adaptOnce(ctx context.Context) error {
 	// publishes it); the later stages find the training here.
 	a.adaptSwitch.Store(&adaptSwitch{version: version, training: training})
 	c, err := a.fleet.mgr.PrepareLocal(version, res.Model, calib.Bytes())
-	if err != nil {
+	if errors.Is(err, rollout.ErrBusy) {
 		used()
 		return err
+	}
+	if err != nil {
+		used()
+		return adaptReported{err}
 	}
 	if !a.fleet.swapper.Offer(c) {
 		c.Close()

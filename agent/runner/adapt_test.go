@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,67 +34,16 @@ import (
 // adaptation message.
 func TestScheduledAdaptation(t *testing.T) {
 	fashion := fashionFrames(t, 220)
-	broker := startBroker(t)
-	frames, state := t.TempDir(), t.TempDir()
-	cfg := testConfig(t, frames, state, broker.URL())
-	cfg.Decision.Threshold = nil // the calibration's
-	cfg.Feedback.Enabled = true
-	cfg.Adapt = config.Adapt{Enabled: true, MinLabels: 4, Interval: time.Second, TPR: 0.95, MaxAccuracyDrop: 0.2}
-	cfg.Control.Rollout.WatchFrames = 10
-	cfg.Control.Rollout.MaxOODRate = 0.5
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-
-	alerts := collectAlertIDs(t, broker.URL(), "central-"+t.Name())
-	var stagesMu sync.Mutex
-	var stages []event.Adaptation
-	subscribeJSON(t, broker.URL(), "adaptations-"+t.Name(), "ood/test-device/adaptation", func(ad event.Adaptation) {
-		stagesMu.Lock()
-		stages = append(stages, ad)
-		stagesMu.Unlock()
+	r := newAdaptRig(t, config.Adapt{Enabled: true, MinLabels: 4, Interval: time.Second, TPR: 0.95, MaxAccuracyDrop: 0.2}, func(cfg *config.Config) {
+		cfg.Control.Rollout.WatchFrames = 10
+		cfg.Control.Rollout.MaxOODRate = 0.5
 	})
-	logger, logs := logtest.New()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("agent log:\n%s", logs.String())
-		}
-	})
-	file, calib, err := zoo.Open(zoo.Default)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(Options{Config: cfg, Model: file, Calibration: calib, Version: "test", Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-
-	pub, err := mqtt.New(mqtt.Options{Broker: broker.URL(), ClientID: "labeler", KeepAlive: 5 * time.Second,
-		BackoffInitial: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go pub.Run(ctx)
-	if err := pub.WaitConnected(ctx); err != nil {
-		t.Fatal(err)
-	}
+	a, alerts, frames := r.a, r.alerts, r.frames
 	labeled := 0
 	// confirm labels every alert not yet labeled as out of distribution.
 	confirm := func() {
 		for _, id := range alerts.from(labeled) {
-			label, _ := json.Marshal(map[string]any{"id": "fb-" + id, "alert_id": id, "label": "confirmed"})
-			if err := pub.Publish(ctx, "ood/test-device/feedback", label, 1, false); err != nil {
-				t.Fatal(err)
-			}
+			r.label(t, id, "confirmed", "")
 			labeled++
 		}
 	}
@@ -167,13 +117,8 @@ func TestScheduledAdaptation(t *testing.T) {
 
 	second := a.fleet.mgr.State().Version
 	want := []string{first + " switching", first + " committed", second + " switching", second + " rolled_back"}
-	waitFor(t, "the adaptation messages", 10*time.Second, func() bool {
-		stagesMu.Lock()
-		defer stagesMu.Unlock()
-		return len(stages) >= len(want)
-	})
-	stagesMu.Lock()
-	defer stagesMu.Unlock()
+	waitFor(t, "the adaptation messages", 10*time.Second, func() bool { return len(r.adaptations()) >= len(want) })
+	stages := r.adaptations()
 	var got []string
 	for _, s := range stages {
 		got = append(got, s.Version+" "+string(s.Stage))
@@ -224,4 +169,127 @@ func noiseFrames(n int) []image.Image {
 		out[i] = img
 	}
 	return out
+}
+
+// TestAdaptationFailureReported: labels that name a class the model does
+// not have make every adaptation fail; the agent publishes that failure
+// once, with its reason, not at every interval while the labels wait.
+func TestAdaptationFailureReported(t *testing.T) {
+	r := newAdaptRig(t, config.Adapt{Enabled: true, MinLabels: 2, Interval: time.Second, TPR: 0.95, MaxAccuracyDrop: 0.2}, nil)
+	for i, img := range noiseFrames(3) {
+		var b bytes.Buffer
+		png.Encode(&b, img)
+		tmp := filepath.Join(r.frames, fmt.Sprintf(".%d.tmp", i))
+		os.WriteFile(tmp, b.Bytes(), 0o644)
+		os.Rename(tmp, filepath.Join(r.frames, fmt.Sprintf("noise-%d.png", i)))
+	}
+	waitFor(t, "the noise alerts", 60*time.Second, func() bool { return r.alerts.count() >= 3 })
+	for _, id := range r.alerts.from(0) {
+		r.label(t, id, "false_alarm", "no-such-class")
+	}
+	waitFor(t, "the failed adaptation", 30*time.Second, func() bool { return len(r.adaptations()) > 0 })
+	time.Sleep(3500 * time.Millisecond) // three more intervals fail the same way
+	stages := r.adaptations()
+	if len(stages) != 1 {
+		t.Fatalf("%d adaptation messages, want the failure once: %+v", len(stages), stages)
+	}
+	if s := stages[0]; s.Stage != event.AdaptFailed || !strings.Contains(s.Message, "no-such-class") || s.Training != nil || !strings.HasPrefix(s.Version, "adapt-") {
+		t.Errorf("adaptation message %+v, want a failure naming the unknown class", s)
+	}
+	if n := strings.Count(r.logs.String(), "adaptation failed"); n < 3 {
+		t.Errorf("%d failures logged, want one per interval", n)
+	}
+}
+
+// adaptRig runs an agent with feedback and adaptation on, no remote
+// control, a real broker and the demo model, with a labeler client and
+// collectors of the agent's alerts and adaptation messages.
+type adaptRig struct {
+	a      *Agent
+	ctx    context.Context
+	frames string
+	alerts *alertIDs
+	pub    *mqtt.Client
+	logs   *logtest.Buffer
+
+	mu     sync.Mutex
+	stages []event.Adaptation
+}
+
+// newAdaptRig starts the rig with adapt, after tune (if not nil) has
+// changed the rest of the configuration.
+func newAdaptRig(t *testing.T, adapt config.Adapt, tune func(*config.Config)) *adaptRig {
+	t.Helper()
+	broker := startBroker(t)
+	r := &adaptRig{frames: t.TempDir()}
+	cfg := testConfig(t, r.frames, t.TempDir(), broker.URL())
+	cfg.Decision.Threshold = nil // the calibration's
+	cfg.Feedback.Enabled = true
+	cfg.Adapt = adapt
+	if tune != nil {
+		tune(cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r.alerts = collectAlertIDs(t, broker.URL(), "central-"+t.Name())
+	subscribeJSON(t, broker.URL(), "adaptations-"+t.Name(), "ood/test-device/adaptation", func(ad event.Adaptation) {
+		r.mu.Lock()
+		r.stages = append(r.stages, ad)
+		r.mu.Unlock()
+	})
+	logger, logs := logtest.New()
+	r.logs = logs
+	file, calib, err := zoo.Open(zoo.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.a, err = New(Options{Config: cfg, Model: file, Calibration: calib, Version: "test", Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.ctx = ctx
+	done := make(chan error, 1)
+	go func() { done <- r.a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		if t.Failed() {
+			t.Logf("agent log:\n%s", logs.String())
+		}
+	})
+	r.pub, err = mqtt.New(mqtt.Options{Broker: broker.URL(), ClientID: "labeler", KeepAlive: 5 * time.Second,
+		BackoffInitial: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go r.pub.Run(ctx)
+	if err := r.pub.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// label publishes an operator's label of an alert, as the hub does with
+// control off.
+func (r *adaptRig) label(t *testing.T, alertID, kind, class string) {
+	t.Helper()
+	m := map[string]any{"id": "fb-" + alertID, "alert_id": alertID, "label": kind}
+	if class != "" {
+		m["class"] = class
+	}
+	label, _ := json.Marshal(m)
+	if err := r.pub.Publish(r.ctx, "ood/test-device/feedback", label, 1, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// adaptations returns the adaptation messages received so far.
+func (r *adaptRig) adaptations() []event.Adaptation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.stages)
 }
