@@ -28,9 +28,9 @@ const (
 	// AdaptRolledBack: the adapted model flagged too many of its first
 	// frames (or failed one), and the previous model came back.
 	AdaptRolledBack AdaptStage = "rolled_back"
-	// AdaptFailed: the adaptation could not run (a label names a class
-	// the model does not have, say), or its model could not be staged or
-	// self-tested; the current model stays. A failure that repeats at
+	// AdaptFailed: the adaptation could not run (a training error, or
+	// labels the model in use cannot take after a model change), or its
+	// model could not be staged or self-tested; the current model stays. A failure that repeats at
 	// every adapt.interval is published once.
 	AdaptFailed AdaptStage = "failed"
 )

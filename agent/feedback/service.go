@@ -30,7 +30,7 @@ type Code string
 // The result codes; accepted feedback has none.
 const (
 	CodeMalformed    Code = "malformed"     // not JSON, or not a valid envelope
-	CodeInvalid      Code = "invalid"       // does not match feedback.schema.json
+	CodeInvalid      Code = "invalid"       // does not match feedback.schema.json, or a class the model lacks
 	CodeUnsigned     Code = "unsigned"      // control is on and the feedback is not signed
 	CodeUntrustedKey Code = "untrusted_key" // signed by a key not in control.trusted_keys
 	CodeBadSignature Code = "bad_signature" // signature does not verify, or signed while control is off
@@ -75,7 +75,13 @@ type ServiceOptions struct {
 	// control is then the only protection, as it is for everything else
 	// the agent does without control.
 	Keys control.KeyRing
-	Log  *slog.Logger
+	// Classes, if set, returns the label names of the model in use: a
+	// false alarm's class must be one of them, or an index below their
+	// count (any index when the model has no label names), so that an
+	// operator's typo is refused at once rather than failing the
+	// adaptation later.
+	Classes func() []string
+	Log     *slog.Logger
 	// Queue is how many received messages may wait; more are dropped.
 	// Default 16.
 	Queue int
@@ -151,6 +157,12 @@ func (s *Service) apply(raw []byte) Result {
 	if err != nil {
 		r.Code, r.Message = CodeInvalid, err.Error()
 		return r
+	}
+	if m.Class != "" && s.opts.Classes != nil {
+		if _, err := ClassIndex(m.Class, s.opts.Classes()); err != nil {
+			r.Code, r.Message = CodeInvalid, fmt.Sprintf("the model in use has no class %q", m.Class)
+			return r
+		}
 	}
 	if _, err := s.opts.Labeler.Label(m.AlertID, m.Label, m.Class); err != nil {
 		r.Code, r.Message = CodeStoreFailure, err.Error()

@@ -58,25 +58,36 @@ func TestServiceApply(t *testing.T) {
 		code   Code
 		class  string
 		errHas string
+		// classes are the model's label names; nil skips the check.
+		classes []string
 	}{
-		{"unsigned, control off", nil, good, "", "dog", ""},
-		{"class index", nil, `{"v":1,"id":"f-2","alert_id":"a-001","label":"false_alarm","class":2}`, "", "2", ""},
-		{"confirmed", nil, `{"id":"f-3","alert_id":"a-002","label":"confirmed"}`, "", "", ""},
-		{"not json", nil, `{"id":`, CodeMalformed, "", "not a JSON object"},
-		{"unknown label", nil, `{"id":"f-4","alert_id":"a-001","label":"maybe"}`, CodeInvalid, "", "feedback.schema.json"},
-		{"confirmed with class", nil, `{"id":"f-5","alert_id":"a-001","label":"confirmed","class":"dog"}`, CodeInvalid, "", "feedback.schema.json"},
-		{"extra field", nil, `{"id":"f-6","alert_id":"a-001","label":"confirmed","by":"me"}`, CodeInvalid, "", "feedback.schema.json"},
-		{"path in class", nil, `{"id":"f-7","alert_id":"a-001","label":"false_alarm","class":"../x"}`, CodeInvalid, "", "feedback.schema.json"},
-		{"unknown alert", nil, `{"id":"f-8","alert_id":"a-999","label":"confirmed"}`, CodeUnknownAlert, "", "not in the feedback store"},
-		{"signed, control off", nil, seal(t, key, PurposeFeedback, good), CodeBadSignature, "", "control is off"},
-		{"signed", ring(key), seal(t, key, PurposeFeedback, good), "", "dog", ""},
-		{"unsigned, control on", ring(key), good, CodeUnsigned, "", "must be signed"},
-		{"other key", ring(key), seal(t, other, PurposeFeedback, good), CodeUntrustedKey, "", "not in control.trusted_keys"},
-		{"signed as a command", ring(key), seal(t, key, control.PurposeCommand, good), CodeBadSignature, "", "does not verify"},
+		{"unsigned, control off", nil, good, "", "dog", "", nil},
+		{"class index", nil, `{"v":1,"id":"f-2","alert_id":"a-001","label":"false_alarm","class":2}`, "", "2", "", nil},
+		{"confirmed", nil, `{"id":"f-3","alert_id":"a-002","label":"confirmed"}`, "", "", "", nil},
+		{"not json", nil, `{"id":`, CodeMalformed, "", "not a JSON object", nil},
+		{"unknown label", nil, `{"id":"f-4","alert_id":"a-001","label":"maybe"}`, CodeInvalid, "", "feedback.schema.json", nil},
+		{"confirmed with class", nil, `{"id":"f-5","alert_id":"a-001","label":"confirmed","class":"dog"}`, CodeInvalid, "", "feedback.schema.json", nil},
+		{"extra field", nil, `{"id":"f-6","alert_id":"a-001","label":"confirmed","by":"me"}`, CodeInvalid, "", "feedback.schema.json", nil},
+		{"path in class", nil, `{"id":"f-7","alert_id":"a-001","label":"false_alarm","class":"../x"}`, CodeInvalid, "", "feedback.schema.json", nil},
+		{"unknown alert", nil, `{"id":"f-8","alert_id":"a-999","label":"confirmed"}`, CodeUnknownAlert, "", "not in the feedback store", nil},
+		{"signed, control off", nil, seal(t, key, PurposeFeedback, good), CodeBadSignature, "", "control is off", nil},
+		{"signed", ring(key), seal(t, key, PurposeFeedback, good), "", "dog", "", nil},
+		{"unsigned, control on", ring(key), good, CodeUnsigned, "", "must be signed", nil},
+		{"other key", ring(key), seal(t, other, PurposeFeedback, good), CodeUntrustedKey, "", "not in control.trusted_keys", nil},
+		{"signed as a command", ring(key), seal(t, key, control.PurposeCommand, good), CodeBadSignature, "", "does not verify", nil},
+		{"class of the model", nil, good, "", "dog", "", []string{"cat", "dog"}},
+		{"class index of the model", nil, `{"id":"f-9","alert_id":"a-001","label":"false_alarm","class":1}`, "", "1", "", []string{"cat", "dog"}},
+		{"class the model lacks", nil, `{"id":"f-10","alert_id":"a-001","label":"false_alarm","class":"Dog"}`, CodeInvalid, "", `no class "Dog"`, []string{"cat", "dog"}},
+		{"class index past the model's", nil, `{"id":"f-11","alert_id":"a-001","label":"false_alarm","class":2}`, CodeInvalid, "", `no class "2"`, []string{"cat", "dog"}},
+		{"confirmed, model checked", nil, `{"id":"f-12","alert_id":"a-002","label":"confirmed"}`, "", "", "", []string{"cat", "dog"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			svc, err := NewService(ServiceOptions{Prefix: "ood", Device: "cam-a", Labeler: storeWith(t, 3), Transport: nopTransport{}, Keys: c.keys})
+			opts := ServiceOptions{Prefix: "ood", Device: "cam-a", Labeler: storeWith(t, 3), Transport: nopTransport{}, Keys: c.keys}
+			if c.classes != nil {
+				opts.Classes = func() []string { return c.classes }
+			}
+			svc, err := NewService(opts)
 			if err != nil {
 				t.Fatal(err)
 			}

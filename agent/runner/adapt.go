@@ -51,7 +51,7 @@ type adaptState struct {
 func (a *Agent) runAdapt(ctx context.Context) error {
 	t := a.clock.NewTicker(a.cfg.Adapt.Interval)
 	defer t.Stop()
-	published := ""
+	var failures adaptFailures
 	for {
 		select {
 		case <-ctx.Done():
@@ -62,18 +62,32 @@ func (a *Agent) runAdapt(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err == nil {
-			published = ""
-			continue
+		if err != nil {
+			a.log.Warn("adaptation failed; the current model stays", "err", err)
 		}
-		a.log.Warn("adaptation failed; the current model stays", "err", err)
-		var told adaptReported
-		if errors.As(err, &told) || err.Error() == published {
-			continue
+		if failures.publish(err) {
+			a.publishAdaptation(adaptVersionPrefix+a.clock.Now().UTC().Format("20060102T150405Z"), event.AdaptFailed, err.Error(), nil)
 		}
-		published = err.Error()
-		a.publishAdaptation(adaptVersionPrefix+a.clock.Now().UTC().Format("20060102T150405Z"), event.AdaptFailed, published, nil)
 	}
+}
+
+// adaptFailures decides which adaptation errors are published: each
+// error once while it repeats, again once it changes or after an
+// adaptation that went through (nil), and never one whose failed stage
+// is already out (adaptReported).
+type adaptFailures struct{ last string }
+
+func (f *adaptFailures) publish(err error) bool {
+	var told adaptReported
+	switch {
+	case err == nil:
+		f.last = ""
+		return false
+	case errors.As(err, &told) || err.Error() == f.last:
+		return false
+	}
+	f.last = err.Error()
+	return true
 }
 
 // adaptReported marks an adaptation error whose failed stage is already

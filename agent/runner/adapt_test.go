@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ood-agent/ood-agent/agent/event"
+	"github.com/ood-agent/ood-agent/agent/feedback"
 	"github.com/ood-agent/ood-agent/agent/internal/logtest"
 	"github.com/ood-agent/ood-agent/agent/mqtt"
 	"github.com/ood-agent/ood-agent/agent/rollout"
@@ -171,33 +173,64 @@ func noiseFrames(n int) []image.Image {
 	return out
 }
 
-// TestAdaptationFailureReported: labels that name a class the model does
-// not have make every adaptation fail; the agent publishes that failure
-// once, with its reason, not at every interval while the labels wait.
-func TestAdaptationFailureReported(t *testing.T) {
-	r := newAdaptRig(t, config.Adapt{Enabled: true, MinLabels: 2, Interval: time.Second, TPR: 0.95, MaxAccuracyDrop: 0.2}, nil)
-	for i, img := range noiseFrames(3) {
+// TestLabelOfUnknownClassRefused: a false alarm's class that the model
+// does not have is refused when the label arrives (the hub shows the
+// refusal), not stored to fail the adaptation later.
+func TestLabelOfUnknownClassRefused(t *testing.T) {
+	r := newAdaptRig(t, config.Adapt{Enabled: true, MinLabels: 1, Interval: time.Second, TPR: 0.95, MaxAccuracyDrop: 0.2}, nil)
+	var mu sync.Mutex
+	results := map[string]feedback.Result{}
+	subscribeJSON(t, r.pubURL, "results-"+t.Name(), "ood/test-device/feedback/result", func(res feedback.Result) {
+		mu.Lock()
+		results[res.ID] = res
+		mu.Unlock()
+	})
+	for i, img := range noiseFrames(2) {
 		var b bytes.Buffer
 		png.Encode(&b, img)
 		tmp := filepath.Join(r.frames, fmt.Sprintf(".%d.tmp", i))
 		os.WriteFile(tmp, b.Bytes(), 0o644)
 		os.Rename(tmp, filepath.Join(r.frames, fmt.Sprintf("noise-%d.png", i)))
 	}
-	waitFor(t, "the noise alerts", 60*time.Second, func() bool { return r.alerts.count() >= 3 })
-	for _, id := range r.alerts.from(0) {
-		r.label(t, id, "false_alarm", "no-such-class")
+	waitFor(t, "the noise alerts", 60*time.Second, func() bool { return r.alerts.count() >= 2 })
+	ids := r.alerts.from(0)
+	r.label(t, ids[0], "false_alarm", "no-such-class")
+	r.label(t, ids[1], "false_alarm", "Sneaker")
+	waitFor(t, "both results", 15*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(results) == 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if res := results["fb-"+ids[0]]; res.OK || res.Code != feedback.CodeInvalid || !strings.Contains(res.Message, `no class "no-such-class"`) {
+		t.Errorf("label naming an unknown class: %+v, want refused as invalid", res)
 	}
-	waitFor(t, "the failed adaptation", 30*time.Second, func() bool { return len(r.adaptations()) > 0 })
-	time.Sleep(3500 * time.Millisecond) // three more intervals fail the same way
-	stages := r.adaptations()
-	if len(stages) != 1 {
-		t.Fatalf("%d adaptation messages, want the failure once: %+v", len(stages), stages)
+	if res := results["fb-"+ids[1]]; !res.OK {
+		t.Errorf("label naming a class of the model: %+v, want applied", res)
 	}
-	if s := stages[0]; s.Stage != event.AdaptFailed || !strings.Contains(s.Message, "no-such-class") || s.Training != nil || !strings.HasPrefix(s.Version, "adapt-") {
-		t.Errorf("adaptation message %+v, want a failure naming the unknown class", s)
+}
+
+func TestAdaptFailuresPublishedOnce(t *testing.T) {
+	unknown := errors.New("adapt: ID sample 3 has class 12, want [0, 10)")
+	steps := []struct {
+		err  error
+		want bool
+	}{
+		{unknown, true},
+		{unknown, false}, // the same error at the next interval
+		{fmt.Errorf("%w", unknown), false},
+		{errors.New("rollout: another rollout is in progress"), true},
+		{unknown, true}, // it changed back
+		{nil, false},    // an adaptation went through, or waits for labels
+		{unknown, true},
+		{adaptReported{errors.New("self-test failed")}, false}, // the manager published it
 	}
-	if n := strings.Count(r.logs.String(), "adaptation failed"); n < 3 {
-		t.Errorf("%d failures logged, want one per interval", n)
+	var f adaptFailures
+	for i, s := range steps {
+		if got := f.publish(s.err); got != s.want {
+			t.Errorf("step %d (%v): publish = %v, want %v", i, s.err, got, s.want)
+		}
 	}
 }
 
@@ -211,6 +244,7 @@ type adaptRig struct {
 	alerts *alertIDs
 	pub    *mqtt.Client
 	logs   *logtest.Buffer
+	pubURL string // the broker's
 
 	mu     sync.Mutex
 	stages []event.Adaptation
@@ -221,7 +255,7 @@ type adaptRig struct {
 func newAdaptRig(t *testing.T, adapt config.Adapt, tune func(*config.Config)) *adaptRig {
 	t.Helper()
 	broker := startBroker(t)
-	r := &adaptRig{frames: t.TempDir()}
+	r := &adaptRig{frames: t.TempDir(), pubURL: broker.URL()}
 	cfg := testConfig(t, r.frames, t.TempDir(), broker.URL())
 	cfg.Decision.Threshold = nil // the calibration's
 	cfg.Feedback.Enabled = true

@@ -39,7 +39,7 @@ func (a *Agent) startFeedback() error {
 		}
 	}
 	svc, err := feedback.NewService(feedback.ServiceOptions{Prefix: a.cfg.MQTT.TopicPrefix, Device: a.cfg.DeviceID,
-		Labeler: store, Transport: a.client, Keys: keys, Log: log})
+		Labeler: store, Transport: a.client, Keys: keys, Log: log, Classes: func() []string { return a.active().det.Labels() }})
 	if err != nil {
 		store.Close()
 		return err
