@@ -20,14 +20,15 @@ import (
 
 func newWatchCommand() *cobra.Command {
 	var (
-		broker, filter, clientID string
+		broker, clientID string
+		filters          []string
 		username, passwordFile   string
 		tlsOpts                  mqtt.TLSOptions
 		qos                      int
 		all, cleanSession        bool
 	)
 	cmd := &cobra.Command{
-		Use:   "watch --broker URL [--topic FILTER]",
+		Use:   "watch --broker URL [--topic FILTER]...",
 		Short: "Subscribe to agents' alerts and print them as JSON lines (what a central server runs)",
 		Long: `Subscribe to the alert topics of every agent under a prefix and print each
 message as one JSON line on stdout, de-duplicated by id (the agents deliver at
@@ -57,8 +58,10 @@ are delivered when it comes back; --clean-session gives that up.`,
 				return err
 			}
 			p := &printer{w: cmd.OutOrStdout(), seen: newIDSet(100_000), raw: all}
-			if err := c.Subscribe(cmd.Context(), filter, byte(qos), p.handle); err != nil {
-				return err
+			for _, f := range filters {
+				if err := c.Subscribe(cmd.Context(), f, byte(qos), p.handle); err != nil {
+					return err
+				}
 			}
 			err = c.Run(cmd.Context())
 			if err == context.Canceled {
@@ -68,7 +71,7 @@ are delivered when it comes back; --clean-session gives that up.`,
 		},
 	}
 	cmd.Flags().StringVar(&broker, "broker", "tcp://127.0.0.1:1883", "broker URL (tcp://, ssl://, mqtts://, ws://, wss://)")
-	cmd.Flags().StringVar(&filter, "topic", "ood/+/alert", "topic filter")
+	cmd.Flags().StringArrayVar(&filters, "topic", []string{"ood/+/alert"}, "topic filter; repeat it for several (--topic 'ood/+/alert' --topic 'ood/+/adaptation')")
 	cmd.Flags().StringVar(&clientID, "client-id", "", "client id of the persistent session (default: ood-agent-watch-<host name>); run two watches with two ids")
 	cmd.Flags().BoolVar(&cleanSession, "clean-session", false, "let the broker forget the session on disconnect (messages sent meanwhile are lost)")
 	cmd.Flags().StringVar(&username, "username", "", "username")

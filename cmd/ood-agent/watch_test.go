@@ -33,7 +33,8 @@ func (s *syncBuffer) String() string {
 }
 
 // TestWatchPrintsAlertsOnce publishes two alerts, one of them twice (an
-// at-least-once redelivery): watch prints each id once, as a JSON line.
+// at-least-once redelivery), and an adaptation message on a second topic
+// filter: watch prints each id once, as a JSON line.
 func TestWatchPrintsAlertsOnce(t *testing.T) {
 	broker, err := demo.StartBroker(nil)
 	if err != nil {
@@ -46,7 +47,7 @@ func TestWatchPrintsAlertsOnce(t *testing.T) {
 	cmd := newRootCommand()
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)
-	cmd.SetArgs([]string{"watch", "--broker", broker.URL()})
+	cmd.SetArgs([]string{"watch", "--broker", broker.URL(), "--topic", "ood/+/alert", "--topic", "ood/+/adaptation"})
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 
@@ -70,16 +71,19 @@ func TestWatchPrintsAlertsOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := pub.Publish(ctx, "ood/cam/adaptation", []byte(`{"schema":"ood-agent/adaptation/v1","id":"ad1","stage":"committed"}`), 1, false); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for strings.Count(out.String(), "\n") < 2 && time.Now().Before(deadline) {
+	for strings.Count(out.String(), "\n") < 3 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond)
 	cancel()
 	<-done
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[0], `"id":"a1"`) || !strings.Contains(lines[1], `"id":"a2"`) {
-		t.Errorf("watch printed:\n%s\nwant a1 then a2, once each", out.String())
+	if len(lines) != 3 || !strings.Contains(lines[0], `"id":"a1"`) || !strings.Contains(lines[1], `"id":"a2"`) || !strings.Contains(lines[2], `"id":"ad1"`) {
+		t.Errorf("watch printed:\n%s\nwant a1, a2 and ad1, once each", out.String())
 	}
 }
 
