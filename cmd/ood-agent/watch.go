@@ -20,12 +20,12 @@ import (
 
 func newWatchCommand() *cobra.Command {
 	var (
-		broker, clientID string
-		filters          []string
-		username, passwordFile   string
-		tlsOpts                  mqtt.TLSOptions
-		qos                      int
-		all, cleanSession        bool
+		broker, clientID       string
+		filters                []string
+		username, passwordFile string
+		tlsOpts                mqtt.TLSOptions
+		qos                    int
+		all, cleanSession      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "watch --broker URL [--topic FILTER]...",
