@@ -174,13 +174,17 @@ func (a *Agent) adaptOnce(ctx context.Context) error {
 		used()
 		return adaptReported{err}
 	}
+	// Switching goes into the outbox before the frame loop can take the
+	// model, so that its committed or rolled_back cannot come first.
+	a.publishAdaptation(version, event.AdaptSwitching, "", training)
 	if !a.fleet.swapper.Offer(c) {
 		c.Close()
-		return errors.New("another model is waiting to be switched to")
+		err := errors.New("another model is waiting to be switched to")
+		a.publishAdaptation(version, event.AdaptFailed, err.Error(), training)
+		return adaptReported{err}
 	}
 	a.log.Info("adapted model ready; switching to it between frames", "version", version,
 		"accuracy_before", rep.AccuracyBefore, "accuracy_after", rep.AccuracyAfter, "held_out", rep.HeldOut, "folds", rep.Folds, "hinge_weight", rep.Lambda, "step", rep.Step)
-	a.publishAdaptation(version, event.AdaptSwitching, "", training)
 	return used()
 }
 
