@@ -39,6 +39,12 @@ func TestScheduledAdaptation(t *testing.T) {
 	r := newAdaptRig(t, config.Adapt{Enabled: true, MinLabels: 4, Interval: time.Second, TPR: 0.95, MaxAccuracyDrop: 0.2}, func(cfg *config.Config) {
 		cfg.Control.Rollout.WatchFrames = 10
 		cfg.Control.Rollout.MaxOODRate = 0.5
+		// The watch, not the self-test, is what this test is about: the
+		// second model, trained on whichever reservoir frames the store
+		// kept, may accept a few fewer of the last in-distribution frames
+		// than the default tolerance allows (CI once saw 81% against a
+		// need of 81%).
+		cfg.Control.Rollout.SelfTestTolerance = 0.5
 	})
 	a, alerts, frames := r.a, r.alerts, r.frames
 	labeled := 0
